@@ -1,0 +1,357 @@
+//! The working-day calendar (工作日历) and the legal clock (法定时限).
+//!
+//! Layout: [`Calendar`] knows which dates are working days — Monday to Friday, minus
+//! statutory holidays and local closures, plus make-up workdays (调休上班) — from year files
+//! under `data/national/` (embedded) and optional regional overlays (`data/regions/`).
+//! [`Clock`] measures a limit in working days from a start date, with pauses (the clock
+//! stops for corrections, hearings, testing, expert review, public notice) and extensions.
+//!
+//! Counting rule: a limit of N working days started on day S ends on the N-th working day
+//! strictly after S (the start day itself does not count, as in 行政许可法 practice). A pause
+//! from P to R (resumed on R) stops the clock for the working days in (P, R].
+//!
+//! Years with no data file fall back to the plain Monday–Friday rule; [`Calendar::covers`]
+//! tells whether a year is backed by an official notice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use serde::Deserialize;
+
+mod clock;
+pub use clock::{Clock, ClockError, Pause};
+
+/// Embedded national year files: the official notices of the State Council General Office.
+const NATIONAL_YEARS: &[&str] = &[
+    include_str!("../data/national/2025.toml"),
+    include_str!("../data/national/2026.toml"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalendarError {
+    #[error("calendar file {file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("calendar file {file}: `{field}` {value:?} is not a date (YYYY-MM-DD)")]
+    BadDate { file: String, field: &'static str, value: String },
+    #[error("calendar file {file}: range {from} .. {to} ends before it starts")]
+    BadRange { file: String, from: NaiveDate, to: NaiveDate },
+    #[error("calendar directory {dir}: {message}")]
+    Io { dir: String, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YearFile {
+    year: i32,
+    #[allow(dead_code)]
+    source: String,
+    holidays: Vec<RangeEntry>,
+    #[serde(default)]
+    workdays: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverlayFile {
+    region_code: String,
+    #[allow(dead_code)]
+    source: String,
+    #[serde(default)]
+    closures: Vec<RangeEntry>,
+    #[serde(default)]
+    workdays: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeEntry {
+    #[allow(dead_code)]
+    name: String,
+    from: String,
+    to: String,
+}
+
+fn parse_date(file: &str, field: &'static str, value: &str) -> Result<NaiveDate, CalendarError> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| CalendarError::BadDate {
+        file: file.to_string(),
+        field,
+        value: value.to_string(),
+    })
+}
+
+fn expand(file: &str, ranges: &[RangeEntry], into: &mut BTreeSet<NaiveDate>) -> Result<(), CalendarError> {
+    for r in ranges {
+        let from = parse_date(file, "from", &r.from)?;
+        let to = parse_date(file, "to", &r.to)?;
+        if to < from {
+            return Err(CalendarError::BadRange { file: file.to_string(), from, to });
+        }
+        let mut d = from;
+        while d <= to {
+            into.insert(d);
+            d += Duration::days(1);
+        }
+    }
+    Ok(())
+}
+
+/// Which dates are working days for one region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Calendar {
+    /// Dates that are not working days although they fall Monday–Friday (holidays, closures).
+    off: BTreeSet<NaiveDate>,
+    /// Weekend dates that are working days (调休上班).
+    on: BTreeSet<NaiveDate>,
+    covered: BTreeSet<i32>,
+}
+
+impl Calendar {
+    /// The national calendar from the embedded official notices.
+    pub fn national() -> Self {
+        let mut cal = Calendar::default();
+        for (i, text) in NATIONAL_YEARS.iter().enumerate() {
+            // The embedded files are checked by the unit tests; a failure here is a build defect.
+            cal.add_year_toml(&format!("national[{i}]"), text)
+                .unwrap_or_else(|e| panic!("embedded national calendar is invalid: {e}"));
+        }
+        cal
+    }
+
+    /// Adds one year file (the national format) to this calendar.
+    pub fn add_year_toml(&mut self, file: &str, text: &str) -> Result<(), CalendarError> {
+        let y: YearFile = toml::from_str(text)
+            .map_err(|e| CalendarError::Parse { file: file.to_string(), message: e.to_string() })?;
+        let mut off = BTreeSet::new();
+        expand(file, &y.holidays, &mut off)?;
+        for w in &y.workdays {
+            self.on.insert(parse_date(file, "workdays", w)?);
+        }
+        self.off.extend(off);
+        self.covered.insert(y.year);
+        Ok(())
+    }
+
+    /// Applies a regional overlay (local closures, extra workdays) and returns the result.
+    fn with_overlay(&self, file: &str, overlay: &OverlayFile) -> Result<Self, CalendarError> {
+        let mut cal = self.clone();
+        let mut closures = BTreeSet::new();
+        expand(file, &overlay.closures, &mut closures)?;
+        for d in closures {
+            cal.on.remove(&d);
+            cal.off.insert(d);
+        }
+        for w in &overlay.workdays {
+            let d = parse_date(file, "workdays", w)?;
+            cal.off.remove(&d);
+            cal.on.insert(d);
+        }
+        Ok(cal)
+    }
+
+    /// Whether the year is backed by an official notice (otherwise Monday–Friday is assumed).
+    pub fn covers(&self, year: i32) -> bool {
+        self.covered.contains(&year)
+    }
+
+    pub fn is_working_day(&self, d: NaiveDate) -> bool {
+        if self.off.contains(&d) {
+            return false;
+        }
+        if self.on.contains(&d) {
+            return true;
+        }
+        !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+    }
+
+    /// The N-th working day strictly after `start`; `start` itself when N is 0.
+    pub fn add_working_days(&self, start: NaiveDate, n: u32) -> NaiveDate {
+        let mut d = start;
+        let mut left = n;
+        while left > 0 {
+            d += Duration::days(1);
+            if self.is_working_day(d) {
+                left -= 1;
+            }
+        }
+        d
+    }
+
+    /// Number of working days in the half-open interval (`from`, `to`]; 0 when `to <= from`.
+    pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> u32 {
+        let mut n = 0;
+        let mut d = from;
+        while d < to {
+            d += Duration::days(1);
+            if self.is_working_day(d) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The first working day on or after `d`.
+    pub fn next_working_day_from(&self, d: NaiveDate) -> NaiveDate {
+        let mut d = d;
+        while !self.is_working_day(d) {
+            d += Duration::days(1);
+        }
+        d
+    }
+}
+
+/// Calendars for every region: the national one with provincial, city and county overlays.
+#[derive(Debug, Clone)]
+pub struct Calendars {
+    national: Calendar,
+    /// Region code → (file it came from, overlay).
+    overlays: BTreeMap<String, (String, std::sync::Arc<OverlayFile>)>,
+}
+
+impl Calendars {
+    /// The national calendar with no regional overlay.
+    pub fn national_only() -> Self {
+        Calendars { national: Calendar::national(), overlays: BTreeMap::new() }
+    }
+
+    /// The national calendar plus every `<region code>.toml` overlay found in `dir`.
+    pub fn load(dir: &Path) -> Result<Self, CalendarError> {
+        let mut me = Self::national_only();
+        let io = |e: std::io::Error| CalendarError::Io { dir: dir.display().to_string(), message: e.to_string() };
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(io)?;
+            let overlay: OverlayFile = toml::from_str(&text)
+                .map_err(|e| CalendarError::Parse { file: file.clone(), message: e.to_string() })?;
+            if overlay.region_code != stem || !is_region_code(stem) {
+                return Err(CalendarError::Parse {
+                    file,
+                    message: format!("region_code {:?} must be 6 digits and match the file name", overlay.region_code),
+                });
+            }
+            // Validate now so a bad file fails at start, not at the first deadline.
+            me.national.with_overlay(&file, &overlay)?;
+            me.overlays.insert(stem.to_string(), (file, std::sync::Arc::new(overlay)));
+        }
+        Ok(me)
+    }
+
+    /// The calendar in force in `region`: national, then province, city and county overlays.
+    pub fn for_region(&self, region: &str) -> Calendar {
+        let mut cal = self.national.clone();
+        if !is_region_code(region) {
+            return cal;
+        }
+        let chain = [format!("{}0000", &region[..2]), format!("{}00", &region[..4]), region.to_string()];
+        let mut seen = BTreeSet::new();
+        for code in chain {
+            if !seen.insert(code.clone()) {
+                continue;
+            }
+            if let Some((file, o)) = self.overlays.get(&code) {
+                // Overlays were validated in `load`.
+                if let Ok(next) = cal.with_overlay(file, o) {
+                    cal = next;
+                }
+            }
+        }
+        cal
+    }
+}
+
+fn is_region_code(s: &str) -> bool {
+    s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn national_covers_2025_and_2026() {
+        let cal = Calendar::national();
+        assert!(cal.covers(2025) && cal.covers(2026));
+        assert!(!cal.covers(2027));
+    }
+
+    #[test]
+    fn make_up_workday_and_holidays_2026() {
+        let cal = Calendar::national();
+        assert!(cal.is_working_day(d("2026-09-20")), "Sunday 20 Sep 2026 is a make-up workday");
+        assert!(cal.is_working_day(d("2026-10-10")), "Saturday 10 Oct 2026 is a make-up workday");
+        assert!(!cal.is_working_day(d("2026-09-25")), "Mid-Autumn");
+        assert!(!cal.is_working_day(d("2026-10-07")), "National Day");
+        assert!(!cal.is_working_day(d("2026-02-16")), "Spring Festival");
+        assert!(cal.is_working_day(d("2026-02-14")));
+        assert!(!cal.is_working_day(d("2025-10-08")), "2025 National Day runs to the 8th");
+        assert!(cal.is_working_day(d("2025-09-28")));
+    }
+
+    #[test]
+    fn deadlines_of_the_issue() {
+        let cal = Calendar::national();
+        // Friday 18 Sep 2026 + 5 working days: 20 (Sun, make-up), 21, 22, 23, 24.
+        assert_eq!(cal.add_working_days(d("2026-09-18"), 5), d("2026-09-24"));
+        // Thursday 24 Sep + 5: 28, 29, 30, 8 Oct, 9 Oct.
+        assert_eq!(cal.add_working_days(d("2026-09-24"), 5), d("2026-10-09"));
+        assert_eq!(cal.working_days_between(d("2026-09-24"), d("2026-10-09")), 5);
+    }
+
+    #[test]
+    fn twenty_day_limit_over_spring_festival() {
+        let cal = Calendar::national();
+        // From Mon 9 Feb 2026: 10,11,12,13,14(Sat make-up) = 5; 15-23 off; 24,25,26,27,28(Sat) = 10;
+        // Mar 2..6 = 15; Mar 9..13 = 20.
+        assert_eq!(cal.add_working_days(d("2026-02-09"), 20), d("2026-03-13"));
+    }
+
+    #[test]
+    fn overlay_closures_apply_to_county_and_inherit_city() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("410700.toml"),
+            "region_code = \"410700\"\nsource = \"city\"\nclosures = [{ name = \"闭厅\", from = \"2026-07-20\", to = \"2026-07-20\" }]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("410702.toml"),
+            "region_code = \"410702\"\nsource = \"county\"\nclosures = [{ name = \"防汛\", from = \"2026-07-21\", to = \"2026-07-21\" }]\nworkdays = [\"2026-07-25\"]\n",
+        )
+        .unwrap();
+        let cals = Calendars::load(dir.path()).unwrap();
+        let county = cals.for_region("410702");
+        assert!(!county.is_working_day(d("2026-07-20")));
+        assert!(!county.is_working_day(d("2026-07-21")));
+        assert!(county.is_working_day(d("2026-07-25")));
+        let other = cals.for_region("410703");
+        assert!(!other.is_working_day(d("2026-07-20")));
+        assert!(other.is_working_day(d("2026-07-21")));
+        let elsewhere = cals.for_region("110101");
+        assert!(elsewhere.is_working_day(d("2026-07-20")));
+    }
+
+    #[test]
+    fn bad_overlay_is_refused_with_the_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("410702.toml"),
+            "region_code = \"410702\"\nsource = \"x\"\nclosures = [{ name = \"x\", from = \"2026-07-22\", to = \"2026-07-21\" }]\n",
+        )
+        .unwrap();
+        let err = Calendars::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("410702.toml") && err.contains("ends before"), "{err}");
+
+        std::fs::write(dir.path().join("410702.toml"), "region_code = \"410702\"\nsource = \"x\"\nunknown = 1\n").unwrap();
+        let err = Calendars::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+}

@@ -1,0 +1,420 @@
+//! Layered configuration: built-in defaults → optional file (`XIAONENG_CONFIG`) → environment
+//! variables `XIAONENG__SECTION__KEY` (so a Helm chart only sets env). Unknown keys and bad
+//! values fail at start with a message naming the key. Secrets are never printed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::ServiceKind;
+
+/// Settings of one service; `D` holds the service's own section (`[domain]`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings<D = NoDomain> {
+    pub service: ServiceSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub kafka: KafkaSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+    pub outbox: OutboxSettings,
+    pub consumer: ConsumerSettings,
+    #[serde(default)]
+    pub domain: D,
+}
+
+/// The `[domain]` section of a service that has none yet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoDomain {}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    /// Address the gRPC server binds, e.g. `127.0.0.1:50051` (port 0 picks a free port).
+    pub grpc_addr: String,
+    /// Address of the Prometheus `/metrics` listener; empty disables it.
+    pub metrics_addr: String,
+    /// Seconds in-flight calls get to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Server URL without the database, e.g. `postgres://postgres@127.0.0.1:5432`.
+    pub url: String,
+    /// The service's own database, created when missing.
+    pub name: String,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Comma-separated bootstrap servers.
+    pub brokers: String,
+    /// Partitions of topics this service creates when they are missing.
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// How long the producer keeps trying one record before the relay retries it.
+    pub message_timeout_ms: u32,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 key shared by the token issuer and every service (a Kubernetes Secret in a cluster).
+    pub jwt_secret: String,
+    pub issuer: String,
+    pub audience: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// `tracing` filter directives, e.g. `info,sqlx=warn`.
+    pub log_level: String,
+    /// `pretty` or `json`.
+    pub log_format: String,
+    /// OTLP/gRPC endpoint for traces, e.g. `http://otel-collector:4317`; empty disables export.
+    pub otlp_endpoint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    pub batch_size: i64,
+    /// Fallback poll when no notification arrives (notifications wake the relay on commit).
+    pub poll_interval_ms: u64,
+    /// Published rows older than this are deleted.
+    pub retention_hours: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSettings {
+    /// Consumer group id; each service consumes as its own group.
+    pub group_id: String,
+    /// Attempts before a record goes to `dead_letters`.
+    pub max_attempts: u32,
+    pub retry_backoff_ms: u64,
+}
+
+fn redact_url(url: &str) -> String {
+    // postgres://user:secret@host → postgres://user:***@host
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("name", &self.name)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings").field("url", &redact_url(&self.url)).finish()
+    }
+}
+
+impl fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("jwt_secret", &"***")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+impl<D: fmt::Debug> fmt::Debug for Settings<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("service", &self.service)
+            .field("database", &self.database)
+            .field("redis", &self.redis)
+            .field("kafka", &self.kafka)
+            .field("auth", &self.auth)
+            .field("telemetry", &self.telemetry)
+            .field("outbox", &self.outbox)
+            .field("consumer", &self.consumer)
+            .field("domain", &self.domain)
+            .finish()
+    }
+}
+
+/// The development signing key. Services refuse it when `XIAONENG_ENV=production`.
+pub const DEV_JWT_SECRET: &str = "xiaoneng-dev-secret-not-for-production";
+
+impl<D: Default> Settings<D> {
+    /// Built-in defaults: everything on loopback, ready for `./scripts/up`.
+    pub fn defaults(kind: ServiceKind) -> Self {
+        Settings {
+            service: ServiceSettings {
+                grpc_addr: format!("127.0.0.1:{}", kind.default_port()),
+                metrics_addr: format!("127.0.0.1:{}", kind.default_port() + 1000),
+                shutdown_grace_secs: 10,
+            },
+            database: DatabaseSettings {
+                url: "postgres://postgres@127.0.0.1:5432".into(),
+                name: format!("xiaoneng_{}", kind.name()),
+                max_connections: 16,
+            },
+            redis: RedisSettings { url: "redis://127.0.0.1:6379".into() },
+            kafka: KafkaSettings {
+                brokers: "127.0.0.1:9092".into(),
+                partitions: 3,
+                replication_factor: 1,
+                message_timeout_ms: 15_000,
+            },
+            auth: AuthSettings {
+                jwt_secret: DEV_JWT_SECRET.into(),
+                issuer: "xiaoneng".into(),
+                audience: "xiaoneng".into(),
+            },
+            telemetry: TelemetrySettings {
+                log_level: "info".into(),
+                log_format: "pretty".into(),
+                otlp_endpoint: String::new(),
+            },
+            outbox: OutboxSettings { batch_size: 500, poll_interval_ms: 1000, retention_hours: 24 * 7 },
+            consumer: ConsumerSettings {
+                group_id: format!("xiaoneng-{}", kind.name()),
+                max_attempts: 10,
+                retry_backoff_ms: 200,
+            },
+            domain: D::default(),
+        }
+    }
+}
+
+/// A configuration problem, naming the key when one is to blame.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), message: message.into() }
+}
+
+/// Loads settings from the process: defaults, the file named by `XIAONENG_CONFIG`, then
+/// `XIAONENG__*` environment variables.
+pub fn load<D>(kind: ServiceKind) -> Result<Settings<D>, ConfigError>
+where
+    D: Default + Serialize + DeserializeOwned,
+{
+    let file = std::env::var("XIAONENG_CONFIG").ok().filter(|s| !s.is_empty());
+    load_from(kind, file.as_deref(), None)
+}
+
+/// Loads settings from an explicit file and environment (`None` reads the process env).
+pub fn load_from<D>(
+    kind: ServiceKind,
+    file: Option<&str>,
+    env: Option<HashMap<String, String>>,
+) -> Result<Settings<D>, ConfigError>
+where
+    D: Default + Serialize + DeserializeOwned,
+{
+    let defaults = Settings::<D>::defaults(kind);
+    let mut builder = config::Config::builder().add_source(config::Config::try_from(&defaults)?);
+    if let Some(path) = file {
+        builder = builder.add_source(config::File::with_name(path).required(true));
+    }
+    builder = builder.add_source(
+        config::Environment::with_prefix("XIAONENG")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(env),
+    );
+    let settings: Settings<D> = builder.build()?.try_deserialize()?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+impl<D> Settings<D> {
+    /// Checks what serde cannot: addresses, ranges, identifiers.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.service
+            .grpc_addr
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("service.grpc_addr", format!("{:?} is not host:port ({e})", self.service.grpc_addr)))?;
+        if !self.service.metrics_addr.is_empty() {
+            self.service.metrics_addr.parse::<SocketAddr>().map_err(|e| {
+                invalid("service.metrics_addr", format!("{:?} is not host:port ({e})", self.service.metrics_addr))
+            })?;
+        }
+        if !self.database.url.starts_with("postgres://") && !self.database.url.starts_with("postgresql://") {
+            return Err(invalid("database.url", "must start with postgres://"));
+        }
+        let name_ok = !self.database.name.is_empty()
+            && self.database.name.len() <= 63
+            && self.database.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return Err(invalid("database.name", "must be 1-63 characters of a-z, 0-9 and _"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
+            return Err(invalid("redis.url", "must start with redis:// or rediss://"));
+        }
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(invalid("kafka.brokers", "must name at least one broker"));
+        }
+        if self.kafka.partitions < 1 {
+            return Err(invalid("kafka.partitions", "must be at least 1"));
+        }
+        if self.kafka.replication_factor < 1 {
+            return Err(invalid("kafka.replication_factor", "must be at least 1"));
+        }
+        if self.kafka.message_timeout_ms < 1000 {
+            return Err(invalid("kafka.message_timeout_ms", "must be at least 1000"));
+        }
+        if self.auth.jwt_secret.len() < 16 {
+            return Err(invalid("auth.jwt_secret", "must be at least 16 bytes"));
+        }
+        if std::env::var("XIAONENG_ENV").as_deref() == Ok("production") && self.auth.jwt_secret == DEV_JWT_SECRET {
+            return Err(invalid("auth.jwt_secret", "the development key is refused in production"));
+        }
+        if !matches!(self.telemetry.log_format.as_str(), "pretty" | "json") {
+            return Err(invalid("telemetry.log_format", "must be `pretty` or `json`"));
+        }
+        if !self.telemetry.otlp_endpoint.is_empty()
+            && !self.telemetry.otlp_endpoint.starts_with("http://")
+            && !self.telemetry.otlp_endpoint.starts_with("https://")
+        {
+            return Err(invalid("telemetry.otlp_endpoint", "must be an http:// or https:// URL"));
+        }
+        if self.outbox.batch_size < 1 {
+            return Err(invalid("outbox.batch_size", "must be at least 1"));
+        }
+        if self.outbox.poll_interval_ms == 0 {
+            return Err(invalid("outbox.poll_interval_ms", "must be at least 1"));
+        }
+        if self.consumer.group_id.is_empty() {
+            return Err(invalid("consumer.group_id", "must not be empty"));
+        }
+        if self.consumer.max_attempts == 0 {
+            return Err(invalid("consumer.max_attempts", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The full URL of this service's own database.
+    pub fn database_url(&self) -> String {
+        format!("{}/{}", self.database.url.trim_end_matches('/'), self.database.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        load_from(ServiceKind::Catalog, None, env(pairs))
+    }
+
+    #[test]
+    fn defaults_are_valid_and_per_service() {
+        let s = load_env(&[]).unwrap();
+        assert_eq!(s.service.grpc_addr, "127.0.0.1:50051");
+        assert_eq!(s.database.name, "xiaoneng_catalog");
+        let q: Settings = load_from(ServiceKind::Accountability, None, env(&[])).unwrap();
+        assert_eq!(q.service.grpc_addr, "127.0.0.1:50056");
+    }
+
+    #[test]
+    fn env_overrides_with_double_underscore() {
+        let s = load_env(&[("XIAONENG__DATABASE__MAX_CONNECTIONS", "3"), ("XIAONENG__KAFKA__BROKERS", "10.0.0.1:9092")])
+            .unwrap();
+        assert_eq!(s.database.max_connections, 3);
+        assert_eq!(s.kafka.brokers, "10.0.0.1:9092");
+    }
+
+    #[test]
+    fn file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.toml");
+        std::fs::write(&path, "[database]\nname = \"from_file\"\nmax_connections = 4\n").unwrap();
+        let s: Settings =
+            load_from(ServiceKind::Catalog, path.to_str(), env(&[("XIAONENG__DATABASE__MAX_CONNECTIONS", "5")]))
+                .unwrap();
+        assert_eq!(s.database.name, "from_file");
+        assert_eq!(s.database.max_connections, 5);
+    }
+
+    #[test]
+    fn malformed_value_names_the_key() {
+        let err = load_env(&[("XIAONENG__DATABASE__MAX_CONNECTIONS", "many")]).unwrap_err().to_string();
+        assert!(err.contains("database.max_connections"), "{err}");
+        let err = load_env(&[("XIAONENG__SERVICE__GRPC_ADDR", "nowhere")]).unwrap_err().to_string();
+        assert!(err.contains("service.grpc_addr"), "{err}");
+        let err = load_env(&[("XIAONENG__DATABASE__NAME", "drop table x")]).unwrap_err().to_string();
+        assert!(err.contains("database.name"), "{err}");
+        let err = load_env(&[("XIAONENG__TELEMETRY__LOG_FORMAT", "xml")]).unwrap_err().to_string();
+        assert!(err.contains("telemetry.log_format"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = load_env(&[("XIAONENG__DATABASE__PASSWRD", "x")]).unwrap_err().to_string();
+        assert!(err.contains("unknown field") && err.contains("passwrd"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[nonsense]\nx = 1\n").unwrap();
+        let err = load_from::<NoDomain>(ServiceKind::Catalog, path.to_str(), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("nonsense"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = load_from::<NoDomain>(ServiceKind::Catalog, Some("/nonexistent/x.toml"), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/x"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let s = load_env(&[
+            ("XIAONENG__DATABASE__URL", "postgres://app:hunter2@db:5432"),
+            ("XIAONENG__AUTH__JWT_SECRET", "a-very-secret-signing-key"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("a-very-secret"), "{shown}");
+        assert!(shown.contains("app:***@db"));
+    }
+}

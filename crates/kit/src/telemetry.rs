@@ -1,0 +1,126 @@
+//! Telemetry in one place: structured `tracing` logs, OpenTelemetry spans (exported over OTLP
+//! when `telemetry.otlp_endpoint` is set), W3C trace context carried through gRPC metadata and
+//! Kafka headers, and Prometheus metrics over HTTP.
+
+use std::collections::HashMap;
+
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{global, Context};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{ServiceSettings, TelemetrySettings};
+
+/// Flushes and shuts the span exporter down when dropped.
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Installs the global subscriber, propagator and tracer. Call once, from `main`.
+pub fn init(service: &str, s: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let resource = Resource::builder().with_service_name(format!("xiaoneng-{service}")).build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if !s.otlp_endpoint.is_empty() {
+        use opentelemetry_otlp::WithExportConfig;
+        let exporter =
+            opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(s.otlp_endpoint.clone()).build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    // Without an exporter spans still get ids, so context propagates across services.
+    let provider = builder.build();
+    global::set_tracer_provider(provider.clone());
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(format!("xiaoneng-{service}")));
+    let filter = EnvFilter::try_new(&s.log_level)?;
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    if s.log_format == "json" {
+        registry.with(tracing_subscriber::fmt::layer().json().with_current_span(true)).try_init()?;
+    } else {
+        registry.with(tracing_subscriber::fmt::layer().compact()).try_init()?;
+    }
+    Ok(TelemetryGuard { provider })
+}
+
+/// Serves Prometheus metrics on `service.metrics_addr` (`/metrics`), unless it is empty.
+pub fn init_metrics(s: &ServiceSettings) -> anyhow::Result<()> {
+    if s.metrics_addr.is_empty() {
+        return Ok(());
+    }
+    let addr: std::net::SocketAddr = s.metrics_addr.parse()?;
+    metrics_exporter_prometheus::PrometheusBuilder::new().with_http_listener(addr).install()?;
+    Ok(())
+}
+
+/// Trace context of the current span as W3C headers (`traceparent`, `tracestate`).
+pub fn current_trace_headers() -> HashMap<String, String> {
+    let cx = tracing::Span::current().context();
+    let mut map = HashMap::new();
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut map));
+    map
+}
+
+/// Makes `span` a child of the context carried in `carrier`.
+pub fn set_parent(span: &tracing::Span, carrier: &dyn Extractor) {
+    let cx: Context = global::get_text_map_propagator(|p| p.extract(carrier));
+    let _ = span.set_parent(cx);
+}
+
+/// Reads W3C headers from HTTP/2 (gRPC) request headers.
+pub struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(k), Ok(v)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            tonic::metadata::MetadataValue::try_from(value.as_str()),
+        ) {
+            self.0.insert(k, v);
+        }
+    }
+}
+
+/// A client interceptor: adds the current trace context and, when given, a bearer token.
+#[derive(Clone, Default)]
+pub struct ClientInterceptor {
+    bearer: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl ClientInterceptor {
+    pub fn new(token: Option<&str>) -> Self {
+        ClientInterceptor { bearer: token.and_then(|t| format!("Bearer {t}").parse().ok()) }
+    }
+}
+
+impl tonic::service::Interceptor for ClientInterceptor {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let cx = tracing::Span::current().context();
+        global::get_text_map_propagator(|p| p.inject_context(&cx, &mut MetadataInjector(req.metadata_mut())));
+        if let Some(b) = &self.bearer {
+            req.metadata_mut().insert("authorization", b.clone());
+        }
+        Ok(req)
+    }
+}

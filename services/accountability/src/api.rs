@@ -1,0 +1,53 @@
+//! gRPC handlers: parse, authorize, call the store, map.
+
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use xiaoneng_kit::auth::{self, roles};
+use xiaoneng_kit::paging::PageRequest;
+use xiaoneng_kit::{region, AppError};
+use xiaoneng_proto::accountability::v1 as pb;
+
+use crate::store;
+
+pub struct AccountabilityApi {
+    pool: PgPool,
+}
+
+impl AccountabilityApi {
+    pub fn new(pool: PgPool) -> Self {
+        AccountabilityApi { pool }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::accountability_service_server::AccountabilityService for AccountabilityApi {
+    async fn list_ledger_entries(
+        &self,
+        req: Request<pb::ListLedgerEntriesRequest>,
+    ) -> Result<Response<pb::ListLedgerEntriesResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        if !caller.has_role(roles::SUPERVISOR) && !caller.has_role(roles::INSPECTOR) {
+            return Err(AppError::PermissionDenied("the `supervisor` or `inspector` role is required".into()).into());
+        }
+        let r = req.get_ref();
+        let page = PageRequest::parse(r.page_size, &r.page_token)?;
+        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let event_type = Some(r.event_type.as_str()).filter(|t| !t.is_empty());
+        let (rows, next_page_token) = store::list(&self.pool, &scope.like_pattern(), event_type, &page).await?;
+        Ok(Response::new(pb::ListLedgerEntriesResponse {
+            entries: rows
+                .into_iter()
+                .map(|e| pb::LedgerEntry {
+                    event_id: e.event_id.to_string(),
+                    event_type: e.event_type,
+                    source: e.source,
+                    subject: e.subject,
+                    region_code: e.region_code,
+                    occur_time: Some(xiaoneng_kit::timestamp(e.occurred_at)),
+                    record_time: Some(xiaoneng_kit::timestamp(e.recorded_at)),
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+}

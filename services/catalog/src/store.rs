@@ -1,0 +1,79 @@
+//! Catalog persistence. Every write and its event commit in one transaction (outbox).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+use xiaoneng_kit::paging::PageRequest;
+use xiaoneng_kit::{outbox, AppError, AppResult};
+
+use crate::domain::NewDepartment;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DepartmentRow {
+    pub id: Uuid,
+    pub region_code: String,
+    pub code: String,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, region_code, code, display_name, created_at";
+
+/// Creates a department and its `DepartmentCreated` event; a repeated `request_id` returns
+/// the department created the first time and publishes nothing.
+pub async fn create_department(pool: &PgPool, d: &NewDepartment, request_id: Option<&str>) -> AppResult<DepartmentRow> {
+    let mut tx = pool.begin().await?;
+    let inserted: Option<DepartmentRow> = sqlx::query_as(&format!(
+        "INSERT INTO departments (id, region_code, code, display_name, request_id) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(d.region.as_str())
+    .bind(&d.code)
+    .bind(&d.display_name)
+    .bind(request_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let row = match inserted {
+        Some(row) => {
+            outbox::enqueue(&mut tx, &crate::events::department_created(&row)?).await?;
+            row
+        }
+        None => sqlx::query_as(&format!("SELECT {COLUMNS} FROM departments WHERE request_id = $1"))
+            .bind(request_id)
+            .fetch_one(&mut *tx)
+            .await?,
+    };
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn get_department(pool: &PgPool, id: Uuid) -> AppResult<DepartmentRow> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM departments WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| AppError::not_found("department", id.to_string()))
+}
+
+/// Departments whose region matches `region_like` (a `LIKE` pattern), in creation order.
+pub async fn list_departments(
+    pool: &PgPool,
+    region_like: &str,
+    page: &PageRequest,
+) -> AppResult<(Vec<DepartmentRow>, String)> {
+    let after = match &page.after {
+        Some(c) => Some(Uuid::parse_str(c).map_err(|_| AppError::invalid("page_token", "is not valid"))?),
+        None => None,
+    };
+    let rows: Vec<DepartmentRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM departments WHERE region_code LIKE $1 AND ($2::uuid IS NULL OR id > $2)
+         ORDER BY id LIMIT $3"
+    ))
+    .bind(region_like)
+    .bind(after)
+    .bind(page.size + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(page.finish(rows, |r| r.id.to_string()))
+}

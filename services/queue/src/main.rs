@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    xiaoneng_kit::run_main(xiaoneng_kit::ServiceKind::Queue, xiaoneng_queue::build)
+}
