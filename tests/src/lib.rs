@@ -1,1 +1,280 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! The end-to-end harness: real service binaries as child processes, a private tansu broker
+//! when a test needs to stop and restart one, fresh databases, tokens and clients.
+//! Used by the tests in `tests/` and by the demo that `./scripts/up` runs.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use xiaoneng_kit::auth::TokenMinter;
+use xiaoneng_kit::config::{NoDomain, Settings};
+use xiaoneng_kit::telemetry::ClientInterceptor;
+use xiaoneng_kit::ServiceKind;
+
+pub use xiaoneng_proto as proto;
+
+pub type Intercepted = tonic::service::interceptor::InterceptedService<Channel, ClientInterceptor>;
+
+/// Where the built binaries are: `XIAONENG_BIN_DIR`, else beside the running test.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("XIAONENG_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("exe dir");
+    if dir.ends_with("deps") {
+        dir.parent().expect("target dir").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+fn binary(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(p.exists(), "{} is not built; run ./scripts/test (it builds every binary first)", p.display());
+    p
+}
+
+/// A free loopback port (bound and released; the OS does not hand it out again at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+pub fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
+}
+
+/// The brokers shared tests use: `XIAONENG_TEST_BROKERS` (set by ./scripts/test) or 127.0.0.1:9092.
+pub fn shared_brokers() -> String {
+    std::env::var("XIAONENG_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// A private tansu broker with durable sqlite storage, for tests that stop and restart it.
+pub struct Broker {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        let mut b = Broker { port: free_port(), dir: tempfile::tempdir().expect("tempdir"), child: None };
+        b.restart();
+        b
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and storage.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "broker already running");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let tansu = which("tansu");
+        let log = std::fs::File::create(self.dir.path().join("broker.log")).expect("log");
+        let child = Command::new(tansu)
+            .current_dir(self.dir.path())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !port_open(self.port) {
+            assert!(Instant::now() < deadline, "tansu did not listen on {}", self.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops it hard, as a crash or an outage would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn which(name: &str) -> PathBuf {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let home = std::env::var("HOME").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from(format!("{home}/.cargo/bin"))])
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{name} not found; ./scripts/test installs it"))
+}
+
+/// One service binary running as a child process with its own database.
+pub struct ServiceProc {
+    pub kind: ServiceKind,
+    pub port: u16,
+    pub database: String,
+    env: HashMap<String, String>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl ServiceProc {
+    /// Starts `kind` on a free port with a fresh database, using `brokers`.
+    pub async fn start(kind: ServiceKind, brokers: &str) -> Self {
+        Self::start_with(kind, brokers, &[]).await
+    }
+
+    pub async fn start_with(kind: ServiceKind, brokers: &str, extra: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let database = format!("xn_test_{}_{}", kind.name(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let mut env: HashMap<String, String> = [
+            ("XIAONENG__SERVICE__GRPC_ADDR", format!("127.0.0.1:{port}")),
+            ("XIAONENG__SERVICE__METRICS_ADDR", String::new()),
+            ("XIAONENG__SERVICE__SHUTDOWN_GRACE_SECS", "3".into()),
+            ("XIAONENG__DATABASE__NAME", database.clone()),
+            ("XIAONENG__KAFKA__BROKERS", brokers.to_string()),
+            ("XIAONENG__KAFKA__MESSAGE_TIMEOUT_MS", "5000".into()),
+            ("XIAONENG__CONSUMER__GROUP_ID", format!("{database}-group")),
+            ("XIAONENG__TELEMETRY__LOG_LEVEL", "info,librdkafka=off,rdkafka=off".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let log = std::env::temp_dir().join(format!("{database}.log"));
+        let mut me = ServiceProc { kind, port, database, env, child: None, log };
+        me.spawn();
+        me.wait_serving().await;
+        me
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log");
+        let child = Command::new(binary(&format!("xiaoneng-{}", self.kind.name())))
+            .envs(&self.env)
+            .env_remove("XIAONENG_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start service");
+        self.child = Some(child);
+    }
+
+    pub fn addr(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The last lines of the service's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    pub async fn wait_serving(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{} exited with {status}:\n{}", self.kind.name(), self.log_tail());
+            }
+            if health(&self.addr(), self.kind.grpc_service()).await.as_deref() == Ok("Serving") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} not serving:\n{}", self.kind.name(), self.log_tail());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: no graceful anything, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        c.wait().expect("wait")
+    }
+
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+        self.wait_serving().await;
+    }
+
+    /// A pool on the service's own database, to check what it stored.
+    pub async fn db(&self) -> sqlx::PgPool {
+        let s = settings();
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&format!("{}/{}", s.database.url, self.database))
+            .await
+            .expect("connect to service database")
+    }
+}
+
+impl Drop for ServiceProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The development settings (signing key, database server) the services default to.
+pub fn settings() -> Settings<NoDomain> {
+    Settings::defaults(ServiceKind::Catalog)
+}
+
+/// A token signed with the development key.
+pub fn token(sub: &str, roles: &[&str], region: &str) -> String {
+    TokenMinter::new(&settings().auth).mint(sub, roles, region, None, 3600)
+}
+
+/// A channel to `addr` whose calls carry `token` (if any) and the trace context.
+pub async fn channel(addr: &str, token: Option<&str>) -> Intercepted {
+    let ch = Channel::from_shared(addr.to_string()).expect("uri").connect().await.expect("connect");
+    tonic::service::interceptor::InterceptedService::new(ch, ClientInterceptor::new(token))
+}
+
+/// Health status of `service` at `addr` (`Serving`, `NotServing`, …) or the error.
+pub async fn health(addr: &str, service: &str) -> Result<String, String> {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let ch = Channel::from_shared(addr.to_string()).map_err(|e| e.to_string())?;
+    let ch = ch.connect_timeout(Duration::from_secs(1)).connect().await.map_err(|e| e.to_string())?;
+    let r = HealthClient::new(ch)
+        .check(HealthCheckRequest { service: service.to_string() })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!("{:?}", r.into_inner().status()))
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

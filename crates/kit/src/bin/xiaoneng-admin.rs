@@ -33,6 +33,28 @@ enum Command {
     },
     /// Creates every service's events topic that is missing.
     CreateTopics,
+    /// Waits until every address answers the gRPC health check with SERVING.
+    WaitServing {
+        /// Seconds to wait in all.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        /// host:port of each service.
+        addrs: Vec<String>,
+    },
+}
+
+/// The status of the overall health service at `addr`, or the error that prevented asking.
+async fn health(addr: &str) -> Result<String, String> {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = HealthClient::new(channel);
+    let resp = client.check(HealthCheckRequest { service: String::new() }).await.map_err(|e| e.to_string())?;
+    Ok(format!("{:?}", resp.into_inner().status()))
 }
 
 fn main() -> std::process::ExitCode {
@@ -53,6 +75,34 @@ fn main() -> std::process::ExitCode {
             let roles: Vec<&str> = roles.split(',').map(str::trim).filter(|r| !r.is_empty()).collect();
             println!("{}", TokenMinter::new(&settings.auth).mint(&sub, &roles, &region, dept.as_deref(), ttl));
             std::process::ExitCode::SUCCESS
+        }
+        Command::WaitServing { timeout, addrs } => {
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("xiaoneng-admin: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(async move {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+                for addr in &addrs {
+                    loop {
+                        match health(addr).await {
+                            Ok(s) if s == "Serving" => {
+                                println!("{addr} SERVING");
+                                break;
+                            }
+                            other if std::time::Instant::now() > deadline => {
+                                eprintln!("xiaoneng-admin: {addr} not serving: {other:?}");
+                                return std::process::ExitCode::FAILURE;
+                            }
+                            _ => tokio::time::sleep(std::time::Duration::from_millis(300)).await,
+                        }
+                    }
+                }
+                std::process::ExitCode::SUCCESS
+            })
         }
         Command::CreateTopics => {
             let topics: Vec<String> = ServiceKind::ALL.iter().map(|k| k.topic()).collect();

@@ -1,0 +1,112 @@
+# Shared by up, down and test: install what is missing, start what is not running.
+# Sourced, not run. Everything it starts records a pid file under $RUN.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${XIAONENG_CACHE:-$HOME/.cache/xiaoneng}"
+RUN="${XIAONENG_RUN:-$ROOT/.run}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+export PATH="$HOME/.cargo/bin:$CACHE/npm/node_modules/.bin:$PATH"
+BROKER_PORT="${XIAONENG_BROKER_PORT:-9092}"
+SERVICES=(catalog queue case evaluation complaint accountability)
+mkdir -p "$CACHE" "$RUN"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_port() { # host port seconds what
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    port_open "$1" "$2" && return 0
+    sleep 0.1
+  done
+  echo "timed out waiting for $4 on $1:$2" >&2
+  return 1
+}
+
+apt_updated=0
+apt_install() { # package...
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_tools() {
+  local missing=()
+  command -v protoc >/dev/null || missing+=(protobuf-compiler)
+  command -v cmake >/dev/null || missing+=(cmake)
+  dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || missing+=(libcurl4-openssl-dev)
+  dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  command -v psql >/dev/null || missing+=(postgresql postgresql-client)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  if ! command -v tansu >/dev/null; then
+    log "installing the tansu broker (cargo install, about 10 minutes, once)"
+    cargo install tansu --locked --features libsql,dynostore
+  fi
+  if ! command -v buf >/dev/null; then
+    log "installing buf (npm @bufbuild/buf)"
+    npm install --silent --no-audit --no-fund --prefix "$CACHE/npm" @bufbuild/buf >/dev/null
+  fi
+}
+
+ensure_postgres() {
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
+    wait_port 127.0.0.1 5432 30 PostgreSQL
+    for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+  fi
+}
+
+ensure_redis() {
+  if ! port_open 127.0.0.1 6379; then
+    log "starting Redis"
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    wait_port 127.0.0.1 6379 30 Redis
+  fi
+}
+
+# The Kafka-compatible broker on 127.0.0.1:$BROKER_PORT with durable sqlite storage in $RUN/broker.
+ensure_broker() {
+  if port_open 127.0.0.1 "$BROKER_PORT"; then return 0; fi
+  log "starting the tansu broker on 127.0.0.1:$BROKER_PORT"
+  mkdir -p "$RUN/broker"
+  (cd "$RUN/broker" && nohup tansu broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" --storage-engine sqlite://tansu.db \
+    >"$RUN/broker.log" 2>&1 & echo $! >"$RUN/broker.pid")
+  wait_port 127.0.0.1 "$BROKER_PORT" 30 "the broker"
+}
+
+ensure_stack() {
+  ensure_tools
+  ensure_postgres
+  ensure_redis
+  ensure_broker
+}
+
+build_all() {
+  log "building the workspace (target dir $CARGO_TARGET_DIR)"
+  (cd "$ROOT" && cargo build --workspace --bins --quiet)
+}
+
+stop_pidfile() { # file
+  local f="$1" pid
+  [ -f "$f" ] || return 0
+  pid="$(cat "$f")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
