@@ -45,10 +45,11 @@ pub fn init(service: &str, s: &TelemetrySettings) -> anyhow::Result<TelemetryGua
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(format!("xiaoneng-{service}")));
     let filter = EnvFilter::try_new(&s.log_level)?;
     let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     if s.log_format == "json" {
         registry.with(tracing_subscriber::fmt::layer().json().with_current_span(true)).try_init()?;
     } else {
-        registry.with(tracing_subscriber::fmt::layer().compact()).try_init()?;
+        registry.with(tracing_subscriber::fmt::layer().compact().with_ansi(ansi)).try_init()?;
     }
     Ok(TelemetryGuard { provider })
 }

@@ -7,7 +7,7 @@ CREATE TABLE ledger_entries (
     event_type  TEXT        NOT NULL,
     source      TEXT        NOT NULL,
     subject     TEXT        NOT NULL,
-    region_code CHAR(6)     NOT NULL,
+    region_code TEXT        NOT NULL,
     occurred_at TIMESTAMPTZ NOT NULL,
     recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );

@@ -1,7 +1,7 @@
 -- Departments (部门) per region.
 CREATE TABLE departments (
     id           UUID        PRIMARY KEY,
-    region_code  CHAR(6)     NOT NULL,
+    region_code  TEXT        NOT NULL CHECK (region_code ~ '^[0-9]{6}$'),
     code         TEXT        NOT NULL,
     display_name TEXT        NOT NULL,
     request_id   TEXT,
