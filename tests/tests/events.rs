@@ -1,0 +1,94 @@
+//! Nothing lost, nothing twice: catalog writes travel through its outbox, the real broker and
+//! accountability's idempotent consumer — also across a broker outage and a consumer crash.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{create_departments, ledger_counts, pending_outbox};
+use xiaoneng_e2e::{eventually, Broker, ServiceProc};
+use xiaoneng_kit::ServiceKind;
+
+/// Waits until the ledger holds `n` rows, then checks it stays at `n` distinct events.
+async fn assert_ledger_settles_at(acc: &ServiceProc, n: i64) {
+    let pool = acc.db().await;
+    eventually(90, &format!("{n} ledger entries"), || {
+        let pool = pool.clone();
+        async move { (ledger_counts(&pool).await.0 >= n).then_some(()) }
+    })
+    .await;
+    // Give late duplicates (a re-sent record, a re-delivered offset) time to show up.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(ledger_counts(&pool).await, (n, n), "every event exactly once:\n{}", acc.log_tail());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_reaches_another_service_exactly_once() {
+    let broker = Broker::start();
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+    let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
+    create_departments(&catalog, "410702", "RT", 60).await;
+    assert_ledger_settles_at(&acc, 60).await;
+    assert_eq!(pending_outbox(&catalog.db().await).await, 0);
+    let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE consumer = 'ledger'")
+        .fetch_one(&acc.db().await)
+        .await
+        .unwrap();
+    assert_eq!(processed, 60);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broker_outage_during_writes_loses_nothing() {
+    let mut broker = Broker::start();
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+    let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
+    create_departments(&catalog, "410702", "BEFORE", 10).await;
+    assert_ledger_settles_at(&acc, 10).await;
+
+    broker.kill();
+    // Writes go on: each state change and its event commit together in the outbox.
+    create_departments(&catalog, "410702", "DURING", 40).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pending = pending_outbox(&catalog.db().await).await;
+    assert_eq!(pending, 40, "with the broker down the events wait in the outbox");
+
+    broker.restart();
+    assert_ledger_settles_at(&acc, 50).await;
+    assert_eq!(pending_outbox(&catalog.db().await).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consumer_killed_mid_batch_reapplies_nothing() {
+    const N: i64 = 1500;
+    let broker = Broker::start();
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+    create_departments(&catalog, "410703", "K", N as usize).await;
+    let cat_db = catalog.db().await;
+    eventually(60, "the catalog outbox to drain", || {
+        let db = cat_db.clone();
+        async move { (pending_outbox(&db).await == 0).then_some(()) }
+    })
+    .await;
+
+    // The consumer starts on a full topic; kill it (SIGKILL) once it is part-way through.
+    let mut acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
+    let pool = acc.db().await;
+    let applied_at_kill = eventually(60, "the consumer to start applying", || {
+        let pool = pool.clone();
+        async move {
+            let (rows, _) = ledger_counts(&pool).await;
+            (rows > 50).then_some(rows)
+        }
+    })
+    .await;
+    acc.kill();
+    let (after_kill, _) = ledger_counts(&pool).await;
+    assert!(after_kill < N, "the kill came after the whole batch ({after_kill} of {N}); nothing was tested");
+    assert!(applied_at_kill <= after_kill);
+
+    // On restart the uncommitted offsets come back; the dedupe makes them no-ops.
+    acc.restart().await;
+    assert_ledger_settles_at(&acc, N).await;
+    let redelivered: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events").fetch_one(&pool).await.unwrap();
+    assert_eq!(redelivered, N);
+}
