@@ -92,3 +92,64 @@ async fn consumer_killed_mid_batch_reapplies_nothing() {
     let redelivered: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events").fetch_one(&pool).await.unwrap();
     assert_eq!(redelivered, N);
 }
+
+/// A department system reading the topic with a plain Kafka consumer sees CloudEvents headers,
+/// the protobuf payload, the aggregate id as key, and the caller's trace id carried from the
+/// gRPC call through the outbox.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_carry_cloudevents_headers_and_the_callers_trace() {
+    use prost::Message as _;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Headers;
+    use rdkafka::Message;
+    use xiaoneng_e2e::proto::catalog::events::v1::DepartmentCreated;
+    use xiaoneng_e2e::proto::catalog::v1::{
+        catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department,
+    };
+
+    let broker = Broker::start();
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+    let admin = xiaoneng_e2e::token("admin", &[xiaoneng_kit::auth::roles::CATALOG_ADMIN], "410702");
+    let ch = tonic::transport::Channel::from_shared(catalog.addr()).unwrap().connect().await.unwrap();
+    let mut client = CatalogServiceClient::new(ch);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut req = tonic::Request::new(CreateDepartmentRequest {
+        department: Some(Department {
+            region_code: "410702".into(),
+            code: "YBJ".into(),
+            display_name: "县医疗保障局".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    });
+    req.metadata_mut().insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    req.metadata_mut().insert("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap());
+    let dept = client.create_department(req).await.unwrap().into_inner().department.unwrap();
+
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.brokers())
+        .set("group.id", "department-system")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["xiaoneng.catalog.events"]).unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await.expect("a record").unwrap();
+    let headers: std::collections::HashMap<String, String> = msg
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+        .collect();
+    assert_eq!(msg.key(), Some(dept.id.as_bytes()));
+    assert_eq!(headers["ce_specversion"], "1.0");
+    assert_eq!(headers["ce_type"], "xiaoneng.catalog.events.v1.DepartmentCreated");
+    assert_eq!(headers["ce_source"], "/xiaoneng/catalog");
+    assert_eq!(headers["ce_subject"], dept.id);
+    assert_eq!(headers["ce_regioncode"], "410702");
+    assert_eq!(headers["content-type"], "application/protobuf");
+    assert!(uuid::Uuid::parse_str(&headers["ce_id"]).is_ok());
+    assert!(headers["traceparent"].contains(trace_id), "trace continues: {}", headers["traceparent"]);
+    let event = DepartmentCreated::decode(msg.payload().unwrap()).unwrap();
+    assert_eq!(event.department_id, dept.id);
+    assert_eq!(event.display_name, "县医疗保障局");
+}

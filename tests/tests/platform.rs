@@ -47,6 +47,16 @@ async fn six_services_serve_health_and_reflection() {
         assert!(names.contains(&p.kind.grpc_service()), "{names:?}");
         assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
     }
+    // Prometheus metrics over HTTP, counting the calls above.
+    let port = xiaoneng_e2e::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let queue = ServiceProc::start_with(ServiceKind::Queue, &brokers, &[("XIAONENG__SERVICE__METRICS_ADDR", &addr)]).await;
+    assert_eq!(health(&queue.addr(), "").await.as_deref(), Ok("Serving"));
+    let body = http_get(&addr, "/metrics").await;
+    assert!(body.contains("grpc_server_requests_total"), "{body}");
+    assert!(body.contains("/grpc.health.v1.Health/Check"), "{body}");
+    procs.push(queue);
+
     // Graceful stop: SIGTERM ends the process cleanly.
     for mut p in procs {
         let status = p.terminate();
@@ -197,4 +207,15 @@ fn malformed_config_fails_clearly() {
     let (code, err) = run_catalog_with(&[("XIAONENG_CONFIG", file.to_str().unwrap())]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("grpc_adr"), "{err}");
+}
+
+async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect metrics");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
 }
