@@ -51,6 +51,11 @@ ensure_tools() {
     log "installing the tansu broker (cargo install, about 10 minutes, once)"
     cargo install tansu --locked --features libsql,dynostore
   fi
+  if [ ! -x "$CACHE/venv/bin/kubernetes-validate" ]; then
+    log "installing kubernetes-validate (PyPI) into $CACHE/venv"
+    python3 -m venv "$CACHE/venv"
+    "$CACHE/venv/bin/pip" install -q --disable-pip-version-check kubernetes-validate
+  fi
   if ! command -v buf >/dev/null; then
     log "installing buf (npm @bufbuild/buf)"
     npm install --silent --no-audit --no-fund --prefix "$CACHE/npm" @bufbuild/buf >/dev/null
