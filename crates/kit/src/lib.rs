@@ -107,3 +107,17 @@ impl ServiceKind {
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
 }
+
+/// Today in China Standard Time (UTC+8, no daylight saving): the date halls and deadlines use.
+pub fn today_cn() -> chrono::NaiveDate {
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    chrono::Utc::now().with_timezone(&offset).date_naive()
+}
+
+/// Parses a `YYYY-MM-DD` request field; empty means `default`.
+pub fn parse_date_field(value: &str, field: &str, default: chrono::NaiveDate) -> Result<chrono::NaiveDate, AppError> {
+    if value.is_empty() {
+        return Ok(default);
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| AppError::invalid(field, "must be a date YYYY-MM-DD"))
+}

@@ -50,6 +50,11 @@ impl PageRequest {
 
 const PREFIX: &str = "xn1:";
 
+/// The page token for a cursor (for services that page by something else than a row key).
+pub fn token_for(cursor: &str) -> String {
+    encode(cursor)
+}
+
 fn encode(cursor: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{PREFIX}{cursor}"))
 }

@@ -20,3 +20,64 @@ pub fn department_created(d: &DepartmentRow) -> anyhow::Result<NewEvent> {
         },
     ))
 }
+
+pub fn matter_published(
+    matter_id: uuid::Uuid,
+    region: &xiaoneng_kit::region::RegionCode,
+    version: i32,
+    terms: &xiaoneng_proto::catalog::v1::MatterTerms,
+    effective: chrono::NaiveDate,
+) -> NewEvent {
+    NewEvent::new(
+        ServiceKind::Catalog,
+        matter_id.to_string(),
+        region,
+        &xiaoneng_proto::catalog::events::v1::MatterPublished {
+            matter_id: matter_id.to_string(),
+            region_code: region.to_string(),
+            version,
+            implementation_code: terms.implementation_code.clone(),
+            name: terms.name.clone(),
+            department_id: terms.department_id.clone(),
+            effective_date: effective.to_string(),
+            statutory_limit_days: terms.statutory_limit_days,
+            promised_limit_days: terms.promised_limit_days,
+        },
+    )
+}
+
+pub fn matter_retired(
+    matter_id: uuid::Uuid,
+    region: &xiaoneng_kit::region::RegionCode,
+    on: chrono::NaiveDate,
+    reason: &str,
+) -> NewEvent {
+    NewEvent::new(
+        ServiceKind::Catalog,
+        matter_id.to_string(),
+        region,
+        &xiaoneng_proto::catalog::events::v1::MatterRetired {
+            matter_id: matter_id.to_string(),
+            region_code: region.to_string(),
+            retire_date: on.to_string(),
+            reason: reason.to_string(),
+        },
+    )
+}
+
+pub fn certificate_changed(c: &crate::store::staff::CertificateRow, region: &xiaoneng_kit::region::RegionCode) -> NewEvent {
+    NewEvent::new(
+        ServiceKind::Catalog,
+        c.staff_id.to_string(),
+        region,
+        &xiaoneng_proto::catalog::events::v1::CertificateChanged {
+            certificate_id: c.id.to_string(),
+            staff_id: c.staff_id.to_string(),
+            region_code: c.region_code.clone(),
+            number: c.number.clone(),
+            status: if c.revoked { "REVOKED" } else { "VALID" }.into(),
+            expiry_date: c.expiry_date.to_string(),
+            reason: c.revoke_reason.clone().unwrap_or_default(),
+        },
+    )
+}

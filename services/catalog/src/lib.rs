@@ -6,6 +6,7 @@
 //! catalog issue.
 
 pub mod api;
+pub mod cache;
 pub mod domain;
 pub mod events;
 pub mod store;
@@ -16,13 +17,21 @@ use xiaoneng_kit::{Foundation, ServiceKind};
 use xiaoneng_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 
 /// Methods anyone may call without a token: reads of public data.
-pub const PUBLIC_METHODS: &[&str] =
-    &["/xiaoneng.catalog.v1.CatalogService/GetDepartment", "/xiaoneng.catalog.v1.CatalogService/ListDepartments"];
+pub const PUBLIC_METHODS: &[&str] = &[
+    "/xiaoneng.catalog.v1.CatalogService/GetDepartment",
+    "/xiaoneng.catalog.v1.CatalogService/ListDepartments",
+    "/xiaoneng.catalog.v1.CatalogService/GetMatter",
+    "/xiaoneng.catalog.v1.CatalogService/ListMatters",
+    "/xiaoneng.catalog.v1.CatalogService/SearchMatters",
+    "/xiaoneng.catalog.v1.CatalogService/ListPosts",
+    "/xiaoneng.catalog.v1.CatalogService/GetStaff",
+    "/xiaoneng.catalog.v1.CatalogService/ListCertificateNotices",
+];
 
 /// Starts the service: database, relay, and the gRPC server on `service.grpc_addr`.
 pub async fn build(settings: Settings) -> anyhow::Result<RunningService> {
     let f = Foundation::start(ServiceKind::Catalog, settings, sqlx::migrate!("./migrations")).await?;
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(CatalogServiceServer::new(api::CatalogApi::new(f.pool.clone())));
+    routes.add_service(CatalogServiceServer::new(api::CatalogApi::new(f.pool.clone(), cache::Cache::new(f.redis.clone()))));
     Ok(f.spawn(routes, PUBLIC_METHODS))
 }

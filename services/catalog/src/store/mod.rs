@@ -77,3 +77,6 @@ pub async fn list_departments(
     .await?;
     Ok(page.finish(rows, |r| r.id.to_string()))
 }
+
+pub mod matters;
+pub mod staff;
