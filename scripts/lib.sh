@@ -86,9 +86,14 @@ ensure_broker() {
   if port_open 127.0.0.1 "$BROKER_PORT"; then return 0; fi
   log "starting the tansu broker on 127.0.0.1:$BROKER_PORT"
   mkdir -p "$RUN/broker"
-  (cd "$RUN/broker" && nohup tansu broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" --storage-engine sqlite://tansu.db \
-    >"$RUN/broker.log" 2>&1 & echo $! >"$RUN/broker.pid")
+  # `cd` first, on its own: `$!` must be the broker itself, not a subshell around it.
+  (
+    cd "$RUN/broker"
+    nohup tansu broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" --storage-engine sqlite://tansu.db \
+      >"$RUN/broker.log" 2>&1 &
+    echo $! >"$RUN/broker.pid"
+  )
   wait_port 127.0.0.1 "$BROKER_PORT" 30 "the broker"
 }
 

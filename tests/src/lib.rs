@@ -176,6 +176,13 @@ impl ServiceProc {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Peak resident memory of the process (VmHWM), in KiB, where /proc tells it.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+    }
+
     /// The last lines of the service's log, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -277,4 +284,71 @@ where
         assert!(Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Latency figures of one benchmark phase.
+pub struct Figures {
+    pub requests: usize,
+    pub errors: usize,
+    pub seconds: f64,
+    pub micros: Vec<u64>,
+}
+
+impl Figures {
+    pub fn print(&mut self, name: &str) {
+        self.micros.sort_unstable();
+        let pct = |p: f64| {
+            if self.micros.is_empty() {
+                0.0
+            } else {
+                self.micros[((self.micros.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+            }
+        };
+        println!(
+            "{name:<34} {:>8} req {:>6} err {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+            self.requests,
+            self.errors,
+            self.requests as f64 / self.seconds,
+            pct(0.50),
+            pct(0.99),
+            pct(1.0)
+        );
+    }
+}
+
+/// Runs `op` from `concurrency` tasks for `seconds`, timing each call.
+pub async fn load_phase<F, Fut>(concurrency: usize, seconds: u64, op: F) -> Figures
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let start = Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..concurrency {
+        let op = op.clone();
+        tasks.spawn(async move {
+            let mut micros = Vec::new();
+            let mut errors = 0;
+            let mut i = 0u64;
+            while Instant::now() < until {
+                let t = Instant::now();
+                if !op(worker, i).await {
+                    errors += 1;
+                }
+                micros.push(t.elapsed().as_micros() as u64);
+                i += 1;
+            }
+            (micros, errors)
+        });
+    }
+    let mut all = Figures { requests: 0, errors: 0, seconds: 0.0, micros: Vec::new() };
+    while let Some(r) = tasks.join_next().await {
+        let (m, e) = r.expect("bench task");
+        all.requests += m.len();
+        all.errors += e;
+        all.micros.extend(m);
+    }
+    all.seconds = start.elapsed().as_secs_f64();
+    all
 }

@@ -9,7 +9,7 @@ use xiaoneng_e2e::proto::accountability::v1::{
     accountability_service_client::AccountabilityServiceClient, ListLedgerEntriesRequest,
 };
 use xiaoneng_e2e::proto::catalog::v1::{
-    catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department,
+    catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department, SearchMattersRequest,
 };
 use xiaoneng_e2e::{channel, eventually, token};
 use xiaoneng_kit::auth::roles;
@@ -20,9 +20,9 @@ const ACCOUNTABILITY: &str = "http://127.0.0.1:50056";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let departments = [
-        ("410702", "SCJGJ", "红旗区市场监督管理局"),
-        ("410702", "MZJ", "红旗区民政局"),
-        ("410702", "GAFJ", "红旗区公安分局"),
+        ("410702", "ZWFW", "红旗区政务服务和大数据管理局"),
+        ("410702", "TJJ", "红旗区统计局"),
+        ("410702", "SJJ", "红旗区审计局"),
         ("410703", "SCJGJ", "卫滨区市场监督管理局"),
         ("410703", "RSJ", "卫滨区人力资源和社会保障局"),
     ];
@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
     println!("   CreateDepartment → {:?}: {}", err.code(), err.message());
 
     println!("2. Each county's catalog administrator registers its departments:");
+    let mut created = Vec::new();
     for (region, code, name) in departments {
         let admin = token(&format!("admin-{region}"), &[roles::CATALOG_ADMIN], region);
         let mut c = CatalogServiceClient::new(channel(CATALOG, Some(&admin)).await);
@@ -54,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             .department
             .unwrap_or_default();
         println!("   {region} {name} ({code}) id {}", d.id);
+        created.push(d.id);
     }
 
     println!("3. The events reach the efficiency office's ledger through Kafka (outbox → broker → consumer):");
@@ -61,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
     let acc = AccountabilityServiceClient::new(channel(ACCOUNTABILITY, Some(&city)).await);
     let entries = eventually(60, "the ledger to show the demo departments", || {
         let mut acc = acc.clone();
+        let created = created.clone();
         async move {
             let r = acc
                 .list_ledger_entries(ListLedgerEntriesRequest {
@@ -71,7 +74,8 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .ok()?
                 .into_inner();
-            (r.entries.len() >= departments.len()).then_some(r.entries)
+            let all_here = created.iter().all(|id| r.entries.iter().any(|e| &e.subject == id));
+            all_here.then_some(r.entries)
         }
     })
     .await;
@@ -101,6 +105,41 @@ async fn main() -> anyhow::Result<()> {
         .await
         .expect_err("outside the caller's region");
     println!("   410702 asking for 410703 → {:?}: {}", err.code(), err.message());
+
+    println!("5. A citizen looks for a matter's guide (办事指南) by search, no login needed:");
+    let mut public = CatalogServiceClient::new(channel(CATALOG, None).await);
+    for q in ["营业执照", "结婚", "身份证"] {
+        let r = public
+            .search_matters(SearchMattersRequest { query: q.into(), region_code: "410702".into(), page_size: 3, ..Default::default() })
+            .await?
+            .into_inner();
+        let names: Vec<String> = r.matters.iter().map(|m| m.terms.clone().unwrap_or_default().name).collect();
+        println!("   「{q}」 → {}", names.join(" · "));
+    }
+    let r = public
+        .search_matters(SearchMattersRequest { query: "营业执照".into(), region_code: "410702".into(), page_size: 1, ..Default::default() })
+        .await?
+        .into_inner();
+    if let Some(m) = r.matters.first() {
+        let t = m.terms.clone().unwrap_or_default();
+        println!("   办事指南: {} ({}), {} v{} in force since {}", t.name, t.implementation_code, m.department_name, m.version, m.effective_date);
+        println!(
+            "     法定时限 {} 个工作日, 承诺时限 {} 个工作日, 到现场次数 {}, {}",
+            t.statutory_limit_days,
+            t.promised_limit_days,
+            t.max_visits,
+            if t.free { "不收费" } else { "收费" }
+        );
+        for mat in &t.materials {
+            println!(
+                "     {} {}{}",
+                if mat.key { "★" } else if mat.required { "·" } else { "○" },
+                mat.name,
+                if mat.key { " (关键材料, 不可容缺)" } else if !mat.required { " (可选)" } else { "" }
+            );
+        }
+        println!("     办理结果: {}; 依据: {}", t.result_name, t.legal_basis);
+    }
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
 }
