@@ -143,7 +143,10 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection(tonic_reflection::server::Builder::configure()).build_v1()?)
         .add_service(reflection(tonic_reflection::server::Builder::configure()).build_v1alpha()?);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // No Nagle: small gRPC frames must not wait for the peer's delayed ACK (~40 ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
     let stopping = CancellationToken::new();
     let signal = {
         let shutdown = shutdown.clone();
