@@ -1,10 +1,13 @@
 //! The case service. Layout (shared by all six services): `api` (gRPC handlers, mapping only),
 //! `domain` (pure rules), `store` (sqlx), `events`, `migrations/`. This service serves its
-//! gRPC contract with health and reflection; its domain arrives with its own issue.
+//! gRPC contract with health and reflection. [`domain`] holds the pure rules of the lifecycle
+//! and the legal clock; the store, API and timers that use them arrive with the case issue.
 
 use xiaoneng_kit::config::Settings;
 use xiaoneng_kit::{Foundation, ServiceKind};
 use xiaoneng_proto::case::v1::case_service_server::CaseServiceServer;
+
+pub mod domain;
 
 /// The gRPC handlers.
 pub mod api {

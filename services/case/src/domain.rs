@@ -1,0 +1,488 @@
+//! Pure rules of a case (办件): the lifecycle state machine, the one-time notice (一次性告知)
+//! and its violation, deemed acceptance (行政许可法 art. 32), 容缺受理, parallel review
+//! (并联审批) and escalation of the legal clock. No I/O: the store and the API build on these.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use xiaoneng_calendar::{Calendar, Clock};
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Submitted,
+    PreReview,
+    CorrectionRequested,
+    Accepted,
+    NotAccepted,
+    InReview,
+    Approved,
+    Denied,
+    CertificateIssued,
+    Delivered,
+    Closed,
+    Withdrawn,
+    /// 容缺 materials did not arrive in time: the case went back to the applicant.
+    Returned,
+    Suspended,
+}
+
+impl State {
+    pub fn is_final(self) -> bool {
+        matches!(self, State::NotAccepted | State::Closed | State::Withdrawn | State::Returned)
+    }
+}
+
+/// What someone asks to happen to a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    StartPreReview,
+    /// 一次性告知: every missing or defective material at once.
+    RequestCorrection { materials: Vec<String> },
+    /// The applicant answered a correction request.
+    SupplyMaterials,
+    Accept,
+    Refuse { reason: String },
+    /// Review by one or more departments (several run in parallel: 并联审批).
+    StartReview { departments: Vec<String> },
+    /// One department's conclusion.
+    ConcludeStep { department: String, approve: bool, reason: String },
+    IssueCertificate,
+    Deliver,
+    Close,
+    Withdraw,
+    Suspend { reason: String },
+    Resume,
+    /// 容缺 materials overdue.
+    Return,
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::StartPreReview => "start_pre_review",
+            Action::RequestCorrection { .. } => "request_correction",
+            Action::SupplyMaterials => "supply_materials",
+            Action::Accept => "accept",
+            Action::Refuse { .. } => "refuse",
+            Action::StartReview { .. } => "start_review",
+            Action::ConcludeStep { .. } => "conclude_step",
+            Action::IssueCertificate => "issue_certificate",
+            Action::Deliver => "deliver",
+            Action::Close => "close",
+            Action::Withdraw => "withdraw",
+            Action::Suspend { .. } => "suspend",
+            Action::Resume => "resume",
+            Action::Return => "return",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// The action is not allowed in this state (→ FAILED_PRECONDITION).
+    #[error("cannot {action} a case that is {state:?}")]
+    IllegalTransition { state: State, action: &'static str },
+    /// The action's own content is wrong (→ INVALID_ARGUMENT on `field`).
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> RuleError {
+    RuleError::Invalid { field, message: message.into() }
+}
+
+/// The part of a case the rules look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    pub state: State,
+    /// Materials the matter version lists (name → key or not).
+    pub matter_materials: BTreeMap<String, bool>,
+    /// Materials the applicant has handed in so far.
+    pub supplied: BTreeSet<String>,
+    /// One-time notices given, in order, each with what was missing when it was given.
+    pub notices: Vec<Notice>,
+    /// Departments reviewing and their conclusions (None: still open).
+    pub review: BTreeMap<String, Option<(bool, String)>>,
+    /// The state a suspension interrupted.
+    pub suspended_from: Option<State>,
+    pub denial_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub materials: Vec<String>,
+    /// Required materials not supplied when the notice was given.
+    pub missing_then: BTreeSet<String>,
+}
+
+/// What a transition produced besides the new state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Effects {
+    /// Materials a second notice named although the first could have (一次性告知 violation).
+    pub notice_violation: Vec<String>,
+    /// The case left review: every department concluded.
+    pub review_finished: bool,
+}
+
+impl Case {
+    pub fn new(matter_materials: BTreeMap<String, bool>, supplied: BTreeSet<String>) -> Self {
+        Case {
+            state: State::Submitted,
+            matter_materials,
+            supplied,
+            notices: Vec::new(),
+            review: BTreeMap::new(),
+            suspended_from: None,
+            denial_reason: None,
+        }
+    }
+
+    /// Required materials (all the matter lists) not yet supplied.
+    pub fn missing(&self) -> BTreeSet<String> {
+        self.matter_materials.keys().filter(|m| !self.supplied.contains(*m)).cloned().collect()
+    }
+
+    /// Applies `action`; on error nothing changed.
+    pub fn apply(&mut self, action: &Action) -> Result<Effects, RuleError> {
+        use State::*;
+        let illegal = || RuleError::IllegalTransition { state: self.state, action: action.name() };
+        let mut effects = Effects::default();
+        let next = match (self.state, action) {
+            (Submitted, Action::StartPreReview) => PreReview,
+            (Submitted | PreReview, Action::RequestCorrection { materials }) => {
+                if materials.is_empty() {
+                    return Err(invalid("materials", "a correction notice must name at least one material"));
+                }
+                let mut seen = BTreeSet::new();
+                for m in materials {
+                    if !self.matter_materials.contains_key(m) {
+                        return Err(invalid("materials", format!("{m:?} is not a material of this matter")));
+                    }
+                    if !seen.insert(m) {
+                        return Err(invalid("materials", format!("{m:?} is named twice")));
+                    }
+                }
+                effects.notice_violation = self.second_notice_violation(materials);
+                self.notices.push(Notice { materials: materials.clone(), missing_then: self.missing() });
+                CorrectionRequested
+            }
+            (CorrectionRequested, Action::SupplyMaterials) => PreReview,
+            (Submitted | PreReview, Action::Accept) => {
+                let key_missing: Vec<_> =
+                    self.missing().into_iter().filter(|m| self.matter_materials.get(m) == Some(&true)).collect();
+                if !key_missing.is_empty() {
+                    return Err(invalid(
+                        "materials",
+                        format!("key materials can never be missing: {}", key_missing.join(", ")),
+                    ));
+                }
+                Accepted
+            }
+            (Submitted | PreReview | CorrectionRequested, Action::Refuse { reason }) => {
+                if reason.trim().is_empty() {
+                    return Err(invalid("reason", "a refusal needs its reason"));
+                }
+                NotAccepted
+            }
+            (Accepted, Action::StartReview { departments }) => {
+                if departments.is_empty() {
+                    return Err(invalid("departments", "review needs at least one department"));
+                }
+                let review: BTreeMap<_, _> = departments.iter().map(|d| (d.clone(), None)).collect();
+                if review.len() != departments.len() {
+                    return Err(invalid("departments", "a department is named twice"));
+                }
+                self.review = review;
+                InReview
+            }
+            (InReview, Action::ConcludeStep { department, approve, reason }) => {
+                match self.review.get(department) {
+                    None => return Err(invalid("department", format!("{department:?} is not reviewing this case"))),
+                    Some(Some(_)) => return Err(illegal()),
+                    Some(None) => {}
+                }
+                if !approve && reason.trim().is_empty() {
+                    return Err(invalid("reason", "a denial needs its reason"));
+                }
+                self.review.insert(department.clone(), Some((*approve, reason.clone())));
+                if self.review.values().all(Option::is_some) {
+                    effects.review_finished = true;
+                    // 并联审批: one denial denies the case, with its reason.
+                    match self.review.values().flatten().find(|(ok, _)| !ok) {
+                        Some((_, why)) => {
+                            self.denial_reason = Some(why.clone());
+                            Denied
+                        }
+                        None => Approved,
+                    }
+                } else {
+                    InReview
+                }
+            }
+            (Approved, Action::IssueCertificate) => CertificateIssued,
+            (CertificateIssued, Action::Deliver) => Delivered,
+            (Delivered | Denied, Action::Close) => Closed,
+            (s, Action::Withdraw) if !s.is_final() && !matches!(s, Approved | Denied | CertificateIssued | Delivered) => {
+                Withdrawn
+            }
+            (s, Action::Suspend { reason }) if matches!(s, Accepted | InReview) => {
+                if reason.trim().is_empty() {
+                    return Err(invalid("reason", "a suspension needs its reason"));
+                }
+                self.suspended_from = Some(s);
+                Suspended
+            }
+            (Suspended, Action::Resume) => self.suspended_from.take().ok_or_else(illegal)?,
+            (Accepted | InReview | Suspended, Action::Return) => Returned,
+            _ => return Err(illegal()),
+        };
+        self.state = next;
+        Ok(effects)
+    }
+
+    /// Materials named now that an earlier notice left out although they were missing then.
+    fn second_notice_violation(&self, materials: &[String]) -> Vec<String> {
+        let Some(first) = self.notices.first() else { return Vec::new() };
+        let named_before: BTreeSet<&String> = self.notices.iter().flat_map(|n| &n.materials).collect();
+        materials
+            .iter()
+            .filter(|m| first.missing_then.contains(*m) && !named_before.contains(m))
+            .cloned()
+            .collect()
+    }
+}
+
+/// 行政许可法 art. 32: without a notice within 5 working days of submission the application
+/// counts as accepted on its submission date. Returns that date when it applies on `today`.
+pub fn deemed_acceptance(
+    cal: &Calendar,
+    submitted_on: NaiveDate,
+    first_notice_on: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Option<NaiveDate> {
+    let limit = cal.add_working_days(submitted_on, 5);
+    let noticed_in_time = first_notice_on.is_some_and(|d| d <= limit);
+    (!noticed_in_time && today > limit).then_some(submitted_on)
+}
+
+/// 容缺受理: the missing materials allowed on a commitment — none of them key.
+pub fn check_tolerated(case: &Case, due: NaiveDate, accepted_on: NaiveDate) -> Result<Vec<String>, RuleError> {
+    let missing: Vec<String> = case.missing().into_iter().collect();
+    if let Some(key) = missing.iter().find(|m| case.matter_materials.get(*m) == Some(&true)) {
+        return Err(invalid("materials", format!("{key} is a key material and cannot be missing under 容缺受理")));
+    }
+    if due <= accepted_on {
+        return Err(invalid("due_date", "must be after the acceptance date"));
+    }
+    Ok(missing)
+}
+
+/// How far a running limit has escalated (电子监察).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Escalation {
+    OnTime,
+    /// Within `warn_days` working days of the deadline.
+    Warning,
+    /// Past the deadline.
+    Yellow,
+    /// More than `red_after_days` working days past the deadline.
+    Red,
+}
+
+/// The escalation of `clock` on `today`.
+pub fn escalation(cal: &Calendar, clock: &Clock, today: NaiveDate, warn_days: u32, red_after_days: u32) -> Escalation {
+    let remaining = clock.remaining(cal, today);
+    if clock.is_overdue(cal, today) {
+        let deadline = clock.deadline(cal, today);
+        if cal.working_days_between(deadline, today) > red_after_days {
+            Escalation::Red
+        } else {
+            Escalation::Yellow
+        }
+    } else if remaining <= i64::from(warn_days) {
+        Escalation::Warning
+    } else {
+        Escalation::OnTime
+    }
+}
+
+/// The first date each escalation level is reached, so timers fire from an index of due dates
+/// instead of scanning every open case. Valid while the clock is not paused.
+pub fn escalation_dates(cal: &Calendar, clock: &Clock, warn_days: u32, red_after_days: u32) -> [(Escalation, NaiveDate); 3] {
+    let limit = clock.limit + clock.extension + clock.paused_working_days(cal, clock.start);
+    let deadline = cal.add_working_days(clock.start, limit);
+    let warning = cal.add_working_days(clock.start, limit.saturating_sub(warn_days));
+    [
+        (Escalation::Warning, warning),
+        (Escalation::Yellow, deadline + chrono::Duration::days(1)),
+        (Escalation::Red, cal.add_working_days(deadline, red_after_days + 1)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn case(supplied: &[&str]) -> Case {
+        let materials = [("申请书", true), ("营业执照复印件", false), ("场所证明", false), ("设备清单", false)];
+        Case::new(
+            materials.iter().map(|(n, k)| (n.to_string(), *k)).collect(),
+            supplied.iter().map(|s| s.to_string()).collect(),
+        )
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_whole_lifecycle() {
+        let mut c = case(&["申请书", "营业执照复印件", "场所证明", "设备清单"]);
+        for a in [
+            Action::StartPreReview,
+            Action::Accept,
+            Action::StartReview { departments: names(&["市场监管", "卫健"]) },
+            Action::ConcludeStep { department: "市场监管".into(), approve: true, reason: String::new() },
+        ] {
+            c.apply(&a).unwrap();
+        }
+        assert_eq!(c.state, State::InReview, "parallel review waits for every department");
+        let fx = c
+            .apply(&Action::ConcludeStep { department: "卫健".into(), approve: true, reason: String::new() })
+            .unwrap();
+        assert!(fx.review_finished);
+        assert_eq!(c.state, State::Approved);
+        for a in [Action::IssueCertificate, Action::Deliver, Action::Close] {
+            c.apply(&a).unwrap();
+        }
+        assert_eq!(c.state, State::Closed);
+    }
+
+    #[test]
+    fn one_denial_denies_with_its_reason() {
+        let mut c = case(&["申请书", "营业执照复印件", "场所证明", "设备清单"]);
+        c.apply(&Action::Accept).unwrap();
+        let before = c.clone();
+        assert!(c.apply(&Action::StartReview { departments: names(&["A", "A"]) }).is_err());
+        assert_eq!(c, before, "a refused review start changes nothing");
+        c.apply(&Action::StartReview { departments: names(&["A", "B", "C"]) }).unwrap();
+        c.apply(&Action::ConcludeStep { department: "B".into(), approve: false, reason: "选址不符合规划".into() })
+            .unwrap();
+        c.apply(&Action::ConcludeStep { department: "A".into(), approve: true, reason: String::new() }).unwrap();
+        assert_eq!(c.state, State::InReview);
+        c.apply(&Action::ConcludeStep { department: "C".into(), approve: true, reason: String::new() }).unwrap();
+        assert_eq!(c.state, State::Denied);
+        assert_eq!(c.denial_reason.as_deref(), Some("选址不符合规划"));
+        let again = c.apply(&Action::ConcludeStep { department: "A".into(), approve: true, reason: String::new() });
+        assert!(matches!(again, Err(RuleError::IllegalTransition { .. })));
+    }
+
+    #[test]
+    fn illegal_transitions_change_nothing() {
+        let mut c = case(&["申请书"]);
+        let before = c.clone();
+        for a in [Action::IssueCertificate, Action::Deliver, Action::Close, Action::Resume, Action::SupplyMaterials] {
+            assert!(matches!(c.apply(&a), Err(RuleError::IllegalTransition { .. })), "{a:?}");
+            assert_eq!(c, before);
+        }
+        assert!(matches!(c.apply(&Action::Refuse { reason: " ".into() }), Err(RuleError::Invalid { .. })));
+        assert_eq!(c, before);
+    }
+
+    #[test]
+    fn key_materials_can_never_be_missing() {
+        let mut c = case(&["营业执照复印件"]);
+        assert!(matches!(c.apply(&Action::Accept), Err(RuleError::Invalid { field: "materials", .. })));
+        assert!(check_tolerated(&c, d("2026-10-20"), d("2026-10-12")).is_err());
+        let c = case(&["申请书", "营业执照复印件"]);
+        assert_eq!(check_tolerated(&c, d("2026-10-20"), d("2026-10-12")).unwrap(), names(&["场所证明", "设备清单"]));
+        assert!(check_tolerated(&c, d("2026-10-12"), d("2026-10-12")).is_err());
+    }
+
+    #[test]
+    fn second_notice_naming_what_the_first_could_have_is_a_violation() {
+        let mut c = case(&["申请书"]);
+        // Missing then: 营业执照复印件, 场所证明, 设备清单; the first notice names only one.
+        let fx = c.apply(&Action::RequestCorrection { materials: names(&["营业执照复印件"]) }).unwrap();
+        assert!(fx.notice_violation.is_empty());
+        c.supplied.insert("营业执照复印件".into());
+        c.apply(&Action::SupplyMaterials).unwrap();
+        let fx = c.apply(&Action::RequestCorrection { materials: names(&["场所证明", "营业执照复印件"]) }).unwrap();
+        assert_eq!(fx.notice_violation, names(&["场所证明"]));
+    }
+
+    #[test]
+    fn a_complete_first_notice_is_no_violation() {
+        let mut c = case(&["申请书"]);
+        c.apply(&Action::RequestCorrection { materials: names(&["营业执照复印件", "场所证明", "设备清单"]) })
+            .unwrap();
+        c.apply(&Action::SupplyMaterials).unwrap();
+        // A defect found in a material that was not missing at the first notice is fair.
+        let fx = c.apply(&Action::RequestCorrection { materials: names(&["申请书"]) }).unwrap();
+        assert!(fx.notice_violation.is_empty());
+        assert_eq!(c.state, State::CorrectionRequested);
+        let mut fresh = case(&["申请书"]);
+        assert!(matches!(
+            fresh.apply(&Action::RequestCorrection { materials: names(&["不存在的材料"]) }),
+            Err(RuleError::Invalid { .. })
+        ));
+        assert!(matches!(
+            fresh.apply(&Action::RequestCorrection { materials: names(&["场所证明", "场所证明"]) }),
+            Err(RuleError::Invalid { .. })
+        ));
+        assert!(fresh.notices.is_empty(), "a refused notice is not recorded");
+    }
+
+    #[test]
+    fn suspension_resumes_where_it_was() {
+        let mut c = case(&["申请书", "营业执照复印件", "场所证明", "设备清单"]);
+        c.apply(&Action::Accept).unwrap();
+        c.apply(&Action::StartReview { departments: names(&["A"]) }).unwrap();
+        c.apply(&Action::Suspend { reason: "听证".into() }).unwrap();
+        assert_eq!(c.state, State::Suspended);
+        c.apply(&Action::Resume).unwrap();
+        assert_eq!(c.state, State::InReview);
+    }
+
+    #[test]
+    fn deemed_acceptance_after_five_working_days_without_notice() {
+        let cal = Calendar::national();
+        // Submitted Thu 24 Sep 2026: five working days end Fri 9 Oct (holidays skipped).
+        assert_eq!(deemed_acceptance(&cal, d("2026-09-24"), None, d("2026-10-09")), None);
+        assert_eq!(deemed_acceptance(&cal, d("2026-09-24"), None, d("2026-10-10")), Some(d("2026-09-24")));
+        assert_eq!(deemed_acceptance(&cal, d("2026-09-24"), Some(d("2026-10-08")), d("2026-10-20")), None);
+        assert_eq!(
+            deemed_acceptance(&cal, d("2026-09-24"), Some(d("2026-10-12")), d("2026-10-20")),
+            Some(d("2026-09-24")),
+            "a notice after the fifth working day is too late"
+        );
+    }
+
+    #[test]
+    fn escalation_levels_and_their_dates() {
+        let cal = Calendar::national();
+        // Accepted Fri 18 Sep 2026, 5 working days: due Thu 24 Sep.
+        let clock = Clock::new(d("2026-09-18"), 5);
+        assert_eq!(escalation(&cal, &clock, d("2026-09-21"), 2, 3), Escalation::OnTime);
+        assert_eq!(escalation(&cal, &clock, d("2026-09-22"), 2, 3), Escalation::Warning);
+        assert_eq!(escalation(&cal, &clock, d("2026-09-24"), 2, 3), Escalation::Warning);
+        assert_eq!(escalation(&cal, &clock, d("2026-09-25"), 2, 3), Escalation::Yellow);
+        // Working days after the 24th: 28, 29, 30 (3), 8 Oct (4) → red.
+        assert_eq!(escalation(&cal, &clock, d("2026-09-30"), 2, 3), Escalation::Yellow);
+        assert_eq!(escalation(&cal, &clock, d("2026-10-08"), 2, 3), Escalation::Red);
+        let dates = escalation_dates(&cal, &clock, 2, 3);
+        assert_eq!(dates, [
+            (Escalation::Warning, d("2026-09-22")),
+            (Escalation::Yellow, d("2026-09-25")),
+            (Escalation::Red, d("2026-10-08")),
+        ]);
+        for (level, date) in dates {
+            assert_eq!(escalation(&cal, &clock, date, 2, 3), level, "{level:?} on {date}");
+        }
+    }
+}
