@@ -83,7 +83,11 @@ impl<H: EventHandler> IdempotentConsumer<H> {
                         }
                     }
                     .increment(1);
-                    self.consumer.store_offset_from_message(&msg)?;
+                    // After a rebalance the partition may be gone; the new owner re-reads the
+                    // record and the dedupe row makes it a no-op, so this is not fatal.
+                    if let Err(e) = self.consumer.store_offset_from_message(&msg) {
+                        tracing::warn!(consumer = %self.name, error = %e, "cannot store offset");
+                    }
                 }
                 None => break,
             }
