@@ -51,22 +51,10 @@ async fn main() -> anyhow::Result<()> {
     .await
     .print("GetMatter (Redis cache)");
 
-    let c = clients.clone();
-    load_phase(concurrency, seconds, move |w, n| {
-        let mut client = c[w].clone();
-        let q = QUERIES[(w + n as usize) % QUERIES.len()].to_string();
-        async move {
-            client
-                .search_matters(pb::SearchMattersRequest { query: q, region_code: "410702".into(), ..Default::default() })
-                .await
-                .is_ok()
-        }
-    })
-    .await
-    .print("SearchMatters (Redis cache)");
+    search_phase(&clients, concurrency, seconds).await.print("SearchMatters (Redis cache)");
 
     // Keep invalidating the cache so nearly every search goes to PostgreSQL.
-    let stop = tokio_util_stop();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let redis_url = xiaoneng_e2e::settings().redis.url;
     let invalidator = {
         let stop = stop.clone();
@@ -79,6 +67,19 @@ async fn main() -> anyhow::Result<()> {
             }
         })
     };
+    search_phase(&clients, concurrency, seconds).await.print("SearchMatters (cache invalidated)");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    invalidator.await?;
+    if let Some(kib) = catalog.peak_rss_kib() {
+        println!("catalog peak RSS: {:.1} MiB", kib as f64 / 1024.0);
+    }
+    Ok(())
+}
+
+type Clients = std::sync::Arc<Vec<CatalogServiceClient<xiaoneng_e2e::Intercepted>>>;
+
+/// SearchMatters over the benchmark queries, each client on its own connection.
+async fn search_phase(clients: &Clients, concurrency: usize, seconds: u64) -> xiaoneng_e2e::Figures {
     let c = clients.clone();
     load_phase(concurrency, seconds, move |w, n| {
         let mut client = c[w].clone();
@@ -91,15 +92,4 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await
-    .print("SearchMatters (cache invalidated)");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    invalidator.await?;
-    if let Some(kib) = catalog.peak_rss_kib() {
-        println!("catalog peak RSS: {:.1} MiB", kib as f64 / 1024.0);
-    }
-    Ok(())
-}
-
-fn tokio_util_stop() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))
 }
