@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use xiaoneng_calendar::{Calendar, Clock};
 
 /// Where a case stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum State {
     Submitted,
     PreReview,
@@ -93,7 +93,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> RuleError {
 }
 
 /// The part of a case the rules look at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Case {
     pub state: State,
     /// Materials the matter version lists (name → key or not).
@@ -109,7 +109,7 @@ pub struct Case {
     pub denial_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Notice {
     pub materials: Vec<String>,
     /// Required materials not supplied when the notice was given.
