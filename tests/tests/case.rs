@@ -298,3 +298,155 @@ async fn tolerated_acceptance_concurrency_and_regions() {
     let denied = citizen.start_pre_review(cpb::StartPreReviewRequest { id: k.id.clone(), expected_version: 2 }).await;
     assert_eq!(denied.unwrap_err().code(), Code::PermissionDenied);
 }
+
+fn with_dept(sub: &str, dept: &str) -> String {
+    xiaoneng_kit::auth::TokenMinter::new(&xiaoneng_e2e::settings().auth).mint(sub, &[roles::REVIEWER], "410702", Some(dept), 3600)
+}
+
+async fn accepted(c: &mut Cases, matter_id: &str) -> cpb::Case {
+    let k = submit(c, matter_id, &["申请书", "营业执照复印件", "场所证明"]).await;
+    c.accept_case(cpb::AcceptCaseRequest { id: k.id, expected_version: 1, tolerance_due_date: String::new() })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_review_extension_suspension_and_delivery() {
+    let (catalog, case) = start(&shared_brokers()).await;
+    let matter_id = matter(&catalog).await;
+    let clerk = token("clerk-03", &[roles::CLERK], "410702");
+    let mut c = CaseServiceClient::new(channel(&case.addr(), Some(&clerk)).await);
+    let mut market = CaseServiceClient::new(channel(&case.addr(), Some(&with_dept("rev-scj", "市场监管"))).await);
+    let mut health = CaseServiceClient::new(channel(&case.addr(), Some(&with_dept("rev-wj", "卫健"))).await);
+    let today = xiaoneng_kit::today_cn();
+    let cal = xiaoneng_calendar::Calendar::national();
+
+    // 并联审批: the case waits for both departments; one denial denies it with its reason.
+    let k = accepted(&mut c, &matter_id).await;
+    let k = c
+        .start_review(cpb::StartReviewRequest {
+            id: k.id.clone(),
+            expected_version: k.version,
+            departments: vec!["市场监管".into(), "卫健".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let conclude = |k: &cpb::Case, dept: &str, approve: bool, reason: &str| cpb::ConcludeReviewStepRequest {
+        id: k.id.clone(),
+        expected_version: k.version,
+        department: dept.into(),
+        approve,
+        reason: reason.into(),
+    };
+    let wrong = market.conclude_review_step(conclude(&k, "卫健", true, "")).await.unwrap_err();
+    assert_eq!(wrong.code(), Code::PermissionDenied);
+    let k = market.conclude_review_step(conclude(&k, "市场监管", true, "")).await.unwrap().into_inner().case.unwrap();
+    assert_eq!(k.state, cpb::CaseState::InReview as i32);
+    let no_reason = health.conclude_review_step(conclude(&k, "卫健", false, "")).await.unwrap_err();
+    assert_eq!(no_reason.code(), Code::InvalidArgument);
+    let k = health
+        .conclude_review_step(conclude(&k, "卫健", false, "经营场所不符合卫生要求"))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(k.state, cpb::CaseState::Denied as i32);
+    assert_eq!(k.denial_reason, "经营场所不符合卫生要求");
+    assert_eq!(k.decided_date, today.to_string());
+    let k = c.close_case(cpb::CloseCaseRequest { id: k.id.clone(), expected_version: k.version }).await.unwrap();
+    assert_eq!(k.into_inner().case.unwrap().state, cpb::CaseState::Closed as i32);
+
+    // One department: extension once (+10 at most), suspension stops the clock, then approval to delivery.
+    let k = accepted(&mut c, &matter_id).await;
+    let k = c
+        .start_review(cpb::StartReviewRequest { id: k.id.clone(), expected_version: k.version, departments: vec!["市场监管".into()] })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let extend = |k: &cpb::Case, days: i32| cpb::ExtendDeadlineRequest {
+        id: k.id.clone(),
+        expected_version: k.version,
+        days,
+        reason: "需现场核查".into(),
+        approver: "局长 张三".into(),
+    };
+    assert_eq!(market.extend_deadline(extend(&k, 11)).await.unwrap_err().code(), Code::InvalidArgument);
+    let k = market.extend_deadline(extend(&k, 10)).await.unwrap().into_inner().case.unwrap();
+    assert_eq!(k.extension_days, 10);
+    assert_eq!(k.statutory_deadline, cal.add_working_days(today, 30).to_string());
+    assert_eq!(k.promised_deadline, cal.add_working_days(today, 5).to_string(), "the promise is not extended");
+    assert_eq!(market.extend_deadline(extend(&k, 5)).await.unwrap_err().code(), Code::FailedPrecondition);
+    let k = market
+        .suspend_case(cpb::SuspendCaseRequest { id: k.id.clone(), expected_version: k.version, reason: "专家评审".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(k.state, cpb::CaseState::Suspended as i32);
+    let k = market
+        .resume_case(cpb::ResumeCaseRequest { id: k.id.clone(), expected_version: k.version })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!((k.state, k.paused_working_days), (cpb::CaseState::InReview as i32, 0));
+    let k = market.conclude_review_step(conclude(&k, "市场监管", true, "")).await.unwrap().into_inner().case.unwrap();
+    assert_eq!(k.state, cpb::CaseState::Approved as i32);
+    assert_eq!(k.certificate_deadline, cal.add_working_days(today, 10).to_string());
+    let k = c
+        .issue_certificate(cpb::IssueCertificateRequest {
+            id: k.id.clone(),
+            expected_version: k.version,
+            certificate_number: "JY34107020012345".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let k = c
+        .deliver_case(cpb::DeliverCaseRequest { id: k.id.clone(), expected_version: k.version, method: "邮寄送达".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!((k.delivery_method.as_str(), k.certificate_number.as_str()), ("邮寄送达", "JY34107020012345"));
+    let k = c.close_case(cpb::CloseCaseRequest { id: k.id.clone(), expected_version: k.version }).await.unwrap().into_inner().case.unwrap();
+    assert_eq!(k.state, cpb::CaseState::Closed as i32);
+    let late = c
+        .withdraw_case(cpb::WithdrawCaseRequest { id: k.id.clone(), expected_version: k.version, reason: "不办了".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition);
+    let actions: Vec<_> = k.history.iter().map(|h| h.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["submit", "accept", "start_review", "extend_deadline", "suspend", "resume", "conclude_review_step", "issue_certificate", "deliver", "close"]
+    );
+
+    // The applicant withdraws a fresh application.
+    let citizen = token("citizen-1", &[roles::CITIZEN], "410702");
+    let mut me = CaseServiceClient::new(channel(&case.addr(), Some(&citizen)).await);
+    let k = submit(&mut me, &matter_id, &["申请书"]).await;
+    assert_eq!(k.first_responsible, "citizen-1");
+    let k = me
+        .withdraw_case(cpb::WithdrawCaseRequest { id: k.id.clone(), expected_version: 1, reason: "材料不全, 改日再来".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(k.state, cpb::CaseState::Withdrawn as i32);
+}

@@ -91,8 +91,12 @@ fn date(d: Option<chrono::NaiveDate>) -> String {
     d.map(|d| d.to_string()).unwrap_or_default()
 }
 
-fn to_pb(row: CaseRow, history: Vec<HistoryRow>) -> pb::Case {
+fn to_pb(row: CaseRow, history: Vec<HistoryRow>, calendars: &Calendars) -> pb::Case {
+    let cal = calendars.for_region(&row.region_code);
+    let today = today_cn();
+    let paused = clocks(&row).map(|(s, _)| s.paused_working_days(&cal, today)).unwrap_or(0);
     let rec = row.body.0;
+    let certificate_deadline = rec.decided_on.map(|d| cal.add_working_days(d, CERTIFICATE_DAYS));
     let missing = rec.case.missing().into_iter().collect();
     pb::Case {
         id: row.id.to_string(),
@@ -128,6 +132,24 @@ fn to_pb(row: CaseRow, history: Vec<HistoryRow>) -> pb::Case {
         statutory_deadline: date(row.statutory_deadline),
         tolerated_materials: rec.tolerated,
         tolerance_due_date: date(row.tolerance_due),
+        review: rec
+            .case
+            .review
+            .iter()
+            .map(|(d, c)| pb::ReviewStep {
+                department: d.clone(),
+                concluded: c.is_some(),
+                approved: c.as_ref().is_some_and(|(ok, _)| *ok),
+                reason: c.as_ref().map(|(_, r)| r.clone()).unwrap_or_default(),
+            })
+            .collect(),
+        denial_reason: rec.case.denial_reason.clone().unwrap_or_default(),
+        paused_working_days: paused as i32,
+        extension_days: rec.extension as i32,
+        decided_date: date(rec.decided_on),
+        certificate_deadline: date(certificate_deadline),
+        certificate_number: rec.certificate_number,
+        delivery_method: rec.delivery_method,
         history: history
             .into_iter()
             .map(|h| pb::HistoryEntry {
@@ -140,6 +162,28 @@ fn to_pb(row: CaseRow, history: Vec<HistoryRow>) -> pb::Case {
                 time: Some(xiaoneng_kit::timestamp(h.at)),
             })
             .collect(),
+    }
+}
+
+/// The statutory clock (with the extension) and the promised clock, both stopped by pauses.
+fn clocks(row: &CaseRow) -> Option<(Clock, Clock)> {
+    let start = row.accepted_on?;
+    let rec = &row.body;
+    let statutory = Clock {
+        start,
+        limit: row.statutory_limit.max(0) as u32,
+        extension: rec.extension,
+        pauses: rec.pauses.clone(),
+    };
+    let promised = Clock { start, limit: row.promised_limit.max(0) as u32, extension: 0, pauses: rec.pauses.clone() };
+    Some((statutory, promised))
+}
+
+fn recompute_deadlines(row: &mut CaseRow, calendars: &Calendars, today: chrono::NaiveDate) {
+    let cal = calendars.for_region(&row.region_code);
+    if let Some((statutory, promised)) = clocks(row) {
+        row.statutory_deadline = Some(statutory.deadline(&cal, today));
+        row.promised_deadline = Some(promised.deadline(&cal, today));
     }
 }
 
@@ -165,11 +209,19 @@ impl CaseApi {
         };
         store::change(&self.pool, id, &ch, rule).await?;
         let (row, history) = store::get(&self.pool, &caller.region, id).await?;
-        Ok(to_pb(row, history))
+        Ok(to_pb(row, history, &self.calendars))
     }
 }
 
 const WINDOW_ROLES: &[&str] = &[roles::CLERK];
+const REVIEW_ROLES: &[&str] = &[roles::REVIEWER];
+/// 行政许可法 art. 44: the certificate within 10 working days of the decision.
+const CERTIFICATE_DAYS: u32 = 10;
+
+/// A transition that needs only the domain rule.
+fn plain(action: Action) -> impl FnOnce(&mut CaseRow) -> AppResult<domain::Effects> {
+    move |row| row.body.case.apply(&action).map_err(rule_error)
+}
 
 #[tonic::async_trait]
 impl pb::case_service_server::CaseService for CaseApi {
@@ -224,6 +276,11 @@ impl pb::case_service_server::CaseService for CaseApi {
             agent_name: applicant.agent_name,
             notices: Vec::new(),
             tolerated: Vec::new(),
+            pauses: Vec::new(),
+            extension: 0,
+            decided_on: None,
+            certificate_number: String::new(),
+            delivery_method: String::new(),
         };
         let new = NewCase {
             region,
@@ -240,14 +297,14 @@ impl pb::case_service_server::CaseService for CaseApi {
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
         let row = store::submit(&self.pool, &new, request_id).await?;
         let (row, history) = store::get(&self.pool, &caller.region, row.id).await?;
-        Ok(Response::new(pb::SubmitCaseResponse { case: Some(to_pb(row, history)) }))
+        Ok(Response::new(pb::SubmitCaseResponse { case: Some(to_pb(row, history, &self.calendars)) }))
     }
 
     async fn get_case(&self, req: Request<pb::GetCaseRequest>) -> Result<Response<pb::GetCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
         let id = parse_id(&req.get_ref().id)?;
         let (row, history) = store::get(&self.pool, &caller.region, id).await?;
-        Ok(Response::new(pb::GetCaseResponse { case: Some(to_pb(row, history)) }))
+        Ok(Response::new(pb::GetCaseResponse { case: Some(to_pb(row, history, &self.calendars)) }))
     }
 
     async fn start_pre_review(
@@ -342,10 +399,8 @@ impl pb::case_service_server::CaseService for CaseApi {
                 }
                 let fx = row.body.case.apply(&Action::Accept).map_err(rule_error)?;
                 row.body.tolerated = tolerated;
-                let cal = calendars.for_region(&row.region_code);
                 row.accepted_on = Some(today);
-                row.promised_deadline = Some(Clock::new(today, row.promised_limit as u32).deadline(&cal, today));
-                row.statutory_deadline = Some(Clock::new(today, row.statutory_limit as u32).deadline(&cal, today));
+                recompute_deadlines(row, calendars, today);
                 Ok(fx)
             })
             .await?;
@@ -362,5 +417,167 @@ impl pb::case_service_server::CaseService for CaseApi {
             })
             .await?;
         Ok(Response::new(pb::RefuseCaseResponse { case: Some(case) }))
+    }
+
+    async fn start_review(&self, req: Request<pb::StartReviewRequest>) -> Result<Response<pb::StartReviewResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, &[roles::CLERK, roles::REVIEWER])?;
+        let r = req.into_inner();
+        let action = Action::StartReview { departments: r.departments.clone() };
+        let case = self.change(&caller, &r.id, r.expected_version, "start_review", "", plain(action)).await?;
+        Ok(Response::new(pb::StartReviewResponse { case: Some(case) }))
+    }
+
+    async fn conclude_review_step(
+        &self,
+        req: Request<pb::ConcludeReviewStepRequest>,
+    ) -> Result<Response<pb::ConcludeReviewStepResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, REVIEW_ROLES)?;
+        let r = req.into_inner();
+        if caller.department.as_deref().is_some_and(|d| d != r.department) {
+            return Err(AppError::PermissionDenied(format!("a reviewer of {:?} cannot conclude for {}", caller.department, r.department)).into());
+        }
+        let today = today_cn();
+        let action = Action::ConcludeStep { department: r.department.clone(), approve: r.approve, reason: r.reason.clone() };
+        let case = self
+            .change(&caller, &r.id, r.expected_version, "conclude_review_step", &r.reason, move |row| {
+                let fx = row.body.case.apply(&action).map_err(rule_error)?;
+                if fx.review_finished {
+                    row.body.decided_on = Some(today);
+                }
+                Ok(fx)
+            })
+            .await?;
+        Ok(Response::new(pb::ConcludeReviewStepResponse { case: Some(case) }))
+    }
+
+    async fn extend_deadline(
+        &self,
+        req: Request<pb::ExtendDeadlineRequest>,
+    ) -> Result<Response<pb::ExtendDeadlineResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, REVIEW_ROLES)?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        v.text(&r.reason, "reason", 500);
+        v.text(&r.approver, "approver", 100);
+        v.into_result()?;
+        let today = today_cn();
+        let calendars = &self.calendars;
+        let reason = format!("{} (批准: {})", r.reason.trim(), r.approver.trim());
+        let case = self
+            .change(&caller, &r.id, r.expected_version, "extend_deadline", &reason, move |row| {
+                if !matches!(row.body.case.state, State::Accepted | State::InReview | State::Suspended) {
+                    return Err(AppError::precondition("ILLEGAL_TRANSITION", "only a case under the clock can be extended"));
+                }
+                // 行政许可法 art. 42: +10 alone, +15 when several departments review jointly.
+                let max = if row.body.case.review.len() > 1 { 15 } else { 10 };
+                if r.days < 1 || r.days > max {
+                    return Err(AppError::invalid("days", format!("must be 1-{max} working days")));
+                }
+                let (mut statutory, _) = clocks(row).ok_or_else(|| AppError::precondition("NOT_ACCEPTED", "the case is not accepted"))?;
+                statutory
+                    .extend(r.days as u32)
+                    .map_err(|e| AppError::precondition("ALREADY_EXTENDED", e.to_string()))?;
+                row.body.extension = statutory.extension;
+                recompute_deadlines(row, calendars, today);
+                Ok(domain::Effects::default())
+            })
+            .await?;
+        Ok(Response::new(pb::ExtendDeadlineResponse { case: Some(case) }))
+    }
+
+    async fn suspend_case(&self, req: Request<pb::SuspendCaseRequest>) -> Result<Response<pb::SuspendCaseResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, REVIEW_ROLES)?;
+        let r = req.into_inner();
+        let today = today_cn();
+        let calendars = &self.calendars;
+        let action = Action::Suspend { reason: r.reason.clone() };
+        let case = self
+            .change(&caller, &r.id, r.expected_version, "suspend", &r.reason, move |row| {
+                let fx = row.body.case.apply(&action).map_err(rule_error)?;
+                let (mut statutory, _) = clocks(row).ok_or_else(|| AppError::precondition("NOT_ACCEPTED", "the case is not accepted"))?;
+                statutory.pause(today).map_err(|e| AppError::precondition("CLOCK", e.to_string()))?;
+                row.body.pauses = statutory.pauses;
+                recompute_deadlines(row, calendars, today);
+                Ok(fx)
+            })
+            .await?;
+        Ok(Response::new(pb::SuspendCaseResponse { case: Some(case) }))
+    }
+
+    async fn resume_case(&self, req: Request<pb::ResumeCaseRequest>) -> Result<Response<pb::ResumeCaseResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, REVIEW_ROLES)?;
+        let r = req.into_inner();
+        let today = today_cn();
+        let calendars = &self.calendars;
+        let case = self
+            .change(&caller, &r.id, r.expected_version, "resume", "", move |row| {
+                let fx = row.body.case.apply(&Action::Resume).map_err(rule_error)?;
+                let (mut statutory, _) = clocks(row).ok_or_else(|| AppError::precondition("NOT_ACCEPTED", "the case is not accepted"))?;
+                statutory.resume(today).map_err(|e| AppError::precondition("CLOCK", e.to_string()))?;
+                row.body.pauses = statutory.pauses;
+                recompute_deadlines(row, calendars, today);
+                Ok(fx)
+            })
+            .await?;
+        Ok(Response::new(pb::ResumeCaseResponse { case: Some(case) }))
+    }
+
+    async fn issue_certificate(
+        &self,
+        req: Request<pb::IssueCertificateRequest>,
+    ) -> Result<Response<pb::IssueCertificateResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, &[roles::CLERK, roles::REVIEWER])?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        v.text(&r.certificate_number, "certificate_number", 64);
+        v.into_result()?;
+        let case = self
+            .change(&caller, &r.id, r.expected_version, "issue_certificate", "", move |row| {
+                let fx = row.body.case.apply(&Action::IssueCertificate).map_err(rule_error)?;
+                row.body.certificate_number = r.certificate_number.trim().to_string();
+                Ok(fx)
+            })
+            .await?;
+        Ok(Response::new(pb::IssueCertificateResponse { case: Some(case) }))
+    }
+
+    async fn deliver_case(&self, req: Request<pb::DeliverCaseRequest>) -> Result<Response<pb::DeliverCaseResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_ROLES)?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        v.text(&r.method, "method", 50);
+        v.into_result()?;
+        let method = r.method.trim().to_string();
+        let case = self
+            .change(&caller, &r.id, r.expected_version, "deliver", &r.method, move |row| {
+                let fx = row.body.case.apply(&Action::Deliver).map_err(rule_error)?;
+                row.body.delivery_method = method;
+                Ok(fx)
+            })
+            .await?;
+        Ok(Response::new(pb::DeliverCaseResponse { case: Some(case) }))
+    }
+
+    async fn close_case(&self, req: Request<pb::CloseCaseRequest>) -> Result<Response<pb::CloseCaseResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_ROLES)?;
+        let r = req.into_inner();
+        let case = self.change(&caller, &r.id, r.expected_version, "close", "", plain(Action::Close)).await?;
+        Ok(Response::new(pb::CloseCaseResponse { case: Some(case) }))
+    }
+
+    async fn withdraw_case(&self, req: Request<pb::WithdrawCaseRequest>) -> Result<Response<pb::WithdrawCaseResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, &[roles::CLERK, roles::CITIZEN])?;
+        let r = req.into_inner();
+        let case = self.change(&caller, &r.id, r.expected_version, "withdraw", &r.reason, plain(Action::Withdraw)).await?;
+        Ok(Response::new(pb::WithdrawCaseResponse { case: Some(case) }))
     }
 }

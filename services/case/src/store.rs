@@ -21,6 +21,18 @@ pub struct CaseRecord {
     pub agent_name: String,
     pub notices: Vec<NoticeMeta>,
     pub tolerated: Vec<String>,
+    /// Stops of the legal clock (suspensions).
+    #[serde(default)]
+    pub pauses: Vec<xiaoneng_calendar::Pause>,
+    /// Working days added by the one extension.
+    #[serde(default)]
+    pub extension: u32,
+    #[serde(default)]
+    pub decided_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub certificate_number: String,
+    #[serde(default)]
+    pub delivery_method: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
