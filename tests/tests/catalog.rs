@@ -81,10 +81,17 @@ fn chrono_days(n: i64) -> chrono::Duration {
     chrono::Duration::days(n)
 }
 
-async fn in_force(c: &mut Client, id: &str, as_of: &str) -> Result<pb::MatterVersion, tonic::Status> {
-    c.get_matter(pb::GetMatterRequest { matter_id: id.into(), as_of: as_of.into() })
-        .await
-        .map(|r| r.into_inner().matter.unwrap())
+async fn in_force(
+    c: &mut Client,
+    id: &str,
+    as_of: &str,
+) -> Result<pb::MatterVersion, tonic::Status> {
+    c.get_matter(pb::GetMatterRequest {
+        matter_id: id.into(),
+        as_of: as_of.into(),
+    })
+    .await
+    .map(|r| r.into_inner().matter.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,13 +113,22 @@ async fn versions_take_effect_on_their_date_and_cases_keep_the_old_terms() {
         .unwrap();
     assert_eq!((v1.version, v1.state), (1, pb::VersionState::Draft as i32));
     // A draft is not public.
-    assert_eq!(in_force(&mut public, &v1.matter_id, "").await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        in_force(&mut public, &v1.matter_id, "")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
     let publish = |version: i32, date: String| pb::PublishMatterVersionRequest {
         matter_id: v1.matter_id.clone(),
         version,
         effective_date: date,
     };
-    admin.publish_matter_version(publish(1, day(-30))).await.unwrap();
+    admin
+        .publish_matter_version(publish(1, day(-30)))
+        .await
+        .unwrap();
     // Published versions are immutable.
     let err = admin
         .update_matter_draft(pb::UpdateMatterDraftRequest {
@@ -126,7 +142,13 @@ async fn versions_take_effect_on_their_date_and_cases_keep_the_old_terms() {
 
     // Read the future date once so it is cached, then publish a version effective on it.
     let future = day(30);
-    assert_eq!(in_force(&mut public, &v1.matter_id, &future).await.unwrap().version, 1);
+    assert_eq!(
+        in_force(&mut public, &v1.matter_id, &future)
+            .await
+            .unwrap()
+            .version,
+        1
+    );
     let v2 = admin
         .create_matter_draft(pb::CreateMatterDraftRequest {
             region_code: "410702".into(),
@@ -138,20 +160,52 @@ async fn versions_take_effect_on_their_date_and_cases_keep_the_old_terms() {
         .into_inner()
         .matter
         .unwrap();
-    assert_eq!((v2.matter_id.as_str(), v2.version), (v1.matter_id.as_str(), 2));
+    assert_eq!(
+        (v2.matter_id.as_str(), v2.version),
+        (v1.matter_id.as_str(), 2)
+    );
     // Not before the version in force.
-    let err = admin.publish_matter_version(publish(2, day(-40))).await.unwrap_err();
+    let err = admin
+        .publish_matter_version(publish(2, day(-40)))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    admin.publish_matter_version(publish(2, future.clone())).await.unwrap();
-    assert_eq!(admin.publish_matter_version(publish(2, day(40))).await.unwrap_err().code(), Code::FailedPrecondition);
+    admin
+        .publish_matter_version(publish(2, future.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        admin
+            .publish_matter_version(publish(2, day(40)))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
 
     let today = in_force(&mut public, &v1.matter_id, "").await.unwrap();
-    assert_eq!((today.version, today.terms.unwrap().promised_limit_days), (1, 10), "old terms before the date");
+    assert_eq!(
+        (today.version, today.terms.unwrap().promised_limit_days),
+        (1, 10),
+        "old terms before the date"
+    );
     let then = in_force(&mut public, &v1.matter_id, &future).await.unwrap();
-    assert_eq!((then.version, then.terms.unwrap().promised_limit_days), (2, 5), "new terms from the date (cache invalidated)");
-    let past = in_force(&mut public, &v1.matter_id, &day(-10)).await.unwrap();
+    assert_eq!(
+        (then.version, then.terms.unwrap().promised_limit_days),
+        (2, 5),
+        "new terms from the date (cache invalidated)"
+    );
+    let past = in_force(&mut public, &v1.matter_id, &day(-10))
+        .await
+        .unwrap();
     assert_eq!(past.version, 1, "a case opened in the past keeps its terms");
-    assert_eq!(in_force(&mut public, &v1.matter_id, &day(-31)).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        in_force(&mut public, &v1.matter_id, &day(-31))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
 
     // Retire from a date: nothing in force from then on.
     let retire_on = day(60);
@@ -163,16 +217,29 @@ async fn versions_take_effect_on_their_date_and_cases_keep_the_old_terms() {
         })
         .await
         .unwrap();
-    assert_eq!(in_force(&mut public, &v1.matter_id, &retire_on).await.unwrap_err().code(), Code::NotFound);
-    assert_eq!(in_force(&mut public, &v1.matter_id, &day(59)).await.unwrap().version, 2);
+    assert_eq!(
+        in_force(&mut public, &v1.matter_id, &retire_on)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        in_force(&mut public, &v1.matter_id, &day(59))
+            .await
+            .unwrap()
+            .version,
+        2
+    );
 
     // Each publish and the retirement left an event in the outbox.
     let db = catalog.db().await;
-    let types: Vec<String> = sqlx::query_scalar("SELECT event_type FROM outbox WHERE event_key = $1 ORDER BY id")
-        .bind(&v1.matter_id)
-        .fetch_all(&db)
-        .await
-        .unwrap();
+    let types: Vec<String> =
+        sqlx::query_scalar("SELECT event_type FROM outbox WHERE event_key = $1 ORDER BY id")
+            .bind(&v1.matter_id)
+            .fetch_all(&db)
+            .await
+            .unwrap();
     assert_eq!(
         types,
         [
@@ -191,7 +258,11 @@ async fn invalid_matters_are_refused_with_field_violations_and_nothing_is_writte
     let cases: Vec<(pb::MatterTerms, Vec<&str>)> = vec![
         (terms(&dept, "X-1", 25), vec!["terms.promised_limit_days"]),
         (
-            pb::MatterTerms { channels: vec![], window_codes: vec![], ..terms(&dept, "X-2", 5) },
+            pb::MatterTerms {
+                channels: vec![],
+                window_codes: vec![],
+                ..terms(&dept, "X-2", 5)
+            },
             vec!["terms.channels"],
         ),
         (
@@ -202,7 +273,10 @@ async fn invalid_matters_are_refused_with_field_violations_and_nothing_is_writte
             },
             vec!["terms.materials[1].name"],
         ),
-        (terms(&uuid::Uuid::new_v4().to_string(), "X-4", 5), vec!["terms.department_id"]),
+        (
+            terms(&uuid::Uuid::new_v4().to_string(), "X-4", 5),
+            vec!["terms.department_id"],
+        ),
     ];
     for (t, fields) in cases {
         let err = admin
@@ -214,8 +288,14 @@ async fn invalid_matters_are_refused_with_field_violations_and_nothing_is_writte
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
-        let got: Vec<String> =
-            err.get_error_details().bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
+        let got: Vec<String> = err
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.field.clone())
+            .collect();
         assert_eq!(got, fields);
     }
     // Another county's admin cannot write here; a clerk cannot write at all.
@@ -231,16 +311,19 @@ async fn invalid_matters_are_refused_with_field_violations_and_nothing_is_writte
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     let db = catalog.db().await;
-    let (matters, versions): (i64, i64) =
-        sqlx::query_as("SELECT (SELECT count(*) FROM matters), (SELECT count(*) FROM matter_versions)")
-            .fetch_one(&db)
-            .await
-            .unwrap();
+    let (matters, versions): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM matters), (SELECT count(*) FROM matter_versions)",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
     assert_eq!((matters, versions), (0, 0), "nothing half-written");
 }
 
 fn load_starter(catalog: &ServiceProc) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
     let out = Command::new(bin_dir().join("xiaoneng-catalog-load"))
         .arg("--file")
         .arg(root.join("services/catalog/data/starter/410702.toml"))
@@ -248,7 +331,11 @@ fn load_starter(catalog: &ServiceProc) -> String {
         .env("XIAONENG__SERVICE__METRICS_ADDR", "")
         .output()
         .expect("run loader");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -273,9 +360,15 @@ async fn search(c: &mut Client, q: &str, channel: pb::Channel) -> Vec<String> {
 async fn starter_catalog_loads_once_and_citizens_find_matters_in_chinese() {
     let catalog = ServiceProc::start(ServiceKind::Catalog, &shared_brokers()).await;
     let first = load_starter(&catalog);
-    assert!(first.contains("13 departments") && first.contains("66 matters"), "{first}");
+    assert!(
+        first.contains("13 departments") && first.contains("66 matters"),
+        "{first}"
+    );
     let again = load_starter(&catalog);
-    assert!(again.contains("created 0 departments, 0 posts, 0 staff, 0 certificates, 0 matters"), "{again}");
+    assert!(
+        again.contains("created 0 departments, 0 posts, 0 staff, 0 certificates, 0 matters"),
+        "{again}"
+    );
     let db = catalog.db().await;
     let counts: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM matters), (SELECT count(*) FROM matter_versions), (SELECT count(*) FROM outbox)",
@@ -287,23 +380,48 @@ async fn starter_catalog_loads_once_and_citizens_find_matters_in_chinese() {
 
     let (_, mut public) = clients(&catalog, "410702").await;
     let any = pb::Channel::Unspecified;
-    assert_eq!(search(&mut public, "营业执照", any).await[0], "企业设立登记");
-    assert_eq!(search(&mut public, "结婚", any).await[0], "内地居民结婚登记");
+    assert_eq!(
+        search(&mut public, "营业执照", any).await[0],
+        "企业设立登记"
+    );
+    assert_eq!(
+        search(&mut public, "结婚", any).await[0],
+        "内地居民结婚登记"
+    );
     let id = search(&mut public, "身份证", any).await;
-    assert!(id[..3].iter().all(|n| n.starts_with("居民身份证")), "{id:?}");
+    assert!(
+        id[..3].iter().all(|n| n.starts_with("居民身份证")),
+        "{id:?}"
+    );
     assert_eq!(search(&mut public, "开饭店", any).await[0], "食品经营许可");
-    assert_eq!(search(&mut public, "异地就医", any).await[0], "异地就医备案");
-    assert_eq!(search(&mut public, "过户", any).await[0], "国有建设用地使用权及房屋所有权转移登记");
+    assert_eq!(
+        search(&mut public, "异地就医", any).await[0],
+        "异地就医备案"
+    );
+    assert_eq!(
+        search(&mut public, "过户", any).await[0],
+        "国有建设用地使用权及房屋所有权转移登记"
+    );
     // Filters: ID cards are window-only; nothing of this county in another.
     let online = search(&mut public, "身份证", pb::Channel::Online).await;
-    assert!(online.iter().all(|n| !n.starts_with("居民身份证")), "{online:?}");
+    assert!(
+        online.iter().all(|n| !n.starts_with("居民身份证")),
+        "{online:?}"
+    );
     let elsewhere = public
-        .search_matters(pb::SearchMattersRequest { query: "结婚".into(), region_code: "410703".into(), ..Default::default() })
+        .search_matters(pb::SearchMattersRequest {
+            query: "结婚".into(),
+            region_code: "410703".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert!(elsewhere.matters.is_empty());
-    let empty = public.search_matters(pb::SearchMattersRequest::default()).await.unwrap_err();
+    let empty = public
+        .search_matters(pb::SearchMattersRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(empty.code(), Code::InvalidArgument);
 
     // Paging a broad query and the full list returns every matter once.
@@ -395,7 +513,10 @@ async fn certificates_are_announced_and_gate_enforcement_matters() {
         .into_inner()
         .post
         .unwrap();
-    assert_eq!((ab.a_staff_id.as_str(), ab.b_staff_id.as_str()), (people[0].as_str(), people[1].as_str()));
+    assert_eq!(
+        (ab.a_staff_id.as_str(), ab.b_staff_id.as_str()),
+        (people[0].as_str(), people[1].as_str())
+    );
     let same = admin
         .set_post_staff(pb::SetPostStaffRequest {
             post_id: post.id.clone(),
@@ -416,16 +537,32 @@ async fn certificates_are_announced_and_gate_enforcement_matters() {
             ..Default::default()
         }),
     };
-    admin.issue_certificate(issue(&people[0], "C-EXPIRING", day(10))).await.unwrap();
-    admin.issue_certificate(issue(&people[1], "C-LATER", day(400))).await.unwrap();
-    let revoked = admin.issue_certificate(issue(&people[2], "C-REVOKED", day(300))).await.unwrap().into_inner();
+    admin
+        .issue_certificate(issue(&people[0], "C-EXPIRING", day(10)))
+        .await
+        .unwrap();
+    admin
+        .issue_certificate(issue(&people[1], "C-LATER", day(400)))
+        .await
+        .unwrap();
+    let revoked = admin
+        .issue_certificate(issue(&people[2], "C-REVOKED", day(300)))
+        .await
+        .unwrap()
+        .into_inner();
     let revoked_id = revoked.certificate.unwrap().id;
     admin
-        .revoke_certificate(pb::RevokeCertificateRequest { id: revoked_id.clone(), reason: "调离执法岗位".into() })
+        .revoke_certificate(pb::RevokeCertificateRequest {
+            id: revoked_id.clone(),
+            reason: "调离执法岗位".into(),
+        })
         .await
         .unwrap();
     let again = admin
-        .revoke_certificate(pb::RevokeCertificateRequest { id: revoked_id, reason: "x".into() })
+        .revoke_certificate(pb::RevokeCertificateRequest {
+            id: revoked_id,
+            reason: "x".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
@@ -439,7 +576,11 @@ async fn certificates_are_announced_and_gate_enforcement_matters() {
         .unwrap()
         .into_inner();
     let expiring: Vec<_> = notices.expiring.iter().map(|c| c.number.as_str()).collect();
-    let revoked: Vec<_> = notices.revoked.iter().map(|c| (c.number.as_str(), c.revoke_reason.as_str())).collect();
+    let revoked: Vec<_> = notices
+        .revoked
+        .iter()
+        .map(|c| (c.number.as_str(), c.revoke_reason.as_str()))
+        .collect();
     assert_eq!(expiring, ["C-EXPIRING"]);
     assert_eq!(revoked, [("C-REVOKED", "调离执法岗位")]);
 
@@ -458,15 +599,39 @@ async fn certificates_are_announced_and_gate_enforcement_matters() {
         .into_inner()
         .matter
         .unwrap();
-    let assign = |staff: &str| pb::AssignMatterToStaffRequest { staff_id: staff.into(), matter_id: m.matter_id.clone() };
-    let err = admin.assign_matter_to_staff(assign(&people[2])).await.unwrap_err();
+    let assign = |staff: &str| pb::AssignMatterToStaffRequest {
+        staff_id: staff.into(),
+        matter_id: m.matter_id.clone(),
+    };
+    let err = admin
+        .assign_matter_to_staff(assign(&people[2]))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(err.get_error_details().error_info().unwrap().reason, "NO_VALID_CERTIFICATE");
-    let staff = admin.assign_matter_to_staff(assign(&people[1])).await.unwrap().into_inner().staff.unwrap();
+    assert_eq!(
+        err.get_error_details().error_info().unwrap().reason,
+        "NO_VALID_CERTIFICATE"
+    );
+    let staff = admin
+        .assign_matter_to_staff(assign(&people[1]))
+        .await
+        .unwrap()
+        .into_inner()
+        .staff
+        .unwrap();
     assert_eq!(staff.assigned_matter_ids, [m.matter_id.clone()]);
-    let badge = public.get_staff(pb::GetStaffRequest { id: people[2].clone() }).await.unwrap().into_inner();
+    let badge = public
+        .get_staff(pb::GetStaffRequest {
+            id: people[2].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     let badge = badge.staff.unwrap();
-    assert_eq!(badge.certificates[0].status, pb::CertificateStatus::Revoked as i32);
+    assert_eq!(
+        badge.certificates[0].status,
+        pb::CertificateStatus::Revoked as i32
+    );
     assert!(badge.assigned_matter_ids.is_empty());
 
     let events: i64 = sqlx::query_scalar(

@@ -1,7 +1,9 @@
 // Shared by the test files (each test file is its own crate).
 #![allow(dead_code)]
 
-use xiaoneng_e2e::proto::catalog::v1::{catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department};
+use xiaoneng_e2e::proto::catalog::v1::{
+    catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department,
+};
 use xiaoneng_e2e::{channel, token, ServiceProc};
 use xiaoneng_kit::auth::roles;
 
@@ -44,5 +46,8 @@ pub async fn ledger_counts(pool: &sqlx::PgPool) -> (i64, i64) {
 }
 
 pub async fn pending_outbox(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(pool).await.expect("outbox")
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .expect("outbox")
 }

@@ -19,7 +19,12 @@ async fn assert_ledger_settles_at(acc: &ServiceProc, n: i64) {
     .await;
     // Give late duplicates (a re-sent record, a re-delivered offset) time to show up.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(ledger_counts(&pool).await, (n, n), "every event exactly once:\n{}", acc.log_tail());
+    assert_eq!(
+        ledger_counts(&pool).await,
+        (n, n),
+        "every event exactly once:\n{}",
+        acc.log_tail()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -30,10 +35,11 @@ async fn a_write_reaches_another_service_exactly_once() {
     create_departments(&catalog, "410702", "RT", 60).await;
     assert_ledger_settles_at(&acc, 60).await;
     assert_eq!(pending_outbox(&catalog.db().await).await, 0);
-    let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE consumer = 'ledger'")
-        .fetch_one(&acc.db().await)
-        .await
-        .unwrap();
+    let processed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE consumer = 'ledger'")
+            .fetch_one(&acc.db().await)
+            .await
+            .unwrap();
     assert_eq!(processed, 60);
 }
 
@@ -50,7 +56,10 @@ async fn broker_outage_during_writes_loses_nothing() {
     create_departments(&catalog, "410702", "DURING", 40).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let pending = pending_outbox(&catalog.db().await).await;
-    assert_eq!(pending, 40, "with the broker down the events wait in the outbox");
+    assert_eq!(
+        pending, 40,
+        "with the broker down the events wait in the outbox"
+    );
 
     broker.restart();
     assert_ledger_settles_at(&acc, 50).await;
@@ -83,13 +92,19 @@ async fn consumer_killed_mid_batch_reapplies_nothing() {
     .await;
     acc.kill();
     let (after_kill, _) = ledger_counts(&pool).await;
-    assert!(after_kill < N, "the kill came after the whole batch ({after_kill} of {N}); nothing was tested");
+    assert!(
+        after_kill < N,
+        "the kill came after the whole batch ({after_kill} of {N}); nothing was tested"
+    );
     assert!(applied_at_kill <= after_kill);
 
     // On restart the uncommitted offsets come back; the dedupe makes them no-ops.
     acc.restart().await;
     assert_ledger_settles_at(&acc, N).await;
-    let redelivered: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events").fetch_one(&pool).await.unwrap();
+    let redelivered: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(redelivered, N);
 }
 
@@ -109,8 +124,16 @@ async fn records_carry_cloudevents_headers_and_the_callers_trace() {
 
     let broker = Broker::start();
     let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
-    let admin = xiaoneng_e2e::token("admin", &[xiaoneng_kit::auth::roles::CATALOG_ADMIN], "410702");
-    let ch = tonic::transport::Channel::from_shared(catalog.addr()).unwrap().connect().await.unwrap();
+    let admin = xiaoneng_e2e::token(
+        "admin",
+        &[xiaoneng_kit::auth::roles::CATALOG_ADMIN],
+        "410702",
+    );
+    let ch = tonic::transport::Channel::from_shared(catalog.addr())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut client = CatalogServiceClient::new(ch);
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut req = tonic::Request::new(CreateDepartmentRequest {
@@ -122,9 +145,21 @@ async fn records_carry_cloudevents_headers_and_the_callers_trace() {
         }),
         request_id: String::new(),
     });
-    req.metadata_mut().insert("authorization", format!("Bearer {admin}").parse().unwrap());
-    req.metadata_mut().insert("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap());
-    let dept = client.create_department(req).await.unwrap().into_inner().department.unwrap();
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    req.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    let dept = client
+        .create_department(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .department
+        .unwrap();
 
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker.brokers())
@@ -133,22 +168,37 @@ async fn records_carry_cloudevents_headers_and_the_callers_trace() {
         .create()
         .unwrap();
     consumer.subscribe(&["xiaoneng.catalog.events"]).unwrap();
-    let msg = tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await.expect("a record").unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+        .await
+        .expect("a record")
+        .unwrap();
     let headers: std::collections::HashMap<String, String> = msg
         .headers()
         .unwrap()
         .iter()
-        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+        .map(|h| {
+            (
+                h.key.to_string(),
+                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+            )
+        })
         .collect();
     assert_eq!(msg.key(), Some(dept.id.as_bytes()));
     assert_eq!(headers["ce_specversion"], "1.0");
-    assert_eq!(headers["ce_type"], "xiaoneng.catalog.events.v1.DepartmentCreated");
+    assert_eq!(
+        headers["ce_type"],
+        "xiaoneng.catalog.events.v1.DepartmentCreated"
+    );
     assert_eq!(headers["ce_source"], "/xiaoneng/catalog");
     assert_eq!(headers["ce_subject"], dept.id);
     assert_eq!(headers["ce_regioncode"], "410702");
     assert_eq!(headers["content-type"], "application/protobuf");
     assert!(uuid::Uuid::parse_str(&headers["ce_id"]).is_ok());
-    assert!(headers["traceparent"].contains(trace_id), "trace continues: {}", headers["traceparent"]);
+    assert!(
+        headers["traceparent"].contains(trace_id),
+        "trace continues: {}",
+        headers["traceparent"]
+    );
     let event = DepartmentCreated::decode(msg.payload().unwrap()).unwrap();
     assert_eq!(event.department_id, dept.id);
     assert_eq!(event.display_name, "县医疗保障局");

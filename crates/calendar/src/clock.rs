@@ -40,7 +40,12 @@ pub struct Clock {
 
 impl Clock {
     pub fn new(start: NaiveDate, limit: u32) -> Self {
-        Clock { start, limit, extension: 0, pauses: Vec::new() }
+        Clock {
+            start,
+            limit,
+            extension: 0,
+            pauses: Vec::new(),
+        }
     }
 
     pub fn is_paused(&self) -> bool {
@@ -64,7 +69,10 @@ impl Clock {
         if on < earliest {
             return Err(ClockError::BeforeEarliest { on, earliest });
         }
-        self.pauses.push(Pause { from: on, until: None });
+        self.pauses.push(Pause {
+            from: on,
+            until: None,
+        });
         Ok(())
     }
 
@@ -108,12 +116,16 @@ impl Clock {
     /// The last day of the limit as known on `as_of`. While a pause is open the deadline
     /// moves on with every working day that passes.
     pub fn deadline(&self, cal: &Calendar, as_of: NaiveDate) -> NaiveDate {
-        cal.add_working_days(self.start, self.limit + self.extension + self.paused_working_days(cal, as_of))
+        cal.add_working_days(
+            self.start,
+            self.limit + self.extension + self.paused_working_days(cal, as_of),
+        )
     }
 
     /// Working days of the limit used up by `as_of`.
     pub fn elapsed(&self, cal: &Calendar, as_of: NaiveDate) -> u32 {
-        cal.working_days_between(self.start, as_of).saturating_sub(self.paused_working_days(cal, as_of))
+        cal.working_days_between(self.start, as_of)
+            .saturating_sub(self.paused_working_days(cal, as_of))
     }
 
     /// Working days left on `as_of`; negative once overdue.
@@ -149,7 +161,10 @@ mod tests {
         c.pause(d("2026-09-21")).unwrap();
         c.resume(d("2026-09-24")).unwrap();
         assert_eq!(c.paused_working_days(&cal, d("2026-09-30")), 3);
-        assert_eq!(c.deadline(&cal, d("2026-09-30")), cal.add_working_days(d("2026-09-24"), 3));
+        assert_eq!(
+            c.deadline(&cal, d("2026-09-30")),
+            cal.add_working_days(d("2026-09-24"), 3)
+        );
         assert_eq!(c.deadline(&cal, d("2026-09-30")), d("2026-09-30"));
     }
 
@@ -167,10 +182,19 @@ mod tests {
     fn illegal_clock_changes_are_refused() {
         let mut c = Clock::new(d("2026-03-02"), 20);
         assert_eq!(c.resume(d("2026-03-03")), Err(ClockError::NotPaused));
-        assert!(matches!(c.pause(d("2026-03-01")), Err(ClockError::BeforeEarliest { .. })));
+        assert!(matches!(
+            c.pause(d("2026-03-01")),
+            Err(ClockError::BeforeEarliest { .. })
+        ));
         c.pause(d("2026-03-03")).unwrap();
-        assert!(matches!(c.pause(d("2026-03-04")), Err(ClockError::AlreadyPaused(_))));
-        assert!(matches!(c.resume(d("2026-03-02")), Err(ClockError::BeforeEarliest { .. })));
+        assert!(matches!(
+            c.pause(d("2026-03-04")),
+            Err(ClockError::AlreadyPaused(_))
+        ));
+        assert!(matches!(
+            c.resume(d("2026-03-02")),
+            Err(ClockError::BeforeEarliest { .. })
+        ));
         c.extend(10).unwrap();
         assert_eq!(c.extend(10), Err(ClockError::AlreadyExtended(10)));
     }
@@ -180,7 +204,10 @@ mod tests {
         let cal = Calendar::national();
         let mut c = Clock::new(d("2026-09-18"), 5);
         c.extend(10).unwrap();
-        assert_eq!(c.deadline(&cal, d("2026-09-18")), cal.add_working_days(d("2026-09-24"), 10));
+        assert_eq!(
+            c.deadline(&cal, d("2026-09-18")),
+            cal.add_working_days(d("2026-09-24"), 10)
+        );
     }
 
     proptest! {

@@ -33,9 +33,17 @@ pub enum CalendarError {
     #[error("calendar file {file}: {message}")]
     Parse { file: String, message: String },
     #[error("calendar file {file}: `{field}` {value:?} is not a date (YYYY-MM-DD)")]
-    BadDate { file: String, field: &'static str, value: String },
+    BadDate {
+        file: String,
+        field: &'static str,
+        value: String,
+    },
     #[error("calendar file {file}: range {from} .. {to} ends before it starts")]
-    BadRange { file: String, from: NaiveDate, to: NaiveDate },
+    BadRange {
+        file: String,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
     #[error("calendar directory {dir}: {message}")]
     Io { dir: String, message: String },
 }
@@ -80,12 +88,20 @@ fn parse_date(file: &str, field: &'static str, value: &str) -> Result<NaiveDate,
     })
 }
 
-fn expand(file: &str, ranges: &[RangeEntry], into: &mut BTreeSet<NaiveDate>) -> Result<(), CalendarError> {
+fn expand(
+    file: &str,
+    ranges: &[RangeEntry],
+    into: &mut BTreeSet<NaiveDate>,
+) -> Result<(), CalendarError> {
     for r in ranges {
         let from = parse_date(file, "from", &r.from)?;
         let to = parse_date(file, "to", &r.to)?;
         if to < from {
-            return Err(CalendarError::BadRange { file: file.to_string(), from, to });
+            return Err(CalendarError::BadRange {
+                file: file.to_string(),
+                from,
+                to,
+            });
         }
         let mut d = from;
         while d <= to {
@@ -120,8 +136,10 @@ impl Calendar {
 
     /// Adds one year file (the national format) to this calendar.
     pub fn add_year_toml(&mut self, file: &str, text: &str) -> Result<(), CalendarError> {
-        let y: YearFile = toml::from_str(text)
-            .map_err(|e| CalendarError::Parse { file: file.to_string(), message: e.to_string() })?;
+        let y: YearFile = toml::from_str(text).map_err(|e| CalendarError::Parse {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
         let mut off = BTreeSet::new();
         expand(file, &y.holidays, &mut off)?;
         for w in &y.workdays {
@@ -211,32 +229,46 @@ pub struct Calendars {
 impl Calendars {
     /// The national calendar with no regional overlay.
     pub fn national_only() -> Self {
-        Calendars { national: Calendar::national(), overlays: BTreeMap::new() }
+        Calendars {
+            national: Calendar::national(),
+            overlays: BTreeMap::new(),
+        }
     }
 
     /// The national calendar plus every `<region code>.toml` overlay found in `dir`.
     pub fn load(dir: &Path) -> Result<Self, CalendarError> {
         let mut me = Self::national_only();
-        let io = |e: std::io::Error| CalendarError::Io { dir: dir.display().to_string(), message: e.to_string() };
+        let io = |e: std::io::Error| CalendarError::Io {
+            dir: dir.display().to_string(),
+            message: e.to_string(),
+        };
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
-            let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+            let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
             if path.extension().and_then(|e| e.to_str()) != Some("toml") {
                 continue;
             }
             let file = path.display().to_string();
             let text = std::fs::read_to_string(&path).map_err(io)?;
-            let overlay: OverlayFile = toml::from_str(&text)
-                .map_err(|e| CalendarError::Parse { file: file.clone(), message: e.to_string() })?;
+            let overlay: OverlayFile = toml::from_str(&text).map_err(|e| CalendarError::Parse {
+                file: file.clone(),
+                message: e.to_string(),
+            })?;
             if overlay.region_code != stem || !is_region_code(stem) {
                 return Err(CalendarError::Parse {
                     file,
-                    message: format!("region_code {:?} must be 6 digits and match the file name", overlay.region_code),
+                    message: format!(
+                        "region_code {:?} must be 6 digits and match the file name",
+                        overlay.region_code
+                    ),
                 });
             }
             // Validate now so a bad file fails at start, not at the first deadline.
             me.national.with_overlay(&file, &overlay)?;
-            me.overlays.insert(stem.to_string(), (file, std::sync::Arc::new(overlay)));
+            me.overlays
+                .insert(stem.to_string(), (file, std::sync::Arc::new(overlay)));
         }
         Ok(me)
     }
@@ -247,7 +279,11 @@ impl Calendars {
         if !is_region_code(region) {
             return cal;
         }
-        let chain = [format!("{}0000", &region[..2]), format!("{}00", &region[..4]), region.to_string()];
+        let chain = [
+            format!("{}0000", &region[..2]),
+            format!("{}00", &region[..4]),
+            region.to_string(),
+        ];
         let mut seen = BTreeSet::new();
         for code in chain {
             if !seen.insert(code.clone()) {
@@ -286,13 +322,22 @@ mod tests {
     #[test]
     fn make_up_workday_and_holidays_2026() {
         let cal = Calendar::national();
-        assert!(cal.is_working_day(d("2026-09-20")), "Sunday 20 Sep 2026 is a make-up workday");
-        assert!(cal.is_working_day(d("2026-10-10")), "Saturday 10 Oct 2026 is a make-up workday");
+        assert!(
+            cal.is_working_day(d("2026-09-20")),
+            "Sunday 20 Sep 2026 is a make-up workday"
+        );
+        assert!(
+            cal.is_working_day(d("2026-10-10")),
+            "Saturday 10 Oct 2026 is a make-up workday"
+        );
         assert!(!cal.is_working_day(d("2026-09-25")), "Mid-Autumn");
         assert!(!cal.is_working_day(d("2026-10-07")), "National Day");
         assert!(!cal.is_working_day(d("2026-02-16")), "Spring Festival");
         assert!(cal.is_working_day(d("2026-02-14")));
-        assert!(!cal.is_working_day(d("2025-10-08")), "2025 National Day runs to the 8th");
+        assert!(
+            !cal.is_working_day(d("2025-10-08")),
+            "2025 National Day runs to the 8th"
+        );
         assert!(cal.is_working_day(d("2025-09-28")));
     }
 
@@ -303,7 +348,10 @@ mod tests {
         assert_eq!(cal.add_working_days(d("2026-09-18"), 5), d("2026-09-24"));
         // Thursday 24 Sep + 5: 28, 29, 30, 8 Oct, 9 Oct.
         assert_eq!(cal.add_working_days(d("2026-09-24"), 5), d("2026-10-09"));
-        assert_eq!(cal.working_days_between(d("2026-09-24"), d("2026-10-09")), 5);
+        assert_eq!(
+            cal.working_days_between(d("2026-09-24"), d("2026-10-09")),
+            5
+        );
     }
 
     #[test]
@@ -348,9 +396,16 @@ mod tests {
         )
         .unwrap();
         let err = Calendars::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("410702.toml") && err.contains("ends before"), "{err}");
+        assert!(
+            err.contains("410702.toml") && err.contains("ends before"),
+            "{err}"
+        );
 
-        std::fs::write(dir.path().join("410702.toml"), "region_code = \"410702\"\nsource = \"x\"\nunknown = 1\n").unwrap();
+        std::fs::write(
+            dir.path().join("410702.toml"),
+            "region_code = \"410702\"\nsource = \"x\"\nunknown = 1\n",
+        )
+        .unwrap();
         let err = Calendars::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
     }

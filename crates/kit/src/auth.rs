@@ -66,7 +66,9 @@ impl Caller {
         if self.has_role(role) {
             Ok(())
         } else {
-            Err(AppError::PermissionDenied(format!("the `{role}` role is required")))
+            Err(AppError::PermissionDenied(format!(
+                "the `{role}` role is required"
+            )))
         }
     }
 
@@ -97,7 +99,10 @@ pub fn maybe_caller<T>(req: &tonic::Request<T>) -> Option<Caller> {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Verifies tokens against the shared key, issuer and audience.
@@ -114,7 +119,10 @@ impl TokenVerifier {
         validation.set_audience(&[&s.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
-        TokenVerifier { key: DecodingKey::from_secret(s.jwt_secret.as_bytes()), validation }
+        TokenVerifier {
+            key: DecodingKey::from_secret(s.jwt_secret.as_bytes()),
+            validation,
+        }
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, AppError> {
@@ -124,9 +132,16 @@ impl TokenVerifier {
         let region = RegionCode::parse(&c.region)
             .map_err(|e| AppError::Unauthenticated(format!("invalid token: region {e}")))?;
         if c.sub.is_empty() {
-            return Err(AppError::Unauthenticated("invalid token: empty subject".into()));
+            return Err(AppError::Unauthenticated(
+                "invalid token: empty subject".into(),
+            ));
         }
-        Ok(Caller { subject: c.sub, roles: c.roles, region, department: c.dept })
+        Ok(Caller {
+            subject: c.sub,
+            roles: c.roles,
+            region,
+            department: c.dept,
+        })
     }
 
     /// Verifies an `authorization` header value (`Bearer <token>`).
@@ -134,7 +149,9 @@ impl TokenVerifier {
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| AppError::Unauthenticated("authorization must be `Bearer <token>`".into()))?;
+            .ok_or_else(|| {
+                AppError::Unauthenticated("authorization must be `Bearer <token>`".into())
+            })?;
         self.verify(token.trim())
     }
 }
@@ -155,7 +172,14 @@ impl TokenMinter {
         }
     }
 
-    pub fn mint(&self, subject: &str, roles: &[&str], region: &str, dept: Option<&str>, ttl_secs: u64) -> String {
+    pub fn mint(
+        &self,
+        subject: &str,
+        roles: &[&str],
+        region: &str,
+        dept: Option<&str>,
+        ttl_secs: u64,
+    ) -> String {
         let now = now_secs();
         let claims = Claims {
             sub: subject.to_string(),
@@ -177,14 +201,20 @@ mod tests {
     use super::*;
 
     fn settings(secret: &str) -> AuthSettings {
-        AuthSettings { jwt_secret: secret.into(), issuer: "xiaoneng".into(), audience: "xiaoneng".into() }
+        AuthSettings {
+            jwt_secret: secret.into(),
+            issuer: "xiaoneng".into(),
+            audience: "xiaoneng".into(),
+        }
     }
 
     #[test]
     fn mint_and_verify() {
         let s = settings("0123456789abcdef0123");
         let t = TokenMinter::new(&s).mint("clerk-1", &[roles::CLERK], "410702", Some("dept-1"), 60);
-        let c = TokenVerifier::new(&s).verify_header(&format!("Bearer {t}")).unwrap();
+        let c = TokenVerifier::new(&s)
+            .verify_header(&format!("Bearer {t}"))
+            .unwrap();
         assert_eq!(c.subject, "clerk-1");
         assert_eq!(c.region.as_str(), "410702");
         assert!(c.has_role(roles::CLERK) && !c.has_role(roles::SUPERVISOR));
@@ -195,8 +225,17 @@ mod tests {
     fn wrong_key_expired_and_malformed_are_unauthenticated() {
         let s = settings("0123456789abcdef0123");
         let v = TokenVerifier::new(&s);
-        let other = TokenMinter::new(&settings("another-key-another-key")).mint("x", &[], "410702", None, 60);
-        assert!(matches!(v.verify(&other), Err(AppError::Unauthenticated(_))));
+        let other = TokenMinter::new(&settings("another-key-another-key")).mint(
+            "x",
+            &[],
+            "410702",
+            None,
+            60,
+        );
+        assert!(matches!(
+            v.verify(&other),
+            Err(AppError::Unauthenticated(_))
+        ));
         let m = TokenMinter::new(&s);
         let claims = Claims {
             sub: "x".into(),
@@ -208,11 +247,21 @@ mod tests {
             iat: 1,
             exp: 2,
         };
-        let expired = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &m.key).unwrap();
-        assert!(matches!(v.verify(&expired), Err(AppError::Unauthenticated(_))));
-        assert!(matches!(v.verify_header("Basic abc"), Err(AppError::Unauthenticated(_))));
+        let expired =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &m.key).unwrap();
+        assert!(matches!(
+            v.verify(&expired),
+            Err(AppError::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            v.verify_header("Basic abc"),
+            Err(AppError::Unauthenticated(_))
+        ));
         let bad_region = m.mint("x", &[], "41", None, 60);
-        assert!(matches!(v.verify(&bad_region), Err(AppError::Unauthenticated(_))));
+        assert!(matches!(
+            v.verify(&bad_region),
+            Err(AppError::Unauthenticated(_))
+        ));
     }
 
     #[test]
@@ -223,8 +272,14 @@ mod tests {
             region: RegionCode::parse("410700").unwrap(),
             department: None,
         };
-        assert!(c.require_role_in(roles::CATALOG_ADMIN, &RegionCode::parse("410702").unwrap()).is_ok());
-        assert!(c.require_role_in(roles::CATALOG_ADMIN, &RegionCode::parse("410802").unwrap()).is_err());
-        assert!(c.require_role_in(roles::SUPERVISOR, &RegionCode::parse("410702").unwrap()).is_err());
+        assert!(c
+            .require_role_in(roles::CATALOG_ADMIN, &RegionCode::parse("410702").unwrap())
+            .is_ok());
+        assert!(c
+            .require_role_in(roles::CATALOG_ADMIN, &RegionCode::parse("410802").unwrap())
+            .is_err());
+        assert!(c
+            .require_role_in(roles::SUPERVISOR, &RegionCode::parse("410702").unwrap())
+            .is_err());
     }
 }

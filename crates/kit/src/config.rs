@@ -137,7 +137,9 @@ impl fmt::Debug for DatabaseSettings {
 
 impl fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisSettings").field("url", &redact_url(&self.url)).finish()
+        f.debug_struct("RedisSettings")
+            .field("url", &redact_url(&self.url))
+            .finish()
     }
 }
 
@@ -184,7 +186,9 @@ impl<D: Default> Settings<D> {
                 name: format!("xiaoneng_{}", kind.name()),
                 max_connections: 16,
             },
-            redis: RedisSettings { url: "redis://127.0.0.1:6379".into() },
+            redis: RedisSettings {
+                url: "redis://127.0.0.1:6379".into(),
+            },
             kafka: KafkaSettings {
                 brokers: "127.0.0.1:9092".into(),
                 partitions: 3,
@@ -201,7 +205,11 @@ impl<D: Default> Settings<D> {
                 log_format: "pretty".into(),
                 otlp_endpoint: String::new(),
             },
-            outbox: OutboxSettings { batch_size: 500, poll_interval_ms: 1000, retention_hours: 24 * 7 },
+            outbox: OutboxSettings {
+                batch_size: 500,
+                poll_interval_ms: 1000,
+                retention_hours: 24 * 7,
+            },
             consumer: ConsumerSettings {
                 group_id: format!("xiaoneng-{}", kind.name()),
                 max_attempts: 10,
@@ -222,7 +230,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
 }
 
 /// Loads settings from the process: defaults, the file named by `XIAONENG_CONFIG`, then
@@ -231,7 +242,9 @@ pub fn load<D>(kind: ServiceKind) -> Result<Settings<D>, ConfigError>
 where
     D: Default + Serialize + DeserializeOwned,
 {
-    let file = std::env::var("XIAONENG_CONFIG").ok().filter(|s| !s.is_empty());
+    let file = std::env::var("XIAONENG_CONFIG")
+        .ok()
+        .filter(|s| !s.is_empty());
     load_from(kind, file.as_deref(), None)
 }
 
@@ -264,29 +277,49 @@ where
 impl<D> Settings<D> {
     /// Checks what serde cannot: addresses, ranges, identifiers.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.service
-            .grpc_addr
-            .parse::<SocketAddr>()
-            .map_err(|e| invalid("service.grpc_addr", format!("{:?} is not host:port ({e})", self.service.grpc_addr)))?;
+        self.service.grpc_addr.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "service.grpc_addr",
+                format!("{:?} is not host:port ({e})", self.service.grpc_addr),
+            )
+        })?;
         if !self.service.metrics_addr.is_empty() {
-            self.service.metrics_addr.parse::<SocketAddr>().map_err(|e| {
-                invalid("service.metrics_addr", format!("{:?} is not host:port ({e})", self.service.metrics_addr))
-            })?;
+            self.service
+                .metrics_addr
+                .parse::<SocketAddr>()
+                .map_err(|e| {
+                    invalid(
+                        "service.metrics_addr",
+                        format!("{:?} is not host:port ({e})", self.service.metrics_addr),
+                    )
+                })?;
         }
-        if !self.database.url.starts_with("postgres://") && !self.database.url.starts_with("postgresql://") {
+        if !self.database.url.starts_with("postgres://")
+            && !self.database.url.starts_with("postgresql://")
+        {
             return Err(invalid("database.url", "must start with postgres://"));
         }
         let name_ok = !self.database.name.is_empty()
             && self.database.name.len() <= 63
-            && self.database.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && self
+                .database
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !name_ok {
-            return Err(invalid("database.name", "must be 1-63 characters of a-z, 0-9 and _"));
+            return Err(invalid(
+                "database.name",
+                "must be 1-63 characters of a-z, 0-9 and _",
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
-            return Err(invalid("redis.url", "must start with redis:// or rediss://"));
+            return Err(invalid(
+                "redis.url",
+                "must start with redis:// or rediss://",
+            ));
         }
         if self.kafka.brokers.trim().is_empty() {
             return Err(invalid("kafka.brokers", "must name at least one broker"));
@@ -303,17 +336,28 @@ impl<D> Settings<D> {
         if self.auth.jwt_secret.len() < 16 {
             return Err(invalid("auth.jwt_secret", "must be at least 16 bytes"));
         }
-        if std::env::var("XIAONENG_ENV").as_deref() == Ok("production") && self.auth.jwt_secret == DEV_JWT_SECRET {
-            return Err(invalid("auth.jwt_secret", "the development key is refused in production"));
+        if std::env::var("XIAONENG_ENV").as_deref() == Ok("production")
+            && self.auth.jwt_secret == DEV_JWT_SECRET
+        {
+            return Err(invalid(
+                "auth.jwt_secret",
+                "the development key is refused in production",
+            ));
         }
         if !matches!(self.telemetry.log_format.as_str(), "pretty" | "json") {
-            return Err(invalid("telemetry.log_format", "must be `pretty` or `json`"));
+            return Err(invalid(
+                "telemetry.log_format",
+                "must be `pretty` or `json`",
+            ));
         }
         if !self.telemetry.otlp_endpoint.is_empty()
             && !self.telemetry.otlp_endpoint.starts_with("http://")
             && !self.telemetry.otlp_endpoint.starts_with("https://")
         {
-            return Err(invalid("telemetry.otlp_endpoint", "must be an http:// or https:// URL"));
+            return Err(invalid(
+                "telemetry.otlp_endpoint",
+                "must be an http:// or https:// URL",
+            ));
         }
         if self.outbox.batch_size < 1 {
             return Err(invalid("outbox.batch_size", "must be at least 1"));
@@ -332,7 +376,11 @@ impl<D> Settings<D> {
 
     /// The full URL of this service's own database.
     pub fn database_url(&self) -> String {
-        format!("{}/{}", self.database.url.trim_end_matches('/'), self.database.name)
+        format!(
+            "{}/{}",
+            self.database.url.trim_end_matches('/'),
+            self.database.name
+        )
     }
 }
 
@@ -341,7 +389,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
-        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     fn load_env(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -359,8 +412,11 @@ mod tests {
 
     #[test]
     fn env_overrides_with_double_underscore() {
-        let s = load_env(&[("XIAONENG__DATABASE__MAX_CONNECTIONS", "3"), ("XIAONENG__KAFKA__BROKERS", "10.0.0.1:9092")])
-            .unwrap();
+        let s = load_env(&[
+            ("XIAONENG__DATABASE__MAX_CONNECTIONS", "3"),
+            ("XIAONENG__KAFKA__BROKERS", "10.0.0.1:9092"),
+        ])
+        .unwrap();
         assert_eq!(s.database.max_connections, 3);
         assert_eq!(s.kafka.brokers, "10.0.0.1:9092");
     }
@@ -369,40 +425,64 @@ mod tests {
     fn file_then_env() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("catalog.toml");
-        std::fs::write(&path, "[database]\nname = \"from_file\"\nmax_connections = 4\n").unwrap();
-        let s: Settings =
-            load_from(ServiceKind::Catalog, path.to_str(), env(&[("XIAONENG__DATABASE__MAX_CONNECTIONS", "5")]))
-                .unwrap();
+        std::fs::write(
+            &path,
+            "[database]\nname = \"from_file\"\nmax_connections = 4\n",
+        )
+        .unwrap();
+        let s: Settings = load_from(
+            ServiceKind::Catalog,
+            path.to_str(),
+            env(&[("XIAONENG__DATABASE__MAX_CONNECTIONS", "5")]),
+        )
+        .unwrap();
         assert_eq!(s.database.name, "from_file");
         assert_eq!(s.database.max_connections, 5);
     }
 
     #[test]
     fn malformed_value_names_the_key() {
-        let err = load_env(&[("XIAONENG__DATABASE__MAX_CONNECTIONS", "many")]).unwrap_err().to_string();
+        let err = load_env(&[("XIAONENG__DATABASE__MAX_CONNECTIONS", "many")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("database.max_connections"), "{err}");
-        let err = load_env(&[("XIAONENG__SERVICE__GRPC_ADDR", "nowhere")]).unwrap_err().to_string();
+        let err = load_env(&[("XIAONENG__SERVICE__GRPC_ADDR", "nowhere")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("service.grpc_addr"), "{err}");
-        let err = load_env(&[("XIAONENG__DATABASE__NAME", "drop table x")]).unwrap_err().to_string();
+        let err = load_env(&[("XIAONENG__DATABASE__NAME", "drop table x")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("database.name"), "{err}");
-        let err = load_env(&[("XIAONENG__TELEMETRY__LOG_FORMAT", "xml")]).unwrap_err().to_string();
+        let err = load_env(&[("XIAONENG__TELEMETRY__LOG_FORMAT", "xml")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("telemetry.log_format"), "{err}");
     }
 
     #[test]
     fn unknown_fields_are_refused() {
-        let err = load_env(&[("XIAONENG__DATABASE__PASSWRD", "x")]).unwrap_err().to_string();
-        assert!(err.contains("unknown field") && err.contains("passwrd"), "{err}");
+        let err = load_env(&[("XIAONENG__DATABASE__PASSWRD", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field") && err.contains("passwrd"),
+            "{err}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "[nonsense]\nx = 1\n").unwrap();
-        let err = load_from::<NoDomain>(ServiceKind::Catalog, path.to_str(), env(&[])).unwrap_err().to_string();
+        let err = load_from::<NoDomain>(ServiceKind::Catalog, path.to_str(), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nonsense"), "{err}");
     }
 
     #[test]
     fn missing_file_is_an_error() {
-        let err = load_from::<NoDomain>(ServiceKind::Catalog, Some("/nonexistent/x.toml"), env(&[])).unwrap_err();
+        let err =
+            load_from::<NoDomain>(ServiceKind::Catalog, Some("/nonexistent/x.toml"), env(&[]))
+                .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/x"), "{err}");
     }
 
@@ -414,7 +494,10 @@ mod tests {
         ])
         .unwrap();
         let shown = format!("{s:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("a-very-secret"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("a-very-secret"),
+            "{shown}"
+        );
         assert!(shown.contains("app:***@db"));
     }
 }

@@ -49,7 +49,13 @@ impl<H: EventHandler> IdempotentConsumer<H> {
         handler: H,
         settings: ConsumerSettings,
     ) -> Self {
-        IdempotentConsumer { name: name.into(), pool, consumer, handler, settings }
+        IdempotentConsumer {
+            name: name.into(),
+            pool,
+            consumer,
+            handler,
+            settings,
+        }
     }
 
     pub async fn run(self, topics: Vec<String>, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -102,7 +108,11 @@ impl<H: EventHandler> IdempotentConsumer<H> {
     }
 
     /// Applies one record; `None` when shutdown interrupted the retries.
-    async fn process(&self, msg: &BorrowedMessage<'_>, shutdown: &CancellationToken) -> Option<Outcome> {
+    async fn process(
+        &self,
+        msg: &BorrowedMessage<'_>,
+        shutdown: &CancellationToken,
+    ) -> Option<Outcome> {
         let event = match ConsumedEvent::from_message(msg) {
             Ok(e) => e,
             Err(reason) => {
@@ -121,11 +131,15 @@ impl<H: EventHandler> IdempotentConsumer<H> {
                 Ok(false) => return Some(Outcome::Duplicate),
                 Err(e) if attempt >= self.settings.max_attempts => {
                     tracing::error!(parent: &span, error = ?e, attempt, "giving up on event");
-                    return self.dead_letter_raw(msg, Some(&event), &format!("{e:#}"), shutdown).await;
+                    return self
+                        .dead_letter_raw(msg, Some(&event), &format!("{e:#}"), shutdown)
+                        .await;
                 }
                 Err(e) => {
                     tracing::warn!(parent: &span, error = %e, attempt, "event handler failed; retrying");
-                    let wait = Duration::from_millis(self.settings.retry_backoff_ms * u64::from(attempt.min(20)));
+                    let wait = Duration::from_millis(
+                        self.settings.retry_backoff_ms * u64::from(attempt.min(20)),
+                    );
                     tokio::select! {
                         _ = shutdown.cancelled() => return None,
                         _ = tokio::time::sleep(wait) => {}
@@ -196,7 +210,11 @@ impl<H: EventHandler> IdempotentConsumer<H> {
 }
 
 /// Records the event as applied by `consumer`; false when it already was.
-async fn mark_processed(conn: &mut PgConnection, consumer: &str, ev: &ConsumedEvent) -> sqlx::Result<bool> {
+async fn mark_processed(
+    conn: &mut PgConnection,
+    consumer: &str,
+    ev: &ConsumedEvent,
+) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",

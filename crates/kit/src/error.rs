@@ -28,7 +28,10 @@ pub enum AppError {
     AlreadyExists(String),
     /// An illegal transition or a rule the current state forbids; `reason` is stable.
     #[error("{message}")]
-    FailedPrecondition { reason: &'static str, message: String },
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     #[error("unauthenticated: {0}")]
@@ -43,20 +46,32 @@ pub enum AppError {
 }
 
 fn describe(v: &[FieldViolation]) -> String {
-    v.iter().map(|f| format!("{}: {}", f.field, f.description)).collect::<Vec<_>>().join("; ")
+    v.iter()
+        .map(|f| format!("{}: {}", f.field, f.description))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl AppError {
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
-        AppError::InvalidArgument(vec![FieldViolation { field: field.into(), description: description.into() }])
+        AppError::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
     }
 
     pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
-        AppError::NotFound { resource, id: id.into() }
+        AppError::NotFound {
+            resource,
+            id: id.into(),
+        }
     }
 
     pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
-        AppError::FailedPrecondition { reason, message: message.into() }
+        AppError::FailedPrecondition {
+            reason,
+            message: message.into(),
+        }
     }
 
     fn code_and_reason(&self) -> (Code, &'static str) {
@@ -120,13 +135,16 @@ impl From<sqlx::Error> for AppError {
                         "REFERENCE_MISSING",
                         format!("a referenced record does not exist ({constraint})"),
                     ),
-                    Some("23502") | Some("23514") => {
-                        AppError::invalid(constraint.clone(), format!("violates {constraint}: {}", db.message()))
-                    }
+                    Some("23502") | Some("23514") => AppError::invalid(
+                        constraint.clone(),
+                        format!("violates {constraint}: {}", db.message()),
+                    ),
                     Some("40001") | Some("40P01") | Some("55P03") => {
                         AppError::Aborted("a concurrent change won; retry".into())
                     }
-                    Some(c) if c.starts_with("22") => AppError::invalid("", db.message().to_string()),
+                    Some(c) if c.starts_with("22") => {
+                        AppError::invalid("", db.message().to_string())
+                    }
                     _ => AppError::Internal(anyhow::Error::new(e)),
                 }
             }
@@ -145,7 +163,10 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation { field: field.into(), description: description.into() });
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
     }
 
     /// Records a violation when `ok` is false.
@@ -190,7 +211,11 @@ mod tests {
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();
         let br = details.bad_request().expect("bad request details");
-        let fields: Vec<_> = br.field_violations.iter().map(|f| f.field.as_str()).collect();
+        let fields: Vec<_> = br
+            .field_violations
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
         assert_eq!(fields, ["department.display_name", "department.code"]);
         assert_eq!(details.error_info().unwrap().reason, "INVALID_ARGUMENT");
         assert_eq!(details.error_info().unwrap().domain, ERROR_DOMAIN);
@@ -198,9 +223,13 @@ mod tests {
 
     #[test]
     fn precondition_keeps_its_reason_and_internal_hides_its_cause() {
-        let s: Status = AppError::precondition("CASE_NOT_ACCEPTED", "the case is not accepted").into();
+        let s: Status =
+            AppError::precondition("CASE_NOT_ACCEPTED", "the case is not accepted").into();
         assert_eq!(s.code(), Code::FailedPrecondition);
-        assert_eq!(s.get_error_details().error_info().unwrap().reason, "CASE_NOT_ACCEPTED");
+        assert_eq!(
+            s.get_error_details().error_info().unwrap().reason,
+            "CASE_NOT_ACCEPTED"
+        );
         let s: Status = AppError::Internal(anyhow::anyhow!("password=hunter2")).into();
         assert_eq!(s.code(), Code::Internal);
         assert!(!s.message().contains("hunter2"));

@@ -76,10 +76,16 @@ pub fn headers(
         ("ce_regioncode", region_code),
         ("content-type", CONTENT_TYPE),
     ] {
-        h = h.insert(Header { key: k, value: Some(v) });
+        h = h.insert(Header {
+            key: k,
+            value: Some(v),
+        });
     }
     for (k, v) in trace {
-        h = h.insert(Header { key: k.as_str(), value: Some(v.as_str()) });
+        h = h.insert(Header {
+            key: k.as_str(),
+            value: Some(v.as_str()),
+        });
     }
     h
 }
@@ -112,7 +118,12 @@ impl ConsumedEvent {
                 }
             }
         }
-        let get = |k: &str| headers.get(k).cloned().ok_or_else(|| format!("header {k} is missing"));
+        let get = |k: &str| {
+            headers
+                .get(k)
+                .cloned()
+                .ok_or_else(|| format!("header {k} is missing"))
+        };
         let event_id = Uuid::parse_str(&get("ce_id")?).map_err(|e| format!("ce_id: {e}"))?;
         let occurred_at = DateTime::parse_from_rfc3339(&get("ce_time")?)
             .map_err(|e| format!("ce_time: {e}"))?
@@ -135,7 +146,11 @@ impl ConsumedEvent {
     /// Decodes the payload as `M`, checking the event type first.
     pub fn decode<M: prost::Message + prost::Name + Default>(&self) -> Result<M, String> {
         if self.event_type != M::full_name() {
-            return Err(format!("event type {} is not {}", self.event_type, M::full_name()));
+            return Err(format!(
+                "event type {} is not {}",
+                self.event_type,
+                M::full_name()
+            ));
         }
         M::decode(self.payload.as_slice()).map_err(|e| format!("decoding {}: {e}", self.event_type))
     }

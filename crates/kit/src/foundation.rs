@@ -57,16 +57,23 @@ impl RunningService {
 }
 
 impl<D> Foundation<D> {
-    pub async fn start(kind: ServiceKind, settings: Settings<D>, migrations: Migrator) -> anyhow::Result<Self> {
+    pub async fn start(
+        kind: ServiceKind,
+        settings: Settings<D>,
+        migrations: Migrator,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.service.grpc_addr)
             .await
             .map_err(|e| anyhow::anyhow!("binding {}: {e}", settings.service.grpc_addr))?;
         let pool = db::connect(&settings.database).await?;
         db::migrate(&pool, migrations).await?;
         let client = redis::Client::open(settings.redis.url.as_str())?;
-        let mut redis = tokio::time::timeout(Duration::from_secs(10), redis::aio::ConnectionManager::new(client))
-            .await
-            .map_err(|_| anyhow::anyhow!("redis at {} did not answer", settings.redis.url))??;
+        let mut redis = tokio::time::timeout(
+            Duration::from_secs(10),
+            redis::aio::ConnectionManager::new(client),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("redis at {} did not answer", settings.redis.url))??;
         let _: String = redis::cmd("PING").query_async(&mut redis).await?;
         let me = Foundation {
             kind,
@@ -83,7 +90,9 @@ impl<D> Foundation<D> {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Creates `topics` when missing, retrying until the broker answers (or shutdown).
@@ -105,7 +114,10 @@ impl<D> Foundation<D> {
     }
 
     fn spawn_relay(&self) -> anyhow::Result<()> {
-        let producer = kafka::producer(&self.settings.kafka, &format!("xiaoneng-{}", self.kind.name()))?;
+        let producer = kafka::producer(
+            &self.settings.kafka,
+            &format!("xiaoneng-{}", self.kind.name()),
+        )?;
         let relay = Relay::new(self.pool.clone(), producer, self.settings.outbox.clone());
         let ready = self.topics_ready(vec![self.kind.topic()]);
         let stop = self.background.clone();
@@ -118,13 +130,24 @@ impl<D> Foundation<D> {
     }
 
     /// Runs an idempotent consumer named `name` over `topics` until the service stops.
-    pub fn spawn_consumer<H: EventHandler>(&self, name: &str, topics: Vec<String>, handler: H) -> anyhow::Result<()> {
+    pub fn spawn_consumer<H: EventHandler>(
+        &self,
+        name: &str,
+        topics: Vec<String>,
+        handler: H,
+    ) -> anyhow::Result<()> {
         let consumer = kafka::consumer(
             &self.settings.kafka,
             &self.settings.consumer.group_id,
             &format!("xiaoneng-{}-{name}", self.kind.name()),
         )?;
-        let c = IdempotentConsumer::new(name, self.pool.clone(), consumer, handler, self.settings.consumer.clone());
+        let c = IdempotentConsumer::new(
+            name,
+            self.pool.clone(),
+            consumer,
+            handler,
+            self.settings.consumer.clone(),
+        );
         let ready = self.topics_ready(topics.clone());
         let stop = self.background.clone();
         let fatal = self.shutdown.clone();
@@ -139,27 +162,53 @@ impl<D> Foundation<D> {
         Ok(())
     }
 
+    /// Runs a background loop (timers, schedulers) until the service stops: `f` gets the token
+    /// cancelled after the server stopped, and the service waits for it like for the relay.
+    pub fn spawn_background<F, Fut>(&self, f: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(f(self.background.clone()));
+    }
+
     /// Starts serving `routes`; methods in `public_methods` need no token.
     pub fn spawn(self, routes: RoutesBuilder, public_methods: &[&str]) -> RunningService {
         let addr = self.local_addr();
         let shutdown = self.shutdown.clone();
         let layer = GrpcLayer::new(TokenVerifier::new(&self.settings.auth), public_methods);
         let grace = Duration::from_secs(self.settings.service.shutdown_grace_secs);
-        let Foundation { kind, listener, background, tasks, shutdown: stop, pool, .. } = self;
+        let Foundation {
+            kind,
+            listener,
+            background,
+            tasks,
+            shutdown: stop,
+            pool,
+            ..
+        } = self;
         let handle = tokio::spawn(async move {
-            let served = crate::server::serve(listener, kind, routes, layer, stop.clone(), grace).await;
+            let served =
+                crate::server::serve(listener, kind, routes, layer, stop.clone(), grace).await;
             // The server is down (or failed): let the relay flush and consumers commit.
             stop.cancel();
             background.cancel();
             tasks.close();
-            if tokio::time::timeout(Duration::from_secs(15), tasks.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(15), tasks.wait())
+                .await
+                .is_err()
+            {
                 tracing::warn!("background tasks did not stop in time");
             }
             pool.close().await;
             tracing::info!(service = kind.name(), "stopped");
             served
         });
-        RunningService { addr, shutdown, handle }
+        RunningService {
+            addr,
+            shutdown,
+            handle,
+        }
     }
 }
 
@@ -178,7 +227,10 @@ where
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("xiaoneng-{}: cannot start the runtime: {e}", kind.name());

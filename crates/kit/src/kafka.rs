@@ -34,7 +34,11 @@ pub fn producer(s: &KafkaSettings, client_id: &str) -> anyhow::Result<FutureProd
 
 /// A consumer that never commits an offset it was not told to store: offsets are stored by
 /// the idempotent consumer after the handler's transaction committed.
-pub fn consumer(s: &KafkaSettings, group_id: &str, client_id: &str) -> anyhow::Result<StreamConsumer> {
+pub fn consumer(
+    s: &KafkaSettings,
+    group_id: &str,
+    client_id: &str,
+) -> anyhow::Result<StreamConsumer> {
     Ok(base(s, client_id)
         .set("group.id", group_id)
         .set("enable.auto.commit", "true")
@@ -51,7 +55,13 @@ pub async fn ensure_topics(s: &KafkaSettings, topics: &[String]) -> anyhow::Resu
     let admin: AdminClient<DefaultClientContext> = base(s, "xiaoneng-admin").create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(t, s.partitions, TopicReplication::Fixed(s.replication_factor)))
+        .map(|t| {
+            NewTopic::new(
+                t,
+                s.partitions,
+                TopicReplication::Fixed(s.replication_factor),
+            )
+        })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(new.iter(), &opts).await? {

@@ -15,6 +15,7 @@
 //! - [`paging`]: AIP-158 page tokens.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod db;
@@ -105,19 +106,26 @@ impl ServiceKind {
 
 /// A `google.protobuf.Timestamp` of a UTC time.
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// Today in China Standard Time (UTC+8, no daylight saving): the date halls and deadlines use.
 pub fn today_cn() -> chrono::NaiveDate {
-    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
-    chrono::Utc::now().with_timezone(&offset).date_naive()
+    chrono::Utc::now().with_timezone(&clock::cst()).date_naive()
 }
 
 /// Parses a `YYYY-MM-DD` request field; empty means `default`.
-pub fn parse_date_field(value: &str, field: &str, default: chrono::NaiveDate) -> Result<chrono::NaiveDate, AppError> {
+pub fn parse_date_field(
+    value: &str,
+    field: &str,
+    default: chrono::NaiveDate,
+) -> Result<chrono::NaiveDate, AppError> {
     if value.is_empty() {
         return Ok(default);
     }
-    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| AppError::invalid(field, "must be a date YYYY-MM-DD"))
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| AppError::invalid(field, "must be a date YYYY-MM-DD"))
 }

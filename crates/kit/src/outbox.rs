@@ -43,7 +43,10 @@ pub async fn enqueue(conn: &mut PgConnection, event: &NewEvent) -> sqlx::Result<
     .execute(&mut *conn)
     .await?;
     // Delivered when (and only if) the transaction commits.
-    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *conn).await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -70,7 +73,11 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(pool: PgPool, producer: FutureProducer, settings: OutboxSettings) -> Self {
-        Relay { pool, producer, settings }
+        Relay {
+            pool,
+            producer,
+            settings,
+        }
     }
 
     /// Runs until `shutdown`, then publishes what is pending once more and flushes.
@@ -127,7 +134,9 @@ impl Relay {
         }
         // Shutdown: one last bounded drain, then flush the producer.
         match tokio::time::timeout(Duration::from_secs(5), self.drain()).await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "outbox final drain failed; rows stay pending"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "outbox final drain failed; rows stay pending")
+            }
             Err(_) => tracing::warn!("outbox final drain timed out; rows stay pending"),
             Ok(Ok(())) => {}
         }
@@ -145,8 +154,10 @@ impl Relay {
     /// Returns how many were published.
     pub async fn publish_batch(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(RELAY_LOCK).fetch_one(&mut *tx).await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(RELAY_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
         if !locked {
             return Ok(0);
         }
@@ -162,16 +173,20 @@ impl Relay {
         }
         // Enqueue in id order (join_all polls in order), then wait for every acknowledgement.
         let sends = rows.iter().map(|r| {
-            let trace: HashMap<String, String> = serde_json::from_value(r.trace_context.clone()).unwrap_or_default();
-            let record = FutureRecord::to(&r.topic).key(&r.event_key).payload(&r.payload).headers(headers(
-                &r.event_id,
-                &r.event_type,
-                &r.source,
-                &r.event_key,
-                &r.region_code,
-                &r.occurred_at,
-                &trace,
-            ));
+            let trace: HashMap<String, String> =
+                serde_json::from_value(r.trace_context.clone()).unwrap_or_default();
+            let record = FutureRecord::to(&r.topic)
+                .key(&r.event_key)
+                .payload(&r.payload)
+                .headers(headers(
+                    &r.event_id,
+                    &r.event_type,
+                    &r.source,
+                    &r.event_key,
+                    &r.region_code,
+                    &r.occurred_at,
+                    &trace,
+                ));
             self.producer.send(record, Duration::from_secs(5))
         });
         let results = futures::future::join_all(sends).await;
@@ -187,31 +202,41 @@ impl Relay {
                 }
             }
         }
-        sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1)")
-            .bind(&done)
+        sqlx::query(
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
+        )
+        .bind(&done)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(err) = &first_error {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)",
+            )
+            .bind(&failed)
+            .bind(err)
             .execute(&mut *tx)
             .await?;
-        if let Some(err) = &first_error {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)")
-                .bind(&failed)
-                .bind(err)
-                .execute(&mut *tx)
-                .await?;
         }
         tx.commit().await?;
         metrics::counter!("outbox_published_total").increment(done.len() as u64);
         if let Some(err) = first_error {
             metrics::counter!("outbox_publish_failures_total").increment(failed.len() as u64);
-            anyhow::bail!("{} of {} events not acknowledged: {err}", failed.len(), rows.len());
+            anyhow::bail!(
+                "{} of {} events not acknowledged: {err}",
+                failed.len(),
+                rows.len()
+            );
         }
         Ok(done.len())
     }
 
     async fn purge(&self) -> sqlx::Result<()> {
-        sqlx::query("DELETE FROM outbox WHERE published_at < now() - make_interval(hours => $1::int)")
-            .bind(self.settings.retention_hours as i32)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => $1::int)",
+        )
+        .bind(self.settings.retention_hours as i32)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

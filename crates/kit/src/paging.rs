@@ -32,7 +32,11 @@ impl PageRequest {
             }
         };
         v.into_result()?;
-        let size = if page_size == 0 { DEFAULT_PAGE_SIZE } else { i64::from(page_size).min(MAX_PAGE_SIZE) };
+        let size = if page_size == 0 {
+            DEFAULT_PAGE_SIZE
+        } else {
+            i64::from(page_size).min(MAX_PAGE_SIZE)
+        };
         Ok(PageRequest { size, after })
     }
 
@@ -60,7 +64,9 @@ fn encode(cursor: &str) -> String {
 }
 
 fn decode(token: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
     let s = String::from_utf8(bytes).ok()?;
     s.strip_prefix(PREFIX).map(str::to_string)
 }

@@ -86,7 +86,9 @@ pub fn narrow(scope: &RegionCode, requested: &str, field: &str) -> Result<Region
     }
     let wanted = RegionCode::parse(requested).map_err(|e| AppError::invalid(field, e))?;
     if !scope.contains(&wanted) {
-        return Err(AppError::PermissionDenied(format!("region {wanted} is outside the caller's region {scope}")));
+        return Err(AppError::PermissionDenied(format!(
+            "region {wanted} is outside the caller's region {scope}"
+        )));
     }
     Ok(wanted)
 }
@@ -121,9 +123,21 @@ mod tests {
 
     #[test]
     fn narrowing() {
-        assert_eq!(narrow(&r("410700"), "", "region_code").unwrap(), r("410700"));
-        assert_eq!(narrow(&r("410700"), "410702", "region_code").unwrap(), r("410702"));
-        assert!(matches!(narrow(&r("410702"), "410703", "region_code"), Err(AppError::PermissionDenied(_))));
-        assert!(matches!(narrow(&r("410702"), "x", "region_code"), Err(AppError::InvalidArgument(_))));
+        assert_eq!(
+            narrow(&r("410700"), "", "region_code").unwrap(),
+            r("410700")
+        );
+        assert_eq!(
+            narrow(&r("410700"), "410702", "region_code").unwrap(),
+            r("410702")
+        );
+        assert!(matches!(
+            narrow(&r("410702"), "410703", "region_code"),
+            Err(AppError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            narrow(&r("410702"), "x", "region_code"),
+            Err(AppError::InvalidArgument(_))
+        ));
     }
 }

@@ -22,8 +22,11 @@ use crate::telemetry::{set_parent, HeaderExtractor};
 use crate::ServiceKind;
 
 /// Paths callable without a token, besides the ones a service declares public.
-const ALWAYS_PUBLIC: &[&str] =
-    &["/grpc.health.v1.Health/", "/grpc.reflection.v1.ServerReflection/", "/grpc.reflection.v1alpha.ServerReflection/"];
+const ALWAYS_PUBLIC: &[&str] = &[
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
 
 /// Auth, trace context and metrics for every call.
 #[derive(Clone)]
@@ -49,7 +52,10 @@ impl GrpcLayer {
 impl<S> Layer<S> for GrpcLayer {
     type Service = GrpcMiddleware<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcMiddleware { inner, layer: self.clone() }
+        GrpcMiddleware {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
@@ -63,7 +69,10 @@ type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl<S, B> Service<http::Request<B>> for GrpcMiddleware<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
 {
@@ -77,7 +86,10 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let path = req.uri().path().to_string();
-        let header = req.headers().get(http::header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+        let header = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or(""));
         let denied = match header {
             Some(value) => match self.layer.verifier.verify_header(value) {
                 Ok(caller) => {
@@ -87,7 +99,9 @@ where
                 Err(e) => Some(e),
             },
             None if self.layer.is_public(&path) => None,
-            None => Some(AppError::Unauthenticated("a bearer token is required".into())),
+            None => Some(AppError::Unauthenticated(
+                "a bearer token is required".into(),
+            )),
         };
         if let Some(err) = denied {
             metrics::counter!("grpc_server_requests_total", "method" => path, "code" => "Unauthenticated")
@@ -115,7 +129,8 @@ where
             };
             metrics::histogram!("grpc_server_request_duration_seconds", "method" => path.clone())
                 .record(start.elapsed().as_secs_f64());
-            metrics::counter!("grpc_server_requests_total", "method" => path, "code" => code).increment(1);
+            metrics::counter!("grpc_server_requests_total", "method" => path, "code" => code)
+                .increment(1);
             res
         })
     }
@@ -132,7 +147,9 @@ pub async fn serve(
     grace: Duration,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_service_status(kind.grpc_service(), ServingStatus::Serving).await;
+    reporter
+        .set_service_status(kind.grpc_service(), ServingStatus::Serving)
+        .await;
     let reflection = |b: tonic_reflection::server::Builder<'static>| {
         b.register_encoded_file_descriptor_set(xiaoneng_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -153,8 +170,12 @@ pub async fn serve(
         let stopping = stopping.clone();
         async move {
             shutdown.cancelled().await;
-            reporter.set_service_status(kind.grpc_service(), ServingStatus::NotServing).await;
-            reporter.set_service_status("", ServingStatus::NotServing).await;
+            reporter
+                .set_service_status(kind.grpc_service(), ServingStatus::NotServing)
+                .await;
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
             tracing::info!("shutting down: finishing in-flight calls");
             stopping.cancel();
         }

@@ -31,25 +31,38 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber, propagator and tracer. Call once, from `main`.
 pub fn init(service: &str, s: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
     global::set_text_map_propagator(TraceContextPropagator::new());
-    let resource = Resource::builder().with_service_name(format!("xiaoneng-{service}")).build();
+    let resource = Resource::builder()
+        .with_service_name(format!("xiaoneng-{service}"))
+        .build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     if !s.otlp_endpoint.is_empty() {
         use opentelemetry_otlp::WithExportConfig;
-        let exporter =
-            opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(s.otlp_endpoint.clone()).build()?;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(s.otlp_endpoint.clone())
+            .build()?;
         builder = builder.with_batch_exporter(exporter);
     }
     // Without an exporter spans still get ids, so context propagates across services.
     let provider = builder.build();
     global::set_tracer_provider(provider.clone());
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(format!("xiaoneng-{service}")));
+    let otel =
+        tracing_opentelemetry::layer().with_tracer(provider.tracer(format!("xiaoneng-{service}")));
     let filter = EnvFilter::try_new(&s.log_level)?;
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     if s.log_format == "json" {
-        registry.with(tracing_subscriber::fmt::layer().json().with_current_span(true)).try_init()?;
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true),
+            )
+            .try_init()?;
     } else {
-        registry.with(tracing_subscriber::fmt::layer().compact().with_ansi(ansi)).try_init()?;
+        registry
+            .with(tracing_subscriber::fmt::layer().compact().with_ansi(ansi))
+            .try_init()?;
     }
     Ok(TelemetryGuard { provider })
 }
@@ -60,7 +73,9 @@ pub fn init_metrics(s: &ServiceSettings) -> anyhow::Result<()> {
         return Ok(());
     }
     let addr: std::net::SocketAddr = s.metrics_addr.parse()?;
-    metrics_exporter_prometheus::PrometheusBuilder::new().with_http_listener(addr).install()?;
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()?;
     Ok(())
 }
 
@@ -111,14 +126,18 @@ pub struct ClientInterceptor {
 
 impl ClientInterceptor {
     pub fn new(token: Option<&str>) -> Self {
-        ClientInterceptor { bearer: token.and_then(|t| format!("Bearer {t}").parse().ok()) }
+        ClientInterceptor {
+            bearer: token.and_then(|t| format!("Bearer {t}").parse().ok()),
+        }
     }
 }
 
 impl tonic::service::Interceptor for ClientInterceptor {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         let cx = tracing::Span::current().context();
-        global::get_text_map_propagator(|p| p.inject_context(&cx, &mut MetadataInjector(req.metadata_mut())));
+        global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut MetadataInjector(req.metadata_mut()))
+        });
         if let Some(b) = &self.bearer {
             req.metadata_mut().insert("authorization", b.clone());
         }

@@ -27,13 +27,17 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
     ) -> Result<Response<pb::ListLedgerEntriesResponse>, Status> {
         let caller = auth::caller(&req)?;
         if !caller.has_role(roles::SUPERVISOR) && !caller.has_role(roles::INSPECTOR) {
-            return Err(AppError::PermissionDenied("the `supervisor` or `inspector` role is required".into()).into());
+            return Err(AppError::PermissionDenied(
+                "the `supervisor` or `inspector` role is required".into(),
+            )
+            .into());
         }
         let r = req.get_ref();
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
         let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
         let event_type = Some(r.event_type.as_str()).filter(|t| !t.is_empty());
-        let (rows, next_page_token) = store::list(&self.pool, &scope.like_pattern(), event_type, &page).await?;
+        let (rows, next_page_token) =
+            store::list(&self.pool, &scope.like_pattern(), event_type, &page).await?;
         Ok(Response::new(pb::ListLedgerEntriesResponse {
             entries: rows
                 .into_iter()

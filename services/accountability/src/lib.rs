@@ -16,10 +16,17 @@ use xiaoneng_proto::accountability::v1::accountability_service_server::Accountab
 
 /// Starts the service: database, relay, the ledger consumer over every topic, and gRPC.
 pub async fn build(settings: Settings) -> anyhow::Result<RunningService> {
-    let f = Foundation::start(ServiceKind::Accountability, settings, sqlx::migrate!("./migrations")).await?;
+    let f = Foundation::start(
+        ServiceKind::Accountability,
+        settings,
+        sqlx::migrate!("./migrations"),
+    )
+    .await?;
     let topics = ServiceKind::ALL.iter().map(|k| k.topic()).collect();
     f.spawn_consumer("ledger", topics, events::LedgerHandler)?;
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(AccountabilityServiceServer::new(api::AccountabilityApi::new(f.pool.clone())));
+    routes.add_service(AccountabilityServiceServer::new(
+        api::AccountabilityApi::new(f.pool.clone()),
+    ));
     Ok(f.spawn(routes, &[]))
 }

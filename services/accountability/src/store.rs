@@ -43,7 +43,10 @@ pub async fn list(
     page: &PageRequest,
 ) -> AppResult<(Vec<LedgerRow>, String)> {
     let before = match &page.after {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| AppError::invalid("page_token", "is not valid"))?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| AppError::invalid("page_token", "is not valid"))?,
+        ),
         None => None,
     };
     let rows: Vec<LedgerRow> = sqlx::query_as(

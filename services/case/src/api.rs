@@ -9,29 +9,58 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use xiaoneng_calendar::{Calendars, Clock};
 use xiaoneng_kit::auth::{self, roles, Caller};
-use xiaoneng_kit::region::RegionCode;
-use xiaoneng_kit::{parse_date_field, today_cn, AppError, AppResult, Violations};
+use xiaoneng_kit::clock::BusinessClock;
+use xiaoneng_kit::paging::PageRequest;
+use xiaoneng_kit::region::{self, RegionCode};
+use xiaoneng_kit::{parse_date_field, AppError, AppResult, Violations};
 use xiaoneng_proto::case::v1 as pb;
 use xiaoneng_proto::catalog::v1::{catalog_service_client::CatalogServiceClient, GetMatterRequest};
 
 use crate::domain::{self, Action, Case, RuleError, State};
-use crate::store::{self, CaseRecord, CaseRow, Change, HistoryRow, NewCase, NoticeMeta};
+use crate::store::{
+    self, CaseRecord, CaseRow, Change, Ctx, FiredRow, HistoryRow, NewCase, NoticeMeta, Referral,
+};
+use crate::timers::{self, Policy, CERTIFICATE_DAYS};
 
 pub struct CaseApi {
     pool: PgPool,
     catalog: CatalogServiceClient<Channel>,
     calendars: Calendars,
+    policy: Policy,
+    clock: BusinessClock,
 }
 
 impl CaseApi {
-    pub fn new(pool: PgPool, catalog: CatalogServiceClient<Channel>, calendars: Calendars) -> Self {
-        CaseApi { pool, catalog, calendars }
+    pub fn new(
+        pool: PgPool,
+        catalog: CatalogServiceClient<Channel>,
+        calendars: Calendars,
+        policy: Policy,
+        clock: BusinessClock,
+    ) -> Self {
+        CaseApi {
+            pool,
+            catalog,
+            calendars,
+            policy,
+            clock,
+        }
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            calendars: &self.calendars,
+            policy: self.policy,
+            now: self.clock.now(),
+        }
     }
 }
 
 fn rule_error(e: RuleError) -> AppError {
     match e {
-        RuleError::IllegalTransition { .. } => AppError::precondition("ILLEGAL_TRANSITION", e.to_string()),
+        RuleError::IllegalTransition { .. } => {
+            AppError::precondition("ILLEGAL_TRANSITION", e.to_string())
+        }
         RuleError::Invalid { field, message } => AppError::invalid(field, message),
     }
 }
@@ -44,7 +73,9 @@ fn require_any(caller: &Caller, allowed: &[&str]) -> AppResult<()> {
     if allowed.iter().any(|r| caller.has_role(r)) {
         Ok(())
     } else {
-        Err(AppError::PermissionDenied(format!("one of the roles {allowed:?} is required")))
+        Err(AppError::PermissionDenied(format!(
+            "one of the roles {allowed:?} is required"
+        )))
     }
 }
 
@@ -67,36 +98,80 @@ fn state_pb(s: State) -> pb::CaseState {
     }
 }
 
+const ALL_STATES: [State; 14] = [
+    State::Submitted,
+    State::PreReview,
+    State::CorrectionRequested,
+    State::Accepted,
+    State::NotAccepted,
+    State::InReview,
+    State::Approved,
+    State::Denied,
+    State::CertificateIssued,
+    State::Delivered,
+    State::Closed,
+    State::Withdrawn,
+    State::Returned,
+    State::Suspended,
+];
+
 fn state_from_name(s: &str) -> pb::CaseState {
-    let all = [
-        State::Submitted,
-        State::PreReview,
-        State::CorrectionRequested,
-        State::Accepted,
-        State::NotAccepted,
-        State::InReview,
-        State::Approved,
-        State::Denied,
-        State::CertificateIssued,
-        State::Delivered,
-        State::Closed,
-        State::Withdrawn,
-        State::Returned,
-        State::Suspended,
-    ];
-    all.into_iter().find(|x| store::state_name(*x) == s).map(state_pb).unwrap_or(pb::CaseState::Unspecified)
+    ALL_STATES
+        .into_iter()
+        .find(|x| store::state_name(*x) == s)
+        .map(state_pb)
+        .unwrap_or(pb::CaseState::Unspecified)
 }
 
 fn date(d: Option<chrono::NaiveDate>) -> String {
     d.map(|d| d.to_string()).unwrap_or_default()
 }
 
-fn to_pb(row: CaseRow, history: Vec<HistoryRow>, calendars: &Calendars) -> pb::Case {
+fn referral_pb(r: &Referral) -> pb::Referral {
+    pb::Referral {
+        from_department: r.from_department.clone(),
+        to_department: r.to_department.clone(),
+        handler: r.handler.clone(),
+        reason: r.reason.clone(),
+        referred_by: r.by.clone(),
+        time: Some(xiaoneng_kit::timestamp(r.at)),
+    }
+}
+
+fn level_pb(kind: &str) -> pb::EscalationLevel {
+    match domain::Escalation::from_name(kind) {
+        Some(domain::Escalation::Warning) => pb::EscalationLevel::Warning,
+        Some(domain::Escalation::Yellow) => pb::EscalationLevel::YellowCard,
+        Some(domain::Escalation::Red) => pb::EscalationLevel::RedCard,
+        _ => pb::EscalationLevel::Unspecified,
+    }
+}
+
+fn to_pb(
+    row: CaseRow,
+    history: Vec<HistoryRow>,
+    fired: Vec<FiredRow>,
+    calendars: &Calendars,
+    today: chrono::NaiveDate,
+) -> pb::Case {
     let cal = calendars.for_region(&row.region_code);
-    let today = today_cn();
-    let paused = clocks(&row).map(|(s, _)| s.paused_working_days(&cal, today)).unwrap_or(0);
+    let running = timers::running_clocks(&row);
+    let paused = running
+        .first()
+        .map(|(_, c)| c.paused_working_days(&cal, today))
+        .unwrap_or(0);
+    let clocks = running
+        .iter()
+        .map(|(name, c)| pb::ClockState {
+            clock: name.clone(),
+            limit_days: (c.limit + c.extension) as i32,
+            deadline: c.deadline(&cal, today).to_string(),
+        })
+        .collect();
     let rec = row.body.0;
-    let certificate_deadline = rec.decided_on.map(|d| cal.add_working_days(d, CERTIFICATE_DAYS));
+    let certificate_deadline = rec
+        .decided_on
+        .map(|d| cal.add_working_days(d, CERTIFICATE_DAYS));
     let missing = rec.case.missing().into_iter().collect();
     pb::Case {
         id: row.id.to_string(),
@@ -110,6 +185,7 @@ fn to_pb(row: CaseRow, history: Vec<HistoryRow>, calendars: &Calendars) -> pb::C
             name: rec.applicant_name,
             phone: rec.applicant_phone,
             agent_name: rec.agent_name,
+            agent_kind: rec.agent_kind,
         }),
         supplied_materials: rec.case.supplied.iter().cloned().collect(),
         missing_materials: missing,
@@ -150,6 +226,33 @@ fn to_pb(row: CaseRow, history: Vec<HistoryRow>, calendars: &Calendars) -> pb::C
         certificate_deadline: date(certificate_deadline),
         certificate_number: rec.certificate_number,
         delivery_method: rec.delivery_method,
+        handling_department: rec.handling_department,
+        handler: rec.handler,
+        referrals: rec.referrals.iter().map(referral_pb).collect(),
+        joint: rec.joint,
+        supervised: rec.supervised,
+        escalations: fired
+            .into_iter()
+            .map(|f| pb::Escalation {
+                clock: f.clock,
+                level: level_pb(&f.kind) as i32,
+                deadline: date(f.deadline),
+                time: Some(xiaoneng_kit::timestamp(f.fired_at)),
+            })
+            .collect(),
+        clocks,
+        review_step: rec
+            .review_step
+            .as_ref()
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default(),
+        review_step_limit_days: rec
+            .review_step
+            .as_ref()
+            .map(|(_, l)| *l as i32)
+            .unwrap_or(0),
+        review_started_date: date(rec.review_started_on),
+        deemed_accepted: rec.deemed_accepted,
         history: history
             .into_iter()
             .map(|h| pb::HistoryEntry {
@@ -165,26 +268,17 @@ fn to_pb(row: CaseRow, history: Vec<HistoryRow>, calendars: &Calendars) -> pb::C
     }
 }
 
-/// The statutory clock (with the extension) and the promised clock, both stopped by pauses.
-fn clocks(row: &CaseRow) -> Option<(Clock, Clock)> {
-    let start = row.accepted_on?;
-    let rec = &row.body;
-    let statutory = Clock {
+/// The case's shared pause list as a clock, to pause or resume it.
+fn pause_clock(row: &CaseRow) -> AppResult<Clock> {
+    let start = row
+        .accepted_on
+        .ok_or_else(|| AppError::precondition("NOT_ACCEPTED", "the case is not accepted"))?;
+    Ok(Clock {
         start,
-        limit: row.statutory_limit.max(0) as u32,
-        extension: rec.extension,
-        pauses: rec.pauses.clone(),
-    };
-    let promised = Clock { start, limit: row.promised_limit.max(0) as u32, extension: 0, pauses: rec.pauses.clone() };
-    Some((statutory, promised))
-}
-
-fn recompute_deadlines(row: &mut CaseRow, calendars: &Calendars, today: chrono::NaiveDate) {
-    let cal = calendars.for_region(&row.region_code);
-    if let Some((statutory, promised)) = clocks(row) {
-        row.statutory_deadline = Some(statutory.deadline(&cal, today));
-        row.promised_deadline = Some(promised.deadline(&cal, today));
-    }
+        limit: 0,
+        extension: 0,
+        pauses: row.body.pauses.clone(),
+    })
 }
 
 fn primary_role(caller: &Caller) -> String {
@@ -193,7 +287,15 @@ fn primary_role(caller: &Caller) -> String {
 
 impl CaseApi {
     /// Runs one change and answers with the case and its history.
-    async fn change<F>(&self, caller: &Caller, id: &str, expected: i64, action: &str, reason: &str, rule: F) -> AppResult<pb::Case>
+    async fn change<F>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        expected: i64,
+        action: &str,
+        reason: &str,
+        rule: F,
+    ) -> AppResult<pb::Case>
     where
         F: FnOnce(&mut CaseRow) -> AppResult<domain::Effects>,
     {
@@ -207,16 +309,31 @@ impl CaseApi {
             actor_role: &role,
             reason,
         };
-        store::change(&self.pool, id, &ch, rule).await?;
-        let (row, history) = store::get(&self.pool, &caller.region, id).await?;
-        Ok(to_pb(row, history, &self.calendars))
+        let ctx = self.ctx();
+        store::change(&self.pool, &ctx, id, &ch, rule).await?;
+        self.load(&caller.region, id).await
+    }
+
+    /// The case as the API shows it: with its history and fired escalations.
+    async fn load(&self, scope: &RegionCode, id: Uuid) -> AppResult<pb::Case> {
+        let (row, history) = store::get(&self.pool, scope, id).await?;
+        let fired = store::fired_escalations(&self.pool, id).await?;
+        Ok(to_pb(
+            row,
+            history,
+            fired,
+            &self.calendars,
+            self.clock.today(),
+        ))
     }
 }
 
 const WINDOW_ROLES: &[&str] = &[roles::CLERK];
 const REVIEW_ROLES: &[&str] = &[roles::REVIEWER];
-/// 行政许可法 art. 44: the certificate within 10 working days of the decision.
-const CERTIFICATE_DAYS: u32 = 10;
+/// Who may refer a case or an inquiry on (首问负责).
+const REFER_ROLES: &[&str] = &[roles::CLERK, roles::REVIEWER, roles::HALL_MANAGER];
+/// Who sets key-project flags and lists cases across a region.
+const SUPERVISE_ROLES: &[&str] = &[roles::SUPERVISOR, roles::HALL_MANAGER];
 
 /// A transition that needs only the domain rule.
 fn plain(action: Action) -> impl FnOnce(&mut CaseRow) -> AppResult<domain::Effects> {
@@ -225,7 +342,10 @@ fn plain(action: Action) -> impl FnOnce(&mut CaseRow) -> AppResult<domain::Effec
 
 #[tonic::async_trait]
 impl pb::case_service_server::CaseService for CaseApi {
-    async fn submit_case(&self, req: Request<pb::SubmitCaseRequest>) -> Result<Response<pb::SubmitCaseResponse>, Status> {
+    async fn submit_case(
+        &self,
+        req: Request<pb::SubmitCaseRequest>,
+    ) -> Result<Response<pb::SubmitCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
         require_any(&caller, &[roles::CLERK, roles::CITIZEN, roles::SYSTEM])?;
         let r = req.into_inner();
@@ -235,45 +355,103 @@ impl pb::case_service_server::CaseService for CaseApi {
         v.check(matter_id.is_some(), "matter_id", "must be a matter id");
         let applicant = r.applicant.unwrap_or_default();
         v.text(&applicant.name, "applicant.name", 100);
+        let agent = applicant.agent_name.trim().to_string();
+        if agent.is_empty() {
+            v.check(
+                applicant.agent_kind.is_empty(),
+                "applicant.agent_kind",
+                "needs applicant.agent_name",
+            );
+        } else {
+            v.check(
+                matches!(applicant.agent_kind.as_str(), "代办" | "帮办"),
+                "applicant.agent_kind",
+                "must be 代办 or 帮办 when an agent acts",
+            );
+        }
+        let inquiry = if r.inquiry_id.is_empty() {
+            None
+        } else {
+            let id = Uuid::parse_str(&r.inquiry_id).ok();
+            v.check(id.is_some(), "inquiry_id", "must be an inquiry id");
+            id
+        };
         v.into_result()?;
         let (region, matter_id) = (region.expect("checked"), matter_id.expect("checked"));
         if !caller.region.contains(&region) {
-            return Err(AppError::PermissionDenied(format!("region {region} is outside the caller's region")).into());
+            return Err(AppError::PermissionDenied(format!(
+                "region {region} is outside the caller's region"
+            ))
+            .into());
         }
         // The matter version in force today: the case keeps these terms.
         let matter = self
             .catalog
             .clone()
-            .get_matter(GetMatterRequest { matter_id: matter_id.to_string(), as_of: String::new() })
+            .get_matter(GetMatterRequest {
+                matter_id: matter_id.to_string(),
+                as_of: self.clock.today().to_string(),
+            })
             .await
             .map_err(|s| match s.code() {
-                tonic::Code::NotFound => AppError::not_found("matter in force", matter_id.to_string()),
+                tonic::Code::NotFound => {
+                    AppError::not_found("matter in force", matter_id.to_string())
+                }
                 _ => AppError::Unavailable(format!("catalog: {}", s.message())),
             })?
             .into_inner()
             .matter
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("catalog answered without a matter")))?;
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("catalog answered without a matter"))
+            })?;
         let terms = matter.terms.clone().unwrap_or_default();
         if matter.region_code != region.as_str() && !terms.cross_region {
             return Err(AppError::precondition(
                 "NOT_CROSS_REGION",
-                format!("{} is handled in {} and is not 通办", terms.name, matter.region_code),
+                format!(
+                    "{} is handled in {} and is not 通办",
+                    terms.name, matter.region_code
+                ),
             )
             .into());
         }
         let known: BTreeSet<&str> = terms.materials.iter().map(|m| m.name.as_str()).collect();
         let mut v = Violations::new();
         for (i, m) in r.supplied_materials.iter().enumerate() {
-            v.check(known.contains(m.as_str()), &format!("supplied_materials[{i}]"), "is not a material of this matter");
+            v.check(
+                known.contains(m.as_str()),
+                &format!("supplied_materials[{i}]"),
+                "is not a material of this matter",
+            );
         }
         v.into_result()?;
-        let required: BTreeMap<String, bool> =
-            terms.materials.iter().filter(|m| m.required).map(|m| (m.name.clone(), m.key)).collect();
+        let required: BTreeMap<String, bool> = terms
+            .materials
+            .iter()
+            .filter(|m| m.required)
+            .map(|m| (m.name.clone(), m.key))
+            .collect();
+        // 首问负责: whoever received the citizen first — at an inquiry before, or now.
+        let (first_responsible, handling_department, handler) = match inquiry {
+            Some(id) => {
+                let (_, inq) = store::get_inquiry(&self.pool, &caller.region, id).await?;
+                (
+                    inq.first_responsible.clone(),
+                    inq.handling_department.clone(),
+                    inq.handler.clone(),
+                )
+            }
+            None => (
+                caller.subject.clone(),
+                caller.department.clone().unwrap_or_default(),
+                caller.subject.clone(),
+            ),
+        };
         let record = CaseRecord {
             case: Case::new(required, r.supplied_materials.iter().cloned().collect()),
             applicant_name: applicant.name.trim().to_string(),
             applicant_phone: applicant.phone,
-            agent_name: applicant.agent_name,
+            agent_name: agent,
             notices: Vec::new(),
             tolerated: Vec::new(),
             pauses: Vec::new(),
@@ -281,6 +459,20 @@ impl pb::case_service_server::CaseService for CaseApi {
             decided_on: None,
             certificate_number: String::new(),
             delivery_method: String::new(),
+            steps: terms
+                .steps
+                .iter()
+                .map(|s| (s.name.clone(), s.limit_days.max(0) as u32))
+                .collect(),
+            review_step: None,
+            review_started_on: None,
+            handling_department,
+            handler,
+            referrals: Vec::new(),
+            joint: false,
+            supervised: false,
+            agent_kind: applicant.agent_kind,
+            deemed_accepted: false,
         };
         let new = NewCase {
             region,
@@ -290,21 +482,28 @@ impl pb::case_service_server::CaseService for CaseApi {
             promised_limit: terms.promised_limit_days,
             statutory_limit: terms.statutory_limit_days,
             record,
-            first_responsible: caller.subject.clone(),
+            first_responsible,
+            actor: caller.subject.clone(),
             actor_role: primary_role(&caller),
-            submitted_on: today_cn(),
+            submitted_on: self.clock.today(),
         };
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
-        let row = store::submit(&self.pool, &new, request_id).await?;
-        let (row, history) = store::get(&self.pool, &caller.region, row.id).await?;
-        Ok(Response::new(pb::SubmitCaseResponse { case: Some(to_pb(row, history, &self.calendars)) }))
+        let ctx = self.ctx();
+        let row = store::submit(&self.pool, &ctx, &new, request_id, inquiry).await?;
+        Ok(Response::new(pb::SubmitCaseResponse {
+            case: Some(self.load(&caller.region, row.id).await?),
+        }))
     }
 
-    async fn get_case(&self, req: Request<pb::GetCaseRequest>) -> Result<Response<pb::GetCaseResponse>, Status> {
+    async fn get_case(
+        &self,
+        req: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::GetCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
         let id = parse_id(&req.get_ref().id)?;
-        let (row, history) = store::get(&self.pool, &caller.region, id).await?;
-        Ok(Response::new(pb::GetCaseResponse { case: Some(to_pb(row, history, &self.calendars)) }))
+        Ok(Response::new(pb::GetCaseResponse {
+            case: Some(self.load(&caller.region, id).await?),
+        }))
     }
 
     async fn start_pre_review(
@@ -315,11 +514,23 @@ impl pb::case_service_server::CaseService for CaseApi {
         require_any(&caller, WINDOW_ROLES)?;
         let r = req.into_inner();
         let case = self
-            .change(&caller, &r.id, r.expected_version, "start_pre_review", "", |row| {
-                row.body.case.apply(&Action::StartPreReview).map_err(rule_error)
-            })
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "start_pre_review",
+                "",
+                |row| {
+                    row.body
+                        .case
+                        .apply(&Action::StartPreReview)
+                        .map_err(rule_error)
+                },
+            )
             .await?;
-        Ok(Response::new(pb::StartPreReviewResponse { case: Some(case) }))
+        Ok(Response::new(pb::StartPreReviewResponse {
+            case: Some(case),
+        }))
     }
 
     async fn request_correction(
@@ -331,21 +542,32 @@ impl pb::case_service_server::CaseService for CaseApi {
         let r = req.into_inner();
         let reason = r.reason.clone();
         let case = self
-            .change(&caller, &r.id, r.expected_version, "request_correction", &r.reason, move |row| {
-                let fx = row
-                    .body
-                    .case
-                    .apply(&Action::RequestCorrection { materials: r.materials.clone() })
-                    .map_err(rule_error)?;
-                row.body.notices.push(NoticeMeta {
-                    reason,
-                    at: chrono::Utc::now(),
-                    violation: fx.notice_violation.clone(),
-                });
-                Ok(fx)
-            })
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "request_correction",
+                &r.reason,
+                move |row| {
+                    let fx = row
+                        .body
+                        .case
+                        .apply(&Action::RequestCorrection {
+                            materials: r.materials.clone(),
+                        })
+                        .map_err(rule_error)?;
+                    row.body.notices.push(NoticeMeta {
+                        reason,
+                        at: chrono::Utc::now(),
+                        violation: fx.notice_violation.clone(),
+                    });
+                    Ok(fx)
+                },
+            )
             .await?;
-        Ok(Response::new(pb::RequestCorrectionResponse { case: Some(case) }))
+        Ok(Response::new(pb::RequestCorrectionResponse {
+            case: Some(case),
+        }))
     }
 
     async fn supply_materials(
@@ -356,33 +578,53 @@ impl pb::case_service_server::CaseService for CaseApi {
         require_any(&caller, &[roles::CLERK, roles::CITIZEN])?;
         let r = req.into_inner();
         let case = self
-            .change(&caller, &r.id, r.expected_version, "supply_materials", "", |row| {
-                let fx = row.body.case.apply(&Action::SupplyMaterials).map_err(rule_error)?;
-                let mut v = Violations::new();
-                for (i, m) in r.materials.iter().enumerate() {
-                    v.check(
-                        row.body.case.matter_materials.contains_key(m),
-                        &format!("materials[{i}]"),
-                        "is not a required material of this matter",
-                    );
-                }
-                v.into_result()?;
-                row.body.case.supplied.extend(r.materials.iter().cloned());
-                Ok(fx)
-            })
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "supply_materials",
+                "",
+                |row| {
+                    let fx = row
+                        .body
+                        .case
+                        .apply(&Action::SupplyMaterials)
+                        .map_err(rule_error)?;
+                    let mut v = Violations::new();
+                    for (i, m) in r.materials.iter().enumerate() {
+                        v.check(
+                            row.body.case.matter_materials.contains_key(m),
+                            &format!("materials[{i}]"),
+                            "is not a required material of this matter",
+                        );
+                    }
+                    v.into_result()?;
+                    row.body.case.supplied.extend(r.materials.iter().cloned());
+                    Ok(fx)
+                },
+            )
             .await?;
-        Ok(Response::new(pb::SupplyMaterialsResponse { case: Some(case) }))
+        Ok(Response::new(pb::SupplyMaterialsResponse {
+            case: Some(case),
+        }))
     }
 
-    async fn accept_case(&self, req: Request<pb::AcceptCaseRequest>) -> Result<Response<pb::AcceptCaseResponse>, Status> {
+    async fn accept_case(
+        &self,
+        req: Request<pb::AcceptCaseRequest>,
+    ) -> Result<Response<pb::AcceptCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
         require_any(&caller, WINDOW_ROLES)?;
         let r = req.into_inner();
-        let today = today_cn();
+        let today = self.clock.today();
         let due = if r.tolerance_due_date.is_empty() {
             None
         } else {
-            Some(parse_date_field(&r.tolerance_due_date, "tolerance_due_date", today)?)
+            Some(parse_date_field(
+                &r.tolerance_due_date,
+                "tolerance_due_date",
+                today,
+            )?)
         };
         let calendars = &self.calendars;
         let case = self
@@ -392,39 +634,95 @@ impl pb::case_service_server::CaseService for CaseApi {
                 if !missing.is_empty() {
                     // 容缺受理: only non-key materials, only with a due date.
                     let due = due.ok_or_else(|| {
-                        AppError::invalid("tolerance_due_date", "is required when materials are missing (容缺受理)")
+                        AppError::invalid(
+                            "tolerance_due_date",
+                            "is required when materials are missing (容缺受理)",
+                        )
                     })?;
-                    tolerated = domain::check_tolerated(&row.body.case, due, today).map_err(rule_error)?;
+                    tolerated =
+                        domain::check_tolerated(&row.body.case, due, today).map_err(rule_error)?;
                     row.tolerance_due = Some(due);
                 }
                 let fx = row.body.case.apply(&Action::Accept).map_err(rule_error)?;
                 row.body.tolerated = tolerated;
                 row.accepted_on = Some(today);
-                recompute_deadlines(row, calendars, today);
+                timers::recompute_deadlines(row, &calendars.for_region(&row.region_code), today);
                 Ok(fx)
             })
             .await?;
         Ok(Response::new(pb::AcceptCaseResponse { case: Some(case) }))
     }
 
-    async fn refuse_case(&self, req: Request<pb::RefuseCaseRequest>) -> Result<Response<pb::RefuseCaseResponse>, Status> {
+    async fn refuse_case(
+        &self,
+        req: Request<pb::RefuseCaseRequest>,
+    ) -> Result<Response<pb::RefuseCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
         require_any(&caller, WINDOW_ROLES)?;
         let r = req.into_inner();
         let case = self
-            .change(&caller, &r.id, r.expected_version, "refuse", &r.reason, |row| {
-                row.body.case.apply(&Action::Refuse { reason: r.reason.clone() }).map_err(rule_error)
-            })
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "refuse",
+                &r.reason,
+                |row| {
+                    row.body
+                        .case
+                        .apply(&Action::Refuse {
+                            reason: r.reason.clone(),
+                        })
+                        .map_err(rule_error)
+                },
+            )
             .await?;
         Ok(Response::new(pb::RefuseCaseResponse { case: Some(case) }))
     }
 
-    async fn start_review(&self, req: Request<pb::StartReviewRequest>) -> Result<Response<pb::StartReviewResponse>, Status> {
+    async fn start_review(
+        &self,
+        req: Request<pb::StartReviewRequest>,
+    ) -> Result<Response<pb::StartReviewResponse>, Status> {
         let caller = auth::caller(&req)?;
         require_any(&caller, &[roles::CLERK, roles::REVIEWER])?;
         let r = req.into_inner();
-        let action = Action::StartReview { departments: r.departments.clone() };
-        let case = self.change(&caller, &r.id, r.expected_version, "start_review", "", plain(action)).await?;
+        let today = self.clock.today();
+        let action = Action::StartReview {
+            departments: r.departments.clone(),
+        };
+        let reason = if r.step.is_empty() {
+            String::new()
+        } else {
+            format!("环节: {}", r.step)
+        };
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "start_review",
+                &reason,
+                move |row| {
+                    // Each department's step has the limit of the named matter step (kept from submission).
+                    let step = if r.step.is_empty() {
+                        None
+                    } else {
+                        let found = row.body.steps.iter().find(|(n, _)| *n == r.step).cloned();
+                        Some(found.ok_or_else(|| {
+                            AppError::invalid(
+                                "step",
+                                format!("{:?} is not a step of this matter", r.step),
+                            )
+                        })?)
+                    };
+                    let fx = row.body.case.apply(&action).map_err(rule_error)?;
+                    row.body.review_step = step.filter(|(_, limit)| *limit > 0);
+                    row.body.review_started_on = Some(today);
+                    Ok(fx)
+                },
+            )
+            .await?;
         Ok(Response::new(pb::StartReviewResponse { case: Some(case) }))
     }
 
@@ -435,21 +733,42 @@ impl pb::case_service_server::CaseService for CaseApi {
         let caller = auth::caller(&req)?;
         require_any(&caller, REVIEW_ROLES)?;
         let r = req.into_inner();
-        if caller.department.as_deref().is_some_and(|d| d != r.department) {
-            return Err(AppError::PermissionDenied(format!("a reviewer of {:?} cannot conclude for {}", caller.department, r.department)).into());
+        if caller
+            .department
+            .as_deref()
+            .is_some_and(|d| d != r.department)
+        {
+            return Err(AppError::PermissionDenied(format!(
+                "a reviewer of {:?} cannot conclude for {}",
+                caller.department, r.department
+            ))
+            .into());
         }
-        let today = today_cn();
-        let action = Action::ConcludeStep { department: r.department.clone(), approve: r.approve, reason: r.reason.clone() };
+        let today = self.clock.today();
+        let action = Action::ConcludeStep {
+            department: r.department.clone(),
+            approve: r.approve,
+            reason: r.reason.clone(),
+        };
         let case = self
-            .change(&caller, &r.id, r.expected_version, "conclude_review_step", &r.reason, move |row| {
-                let fx = row.body.case.apply(&action).map_err(rule_error)?;
-                if fx.review_finished {
-                    row.body.decided_on = Some(today);
-                }
-                Ok(fx)
-            })
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "conclude_review_step",
+                &r.reason,
+                move |row| {
+                    let fx = row.body.case.apply(&action).map_err(rule_error)?;
+                    if fx.review_finished {
+                        row.body.decided_on = Some(today);
+                    }
+                    Ok(fx)
+                },
+            )
             .await?;
-        Ok(Response::new(pb::ConcludeReviewStepResponse { case: Some(case) }))
+        Ok(Response::new(pb::ConcludeReviewStepResponse {
+            case: Some(case),
+        }))
     }
 
     async fn extend_deadline(
@@ -463,66 +782,127 @@ impl pb::case_service_server::CaseService for CaseApi {
         v.text(&r.reason, "reason", 500);
         v.text(&r.approver, "approver", 100);
         v.into_result()?;
-        let today = today_cn();
+        let today = self.clock.today();
         let calendars = &self.calendars;
         let reason = format!("{} (批准: {})", r.reason.trim(), r.approver.trim());
         let case = self
-            .change(&caller, &r.id, r.expected_version, "extend_deadline", &reason, move |row| {
-                if !matches!(row.body.case.state, State::Accepted | State::InReview | State::Suspended) {
-                    return Err(AppError::precondition("ILLEGAL_TRANSITION", "only a case under the clock can be extended"));
-                }
-                // 行政许可法 art. 42: +10 alone, +15 when several departments review jointly.
-                let max = if row.body.case.review.len() > 1 { 15 } else { 10 };
-                if r.days < 1 || r.days > max {
-                    return Err(AppError::invalid("days", format!("must be 1-{max} working days")));
-                }
-                let (mut statutory, _) = clocks(row).ok_or_else(|| AppError::precondition("NOT_ACCEPTED", "the case is not accepted"))?;
-                statutory
-                    .extend(r.days as u32)
-                    .map_err(|e| AppError::precondition("ALREADY_EXTENDED", e.to_string()))?;
-                row.body.extension = statutory.extension;
-                recompute_deadlines(row, calendars, today);
-                Ok(domain::Effects::default())
-            })
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "extend_deadline",
+                &reason,
+                move |row| {
+                    if !matches!(
+                        row.body.case.state,
+                        State::Accepted | State::InReview | State::Suspended
+                    ) {
+                        return Err(AppError::precondition(
+                            "ILLEGAL_TRANSITION",
+                            "only a case under the clock can be extended",
+                        ));
+                    }
+                    // 行政许可法 art. 42: +10 alone, +15 when several departments review jointly.
+                    let max = if row.body.case.review.len() > 1 {
+                        15
+                    } else {
+                        10
+                    };
+                    if r.days < 1 || r.days > max {
+                        return Err(AppError::invalid(
+                            "days",
+                            format!("must be 1-{max} working days"),
+                        ));
+                    }
+                    let mut statutory = pause_clock(row)?;
+                    statutory.extension = row.body.extension;
+                    statutory
+                        .extend(r.days as u32)
+                        .map_err(|e| AppError::precondition("ALREADY_EXTENDED", e.to_string()))?;
+                    row.body.extension = statutory.extension;
+                    timers::recompute_deadlines(
+                        row,
+                        &calendars.for_region(&row.region_code),
+                        today,
+                    );
+                    Ok(domain::Effects::default())
+                },
+            )
             .await?;
-        Ok(Response::new(pb::ExtendDeadlineResponse { case: Some(case) }))
+        Ok(Response::new(pb::ExtendDeadlineResponse {
+            case: Some(case),
+        }))
     }
 
-    async fn suspend_case(&self, req: Request<pb::SuspendCaseRequest>) -> Result<Response<pb::SuspendCaseResponse>, Status> {
+    async fn suspend_case(
+        &self,
+        req: Request<pb::SuspendCaseRequest>,
+    ) -> Result<Response<pb::SuspendCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
         require_any(&caller, REVIEW_ROLES)?;
         let r = req.into_inner();
-        let today = today_cn();
+        let today = self.clock.today();
         let calendars = &self.calendars;
-        let action = Action::Suspend { reason: r.reason.clone() };
+        let action = Action::Suspend {
+            reason: r.reason.clone(),
+        };
         let case = self
-            .change(&caller, &r.id, r.expected_version, "suspend", &r.reason, move |row| {
-                let fx = row.body.case.apply(&action).map_err(rule_error)?;
-                let (mut statutory, _) = clocks(row).ok_or_else(|| AppError::precondition("NOT_ACCEPTED", "the case is not accepted"))?;
-                statutory.pause(today).map_err(|e| AppError::precondition("CLOCK", e.to_string()))?;
-                row.body.pauses = statutory.pauses;
-                recompute_deadlines(row, calendars, today);
-                Ok(fx)
-            })
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "suspend",
+                &r.reason,
+                move |row| {
+                    let fx = row.body.case.apply(&action).map_err(rule_error)?;
+                    let mut clock = pause_clock(row)?;
+                    clock
+                        .pause(today)
+                        .map_err(|e| AppError::precondition("CLOCK", e.to_string()))?;
+                    row.body.pauses = clock.pauses;
+                    timers::recompute_deadlines(
+                        row,
+                        &calendars.for_region(&row.region_code),
+                        today,
+                    );
+                    Ok(fx)
+                },
+            )
             .await?;
         Ok(Response::new(pb::SuspendCaseResponse { case: Some(case) }))
     }
 
-    async fn resume_case(&self, req: Request<pb::ResumeCaseRequest>) -> Result<Response<pb::ResumeCaseResponse>, Status> {
+    async fn resume_case(
+        &self,
+        req: Request<pb::ResumeCaseRequest>,
+    ) -> Result<Response<pb::ResumeCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
         require_any(&caller, REVIEW_ROLES)?;
         let r = req.into_inner();
-        let today = today_cn();
+        let today = self.clock.today();
         let calendars = &self.calendars;
         let case = self
-            .change(&caller, &r.id, r.expected_version, "resume", "", move |row| {
-                let fx = row.body.case.apply(&Action::Resume).map_err(rule_error)?;
-                let (mut statutory, _) = clocks(row).ok_or_else(|| AppError::precondition("NOT_ACCEPTED", "the case is not accepted"))?;
-                statutory.resume(today).map_err(|e| AppError::precondition("CLOCK", e.to_string()))?;
-                row.body.pauses = statutory.pauses;
-                recompute_deadlines(row, calendars, today);
-                Ok(fx)
-            })
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "resume",
+                "",
+                move |row| {
+                    let fx = row.body.case.apply(&Action::Resume).map_err(rule_error)?;
+                    let mut clock = pause_clock(row)?;
+                    clock
+                        .resume(today)
+                        .map_err(|e| AppError::precondition("CLOCK", e.to_string()))?;
+                    row.body.pauses = clock.pauses;
+                    timers::recompute_deadlines(
+                        row,
+                        &calendars.for_region(&row.region_code),
+                        today,
+                    );
+                    Ok(fx)
+                },
+            )
             .await?;
         Ok(Response::new(pb::ResumeCaseResponse { case: Some(case) }))
     }
@@ -538,16 +918,32 @@ impl pb::case_service_server::CaseService for CaseApi {
         v.text(&r.certificate_number, "certificate_number", 64);
         v.into_result()?;
         let case = self
-            .change(&caller, &r.id, r.expected_version, "issue_certificate", "", move |row| {
-                let fx = row.body.case.apply(&Action::IssueCertificate).map_err(rule_error)?;
-                row.body.certificate_number = r.certificate_number.trim().to_string();
-                Ok(fx)
-            })
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "issue_certificate",
+                "",
+                move |row| {
+                    let fx = row
+                        .body
+                        .case
+                        .apply(&Action::IssueCertificate)
+                        .map_err(rule_error)?;
+                    row.body.certificate_number = r.certificate_number.trim().to_string();
+                    Ok(fx)
+                },
+            )
             .await?;
-        Ok(Response::new(pb::IssueCertificateResponse { case: Some(case) }))
+        Ok(Response::new(pb::IssueCertificateResponse {
+            case: Some(case),
+        }))
     }
 
-    async fn deliver_case(&self, req: Request<pb::DeliverCaseRequest>) -> Result<Response<pb::DeliverCaseResponse>, Status> {
+    async fn deliver_case(
+        &self,
+        req: Request<pb::DeliverCaseRequest>,
+    ) -> Result<Response<pb::DeliverCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
         require_any(&caller, WINDOW_ROLES)?;
         let r = req.into_inner();
@@ -556,28 +952,317 @@ impl pb::case_service_server::CaseService for CaseApi {
         v.into_result()?;
         let method = r.method.trim().to_string();
         let case = self
-            .change(&caller, &r.id, r.expected_version, "deliver", &r.method, move |row| {
-                let fx = row.body.case.apply(&Action::Deliver).map_err(rule_error)?;
-                row.body.delivery_method = method;
-                Ok(fx)
-            })
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "deliver",
+                &r.method,
+                move |row| {
+                    let fx = row.body.case.apply(&Action::Deliver).map_err(rule_error)?;
+                    row.body.delivery_method = method;
+                    Ok(fx)
+                },
+            )
             .await?;
         Ok(Response::new(pb::DeliverCaseResponse { case: Some(case) }))
     }
 
-    async fn close_case(&self, req: Request<pb::CloseCaseRequest>) -> Result<Response<pb::CloseCaseResponse>, Status> {
+    async fn close_case(
+        &self,
+        req: Request<pb::CloseCaseRequest>,
+    ) -> Result<Response<pb::CloseCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
         require_any(&caller, WINDOW_ROLES)?;
         let r = req.into_inner();
-        let case = self.change(&caller, &r.id, r.expected_version, "close", "", plain(Action::Close)).await?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "close",
+                "",
+                plain(Action::Close),
+            )
+            .await?;
         Ok(Response::new(pb::CloseCaseResponse { case: Some(case) }))
     }
 
-    async fn withdraw_case(&self, req: Request<pb::WithdrawCaseRequest>) -> Result<Response<pb::WithdrawCaseResponse>, Status> {
+    async fn withdraw_case(
+        &self,
+        req: Request<pb::WithdrawCaseRequest>,
+    ) -> Result<Response<pb::WithdrawCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
         require_any(&caller, &[roles::CLERK, roles::CITIZEN])?;
         let r = req.into_inner();
-        let case = self.change(&caller, &r.id, r.expected_version, "withdraw", &r.reason, plain(Action::Withdraw)).await?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "withdraw",
+                &r.reason,
+                plain(Action::Withdraw),
+            )
+            .await?;
         Ok(Response::new(pb::WithdrawCaseResponse { case: Some(case) }))
+    }
+
+    async fn supply_tolerated_materials(
+        &self,
+        req: Request<pb::SupplyToleratedMaterialsRequest>,
+    ) -> Result<Response<pb::SupplyToleratedMaterialsResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, &[roles::CLERK, roles::CITIZEN])?;
+        let r = req.into_inner();
+        let reason = r.materials.join("、");
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "supply_tolerated",
+                &reason,
+                move |row| {
+                    if !matches!(
+                        row.body.case.state,
+                        State::Accepted | State::InReview | State::Suspended
+                    ) {
+                        return Err(AppError::precondition(
+                            "ILLEGAL_TRANSITION",
+                            "容缺 materials are supplied while the case is under way",
+                        ));
+                    }
+                    let outstanding = row.body.tolerated_outstanding();
+                    let mut v = Violations::new();
+                    v.check(
+                        !r.materials.is_empty(),
+                        "materials",
+                        "name at least one material",
+                    );
+                    for (i, m) in r.materials.iter().enumerate() {
+                        v.check(
+                            outstanding.contains(m),
+                            &format!("materials[{i}]"),
+                            "is not an outstanding 容缺 material of this case",
+                        );
+                    }
+                    v.into_result()?;
+                    row.body.case.supplied.extend(r.materials.iter().cloned());
+                    Ok(domain::Effects::default())
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::SupplyToleratedMaterialsResponse {
+            case: Some(case),
+        }))
+    }
+
+    async fn refer_case(
+        &self,
+        req: Request<pb::ReferCaseRequest>,
+    ) -> Result<Response<pb::ReferCaseResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, REFER_ROLES)?;
+        let r = req.into_inner();
+        let referral = self.referral(&caller, &r.department, &r.handler, &r.reason)?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "refer",
+                &r.reason,
+                move |row| {
+                    if row.body.case.state.is_final() || row.body.case.state == State::Closed {
+                        return Err(AppError::precondition(
+                            "ILLEGAL_TRANSITION",
+                            "a finished case is not referred",
+                        ));
+                    }
+                    let mut referral = referral;
+                    referral.from_department = row.body.handling_department.clone();
+                    row.body.handling_department = referral.to_department.clone();
+                    row.body.handler = referral.handler.clone();
+                    row.body.referrals.push(referral);
+                    Ok(domain::Effects::default())
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::ReferCaseResponse { case: Some(case) }))
+    }
+
+    async fn set_case_flags(
+        &self,
+        req: Request<pb::SetCaseFlagsRequest>,
+    ) -> Result<Response<pb::SetCaseFlagsResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, SUPERVISE_ROLES)?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        v.text(&r.reason, "reason", 500);
+        v.into_result()?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "set_flags",
+                &r.reason,
+                move |row| {
+                    row.body.joint = r.joint;
+                    row.body.supervised = r.supervised;
+                    Ok(domain::Effects::default())
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::SetCaseFlagsResponse { case: Some(case) }))
+    }
+
+    async fn list_cases(
+        &self,
+        req: Request<pb::ListCasesRequest>,
+    ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(
+            &caller,
+            &[
+                roles::SUPERVISOR,
+                roles::HALL_MANAGER,
+                roles::INSPECTOR,
+                roles::CLERK,
+                roles::REVIEWER,
+            ],
+        )?;
+        let r = req.into_inner();
+        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let page = PageRequest::parse(r.page_size, &r.page_token)?;
+        let state = match pb::CaseState::try_from(r.state) {
+            Ok(pb::CaseState::Unspecified) => None,
+            Ok(s) => Some(
+                ALL_STATES
+                    .into_iter()
+                    .find(|x| state_pb(*x) == s)
+                    .map(store::state_name)
+                    .ok_or_else(|| AppError::invalid("state", "is not a case state"))?,
+            ),
+            Err(_) => return Err(AppError::invalid("state", "is not a case state").into()),
+        };
+        let (rows, next_page_token) = store::list(
+            &self.pool,
+            &scope.like_pattern(),
+            state.as_deref(),
+            r.flagged_only,
+            &page,
+        )
+        .await?;
+        let today = self.clock.today();
+        let cases = rows
+            .into_iter()
+            .map(|row| to_pb(row, Vec::new(), Vec::new(), &self.calendars, today))
+            .collect();
+        Ok(Response::new(pb::ListCasesResponse {
+            cases,
+            next_page_token,
+        }))
+    }
+
+    async fn open_inquiry(
+        &self,
+        req: Request<pb::OpenInquiryRequest>,
+    ) -> Result<Response<pb::OpenInquiryResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(
+            &caller,
+            &[roles::CLERK, roles::HALL_MANAGER, roles::REVIEWER],
+        )?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let region = RegionCode::parse_field(&r.region_code, "region_code", &mut v);
+        v.text(&r.citizen_name, "citizen_name", 100);
+        v.text(&r.question, "question", 2000);
+        v.into_result()?;
+        let region = region.expect("checked");
+        if !caller.region.contains(&region) {
+            return Err(AppError::PermissionDenied(format!(
+                "region {region} is outside the caller's region"
+            ))
+            .into());
+        }
+        let department = if r.department.is_empty() {
+            caller.department.clone().unwrap_or_default()
+        } else {
+            r.department
+        };
+        let rec = store::InquiryRecord {
+            citizen_name: r.citizen_name.trim().to_string(),
+            question: r.question.trim().to_string(),
+            first_responsible: caller.subject.clone(),
+            handling_department: department,
+            handler: caller.subject.clone(),
+            referrals: Vec::new(),
+        };
+        let row = store::open_inquiry(&self.pool, &region, &rec, self.clock.now()).await?;
+        Ok(Response::new(pb::OpenInquiryResponse {
+            inquiry: Some(inquiry_pb(row)),
+        }))
+    }
+
+    async fn refer_inquiry(
+        &self,
+        req: Request<pb::ReferInquiryRequest>,
+    ) -> Result<Response<pb::ReferInquiryResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, REFER_ROLES)?;
+        let r = req.into_inner();
+        let id =
+            Uuid::parse_str(&r.id).map_err(|_| AppError::invalid("id", "must be an inquiry id"))?;
+        let mut referral = self.referral(&caller, &r.department, &r.handler, &r.reason)?;
+        let (_, current) = store::get_inquiry(&self.pool, &caller.region, id).await?;
+        referral.from_department = current.handling_department;
+        let row = store::refer_inquiry(&self.pool, &caller.region, id, referral).await?;
+        Ok(Response::new(pb::ReferInquiryResponse {
+            inquiry: Some(inquiry_pb(row)),
+        }))
+    }
+}
+
+impl CaseApi {
+    /// A referral to `department` and `handler`, checked.
+    fn referral(
+        &self,
+        caller: &Caller,
+        department: &str,
+        handler: &str,
+        reason: &str,
+    ) -> AppResult<Referral> {
+        let mut v = Violations::new();
+        v.text(department, "department", 100);
+        v.text(handler, "handler", 100);
+        v.text(reason, "reason", 500);
+        v.into_result()?;
+        Ok(Referral {
+            from_department: String::new(),
+            to_department: department.trim().to_string(),
+            handler: handler.trim().to_string(),
+            reason: reason.trim().to_string(),
+            by: caller.subject.clone(),
+            at: self.clock.now(),
+        })
+    }
+}
+
+fn inquiry_pb(row: store::InquiryRow) -> pb::Inquiry {
+    let rec = row.body.0;
+    pb::Inquiry {
+        id: row.id.to_string(),
+        region_code: row.region_code,
+        citizen_name: rec.citizen_name,
+        question: rec.question,
+        first_responsible: rec.first_responsible,
+        handling_department: rec.handling_department,
+        handler: rec.handler,
+        referrals: rec.referrals.iter().map(referral_pb).collect(),
+        create_time: Some(xiaoneng_kit::timestamp(row.created_at)),
     }
 }

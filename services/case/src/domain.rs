@@ -29,7 +29,10 @@ pub enum State {
 
 impl State {
     pub fn is_final(self) -> bool {
-        matches!(self, State::NotAccepted | State::Closed | State::Withdrawn | State::Returned)
+        matches!(
+            self,
+            State::NotAccepted | State::Closed | State::Withdrawn | State::Returned
+        )
     }
 }
 
@@ -38,20 +41,34 @@ impl State {
 pub enum Action {
     StartPreReview,
     /// 一次性告知: every missing or defective material at once.
-    RequestCorrection { materials: Vec<String> },
+    RequestCorrection {
+        materials: Vec<String>,
+    },
     /// The applicant answered a correction request.
     SupplyMaterials,
     Accept,
-    Refuse { reason: String },
+    /// 行政许可法 art. 32: no notice within 5 working days — accepted whatever is missing.
+    DeemAccept,
+    Refuse {
+        reason: String,
+    },
     /// Review by one or more departments (several run in parallel: 并联审批).
-    StartReview { departments: Vec<String> },
+    StartReview {
+        departments: Vec<String>,
+    },
     /// One department's conclusion.
-    ConcludeStep { department: String, approve: bool, reason: String },
+    ConcludeStep {
+        department: String,
+        approve: bool,
+        reason: String,
+    },
     IssueCertificate,
     Deliver,
     Close,
     Withdraw,
-    Suspend { reason: String },
+    Suspend {
+        reason: String,
+    },
     Resume,
     /// 容缺 materials overdue.
     Return,
@@ -64,6 +81,7 @@ impl Action {
             Action::RequestCorrection { .. } => "request_correction",
             Action::SupplyMaterials => "supply_materials",
             Action::Accept => "accept",
+            Action::DeemAccept => "deemed_accept",
             Action::Refuse { .. } => "refuse",
             Action::StartReview { .. } => "start_review",
             Action::ConcludeStep { .. } => "conclude_step",
@@ -85,11 +103,17 @@ pub enum RuleError {
     IllegalTransition { state: State, action: &'static str },
     /// The action's own content is wrong (→ INVALID_ARGUMENT on `field`).
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> RuleError {
-    RuleError::Invalid { field, message: message.into() }
+    RuleError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 /// The part of a case the rules look at.
@@ -140,45 +164,68 @@ impl Case {
 
     /// Required materials (all the matter lists) not yet supplied.
     pub fn missing(&self) -> BTreeSet<String> {
-        self.matter_materials.keys().filter(|m| !self.supplied.contains(*m)).cloned().collect()
+        self.matter_materials
+            .keys()
+            .filter(|m| !self.supplied.contains(*m))
+            .cloned()
+            .collect()
     }
 
     /// Applies `action`; on error nothing changed.
     pub fn apply(&mut self, action: &Action) -> Result<Effects, RuleError> {
         use State::*;
-        let illegal = || RuleError::IllegalTransition { state: self.state, action: action.name() };
+        let illegal = || RuleError::IllegalTransition {
+            state: self.state,
+            action: action.name(),
+        };
         let mut effects = Effects::default();
         let next = match (self.state, action) {
             (Submitted, Action::StartPreReview) => PreReview,
             (Submitted | PreReview, Action::RequestCorrection { materials }) => {
                 if materials.is_empty() {
-                    return Err(invalid("materials", "a correction notice must name at least one material"));
+                    return Err(invalid(
+                        "materials",
+                        "a correction notice must name at least one material",
+                    ));
                 }
                 let mut seen = BTreeSet::new();
                 for m in materials {
                     if !self.matter_materials.contains_key(m) {
-                        return Err(invalid("materials", format!("{m:?} is not a material of this matter")));
+                        return Err(invalid(
+                            "materials",
+                            format!("{m:?} is not a material of this matter"),
+                        ));
                     }
                     if !seen.insert(m) {
                         return Err(invalid("materials", format!("{m:?} is named twice")));
                     }
                 }
                 effects.notice_violation = self.second_notice_violation(materials);
-                self.notices.push(Notice { materials: materials.clone(), missing_then: self.missing() });
+                self.notices.push(Notice {
+                    materials: materials.clone(),
+                    missing_then: self.missing(),
+                });
                 CorrectionRequested
             }
             (CorrectionRequested, Action::SupplyMaterials) => PreReview,
             (Submitted | PreReview, Action::Accept) => {
-                let key_missing: Vec<_> =
-                    self.missing().into_iter().filter(|m| self.matter_materials.get(m) == Some(&true)).collect();
+                let key_missing: Vec<_> = self
+                    .missing()
+                    .into_iter()
+                    .filter(|m| self.matter_materials.get(m) == Some(&true))
+                    .collect();
                 if !key_missing.is_empty() {
                     return Err(invalid(
                         "materials",
-                        format!("key materials can never be missing: {}", key_missing.join(", ")),
+                        format!(
+                            "key materials can never be missing: {}",
+                            key_missing.join(", ")
+                        ),
                     ));
                 }
                 Accepted
             }
+            (Submitted | PreReview, Action::DeemAccept) if self.notices.is_empty() => Accepted,
             (Submitted | PreReview | CorrectionRequested, Action::Refuse { reason }) => {
                 if reason.trim().is_empty() {
                     return Err(invalid("reason", "a refusal needs its reason"));
@@ -187,25 +234,42 @@ impl Case {
             }
             (Accepted, Action::StartReview { departments }) => {
                 if departments.is_empty() {
-                    return Err(invalid("departments", "review needs at least one department"));
+                    return Err(invalid(
+                        "departments",
+                        "review needs at least one department",
+                    ));
                 }
-                let review: BTreeMap<_, _> = departments.iter().map(|d| (d.clone(), None)).collect();
+                let review: BTreeMap<_, _> =
+                    departments.iter().map(|d| (d.clone(), None)).collect();
                 if review.len() != departments.len() {
                     return Err(invalid("departments", "a department is named twice"));
                 }
                 self.review = review;
                 InReview
             }
-            (InReview, Action::ConcludeStep { department, approve, reason }) => {
+            (
+                InReview,
+                Action::ConcludeStep {
+                    department,
+                    approve,
+                    reason,
+                },
+            ) => {
                 match self.review.get(department) {
-                    None => return Err(invalid("department", format!("{department:?} is not reviewing this case"))),
+                    None => {
+                        return Err(invalid(
+                            "department",
+                            format!("{department:?} is not reviewing this case"),
+                        ))
+                    }
                     Some(Some(_)) => return Err(illegal()),
                     Some(None) => {}
                 }
                 if !approve && reason.trim().is_empty() {
                     return Err(invalid("reason", "a denial needs its reason"));
                 }
-                self.review.insert(department.clone(), Some((*approve, reason.clone())));
+                self.review
+                    .insert(department.clone(), Some((*approve, reason.clone())));
                 if self.review.values().all(Option::is_some) {
                     effects.review_finished = true;
                     // 并联审批: one denial denies the case, with its reason.
@@ -223,7 +287,10 @@ impl Case {
             (Approved, Action::IssueCertificate) => CertificateIssued,
             (CertificateIssued, Action::Deliver) => Delivered,
             (Delivered | Denied, Action::Close) => Closed,
-            (s, Action::Withdraw) if !s.is_final() && !matches!(s, Approved | Denied | CertificateIssued | Delivered) => {
+            (s, Action::Withdraw)
+                if !s.is_final()
+                    && !matches!(s, Approved | Denied | CertificateIssued | Delivered) =>
+            {
                 Withdrawn
             }
             (s, Action::Suspend { reason }) if matches!(s, Accepted | InReview) => {
@@ -243,8 +310,11 @@ impl Case {
 
     /// Materials named now that an earlier notice left out although they were missing then.
     fn second_notice_violation(&self, materials: &[String]) -> Vec<String> {
-        let Some(first) = self.notices.first() else { return Vec::new() };
-        let named_before: BTreeSet<&String> = self.notices.iter().flat_map(|n| &n.materials).collect();
+        let Some(first) = self.notices.first() else {
+            return Vec::new();
+        };
+        let named_before: BTreeSet<&String> =
+            self.notices.iter().flat_map(|n| &n.materials).collect();
         materials
             .iter()
             .filter(|m| first.missing_then.contains(*m) && !named_before.contains(m))
@@ -267,10 +337,20 @@ pub fn deemed_acceptance(
 }
 
 /// 容缺受理: the missing materials allowed on a commitment — none of them key.
-pub fn check_tolerated(case: &Case, due: NaiveDate, accepted_on: NaiveDate) -> Result<Vec<String>, RuleError> {
+pub fn check_tolerated(
+    case: &Case,
+    due: NaiveDate,
+    accepted_on: NaiveDate,
+) -> Result<Vec<String>, RuleError> {
     let missing: Vec<String> = case.missing().into_iter().collect();
-    if let Some(key) = missing.iter().find(|m| case.matter_materials.get(*m) == Some(&true)) {
-        return Err(invalid("materials", format!("{key} is a key material and cannot be missing under 容缺受理")));
+    if let Some(key) = missing
+        .iter()
+        .find(|m| case.matter_materials.get(*m) == Some(&true))
+    {
+        return Err(invalid(
+            "materials",
+            format!("{key} is a key material and cannot be missing under 容缺受理"),
+        ));
     }
     if due <= accepted_on {
         return Err(invalid("due_date", "must be after the acceptance date"));
@@ -291,7 +371,13 @@ pub enum Escalation {
 }
 
 /// The escalation of `clock` on `today`.
-pub fn escalation(cal: &Calendar, clock: &Clock, today: NaiveDate, warn_days: u32, red_after_days: u32) -> Escalation {
+pub fn escalation(
+    cal: &Calendar,
+    clock: &Clock,
+    today: NaiveDate,
+    warn_days: u32,
+    red_after_days: u32,
+) -> Escalation {
     let remaining = clock.remaining(cal, today);
     if clock.is_overdue(cal, today) {
         let deadline = clock.deadline(cal, today);
@@ -307,17 +393,49 @@ pub fn escalation(cal: &Calendar, clock: &Clock, today: NaiveDate, warn_days: u3
     }
 }
 
+impl Escalation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Escalation::OnTime => "on_time",
+            Escalation::Warning => "warning",
+            Escalation::Yellow => "yellow_card",
+            Escalation::Red => "red_card",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Escalation::Warning, Escalation::Yellow, Escalation::Red]
+            .into_iter()
+            .find(|e| e.name() == s)
+    }
+}
+
 /// The first date each escalation level is reached, so timers fire from an index of due dates
-/// instead of scanning every open case. Valid while the clock is not paused.
-pub fn escalation_dates(cal: &Calendar, clock: &Clock, warn_days: u32, red_after_days: u32) -> [(Escalation, NaiveDate); 3] {
-    let limit = clock.limit + clock.extension + clock.paused_working_days(cal, clock.start);
-    let deadline = cal.add_working_days(clock.start, limit);
-    let warning = cal.add_working_days(clock.start, limit.saturating_sub(warn_days));
-    [
-        (Escalation::Warning, warning),
-        (Escalation::Yellow, deadline + chrono::Duration::days(1)),
-        (Escalation::Red, cal.add_working_days(deadline, red_after_days + 1)),
-    ]
+/// instead of scanning every open case. Walks the days with [`escalation`] itself, so a timer
+/// never disagrees with the rule. Valid while the clock is not paused (a paused clock has no
+/// due dates: its timers are withdrawn until it resumes).
+pub fn escalation_dates(
+    cal: &Calendar,
+    clock: &Clock,
+    warn_days: u32,
+    red_after_days: u32,
+) -> Vec<(Escalation, NaiveDate)> {
+    let mut out = Vec::with_capacity(3);
+    let mut day = clock.start;
+    // Bounded: a limit of a few hundred working days is reached within a few years.
+    let last = clock.start + chrono::Duration::days(3 * 366);
+    let mut reached = Escalation::OnTime;
+    while day <= last && reached < Escalation::Red {
+        let level = escalation(cal, clock, day, warn_days, red_after_days);
+        for l in [Escalation::Warning, Escalation::Yellow, Escalation::Red] {
+            if l > reached && l <= level {
+                out.push((l, day));
+            }
+        }
+        reached = reached.max(level);
+        day += chrono::Duration::days(1);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -329,7 +447,12 @@ mod tests {
     }
 
     fn case(supplied: &[&str]) -> Case {
-        let materials = [("申请书", true), ("营业执照复印件", false), ("场所证明", false), ("设备清单", false)];
+        let materials = [
+            ("申请书", true),
+            ("营业执照复印件", false),
+            ("场所证明", false),
+            ("设备清单", false),
+        ];
         Case::new(
             materials.iter().map(|(n, k)| (n.to_string(), *k)).collect(),
             supplied.iter().map(|s| s.to_string()).collect(),
@@ -346,14 +469,28 @@ mod tests {
         for a in [
             Action::StartPreReview,
             Action::Accept,
-            Action::StartReview { departments: names(&["市场监管", "卫健"]) },
-            Action::ConcludeStep { department: "市场监管".into(), approve: true, reason: String::new() },
+            Action::StartReview {
+                departments: names(&["市场监管", "卫健"]),
+            },
+            Action::ConcludeStep {
+                department: "市场监管".into(),
+                approve: true,
+                reason: String::new(),
+            },
         ] {
             c.apply(&a).unwrap();
         }
-        assert_eq!(c.state, State::InReview, "parallel review waits for every department");
+        assert_eq!(
+            c.state,
+            State::InReview,
+            "parallel review waits for every department"
+        );
         let fx = c
-            .apply(&Action::ConcludeStep { department: "卫健".into(), approve: true, reason: String::new() })
+            .apply(&Action::ConcludeStep {
+                department: "卫健".into(),
+                approve: true,
+                reason: String::new(),
+            })
             .unwrap();
         assert!(fx.review_finished);
         assert_eq!(c.state, State::Approved);
@@ -368,17 +505,42 @@ mod tests {
         let mut c = case(&["申请书", "营业执照复印件", "场所证明", "设备清单"]);
         c.apply(&Action::Accept).unwrap();
         let before = c.clone();
-        assert!(c.apply(&Action::StartReview { departments: names(&["A", "A"]) }).is_err());
+        assert!(c
+            .apply(&Action::StartReview {
+                departments: names(&["A", "A"])
+            })
+            .is_err());
         assert_eq!(c, before, "a refused review start changes nothing");
-        c.apply(&Action::StartReview { departments: names(&["A", "B", "C"]) }).unwrap();
-        c.apply(&Action::ConcludeStep { department: "B".into(), approve: false, reason: "选址不符合规划".into() })
-            .unwrap();
-        c.apply(&Action::ConcludeStep { department: "A".into(), approve: true, reason: String::new() }).unwrap();
+        c.apply(&Action::StartReview {
+            departments: names(&["A", "B", "C"]),
+        })
+        .unwrap();
+        c.apply(&Action::ConcludeStep {
+            department: "B".into(),
+            approve: false,
+            reason: "选址不符合规划".into(),
+        })
+        .unwrap();
+        c.apply(&Action::ConcludeStep {
+            department: "A".into(),
+            approve: true,
+            reason: String::new(),
+        })
+        .unwrap();
         assert_eq!(c.state, State::InReview);
-        c.apply(&Action::ConcludeStep { department: "C".into(), approve: true, reason: String::new() }).unwrap();
+        c.apply(&Action::ConcludeStep {
+            department: "C".into(),
+            approve: true,
+            reason: String::new(),
+        })
+        .unwrap();
         assert_eq!(c.state, State::Denied);
         assert_eq!(c.denial_reason.as_deref(), Some("选址不符合规划"));
-        let again = c.apply(&Action::ConcludeStep { department: "A".into(), approve: true, reason: String::new() });
+        let again = c.apply(&Action::ConcludeStep {
+            department: "A".into(),
+            approve: true,
+            reason: String::new(),
+        });
         assert!(matches!(again, Err(RuleError::IllegalTransition { .. })));
     }
 
@@ -386,21 +548,42 @@ mod tests {
     fn illegal_transitions_change_nothing() {
         let mut c = case(&["申请书"]);
         let before = c.clone();
-        for a in [Action::IssueCertificate, Action::Deliver, Action::Close, Action::Resume, Action::SupplyMaterials] {
-            assert!(matches!(c.apply(&a), Err(RuleError::IllegalTransition { .. })), "{a:?}");
+        for a in [
+            Action::IssueCertificate,
+            Action::Deliver,
+            Action::Close,
+            Action::Resume,
+            Action::SupplyMaterials,
+        ] {
+            assert!(
+                matches!(c.apply(&a), Err(RuleError::IllegalTransition { .. })),
+                "{a:?}"
+            );
             assert_eq!(c, before);
         }
-        assert!(matches!(c.apply(&Action::Refuse { reason: " ".into() }), Err(RuleError::Invalid { .. })));
+        assert!(matches!(
+            c.apply(&Action::Refuse { reason: " ".into() }),
+            Err(RuleError::Invalid { .. })
+        ));
         assert_eq!(c, before);
     }
 
     #[test]
     fn key_materials_can_never_be_missing() {
         let mut c = case(&["营业执照复印件"]);
-        assert!(matches!(c.apply(&Action::Accept), Err(RuleError::Invalid { field: "materials", .. })));
+        assert!(matches!(
+            c.apply(&Action::Accept),
+            Err(RuleError::Invalid {
+                field: "materials",
+                ..
+            })
+        ));
         assert!(check_tolerated(&c, d("2026-10-20"), d("2026-10-12")).is_err());
         let c = case(&["申请书", "营业执照复印件"]);
-        assert_eq!(check_tolerated(&c, d("2026-10-20"), d("2026-10-12")).unwrap(), names(&["场所证明", "设备清单"]));
+        assert_eq!(
+            check_tolerated(&c, d("2026-10-20"), d("2026-10-12")).unwrap(),
+            names(&["场所证明", "设备清单"])
+        );
         assert!(check_tolerated(&c, d("2026-10-12"), d("2026-10-12")).is_err());
     }
 
@@ -408,31 +591,49 @@ mod tests {
     fn second_notice_naming_what_the_first_could_have_is_a_violation() {
         let mut c = case(&["申请书"]);
         // Missing then: 营业执照复印件, 场所证明, 设备清单; the first notice names only one.
-        let fx = c.apply(&Action::RequestCorrection { materials: names(&["营业执照复印件"]) }).unwrap();
+        let fx = c
+            .apply(&Action::RequestCorrection {
+                materials: names(&["营业执照复印件"]),
+            })
+            .unwrap();
         assert!(fx.notice_violation.is_empty());
         c.supplied.insert("营业执照复印件".into());
         c.apply(&Action::SupplyMaterials).unwrap();
-        let fx = c.apply(&Action::RequestCorrection { materials: names(&["场所证明", "营业执照复印件"]) }).unwrap();
+        let fx = c
+            .apply(&Action::RequestCorrection {
+                materials: names(&["场所证明", "营业执照复印件"]),
+            })
+            .unwrap();
         assert_eq!(fx.notice_violation, names(&["场所证明"]));
     }
 
     #[test]
     fn a_complete_first_notice_is_no_violation() {
         let mut c = case(&["申请书"]);
-        c.apply(&Action::RequestCorrection { materials: names(&["营业执照复印件", "场所证明", "设备清单"]) })
-            .unwrap();
+        c.apply(&Action::RequestCorrection {
+            materials: names(&["营业执照复印件", "场所证明", "设备清单"]),
+        })
+        .unwrap();
         c.apply(&Action::SupplyMaterials).unwrap();
         // A defect found in a material that was not missing at the first notice is fair.
-        let fx = c.apply(&Action::RequestCorrection { materials: names(&["申请书"]) }).unwrap();
+        let fx = c
+            .apply(&Action::RequestCorrection {
+                materials: names(&["申请书"]),
+            })
+            .unwrap();
         assert!(fx.notice_violation.is_empty());
         assert_eq!(c.state, State::CorrectionRequested);
         let mut fresh = case(&["申请书"]);
         assert!(matches!(
-            fresh.apply(&Action::RequestCorrection { materials: names(&["不存在的材料"]) }),
+            fresh.apply(&Action::RequestCorrection {
+                materials: names(&["不存在的材料"])
+            }),
             Err(RuleError::Invalid { .. })
         ));
         assert!(matches!(
-            fresh.apply(&Action::RequestCorrection { materials: names(&["场所证明", "场所证明"]) }),
+            fresh.apply(&Action::RequestCorrection {
+                materials: names(&["场所证明", "场所证明"])
+            }),
             Err(RuleError::Invalid { .. })
         ));
         assert!(fresh.notices.is_empty(), "a refused notice is not recorded");
@@ -442,22 +643,62 @@ mod tests {
     fn suspension_resumes_where_it_was() {
         let mut c = case(&["申请书", "营业执照复印件", "场所证明", "设备清单"]);
         c.apply(&Action::Accept).unwrap();
-        c.apply(&Action::StartReview { departments: names(&["A"]) }).unwrap();
-        c.apply(&Action::Suspend { reason: "听证".into() }).unwrap();
+        c.apply(&Action::StartReview {
+            departments: names(&["A"]),
+        })
+        .unwrap();
+        c.apply(&Action::Suspend {
+            reason: "听证".into(),
+        })
+        .unwrap();
         assert_eq!(c.state, State::Suspended);
         c.apply(&Action::Resume).unwrap();
         assert_eq!(c.state, State::InReview);
     }
 
     #[test]
+    fn deemed_acceptance_ignores_missing_materials_but_not_a_notice() {
+        let mut c = case(&[]);
+        c.apply(&Action::DeemAccept).unwrap();
+        assert_eq!(c.state, State::Accepted);
+        let mut noticed = case(&["申请书"]);
+        noticed
+            .apply(&Action::RequestCorrection {
+                materials: names(&["场所证明"]),
+            })
+            .unwrap();
+        noticed.apply(&Action::SupplyMaterials).unwrap();
+        assert!(noticed.apply(&Action::DeemAccept).is_err());
+    }
+
+    #[test]
     fn deemed_acceptance_after_five_working_days_without_notice() {
         let cal = Calendar::national();
         // Submitted Thu 24 Sep 2026: five working days end Fri 9 Oct (holidays skipped).
-        assert_eq!(deemed_acceptance(&cal, d("2026-09-24"), None, d("2026-10-09")), None);
-        assert_eq!(deemed_acceptance(&cal, d("2026-09-24"), None, d("2026-10-10")), Some(d("2026-09-24")));
-        assert_eq!(deemed_acceptance(&cal, d("2026-09-24"), Some(d("2026-10-08")), d("2026-10-20")), None);
         assert_eq!(
-            deemed_acceptance(&cal, d("2026-09-24"), Some(d("2026-10-12")), d("2026-10-20")),
+            deemed_acceptance(&cal, d("2026-09-24"), None, d("2026-10-09")),
+            None
+        );
+        assert_eq!(
+            deemed_acceptance(&cal, d("2026-09-24"), None, d("2026-10-10")),
+            Some(d("2026-09-24"))
+        );
+        assert_eq!(
+            deemed_acceptance(
+                &cal,
+                d("2026-09-24"),
+                Some(d("2026-10-08")),
+                d("2026-10-20")
+            ),
+            None
+        );
+        assert_eq!(
+            deemed_acceptance(
+                &cal,
+                d("2026-09-24"),
+                Some(d("2026-10-12")),
+                d("2026-10-20")
+            ),
             Some(d("2026-09-24")),
             "a notice after the fifth working day is too late"
         );
@@ -468,21 +709,55 @@ mod tests {
         let cal = Calendar::national();
         // Accepted Fri 18 Sep 2026, 5 working days: due Thu 24 Sep.
         let clock = Clock::new(d("2026-09-18"), 5);
-        assert_eq!(escalation(&cal, &clock, d("2026-09-21"), 2, 3), Escalation::OnTime);
-        assert_eq!(escalation(&cal, &clock, d("2026-09-22"), 2, 3), Escalation::Warning);
-        assert_eq!(escalation(&cal, &clock, d("2026-09-24"), 2, 3), Escalation::Warning);
-        assert_eq!(escalation(&cal, &clock, d("2026-09-25"), 2, 3), Escalation::Yellow);
+        assert_eq!(
+            escalation(&cal, &clock, d("2026-09-21"), 2, 3),
+            Escalation::OnTime
+        );
+        assert_eq!(
+            escalation(&cal, &clock, d("2026-09-22"), 2, 3),
+            Escalation::Warning
+        );
+        assert_eq!(
+            escalation(&cal, &clock, d("2026-09-24"), 2, 3),
+            Escalation::Warning
+        );
+        assert_eq!(
+            escalation(&cal, &clock, d("2026-09-25"), 2, 3),
+            Escalation::Yellow
+        );
         // Working days after the 24th: 28, 29, 30 (3), 8 Oct (4) → red.
-        assert_eq!(escalation(&cal, &clock, d("2026-09-30"), 2, 3), Escalation::Yellow);
-        assert_eq!(escalation(&cal, &clock, d("2026-10-08"), 2, 3), Escalation::Red);
+        assert_eq!(
+            escalation(&cal, &clock, d("2026-09-30"), 2, 3),
+            Escalation::Yellow
+        );
+        assert_eq!(
+            escalation(&cal, &clock, d("2026-10-08"), 2, 3),
+            Escalation::Red
+        );
         let dates = escalation_dates(&cal, &clock, 2, 3);
-        assert_eq!(dates, [
-            (Escalation::Warning, d("2026-09-22")),
-            (Escalation::Yellow, d("2026-09-25")),
-            (Escalation::Red, d("2026-10-08")),
-        ]);
+        assert_eq!(
+            dates,
+            [
+                (Escalation::Warning, d("2026-09-22")),
+                (Escalation::Yellow, d("2026-09-25")),
+                (Escalation::Red, d("2026-10-08")),
+            ]
+        );
+        // A closed pause of 3 working days (21-23 Sep) moves every date by 3 working days.
+        let mut paused = clock.clone();
+        paused.pause(d("2026-09-20")).unwrap();
+        paused.resume(d("2026-09-23")).unwrap();
+        let moved = escalation_dates(&cal, &paused, 2, 3);
+        for ((l0, d0), (l1, d1)) in dates.iter().zip(&moved) {
+            assert_eq!(l0, l1);
+            assert_eq!(cal.working_days_between(*d0, *d1), 3, "{l0:?}: {d0} → {d1}");
+        }
         for (level, date) in dates {
-            assert_eq!(escalation(&cal, &clock, date, 2, 3), level, "{level:?} on {date}");
+            assert_eq!(
+                escalation(&cal, &clock, date, 2, 3),
+                level,
+                "{level:?} on {date}"
+            );
         }
     }
 }

@@ -1,25 +1,27 @@
-//! Events the case service publishes on `xiaoneng.case.events`.
+//! Events the case service publishes on `xiaoneng.case.events`: every transition, every
+//! escalation (warning, yellow card, red card) and every one-time-notice violation, with
+//! enough of the case for evaluation, accountability and department systems to act without
+//! calling back.
 
+use chrono::NaiveDate;
 use xiaoneng_kit::events::NewEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
-use xiaoneng_proto::case::events::v1::{CaseTransitioned, OneTimeNoticeViolated};
+use xiaoneng_proto::case::events::v1::{CaseEscalated, CaseTransitioned, OneTimeNoticeViolated};
 
-use crate::domain::State;
-use crate::store::{state_name, CaseRow};
+use crate::domain::Escalation;
+use crate::store::{state_name, CaseRow, History};
 
 fn region(row: &CaseRow) -> anyhow::Result<RegionCode> {
     RegionCode::parse(&row.region_code).map_err(anyhow::Error::msg)
 }
 
-pub fn transitioned(
-    row: &CaseRow,
-    action: &str,
-    from: State,
-    actor: &str,
-    role: &str,
-    reason: &str,
-) -> anyhow::Result<NewEvent> {
+fn date(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
+pub fn transitioned(row: &CaseRow, h: &History<'_>, today: NaiveDate) -> anyhow::Result<NewEvent> {
+    let rec = &row.body;
     Ok(NewEvent::new(
         ServiceKind::Case,
         row.id.to_string(),
@@ -29,20 +31,66 @@ pub fn transitioned(
             region_code: row.region_code.clone(),
             matter_id: row.matter_id.to_string(),
             matter_version: row.matter_version,
-            action: action.to_string(),
-            from_state: state_name(from),
-            to_state: state_name(row.body.case.state),
-            actor: actor.to_string(),
-            actor_role: role.to_string(),
-            reason: reason.to_string(),
+            action: h.action.to_string(),
+            from_state: state_name(h.from),
+            to_state: state_name(rec.case.state),
+            actor: h.actor.to_string(),
+            actor_role: h.role.to_string(),
+            reason: h.reason.to_string(),
             case_version: row.version,
-            promised_deadline: row.promised_deadline.map(|d| d.to_string()).unwrap_or_default(),
-            statutory_deadline: row.statutory_deadline.map(|d| d.to_string()).unwrap_or_default(),
+            promised_deadline: date(row.promised_deadline),
+            statutory_deadline: date(row.statutory_deadline),
+            matter_name: row.matter_name.clone(),
+            first_responsible: row.first_responsible.clone(),
+            handling_department: rec.handling_department.clone(),
+            handler: rec.handler.clone(),
+            joint: rec.joint,
+            supervised: rec.supervised,
+            on_date: today.to_string(),
+            accepted_date: date(row.accepted_on),
+            decided_date: date(rec.decided_on),
+            applicant_name: rec.applicant_name.clone(),
+            agent_name: rec.agent_name.clone(),
         },
     ))
 }
 
-pub fn notice_violated(row: &CaseRow, materials: &[String], actor: &str) -> anyhow::Result<NewEvent> {
+pub fn escalated(
+    row: &CaseRow,
+    clock: &str,
+    level: Escalation,
+    deadline: NaiveDate,
+    due: NaiveDate,
+) -> anyhow::Result<NewEvent> {
+    let rec = &row.body;
+    Ok(NewEvent::new(
+        ServiceKind::Case,
+        row.id.to_string(),
+        &region(row)?,
+        &CaseEscalated {
+            case_id: row.id.to_string(),
+            region_code: row.region_code.clone(),
+            matter_id: row.matter_id.to_string(),
+            matter_name: row.matter_name.clone(),
+            clock: clock.to_string(),
+            level: level.name().to_string(),
+            deadline: deadline.to_string(),
+            due_date: due.to_string(),
+            state: state_name(rec.case.state),
+            first_responsible: row.first_responsible.clone(),
+            handling_department: rec.handling_department.clone(),
+            handler: rec.handler.clone(),
+            joint: rec.joint,
+            supervised: rec.supervised,
+        },
+    ))
+}
+
+pub fn notice_violated(
+    row: &CaseRow,
+    materials: &[String],
+    actor: &str,
+) -> anyhow::Result<NewEvent> {
     Ok(NewEvent::new(
         ServiceKind::Case,
         row.id.to_string(),

@@ -2,16 +2,19 @@
 //!
 //! Layout (shared by all six services): [`api`] gRPC handlers (mapping only), [`domain`] pure
 //! rules (state machine, one-time notice, deemed acceptance, 容缺, parallel review,
-//! escalation), [`store`] sqlx, [`events`] what it publishes, `migrations/`.
-//! So far: submission against the matter version in force, pre-review, one-time notices with
-//! violation detection, supplying materials, acceptance (with 容缺 and deadlines) and refusal.
+//! escalation), [`store`] sqlx, [`timers`] the index of due times and its firing loop,
+//! [`events`] what it publishes, `migrations/`.
 
 pub mod api;
 pub mod domain;
 pub mod events;
 pub mod store;
+pub mod timers;
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::config::Settings;
 use xiaoneng_kit::foundation::RunningService;
 use xiaoneng_kit::{Foundation, ServiceKind};
@@ -20,25 +23,67 @@ use xiaoneng_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 
 /// The case service's own settings (`[domain]`, env `XIAONENG__DOMAIN__*`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct CaseSettings {
     /// Where the catalog serves gRPC: matter terms come from there.
     pub catalog_addr: String,
+    /// A warning when this many working days or fewer are left on a clock.
+    pub warn_days: u32,
+    /// A red card when a clock is more than this many working days overdue (a yellow card
+    /// comes the first day past the deadline).
+    pub red_after_days: u32,
+    /// How often the timer loop looks for due timers, and how many cases one pass takes.
+    pub timer_interval_ms: u64,
+    pub timer_batch: i64,
+    /// Empty: real time. An RFC 3339 time starts the service's business clock there (drills,
+    /// demos, tests that must play a given date); it runs on at real speed.
+    pub business_time: String,
 }
 
 impl Default for CaseSettings {
     fn default() -> Self {
-        CaseSettings { catalog_addr: "http://127.0.0.1:50051".into() }
+        CaseSettings {
+            catalog_addr: "http://127.0.0.1:50051".into(),
+            warn_days: 2,
+            red_after_days: 5,
+            timer_interval_ms: 1000,
+            timer_batch: 500,
+            business_time: String::new(),
+        }
     }
 }
 
-/// Starts the service: database, relay, and the gRPC server on `service.grpc_addr`.
+/// Starts the service: database, relay, timer loop, and the gRPC server on `service.grpc_addr`.
 pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningService> {
-    let catalog = tonic::transport::Channel::from_shared(settings.domain.catalog_addr.clone())
+    let d = settings.domain.clone();
+    let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(
+        d.timer_interval_ms > 0,
+        "domain.timer_interval_ms: must be positive"
+    );
+    anyhow::ensure!(d.timer_batch > 0, "domain.timer_batch: must be positive");
+    let policy = timers::Policy {
+        warn_days: d.warn_days,
+        red_after_days: d.red_after_days,
+    };
+    let catalog = tonic::transport::Channel::from_shared(d.catalog_addr.clone())
         .map_err(|e| anyhow::anyhow!("domain.catalog_addr: {e}"))?
         .connect_lazy();
     let f = Foundation::start(ServiceKind::Case, settings, sqlx::migrate!("./migrations")).await?;
-    let api = api::CaseApi::new(f.pool.clone(), CatalogServiceClient::new(catalog), xiaoneng_calendar::Calendars::national_only());
+    let calendars = xiaoneng_calendar::Calendars::national_only();
+    let (pool, cals) = (f.pool.clone(), calendars.clone());
+    let interval = Duration::from_millis(d.timer_interval_ms);
+    f.spawn_background(move |stop| {
+        timers::run(pool, cals, policy, clock, interval, d.timer_batch, stop)
+    });
+    let api = api::CaseApi::new(
+        f.pool.clone(),
+        CatalogServiceClient::new(catalog),
+        calendars,
+        policy,
+        clock,
+    );
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(CaseServiceServer::new(api));
     Ok(f.spawn(routes, &[]))

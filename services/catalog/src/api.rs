@@ -98,7 +98,9 @@ fn region_like(region_code: &str) -> Result<String, AppError> {
     if region_code.is_empty() {
         Ok("%".to_string())
     } else {
-        Ok(RegionCode::parse(region_code).map_err(|e| AppError::invalid("region_code", e))?.like_pattern())
+        Ok(RegionCode::parse(region_code)
+            .map_err(|e| AppError::invalid("region_code", e))?
+            .like_pattern())
     }
 }
 
@@ -133,12 +135,16 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
     ) -> Result<Response<pb::CreateDepartmentResponse>, Status> {
         let caller = auth::caller(&req)?;
         let r = req.into_inner();
-        let d = r.department.ok_or_else(|| AppError::invalid("department", "is required"))?;
+        let d = r
+            .department
+            .ok_or_else(|| AppError::invalid("department", "is required"))?;
         let new = NewDepartment::parse(&d.region_code, &d.code, &d.display_name, "department.")?;
         caller.require_role_in(roles::CATALOG_ADMIN, &new.region)?;
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
         let row = store::create_department(&self.pool, &new, request_id).await?;
-        Ok(Response::new(pb::CreateDepartmentResponse { department: Some(to_pb(row)) }))
+        Ok(Response::new(pb::CreateDepartmentResponse {
+            department: Some(to_pb(row)),
+        }))
     }
 
     async fn get_department(
@@ -147,7 +153,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
     ) -> Result<Response<pb::GetDepartmentResponse>, Status> {
         let id = parse_id(&req.get_ref().id, "id")?;
         let row = store::get_department(&self.pool, id).await?;
-        Ok(Response::new(pb::GetDepartmentResponse { department: Some(to_pb(row)) }))
+        Ok(Response::new(pb::GetDepartmentResponse {
+            department: Some(to_pb(row)),
+        }))
     }
 
     async fn list_departments(
@@ -171,12 +179,17 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
     ) -> Result<Response<pb::CreateMatterDraftResponse>, Status> {
         let caller = auth::caller(&req)?;
         let r = req.into_inner();
-        let region = RegionCode::parse(&r.region_code).map_err(|e| AppError::invalid("region_code", e))?;
+        let region =
+            RegionCode::parse(&r.region_code).map_err(|e| AppError::invalid("region_code", e))?;
         caller.require_role_in(roles::CATALOG_ADMIN, &region)?;
-        let terms = r.terms.ok_or_else(|| AppError::invalid("terms", "is required"))?;
+        let terms = r
+            .terms
+            .ok_or_else(|| AppError::invalid("terms", "is required"))?;
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
         let row = matters::create_draft(&self.pool, &region, &terms, request_id).await?;
-        Ok(Response::new(pb::CreateMatterDraftResponse { matter: Some(version_to_pb(row)?) }))
+        Ok(Response::new(pb::CreateMatterDraftResponse {
+            matter: Some(version_to_pb(row)?),
+        }))
     }
 
     async fn update_matter_draft(
@@ -186,9 +199,13 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let scope = admin(&auth::caller(&req)?)?;
         let r = req.into_inner();
         let id = parse_id(&r.matter_id, "matter_id")?;
-        let terms = r.terms.ok_or_else(|| AppError::invalid("terms", "is required"))?;
+        let terms = r
+            .terms
+            .ok_or_else(|| AppError::invalid("terms", "is required"))?;
         let row = matters::update_draft(&self.pool, &scope, id, r.version, &terms).await?;
-        Ok(Response::new(pb::UpdateMatterDraftResponse { matter: Some(version_to_pb(row)?) }))
+        Ok(Response::new(pb::UpdateMatterDraftResponse {
+            matter: Some(version_to_pb(row)?),
+        }))
     }
 
     async fn publish_matter_version(
@@ -201,7 +218,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let effective = parse_date_field(&r.effective_date, "effective_date", today_cn())?;
         let row = matters::publish(&self.pool, &scope, id, r.version, effective).await?;
         self.cache.invalidate().await;
-        Ok(Response::new(pb::PublishMatterVersionResponse { matter: Some(version_to_pb(row)?) }))
+        Ok(Response::new(pb::PublishMatterVersionResponse {
+            matter: Some(version_to_pb(row)?),
+        }))
     }
 
     async fn retire_matter(
@@ -217,10 +236,15 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         }
         let row = matters::retire(&self.pool, &scope, id, on, &r.reason).await?;
         self.cache.invalidate().await;
-        Ok(Response::new(pb::RetireMatterResponse { matter: Some(version_to_pb(row)?) }))
+        Ok(Response::new(pb::RetireMatterResponse {
+            matter: Some(version_to_pb(row)?),
+        }))
     }
 
-    async fn get_matter(&self, req: Request<pb::GetMatterRequest>) -> Result<Response<pb::GetMatterResponse>, Status> {
+    async fn get_matter(
+        &self,
+        req: Request<pb::GetMatterRequest>,
+    ) -> Result<Response<pb::GetMatterResponse>, Status> {
         let r = req.get_ref();
         let id = parse_id(&r.matter_id, "matter_id")?;
         let on = parse_date_field(&r.as_of, "as_of", today_cn())?;
@@ -228,7 +252,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             .cache
             .get_or(&format!("matter:{id}:{on}"), || async {
                 let row = matters::get_in_force(&self.pool, id, on).await?;
-                Ok::<_, AppError>(pb::GetMatterResponse { matter: Some(version_to_pb(row)?) })
+                Ok::<_, AppError>(pb::GetMatterResponse {
+                    matter: Some(version_to_pb(row)?),
+                })
             })
             .await?;
         Ok(Response::new(resp))
@@ -242,11 +268,16 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let r = req.get_ref();
         let id = parse_id(&r.matter_id, "matter_id")?;
         let row = matters::get_version(&self.pool, id, r.version).await?;
-        let region = RegionCode::parse(&row.region_code).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+        let region = RegionCode::parse(&row.region_code)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
         if !scope.contains(&region) {
-            return Err(AppError::not_found("matter version", format!("{id}/{}", r.version)).into());
+            return Err(
+                AppError::not_found("matter version", format!("{id}/{}", r.version)).into(),
+            );
         }
-        Ok(Response::new(pb::GetMatterVersionResponse { matter: Some(version_to_pb(row)?) }))
+        Ok(Response::new(pb::GetMatterVersionResponse {
+            matter: Some(version_to_pb(row)?),
+        }))
     }
 
     async fn list_matters(
@@ -264,7 +295,10 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             query: None,
         };
         let (rows, next_page_token) = matters::find(&self.pool, &filter, &page).await?;
-        Ok(Response::new(pb::ListMattersResponse { matters: versions_to_pb(rows)?, next_page_token }))
+        Ok(Response::new(pb::ListMattersResponse {
+            matters: versions_to_pb(rows)?,
+            next_page_token,
+        }))
     }
 
     async fn search_matters(
@@ -287,39 +321,69 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         };
         let key = format!(
             "search:{}:{}:{}:{}:{}:{}:{}:{}",
-            filter.on, filter.region_like, r.department_id, r.matter_type, r.channel, page.size, r.page_token, query
+            filter.on,
+            filter.region_like,
+            r.department_id,
+            r.matter_type,
+            r.channel,
+            page.size,
+            r.page_token,
+            query
         );
         let resp = self
             .cache
             .get_or(&key, || async {
                 let (rows, next_page_token) = matters::find(&self.pool, &filter, &page).await?;
-                Ok::<_, AppError>(pb::SearchMattersResponse { matters: versions_to_pb(rows)?, next_page_token })
+                Ok::<_, AppError>(pb::SearchMattersResponse {
+                    matters: versions_to_pb(rows)?,
+                    next_page_token,
+                })
             })
             .await?;
         Ok(Response::new(resp))
     }
 
-    async fn create_post(&self, req: Request<pb::CreatePostRequest>) -> Result<Response<pb::CreatePostResponse>, Status> {
+    async fn create_post(
+        &self,
+        req: Request<pb::CreatePostRequest>,
+    ) -> Result<Response<pb::CreatePostResponse>, Status> {
         let scope = admin(&auth::caller(&req)?)?;
-        let p = req.into_inner().post.ok_or_else(|| AppError::invalid("post", "is required"))?;
+        let p = req
+            .into_inner()
+            .post
+            .ok_or_else(|| AppError::invalid("post", "is required"))?;
         let mut v = xiaoneng_kit::Violations::new();
         v.text(&p.name, "post.name", 100);
         v.text(&p.duties, "post.duties", 2000);
         v.into_result()?;
         let dept = parse_id(&p.department_id, "post.department_id")?;
-        let row = staff::create_post(&self.pool, &scope, dept, p.name.trim(), p.duties.trim()).await?;
-        Ok(Response::new(pb::CreatePostResponse { post: Some(post_to_pb(row)) }))
+        let row =
+            staff::create_post(&self.pool, &scope, dept, p.name.trim(), p.duties.trim()).await?;
+        Ok(Response::new(pb::CreatePostResponse {
+            post: Some(post_to_pb(row)),
+        }))
     }
 
-    async fn list_posts(&self, req: Request<pb::ListPostsRequest>) -> Result<Response<pb::ListPostsResponse>, Status> {
+    async fn list_posts(
+        &self,
+        req: Request<pb::ListPostsRequest>,
+    ) -> Result<Response<pb::ListPostsResponse>, Status> {
         let dept = parse_id(&req.get_ref().department_id, "department_id")?;
         let rows = staff::list_posts(&self.pool, dept).await?;
-        Ok(Response::new(pb::ListPostsResponse { posts: rows.into_iter().map(post_to_pb).collect() }))
+        Ok(Response::new(pb::ListPostsResponse {
+            posts: rows.into_iter().map(post_to_pb).collect(),
+        }))
     }
 
-    async fn create_staff(&self, req: Request<pb::CreateStaffRequest>) -> Result<Response<pb::CreateStaffResponse>, Status> {
+    async fn create_staff(
+        &self,
+        req: Request<pb::CreateStaffRequest>,
+    ) -> Result<Response<pb::CreateStaffResponse>, Status> {
         let scope = admin(&auth::caller(&req)?)?;
-        let s = req.into_inner().staff.ok_or_else(|| AppError::invalid("staff", "is required"))?;
+        let s = req
+            .into_inner()
+            .staff
+            .ok_or_else(|| AppError::invalid("staff", "is required"))?;
         let mut v = xiaoneng_kit::Violations::new();
         v.text(&s.name, "staff.name", 50);
         v.text(&s.badge_number, "staff.badge_number", 32);
@@ -336,13 +400,20 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             trained: s.trained,
         };
         let row = staff::create_staff(&self.pool, &scope, &new).await?;
-        Ok(Response::new(pb::CreateStaffResponse { staff: Some(staff_to_pb(row, vec![], vec![])) }))
+        Ok(Response::new(pb::CreateStaffResponse {
+            staff: Some(staff_to_pb(row, vec![], vec![])),
+        }))
     }
 
-    async fn get_staff(&self, req: Request<pb::GetStaffRequest>) -> Result<Response<pb::GetStaffResponse>, Status> {
+    async fn get_staff(
+        &self,
+        req: Request<pb::GetStaffRequest>,
+    ) -> Result<Response<pb::GetStaffResponse>, Status> {
         let id = parse_id(&req.get_ref().id, "id")?;
         let (row, certs, matters) = staff::get_staff(&self.pool, id).await?;
-        Ok(Response::new(pb::GetStaffResponse { staff: Some(staff_to_pb(row, certs, matters)) }))
+        Ok(Response::new(pb::GetStaffResponse {
+            staff: Some(staff_to_pb(row, certs, matters)),
+        }))
     }
 
     async fn set_post_staff(
@@ -355,7 +426,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let a = optional_id(&r.a_staff_id, "a_staff_id")?;
         let b = optional_id(&r.b_staff_id, "b_staff_id")?;
         let row = staff::set_post_staff(&self.pool, &scope, post, a, b).await?;
-        Ok(Response::new(pb::SetPostStaffResponse { post: Some(post_to_pb(row)) }))
+        Ok(Response::new(pb::SetPostStaffResponse {
+            post: Some(post_to_pb(row)),
+        }))
     }
 
     async fn issue_certificate(
@@ -363,16 +436,25 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         req: Request<pb::IssueCertificateRequest>,
     ) -> Result<Response<pb::IssueCertificateResponse>, Status> {
         let scope = admin(&auth::caller(&req)?)?;
-        let c = req.into_inner().certificate.ok_or_else(|| AppError::invalid("certificate", "is required"))?;
+        let c = req
+            .into_inner()
+            .certificate
+            .ok_or_else(|| AppError::invalid("certificate", "is required"))?;
         let mut v = xiaoneng_kit::Violations::new();
         v.text(&c.number, "certificate.number", 64);
         v.text(&c.scope, "certificate.scope", 500);
         v.into_result()?;
         let issue = parse_date_field(&c.issue_date, "certificate.issue_date", today_cn())?;
-        let expiry = chrono::NaiveDate::parse_from_str(&c.expiry_date, "%Y-%m-%d")
-            .map_err(|_| AppError::invalid("certificate.expiry_date", "must be a date YYYY-MM-DD"))?;
+        let expiry =
+            chrono::NaiveDate::parse_from_str(&c.expiry_date, "%Y-%m-%d").map_err(|_| {
+                AppError::invalid("certificate.expiry_date", "must be a date YYYY-MM-DD")
+            })?;
         if expiry <= issue {
-            return Err(AppError::invalid("certificate.expiry_date", "must be after the issue date").into());
+            return Err(AppError::invalid(
+                "certificate.expiry_date",
+                "must be after the issue date",
+            )
+            .into());
         }
         let new = NewCertificate {
             staff_id: parse_id(&c.staff_id, "certificate.staff_id")?,
@@ -382,7 +464,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             expiry_date: expiry,
         };
         let row = staff::issue_certificate(&self.pool, &scope, &new).await?;
-        Ok(Response::new(pb::IssueCertificateResponse { certificate: Some(cert_to_pb(row, today_cn())) }))
+        Ok(Response::new(pb::IssueCertificateResponse {
+            certificate: Some(cert_to_pb(row, today_cn())),
+        }))
     }
 
     async fn revoke_certificate(
@@ -396,7 +480,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             return Err(AppError::invalid("reason", "is required").into());
         }
         let row = staff::revoke_certificate(&self.pool, &scope, id, r.reason.trim()).await?;
-        Ok(Response::new(pb::RevokeCertificateResponse { certificate: Some(cert_to_pb(row, today_cn())) }))
+        Ok(Response::new(pb::RevokeCertificateResponse {
+            certificate: Some(cert_to_pb(row, today_cn())),
+        }))
     }
 
     async fn list_certificate_notices(
@@ -408,8 +494,13 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             return Err(AppError::invalid("expiring_within_days", "must be 0-3650").into());
         }
         let today = today_cn();
-        let (expiring, revoked) =
-            staff::certificate_notices(&self.pool, &region_like(&r.region_code)?, today, r.expiring_within_days).await?;
+        let (expiring, revoked) = staff::certificate_notices(
+            &self.pool,
+            &region_like(&r.region_code)?,
+            today,
+            r.expiring_within_days,
+        )
+        .await?;
         Ok(Response::new(pb::ListCertificateNoticesResponse {
             expiring: expiring.into_iter().map(|c| cert_to_pb(c, today)).collect(),
             revoked: revoked.into_iter().map(|c| cert_to_pb(c, today)).collect(),
@@ -426,7 +517,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let matter_id = parse_id(&r.matter_id, "matter_id")?;
         staff::assign_matter(&self.pool, &scope, staff_id, matter_id, today_cn()).await?;
         let (row, certs, matters) = staff::get_staff(&self.pool, staff_id).await?;
-        Ok(Response::new(pb::AssignMatterToStaffResponse { staff: Some(staff_to_pb(row, certs, matters)) }))
+        Ok(Response::new(pb::AssignMatterToStaffResponse {
+            staff: Some(staff_to_pb(row, certs, matters)),
+        }))
     }
 }
 
@@ -446,4 +539,3 @@ fn staff_to_pb(s: StaffRow, certs: Vec<CertificateRow>, matters: Vec<Uuid>) -> p
         assigned_matter_ids: matters.into_iter().map(|m| m.to_string()).collect(),
     }
 }
-

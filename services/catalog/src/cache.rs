@@ -20,7 +20,11 @@ impl Cache {
 
     async fn key(&self, suffix: &str) -> Option<String> {
         let mut r = self.redis.clone();
-        let generation: Option<i64> = redis::cmd("GET").arg(GENERATION).query_async(&mut r).await.ok()?;
+        let generation: Option<i64> = redis::cmd("GET")
+            .arg(GENERATION)
+            .query_async(&mut r)
+            .await
+            .ok()?;
         Some(format!("xn:catalog:{}:{suffix}", generation.unwrap_or(0)))
     }
 
@@ -34,7 +38,11 @@ impl Cache {
         let key = self.key(suffix).await;
         if let Some(k) = &key {
             let mut r = self.redis.clone();
-            if let Ok(Some(bytes)) = redis::cmd("GET").arg(k).query_async::<Option<Vec<u8>>>(&mut r).await {
+            if let Ok(Some(bytes)) = redis::cmd("GET")
+                .arg(k)
+                .query_async::<Option<Vec<u8>>>(&mut r)
+                .await
+            {
                 if let Ok(m) = M::decode(bytes.as_slice()) {
                     metrics::counter!("catalog_cache_hits_total").increment(1);
                     return Ok(m);
@@ -45,8 +53,13 @@ impl Cache {
         let m = fetch().await?;
         if let Some(k) = key {
             let mut r = self.redis.clone();
-            let _: Result<(), _> =
-                redis::cmd("SET").arg(&k).arg(m.encode_to_vec()).arg("EX").arg(TTL_SECS).query_async(&mut r).await;
+            let _: Result<(), _> = redis::cmd("SET")
+                .arg(&k)
+                .arg(m.encode_to_vec())
+                .arg("EX")
+                .arg(TTL_SECS)
+                .query_async(&mut r)
+                .await;
         }
         Ok(m)
     }
@@ -54,7 +67,11 @@ impl Cache {
     /// Invalidates every cached answer (after a publish or retire committed).
     pub async fn invalidate(&self) {
         let mut r = self.redis.clone();
-        if let Err(e) = redis::cmd("INCR").arg(GENERATION).query_async::<i64>(&mut r).await {
+        if let Err(e) = redis::cmd("INCR")
+            .arg(GENERATION)
+            .query_async::<i64>(&mut r)
+            .await
+        {
             tracing::warn!(error = %e, "cannot invalidate the catalog cache; entries expire in {TTL_SECS}s");
         }
     }

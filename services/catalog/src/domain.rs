@@ -13,13 +13,19 @@ pub struct NewDepartment {
 
 impl NewDepartment {
     /// Validates every field at once; `prefix` is the request field path (`department.`).
-    pub fn parse(region_code: &str, code: &str, display_name: &str, prefix: &str) -> AppResult<Self> {
+    pub fn parse(
+        region_code: &str,
+        code: &str,
+        display_name: &str,
+        prefix: &str,
+    ) -> AppResult<Self> {
         let mut v = Violations::new();
         let region = RegionCode::parse_field(region_code, &format!("{prefix}region_code"), &mut v);
         let code = code.trim();
         v.text(code, &format!("{prefix}code"), 64);
         v.check(
-            code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            code.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
             &format!("{prefix}code"),
             "may hold only letters, digits, - and _",
         );
@@ -40,7 +46,8 @@ mod tests {
 
     #[test]
     fn valid_department() {
-        let d = NewDepartment::parse("410702", "SCJGJ", " 县市场监督管理局 ", "department.").unwrap();
+        let d =
+            NewDepartment::parse("410702", "SCJGJ", " 县市场监督管理局 ", "department.").unwrap();
         assert_eq!(d.display_name, "县市场监督管理局");
         assert_eq!(d.region.as_str(), "410702");
     }
@@ -48,9 +55,18 @@ mod tests {
     #[test]
     fn every_bad_field_is_reported() {
         let err = NewDepartment::parse("41", "bad code!", "", "department.").unwrap_err();
-        let AppError::InvalidArgument(v) = err else { panic!("expected invalid argument") };
+        let AppError::InvalidArgument(v) = err else {
+            panic!("expected invalid argument")
+        };
         let fields: Vec<_> = v.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["department.region_code", "department.code", "department.display_name"]);
+        assert_eq!(
+            fields,
+            [
+                "department.region_code",
+                "department.code",
+                "department.display_name"
+            ]
+        );
     }
 }
 
@@ -71,41 +87,80 @@ pub mod matter {
     }
 
     fn code_ok(s: &str) -> bool {
-        !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     }
 
     /// Checks every field and reports every problem at once (`terms.` field paths).
     pub fn validate(t: &MatterTerms) -> AppResult<()> {
         let mut v = Violations::new();
-        v.check(code_ok(&t.implementation_code), "terms.implementation_code", "is required: 1-64 letters, digits, - or _");
-        v.check(t.basic_code.is_empty() || code_ok(&t.basic_code), "terms.basic_code", "may hold only letters, digits, - and _");
+        v.check(
+            code_ok(&t.implementation_code),
+            "terms.implementation_code",
+            "is required: 1-64 letters, digits, - or _",
+        );
+        v.check(
+            t.basic_code.is_empty() || code_ok(&t.basic_code),
+            "terms.basic_code",
+            "may hold only letters, digits, - and _",
+        );
         v.text(&t.name, "terms.name", 200);
         v.check(
             MatterType::try_from(t.matter_type).is_ok_and(|m| m != MatterType::Unspecified),
             "terms.matter_type",
             "is required",
         );
-        v.check(uuid::Uuid::parse_str(&t.department_id).is_ok(), "terms.department_id", "must be a department id");
-        v.check((0..=365).contains(&t.statutory_limit_days), "terms.statutory_limit_days", "must be 0-365 working days");
-        v.check(t.promised_limit_days >= 0, "terms.promised_limit_days", "must not be negative");
+        v.check(
+            uuid::Uuid::parse_str(&t.department_id).is_ok(),
+            "terms.department_id",
+            "must be a department id",
+        );
+        v.check(
+            (0..=365).contains(&t.statutory_limit_days),
+            "terms.statutory_limit_days",
+            "must be 0-365 working days",
+        );
+        v.check(
+            t.promised_limit_days >= 0,
+            "terms.promised_limit_days",
+            "must not be negative",
+        );
         v.check(
             t.promised_limit_days <= t.statutory_limit_days,
             "terms.promised_limit_days",
             "cannot exceed the statutory limit",
         );
-        v.check((0..=10).contains(&t.max_visits), "terms.max_visits", "must be 0-10");
+        v.check(
+            (0..=10).contains(&t.max_visits),
+            "terms.max_visits",
+            "must be 0-10",
+        );
         let mut names = HashSet::new();
         for (i, m) in t.materials.iter().enumerate() {
             let f = format!("terms.materials[{i}]");
             v.text(&m.name, &format!("{f}.name"), 200);
-            v.check(names.insert(m.name.trim()), &format!("{f}.name"), "duplicates another material's name");
+            v.check(
+                names.insert(m.name.trim()),
+                &format!("{f}.name"),
+                "duplicates another material's name",
+            );
             v.check(
                 MaterialForm::try_from(m.form).is_ok_and(|x| x != MaterialForm::Unspecified),
                 &format!("{f}.form"),
                 "is required",
             );
-            v.check((0..=20).contains(&m.copies), &format!("{f}.copies"), "must be 0-20");
-            v.check(!m.key || m.required, &format!("{f}.key"), "a key material must be required");
+            v.check(
+                (0..=20).contains(&m.copies),
+                &format!("{f}.copies"),
+                "must be 0-20",
+            );
+            v.check(
+                !m.key || m.required,
+                &format!("{f}.key"),
+                "a key material must be required",
+            );
         }
         for (i, s) in t.steps.iter().enumerate() {
             v.text(&s.name, &format!("terms.steps[{i}].name"), 100);
@@ -122,17 +177,30 @@ pub mod matter {
                 &format!("terms.channels[{i}]"),
                 "is not a channel",
             );
-            v.check(channels.insert(*c), &format!("terms.channels[{i}]"), "is listed twice");
+            v.check(
+                channels.insert(*c),
+                &format!("terms.channels[{i}]"),
+                "is listed twice",
+            );
         }
         let window = channels.contains(&(Channel::Window as i32));
-        let online = channels.contains(&(Channel::Online as i32)) || channels.contains(&(Channel::Mobile as i32));
+        let online = channels.contains(&(Channel::Online as i32))
+            || channels.contains(&(Channel::Mobile as i32));
         v.check(
             (window && !t.window_codes.is_empty()) || online,
             "terms.channels",
             "needs an online channel or the window channel with at least one accepting window",
         );
-        v.check(!window || !t.window_codes.is_empty(), "terms.window_codes", "the window channel needs an accepting window");
-        v.check(t.free || !t.fee_description.trim().is_empty(), "terms.fee_description", "is required when not free");
+        v.check(
+            !window || !t.window_codes.is_empty(),
+            "terms.window_codes",
+            "the window channel needs an accepting window",
+        );
+        v.check(
+            t.free || !t.fee_description.trim().is_empty(),
+            "terms.fee_description",
+            "is required when not free",
+        );
         for (i, k) in t.keywords.iter().enumerate() {
             v.text(k, &format!("terms.keywords[{i}]"), 50);
         }
@@ -247,7 +315,10 @@ pub mod matter {
             t.materials[1].name = t.materials[0].name.clone();
             t.materials[1].key = true;
             t.materials[1].required = false;
-            assert_eq!(fields(&t), ["terms.materials[1].name", "terms.materials[1].key"]);
+            assert_eq!(
+                fields(&t),
+                ["terms.materials[1].name", "terms.materials[1].key"]
+            );
         }
 
         #[test]

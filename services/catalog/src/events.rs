@@ -7,7 +7,8 @@ use xiaoneng_proto::catalog::events::v1::DepartmentCreated;
 use crate::store::DepartmentRow;
 
 pub fn department_created(d: &DepartmentRow) -> anyhow::Result<NewEvent> {
-    let region = xiaoneng_kit::region::RegionCode::parse(&d.region_code).map_err(anyhow::Error::msg)?;
+    let region =
+        xiaoneng_kit::region::RegionCode::parse(&d.region_code).map_err(anyhow::Error::msg)?;
     Ok(NewEvent::new(
         ServiceKind::Catalog,
         d.id.to_string(),
@@ -65,7 +66,10 @@ pub fn matter_retired(
     )
 }
 
-pub fn certificate_changed(c: &crate::store::staff::CertificateRow, region: &xiaoneng_kit::region::RegionCode) -> NewEvent {
+pub fn certificate_changed(
+    c: &crate::store::staff::CertificateRow,
+    region: &xiaoneng_kit::region::RegionCode,
+) -> NewEvent {
     NewEvent::new(
         ServiceKind::Catalog,
         c.staff_id.to_string(),

@@ -31,8 +31,16 @@ pub const PUBLIC_METHODS: &[&str] = &[
 
 /// Starts the service: database, relay, and the gRPC server on `service.grpc_addr`.
 pub async fn build(settings: Settings) -> anyhow::Result<RunningService> {
-    let f = Foundation::start(ServiceKind::Catalog, settings, sqlx::migrate!("./migrations")).await?;
+    let f = Foundation::start(
+        ServiceKind::Catalog,
+        settings,
+        sqlx::migrate!("./migrations"),
+    )
+    .await?;
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(CatalogServiceServer::new(api::CatalogApi::new(f.pool.clone(), cache::Cache::new(f.redis.clone()))));
+    routes.add_service(CatalogServiceServer::new(api::CatalogApi::new(
+        f.pool.clone(),
+        cache::Cache::new(f.redis.clone()),
+    )));
     Ok(f.spawn(routes, PUBLIC_METHODS))
 }

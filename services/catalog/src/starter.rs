@@ -131,17 +131,33 @@ fn material(spec: &str) -> Material {
         Some('?') => (false, false, &spec[1..]),
         _ => (false, true, spec),
     };
-    let form = if name.ends_with("复印件") { MaterialForm::Copy } else { MaterialForm::Original };
-    Material { name: name.to_string(), required, key, form: form as i32, copies: 1, ..Default::default() }
+    let form = if name.ends_with("复印件") {
+        MaterialForm::Copy
+    } else {
+        MaterialForm::Original
+    };
+    Material {
+        name: name.to_string(),
+        required,
+        key,
+        form: form as i32,
+        copies: 1,
+        ..Default::default()
+    }
 }
 
 impl MatterEntry {
     pub fn terms(&self, department_id: Uuid) -> Result<MatterTerms, String> {
-        let t = matter_type(&self.matter_type).ok_or_else(|| format!("{}: unknown type {:?}", self.code, self.matter_type))?;
+        let t = matter_type(&self.matter_type)
+            .ok_or_else(|| format!("{}: unknown type {:?}", self.code, self.matter_type))?;
         let channels = match &self.channels {
             Some(cs) => cs
                 .iter()
-                .map(|c| channel(c).map(|c| c as i32).ok_or_else(|| format!("{}: unknown channel {c:?}", self.code)))
+                .map(|c| {
+                    channel(c)
+                        .map(|c| c as i32)
+                        .ok_or_else(|| format!("{}: unknown channel {c:?}", self.code))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
             None => vec![Channel::Window as i32, Channel::Online as i32],
         };
@@ -152,7 +168,10 @@ impl MatterEntry {
             matter_type: t as i32,
             department_id: department_id.to_string(),
             legal_basis: self.basis.clone(),
-            acceptance_conditions: self.conditions.clone().unwrap_or_else(|| "符合法定条件、材料齐全、符合法定形式".into()),
+            acceptance_conditions: self
+                .conditions
+                .clone()
+                .unwrap_or_else(|| "符合法定条件、材料齐全、符合法定形式".into()),
             materials: self.materials.iter().map(|m| material(m)).collect(),
             statutory_limit_days: self.statutory,
             promised_limit_days: self.promised,
@@ -161,12 +180,19 @@ impl MatterEntry {
             steps: self
                 .steps
                 .iter()
-                .map(|(name, days)| Step { name: name.clone(), limit_days: *days, ..Default::default() })
+                .map(|(name, days)| Step {
+                    name: name.clone(),
+                    limit_days: *days,
+                    ..Default::default()
+                })
                 .collect(),
             channels,
             max_visits: self.visits,
             result_name: self.result.clone(),
-            delivery_methods: self.delivery.clone().unwrap_or_else(|| vec!["窗口领取".into(), "邮寄送达".into()]),
+            delivery_methods: self
+                .delivery
+                .clone()
+                .unwrap_or_else(|| vec!["窗口领取".into(), "邮寄送达".into()]),
             window_codes: self.windows.clone().unwrap_or_else(|| vec!["ZH01".into()]),
             cross_region: self.cross_region,
             keywords: self.keywords.clone(),
@@ -192,7 +218,8 @@ pub fn parse(text: &str) -> Result<StarterFile, String> {
 }
 
 pub async fn load(pool: &PgPool, f: &StarterFile) -> AppResult<Report> {
-    let region = RegionCode::parse(&f.region_code).map_err(|e| AppError::invalid("region_code", e))?;
+    let region =
+        RegionCode::parse(&f.region_code).map_err(|e| AppError::invalid("region_code", e))?;
     let mut report = Report::default();
     let mut dept_ids = HashMap::new();
     for d in &f.departments {
@@ -216,30 +243,35 @@ pub async fn load(pool: &PgPool, f: &StarterFile) -> AppResult<Report> {
         dept_ids.insert(d.code.clone(), id);
         let mut post_ids = HashMap::new();
         for p in &d.posts {
-            let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM posts WHERE department_id = $1 AND name = $2")
-                .bind(id)
-                .bind(&p.name)
-                .fetch_optional(pool)
-                .await?;
+            let existing: Option<Uuid> =
+                sqlx::query_scalar("SELECT id FROM posts WHERE department_id = $1 AND name = $2")
+                    .bind(id)
+                    .bind(&p.name)
+                    .fetch_optional(pool)
+                    .await?;
             let pid = match existing {
                 Some(pid) => pid,
                 None => {
                     report.posts += 1;
-                    staff::create_post(pool, &region, id, &p.name, &p.duties).await?.id
+                    staff::create_post(pool, &region, id, &p.name, &p.duties)
+                        .await?
+                        .id
                 }
             };
             post_ids.insert(p.name.clone(), pid);
         }
         let mut by_post: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for s in &d.staff {
-            let post = *post_ids
-                .get(&s.post)
-                .ok_or_else(|| AppError::invalid("staff.post", format!("{}: no post {:?}", s.badge, s.post)))?;
-            let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM staff WHERE region_code = $1 AND badge_number = $2")
-                .bind(region.as_str())
-                .bind(&s.badge)
-                .fetch_optional(pool)
-                .await?;
+            let post = *post_ids.get(&s.post).ok_or_else(|| {
+                AppError::invalid("staff.post", format!("{}: no post {:?}", s.badge, s.post))
+            })?;
+            let existing: Option<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM staff WHERE region_code = $1 AND badge_number = $2",
+            )
+            .bind(region.as_str())
+            .bind(&s.badge)
+            .fetch_optional(pool)
+            .await?;
             let sid = match existing {
                 Some(sid) => sid,
                 None => {
@@ -258,10 +290,12 @@ pub async fn load(pool: &PgPool, f: &StarterFile) -> AppResult<Report> {
             };
             by_post.entry(post).or_default().push(sid);
             if let Some(c) = &s.cert {
-                let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM certificates WHERE number = $1)")
-                    .bind(&c.number)
-                    .fetch_one(pool)
-                    .await?;
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM certificates WHERE number = $1)",
+                )
+                .bind(&c.number)
+                .fetch_one(pool)
+                .await?;
                 if !exists {
                     report.certificates += 1;
                     let new = staff::NewCertificate {
@@ -277,19 +311,30 @@ pub async fn load(pool: &PgPool, f: &StarterFile) -> AppResult<Report> {
         }
         // 岗位AB角: the first two people of a post, when the post has none yet.
         for (post, people) in by_post {
-            let unset: bool = sqlx::query_scalar("SELECT a_staff_id IS NULL FROM posts WHERE id = $1")
-                .bind(post)
-                .fetch_one(pool)
-                .await?;
+            let unset: bool =
+                sqlx::query_scalar("SELECT a_staff_id IS NULL FROM posts WHERE id = $1")
+                    .bind(post)
+                    .fetch_one(pool)
+                    .await?;
             if unset {
-                staff::set_post_staff(pool, &region, post, people.first().copied(), people.get(1).copied()).await?;
+                staff::set_post_staff(
+                    pool,
+                    &region,
+                    post,
+                    people.first().copied(),
+                    people.get(1).copied(),
+                )
+                .await?;
             }
         }
     }
     for m in &f.matters {
-        let dept = *dept_ids
-            .get(&m.dept)
-            .ok_or_else(|| AppError::invalid("matters.dept", format!("{}: no department {:?}", m.code, m.dept)))?;
+        let dept = *dept_ids.get(&m.dept).ok_or_else(|| {
+            AppError::invalid(
+                "matters.dept",
+                format!("{}: no department {:?}", m.code, m.dept),
+            )
+        })?;
         let exists: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM matters WHERE region_code = $1 AND implementation_code = $2)",
         )
@@ -303,7 +348,14 @@ pub async fn load(pool: &PgPool, f: &StarterFile) -> AppResult<Report> {
         }
         let terms = m.terms(dept).map_err(|e| AppError::invalid("matters", e))?;
         let draft = matters::create_draft(pool, &region, &terms, None).await?;
-        matters::publish(pool, &region, draft.matter_id, draft.version, f.effective_date).await?;
+        matters::publish(
+            pool,
+            &region,
+            draft.matter_id,
+            draft.version,
+            f.effective_date,
+        )
+        .await?;
         report.matters += 1;
     }
     Ok(report)
@@ -316,19 +368,37 @@ mod tests {
     #[test]
     fn the_shipped_starter_catalog_is_complete_and_valid() {
         let f = parse(include_str!("../data/starter/410702.toml")).unwrap();
-        assert!(f.departments.len() >= 12, "{} departments", f.departments.len());
+        assert!(
+            f.departments.len() >= 12,
+            "{} departments",
+            f.departments.len()
+        );
         assert!(f.matters.len() >= 60, "{} matters", f.matters.len());
-        let depts: std::collections::HashSet<_> = f.departments.iter().map(|d| d.code.as_str()).collect();
+        let depts: std::collections::HashSet<_> =
+            f.departments.iter().map(|d| d.code.as_str()).collect();
         let mut codes = std::collections::HashSet::new();
         for m in &f.matters {
-            assert!(depts.contains(m.dept.as_str()), "{}: unknown department {}", m.code, m.dept);
+            assert!(
+                depts.contains(m.dept.as_str()),
+                "{}: unknown department {}",
+                m.code,
+                m.dept
+            );
             assert!(codes.insert(m.code.clone()), "{} twice", m.code);
             let terms = m.terms(Uuid::nil()).unwrap();
             crate::domain::matter::validate(&terms).unwrap_or_else(|e| panic!("{}: {e}", m.code));
         }
-        let with_matters: std::collections::HashSet<_> = f.matters.iter().map(|m| m.dept.as_str()).collect();
+        let with_matters: std::collections::HashSet<_> =
+            f.matters.iter().map(|m| m.dept.as_str()).collect();
         assert!(with_matters.len() >= 12);
-        assert!(f.departments.iter().flat_map(|d| &d.staff).filter(|s| s.cert.is_some()).count() >= 3);
+        assert!(
+            f.departments
+                .iter()
+                .flat_map(|d| &d.staff)
+                .filter(|s| s.cert.is_some())
+                .count()
+                >= 3
+        );
     }
 
     #[test]

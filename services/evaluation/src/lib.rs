@@ -12,12 +12,20 @@ pub mod api {
     #[derive(Debug, Default)]
     pub struct EvaluationApi;
 
-    impl xiaoneng_proto::evaluation::v1::evaluation_service_server::EvaluationService for EvaluationApi {}
+    impl xiaoneng_proto::evaluation::v1::evaluation_service_server::EvaluationService
+        for EvaluationApi
+    {
+    }
 }
 
 /// Starts the service: database, relay, and the gRPC server on `service.grpc_addr`.
 pub async fn build(settings: Settings) -> anyhow::Result<xiaoneng_kit::foundation::RunningService> {
-    let f = Foundation::start(ServiceKind::Evaluation, settings, sqlx::migrate::Migrator::DEFAULT).await?;
+    let f = Foundation::start(
+        ServiceKind::Evaluation,
+        settings,
+        sqlx::migrate::Migrator::DEFAULT,
+    )
+    .await?;
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(EvaluationServiceServer::new(api::EvaluationApi));
     Ok(f.spawn(routes, &[]))

@@ -17,7 +17,12 @@ pub mod api {
 
 /// Starts the service: database, relay, and the gRPC server on `service.grpc_addr`.
 pub async fn build(settings: Settings) -> anyhow::Result<xiaoneng_kit::foundation::RunningService> {
-    let f = Foundation::start(ServiceKind::Queue, settings, sqlx::migrate::Migrator::DEFAULT).await?;
+    let f = Foundation::start(
+        ServiceKind::Queue,
+        settings,
+        sqlx::migrate::Migrator::DEFAULT,
+    )
+    .await?;
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(QueueServiceServer::new(api::QueueApi));
     Ok(f.spawn(routes, &[]))

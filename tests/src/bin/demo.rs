@@ -9,7 +9,8 @@ use xiaoneng_e2e::proto::accountability::v1::{
     accountability_service_client::AccountabilityServiceClient, ListLedgerEntriesRequest,
 };
 use xiaoneng_e2e::proto::catalog::v1::{
-    catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department, SearchMattersRequest,
+    catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department,
+    SearchMattersRequest,
 };
 use xiaoneng_e2e::{channel, eventually, token};
 use xiaoneng_kit::auth::roles;
@@ -30,7 +31,10 @@ async fn main() -> anyhow::Result<()> {
     println!("1. A call without a token is refused:");
     let mut anon = CatalogServiceClient::new(channel(CATALOG, None).await);
     let err = anon
-        .create_department(CreateDepartmentRequest { department: None, request_id: String::new() })
+        .create_department(CreateDepartmentRequest {
+            department: None,
+            request_id: String::new(),
+        })
         .await
         .expect_err("refused");
     println!("   CreateDepartment → {:?}: {}", err.code(), err.message());
@@ -74,7 +78,9 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .ok()?
                 .into_inner();
-            let all_here = created.iter().all(|id| r.entries.iter().any(|e| &e.subject == id));
+            let all_here = created
+                .iter()
+                .all(|id| r.entries.iter().any(|e| &e.subject == id));
             all_here.then_some(r.entries)
         }
     })
@@ -82,9 +88,16 @@ async fn main() -> anyhow::Result<()> {
     let mut ids: Vec<&str> = entries.iter().map(|e| e.event_id.as_str()).collect();
     ids.sort();
     ids.dedup();
-    println!("   city office (410700) sees {} DepartmentCreated events, {} distinct event ids", entries.len(), ids.len());
+    println!(
+        "   city office (410700) sees {} DepartmentCreated events, {} distinct event ids",
+        entries.len(),
+        ids.len()
+    );
     for e in entries.iter().take(5) {
-        println!("   · {} {} {} subject {}", e.region_code, e.source, e.event_type, e.subject);
+        println!(
+            "   · {} {} {} subject {}",
+            e.region_code, e.source, e.event_type, e.subject
+        );
     }
 
     println!("4. A county sees only its own:");
@@ -92,37 +105,68 @@ async fn main() -> anyhow::Result<()> {
         let t = token(&format!("office-{county}"), &[roles::SUPERVISOR], county);
         let mut c = AccountabilityServiceClient::new(channel(ACCOUNTABILITY, Some(&t)).await);
         let r = c
-            .list_ledger_entries(ListLedgerEntriesRequest { page_size: 1000, ..Default::default() })
+            .list_ledger_entries(ListLedgerEntriesRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
             .await?
             .into_inner();
         let foreign = r.entries.iter().filter(|e| e.region_code != county).count();
-        println!("   {county}: {} entries, {} from other regions", r.entries.len(), foreign);
+        println!(
+            "   {county}: {} entries, {} from other regions",
+            r.entries.len(),
+            foreign
+        );
     }
     let t = token("office-410702", &[roles::SUPERVISOR], "410702");
     let mut c = AccountabilityServiceClient::new(channel(ACCOUNTABILITY, Some(&t)).await);
     let err = c
-        .list_ledger_entries(ListLedgerEntriesRequest { region_code: "410703".into(), ..Default::default() })
+        .list_ledger_entries(ListLedgerEntriesRequest {
+            region_code: "410703".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("outside the caller's region");
-    println!("   410702 asking for 410703 → {:?}: {}", err.code(), err.message());
+    println!(
+        "   410702 asking for 410703 → {:?}: {}",
+        err.code(),
+        err.message()
+    );
 
     println!("5. A citizen looks for a matter's guide (办事指南) by search, no login needed:");
     let mut public = CatalogServiceClient::new(channel(CATALOG, None).await);
     for q in ["营业执照", "结婚", "身份证"] {
         let r = public
-            .search_matters(SearchMattersRequest { query: q.into(), region_code: "410702".into(), page_size: 3, ..Default::default() })
+            .search_matters(SearchMattersRequest {
+                query: q.into(),
+                region_code: "410702".into(),
+                page_size: 3,
+                ..Default::default()
+            })
             .await?
             .into_inner();
-        let names: Vec<String> = r.matters.iter().map(|m| m.terms.clone().unwrap_or_default().name).collect();
+        let names: Vec<String> = r
+            .matters
+            .iter()
+            .map(|m| m.terms.clone().unwrap_or_default().name)
+            .collect();
         println!("   「{q}」 → {}", names.join(" · "));
     }
     let r = public
-        .search_matters(SearchMattersRequest { query: "营业执照".into(), region_code: "410702".into(), page_size: 1, ..Default::default() })
+        .search_matters(SearchMattersRequest {
+            query: "营业执照".into(),
+            region_code: "410702".into(),
+            page_size: 1,
+            ..Default::default()
+        })
         .await?
         .into_inner();
     if let Some(m) = r.matters.first() {
         let t = m.terms.clone().unwrap_or_default();
-        println!("   办事指南: {} ({}), {} v{} in force since {}", t.name, t.implementation_code, m.department_name, m.version, m.effective_date);
+        println!(
+            "   办事指南: {} ({}), {} v{} in force since {}",
+            t.name, t.implementation_code, m.department_name, m.version, m.effective_date
+        );
         println!(
             "     法定时限 {} 个工作日, 承诺时限 {} 个工作日, 到现场次数 {}, {}",
             t.statutory_limit_days,
@@ -133,9 +177,21 @@ async fn main() -> anyhow::Result<()> {
         for mat in &t.materials {
             println!(
                 "     {} {}{}",
-                if mat.key { "★" } else if mat.required { "·" } else { "○" },
+                if mat.key {
+                    "★"
+                } else if mat.required {
+                    "·"
+                } else {
+                    "○"
+                },
                 mat.name,
-                if mat.key { " (关键材料, 不可容缺)" } else if !mat.required { " (可选)" } else { "" }
+                if mat.key {
+                    " (关键材料, 不可容缺)"
+                } else if !mat.required {
+                    " (可选)"
+                } else {
+                    ""
+                }
             );
         }
         println!("     办理结果: {}; 依据: {}", t.result_name, t.legal_basis);

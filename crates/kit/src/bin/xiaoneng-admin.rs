@@ -6,7 +6,10 @@ use xiaoneng_kit::config::{load, NoDomain};
 use xiaoneng_kit::ServiceKind;
 
 #[derive(Parser)]
-#[command(name = "xiaoneng-admin", about = "Xiaoneng operator tool (reads the same XIAONENG__* settings as the services)")]
+#[command(
+    name = "xiaoneng-admin",
+    about = "Xiaoneng operator tool (reads the same XIAONENG__* settings as the services)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,7 +56,12 @@ async fn health(addr: &str) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut client = HealthClient::new(channel);
-    let resp = client.check(HealthCheckRequest { service: String::new() }).await.map_err(|e| e.to_string())?;
+    let resp = client
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(format!("{:?}", resp.into_inner().status()))
 }
 
@@ -67,13 +75,26 @@ fn main() -> std::process::ExitCode {
         }
     };
     match cli.command {
-        Command::MintToken { sub, roles, region, dept, ttl } => {
+        Command::MintToken {
+            sub,
+            roles,
+            region,
+            dept,
+            ttl,
+        } => {
             if let Err(e) = xiaoneng_kit::region::RegionCode::parse(&region) {
                 eprintln!("xiaoneng-admin: --region: {e}");
                 return std::process::ExitCode::from(2);
             }
-            let roles: Vec<&str> = roles.split(',').map(str::trim).filter(|r| !r.is_empty()).collect();
-            println!("{}", TokenMinter::new(&settings.auth).mint(&sub, &roles, &region, dept.as_deref(), ttl));
+            let roles: Vec<&str> = roles
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .collect();
+            println!(
+                "{}",
+                TokenMinter::new(&settings.auth).mint(&sub, &roles, &region, dept.as_deref(), ttl)
+            );
             std::process::ExitCode::SUCCESS
         }
         Command::WaitServing { timeout, addrs } => {

@@ -6,7 +6,10 @@ use xiaoneng_kit::config::{load, NoDomain};
 use xiaoneng_kit::ServiceKind;
 
 #[derive(Parser)]
-#[command(name = "xiaoneng-catalog-load", about = "Load a starter catalog (departments, staff, matters) for one county")]
+#[command(
+    name = "xiaoneng-catalog-load",
+    about = "Load a starter catalog (departments, staff, matters) for one county"
+)]
 struct Cli {
     /// The data file, e.g. services/catalog/data/starter/410702.toml
     #[arg(long)]
@@ -27,8 +30,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
     let settings = load::<NoDomain>(ServiceKind::Catalog)?;
-    let text = std::fs::read_to_string(&cli.file).map_err(|e| anyhow::anyhow!("{}: {e}", cli.file.display()))?;
-    let file = xiaoneng_catalog::starter::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", cli.file.display()))?;
+    let text = std::fs::read_to_string(&cli.file)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cli.file.display()))?;
+    let file = xiaoneng_catalog::starter::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cli.file.display()))?;
     let pool = xiaoneng_kit::db::connect(&settings.database).await?;
     xiaoneng_kit::db::migrate(&pool, sqlx::migrate!("./migrations")).await?;
     let r = xiaoneng_catalog::starter::load(&pool, &file).await?;

@@ -47,13 +47,24 @@ pub struct Filter<'a> {
 }
 
 /// The department's name, checking it belongs to `region`.
-async fn department_name(conn: &mut PgConnection, id: &str, region: &RegionCode) -> AppResult<(Uuid, String)> {
-    let id = Uuid::parse_str(id).map_err(|_| AppError::invalid("terms.department_id", "must be a department id"))?;
+async fn department_name(
+    conn: &mut PgConnection,
+    id: &str,
+    region: &RegionCode,
+) -> AppResult<(Uuid, String)> {
+    let id = Uuid::parse_str(id)
+        .map_err(|_| AppError::invalid("terms.department_id", "must be a department id"))?;
     let row: Option<(String, String)> =
-        sqlx::query_as("SELECT display_name, region_code FROM departments WHERE id = $1").bind(id).fetch_optional(conn).await?;
+        sqlx::query_as("SELECT display_name, region_code FROM departments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
     match row {
         Some((name, r)) if r == region.as_str() => Ok((id, name)),
-        _ => Err(AppError::invalid("terms.department_id", format!("no such department in region {region}"))),
+        _ => Err(AppError::invalid(
+            "terms.department_id",
+            format!("no such department in region {region}"),
+        )),
     }
 }
 
@@ -90,13 +101,19 @@ async fn write_columns(
     Ok(())
 }
 
-async fn fetch_version(conn: &mut PgConnection, matter_id: Uuid, version: i32) -> AppResult<VersionRow> {
-    sqlx::query_as(&format!("{SELECT} WHERE v.matter_id = $1 AND v.version = $2"))
-        .bind(matter_id)
-        .bind(version)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| AppError::not_found("matter version", format!("{matter_id}/{version}")))
+async fn fetch_version(
+    conn: &mut PgConnection,
+    matter_id: Uuid,
+    version: i32,
+) -> AppResult<VersionRow> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE v.matter_id = $1 AND v.version = $2"
+    ))
+    .bind(matter_id)
+    .bind(version)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| AppError::not_found("matter version", format!("{matter_id}/{version}")))
 }
 
 /// Creates the next draft of the matter with this implementation code (a new matter if none).
@@ -135,7 +152,10 @@ pub async fn create_draft(
     .fetch_one(&mut *tx)
     .await?;
     if retired.is_some() {
-        return Err(AppError::precondition("MATTER_RETIRED", "the matter is retired; it takes no new versions"));
+        return Err(AppError::precondition(
+            "MATTER_RETIRED",
+            "the matter is retired; it takes no new versions",
+        ));
     }
     let (next, drafts): (i32, i64) = sqlx::query_as(
         "SELECT coalesce(max(version), 0) + 1, count(*) FILTER (WHERE state = 'draft') FROM matter_versions WHERE matter_id = $1",
@@ -144,7 +164,10 @@ pub async fn create_draft(
     .fetch_one(&mut *tx)
     .await?;
     if drafts > 0 {
-        return Err(AppError::precondition("DRAFT_EXISTS", "the matter already has a draft; update or publish it"));
+        return Err(AppError::precondition(
+            "DRAFT_EXISTS",
+            "the matter already has a draft; update or publish it",
+        ));
     }
     write_columns(&mut tx, matter_id, next, terms, region, request_id, true).await?;
     let row = fetch_version(&mut tx, matter_id, next).await?;
@@ -153,13 +176,18 @@ pub async fn create_draft(
 }
 
 /// Locks the matter and returns its region; NOT_FOUND outside `scope`.
-async fn lock_matter(conn: &mut PgConnection, matter_id: Uuid, scope: &RegionCode) -> AppResult<(RegionCode, Option<NaiveDate>)> {
+async fn lock_matter(
+    conn: &mut PgConnection,
+    matter_id: Uuid,
+    scope: &RegionCode,
+) -> AppResult<(RegionCode, Option<NaiveDate>)> {
     let row: Option<(String, Option<NaiveDate>)> =
         sqlx::query_as("SELECT region_code, retire_date FROM matters WHERE id = $1 FOR UPDATE")
             .bind(matter_id)
             .fetch_optional(conn)
             .await?;
-    let (region, retired) = row.ok_or_else(|| AppError::not_found("matter", matter_id.to_string()))?;
+    let (region, retired) =
+        row.ok_or_else(|| AppError::not_found("matter", matter_id.to_string()))?;
     let region = RegionCode::parse(&region).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
     if !scope.contains(&region) {
         return Err(AppError::not_found("matter", matter_id.to_string()));
@@ -179,10 +207,16 @@ pub async fn update_draft(
     let (region, _) = lock_matter(&mut tx, matter_id, scope).await?;
     let current = fetch_version(&mut tx, matter_id, version).await?;
     if current.state != "draft" {
-        return Err(AppError::precondition("VERSION_PUBLISHED", "a published version is immutable; create a new draft"));
+        return Err(AppError::precondition(
+            "VERSION_PUBLISHED",
+            "a published version is immutable; create a new draft",
+        ));
     }
     if current.terms()?.implementation_code != terms.implementation_code {
-        return Err(AppError::invalid("terms.implementation_code", "cannot change between versions of a matter"));
+        return Err(AppError::invalid(
+            "terms.implementation_code",
+            "cannot change between versions of a matter",
+        ));
     }
     write_columns(&mut tx, matter_id, version, terms, &region, None, false).await?;
     let row = fetch_version(&mut tx, matter_id, version).await?;
@@ -201,11 +235,17 @@ pub async fn publish(
     let mut tx = pool.begin().await?;
     let (region, retired) = lock_matter(&mut tx, matter_id, scope).await?;
     if retired.is_some() {
-        return Err(AppError::precondition("MATTER_RETIRED", "the matter is retired"));
+        return Err(AppError::precondition(
+            "MATTER_RETIRED",
+            "the matter is retired",
+        ));
     }
     let current = fetch_version(&mut tx, matter_id, version).await?;
     if current.state != "draft" {
-        return Err(AppError::precondition("VERSION_PUBLISHED", "the version is already published"));
+        return Err(AppError::precondition(
+            "VERSION_PUBLISHED",
+            "the version is already published",
+        ));
     }
     let latest: Option<NaiveDate> = sqlx::query_scalar(
         "SELECT max(effective_date) FROM matter_versions WHERE matter_id = $1 AND state = 'published'",
@@ -214,7 +254,10 @@ pub async fn publish(
     .fetch_one(&mut *tx)
     .await?;
     if let Some(l) = latest.filter(|l| effective <= *l) {
-        return Err(AppError::invalid("effective_date", format!("must be after {l}, the effective date of the version in force")));
+        return Err(AppError::invalid(
+            "effective_date",
+            format!("must be after {l}, the effective date of the version in force"),
+        ));
     }
     let terms = current.terms()?;
     matter::validate(&terms)?;
@@ -227,7 +270,11 @@ pub async fn publish(
     .bind(effective)
     .execute(&mut *tx)
     .await?;
-    outbox::enqueue(&mut tx, &crate::events::matter_published(matter_id, &region, version, &terms, effective)).await?;
+    outbox::enqueue(
+        &mut tx,
+        &crate::events::matter_published(matter_id, &region, version, &terms, effective),
+    )
+    .await?;
     let row = fetch_version(&mut tx, matter_id, version).await?;
     tx.commit().await?;
     Ok(row)
@@ -243,7 +290,10 @@ pub async fn retire(
     let mut tx = pool.begin().await?;
     let (region, retired) = lock_matter(&mut tx, matter_id, scope).await?;
     if let Some(d) = retired {
-        return Err(AppError::precondition("MATTER_RETIRED", format!("the matter is already retired from {d}")));
+        return Err(AppError::precondition(
+            "MATTER_RETIRED",
+            format!("the matter is already retired from {d}"),
+        ));
     }
     let latest: Option<i32> = sqlx::query_scalar(
         "SELECT version FROM matter_versions WHERE matter_id = $1 AND state = 'published' ORDER BY effective_date DESC LIMIT 1",
@@ -252,7 +302,10 @@ pub async fn retire(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(latest) = latest else {
-        return Err(AppError::precondition("NOT_PUBLISHED", "a matter never published cannot be retired"));
+        return Err(AppError::precondition(
+            "NOT_PUBLISHED",
+            "a matter never published cannot be retired",
+        ));
     };
     sqlx::query("UPDATE matters SET retire_date = $2, retire_reason = $3 WHERE id = $1")
         .bind(matter_id)
@@ -260,7 +313,11 @@ pub async fn retire(
         .bind(reason)
         .execute(&mut *tx)
         .await?;
-    outbox::enqueue(&mut tx, &crate::events::matter_retired(matter_id, &region, on, reason)).await?;
+    outbox::enqueue(
+        &mut tx,
+        &crate::events::matter_retired(matter_id, &region, on, reason),
+    )
+    .await?;
     let row = fetch_version(&mut tx, matter_id, latest).await?;
     tx.commit().await?;
     Ok(row)
@@ -286,9 +343,15 @@ pub async fn get_in_force(pool: &PgPool, matter_id: Uuid, on: NaiveDate) -> AppR
 
 /// Matters in force on `f.on`, matching the filters; with a query, ranked by relevance.
 /// The page cursor is the offset into the ranked list.
-pub async fn find(pool: &PgPool, f: &Filter<'_>, page: &PageRequest) -> AppResult<(Vec<VersionRow>, String)> {
+pub async fn find(
+    pool: &PgPool,
+    f: &Filter<'_>,
+    page: &PageRequest,
+) -> AppResult<(Vec<VersionRow>, String)> {
     let offset: i64 = match &page.after {
-        Some(c) => c.parse().map_err(|_| AppError::invalid("page_token", "is not valid"))?,
+        Some(c) => c
+            .parse()
+            .map_err(|_| AppError::invalid("page_token", "is not valid"))?,
         None => 0,
     };
     let (query, grams) = match f.query {

@@ -21,7 +21,11 @@ const COLUMNS: &str = "id, region_code, code, display_name, created_at";
 
 /// Creates a department and its `DepartmentCreated` event; a repeated `request_id` returns
 /// the department created the first time and publishes nothing.
-pub async fn create_department(pool: &PgPool, d: &NewDepartment, request_id: Option<&str>) -> AppResult<DepartmentRow> {
+pub async fn create_department(
+    pool: &PgPool,
+    d: &NewDepartment,
+    request_id: Option<&str>,
+) -> AppResult<DepartmentRow> {
     let mut tx = pool.begin().await?;
     let inserted: Option<DepartmentRow> = sqlx::query_as(&format!(
         "INSERT INTO departments (id, region_code, code, display_name, request_id) VALUES ($1, $2, $3, $4, $5)
@@ -39,10 +43,14 @@ pub async fn create_department(pool: &PgPool, d: &NewDepartment, request_id: Opt
             outbox::enqueue(&mut tx, &crate::events::department_created(&row)?).await?;
             row
         }
-        None => sqlx::query_as(&format!("SELECT {COLUMNS} FROM departments WHERE request_id = $1"))
+        None => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM departments WHERE request_id = $1"
+            ))
             .bind(request_id)
             .fetch_one(&mut *tx)
-            .await?,
+            .await?
+        }
     };
     tx.commit().await?;
     Ok(row)
@@ -63,7 +71,9 @@ pub async fn list_departments(
     page: &PageRequest,
 ) -> AppResult<(Vec<DepartmentRow>, String)> {
     let after = match &page.after {
-        Some(c) => Some(Uuid::parse_str(c).map_err(|_| AppError::invalid("page_token", "is not valid"))?),
+        Some(c) => {
+            Some(Uuid::parse_str(c).map_err(|_| AppError::invalid("page_token", "is not valid"))?)
+        }
         None => None,
     };
     let rows: Vec<DepartmentRow> = sqlx::query_as(&format!(

@@ -55,22 +55,41 @@ pub struct NewStaff {
 }
 
 const POST_COLS: &str = "id, department_id, region_code, name, duties, a_staff_id, b_staff_id";
-const STAFF_COLS: &str = "id, department_id, region_code, post_id, name, badge_number, title, main_business, trained";
-const CERT_SELECT: &str = "SELECT c.id, c.staff_id, c.region_code, c.number, c.scope, c.issue_date, c.expiry_date,
+const STAFF_COLS: &str =
+    "id, department_id, region_code, post_id, name, badge_number, title, main_business, trained";
+const CERT_SELECT: &str =
+    "SELECT c.id, c.staff_id, c.region_code, c.number, c.scope, c.issue_date, c.expiry_date,
         c.revoked_at IS NOT NULL AS revoked, c.revoke_reason, s.name AS staff_name
     FROM certificates c JOIN staff s ON s.id = c.staff_id";
 
 /// The department's region, when the caller may write in it; NOT_FOUND otherwise.
-async fn department_region(conn: &mut PgConnection, id: Uuid, scope: &RegionCode, field: &str) -> AppResult<String> {
+async fn department_region(
+    conn: &mut PgConnection,
+    id: Uuid,
+    scope: &RegionCode,
+    field: &str,
+) -> AppResult<String> {
     let region: Option<String> =
-        sqlx::query_scalar("SELECT region_code FROM departments WHERE id = $1").bind(id).fetch_optional(conn).await?;
+        sqlx::query_scalar("SELECT region_code FROM departments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
     match region {
         Some(r) if RegionCode::parse(&r).is_ok_and(|r| scope.contains(&r)) => Ok(r),
-        _ => Err(AppError::invalid(field, "no such department in the caller's region")),
+        _ => Err(AppError::invalid(
+            field,
+            "no such department in the caller's region",
+        )),
     }
 }
 
-pub async fn create_post(pool: &PgPool, scope: &RegionCode, dept: Uuid, name: &str, duties: &str) -> AppResult<PostRow> {
+pub async fn create_post(
+    pool: &PgPool,
+    scope: &RegionCode,
+    dept: Uuid,
+    name: &str,
+    duties: &str,
+) -> AppResult<PostRow> {
     let mut tx = pool.begin().await?;
     let region = department_region(&mut tx, dept, scope, "post.department_id").await?;
     let row = sqlx::query_as(&format!(
@@ -88,23 +107,29 @@ pub async fn create_post(pool: &PgPool, scope: &RegionCode, dept: Uuid, name: &s
 }
 
 pub async fn list_posts(pool: &PgPool, dept: Uuid) -> AppResult<Vec<PostRow>> {
-    Ok(sqlx::query_as(&format!("SELECT {POST_COLS} FROM posts WHERE department_id = $1 ORDER BY name"))
-        .bind(dept)
-        .fetch_all(pool)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "SELECT {POST_COLS} FROM posts WHERE department_id = $1 ORDER BY name"
+    ))
+    .bind(dept)
+    .fetch_all(pool)
+    .await?)
 }
 
 pub async fn create_staff(pool: &PgPool, scope: &RegionCode, s: &NewStaff) -> AppResult<StaffRow> {
     let mut tx = pool.begin().await?;
     let region = department_region(&mut tx, s.department_id, scope, "staff.department_id").await?;
     if let Some(post) = s.post_id {
-        let ok: Option<bool> = sqlx::query_scalar("SELECT department_id = $2 FROM posts WHERE id = $1")
-            .bind(post)
-            .bind(s.department_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let ok: Option<bool> =
+            sqlx::query_scalar("SELECT department_id = $2 FROM posts WHERE id = $1")
+                .bind(post)
+                .bind(s.department_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         if ok != Some(true) {
-            return Err(AppError::invalid("staff.post_id", "no such post in the staff member's department"));
+            return Err(AppError::invalid(
+                "staff.post_id",
+                "no such post in the staff member's department",
+            ));
         }
     }
     let row = sqlx::query_as(&format!(
@@ -126,32 +151,48 @@ pub async fn create_staff(pool: &PgPool, scope: &RegionCode, s: &NewStaff) -> Ap
     Ok(row)
 }
 
-pub async fn get_staff(pool: &PgPool, id: Uuid) -> AppResult<(StaffRow, Vec<CertificateRow>, Vec<Uuid>)> {
+pub async fn get_staff(
+    pool: &PgPool,
+    id: Uuid,
+) -> AppResult<(StaffRow, Vec<CertificateRow>, Vec<Uuid>)> {
     let staff: StaffRow = sqlx::query_as(&format!("SELECT {STAFF_COLS} FROM staff WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| AppError::not_found("staff", id.to_string()))?;
-    let certs = sqlx::query_as(&format!("{CERT_SELECT} WHERE c.staff_id = $1 ORDER BY c.issue_date"))
-        .bind(id)
-        .fetch_all(pool)
-        .await?;
-    let matters = sqlx::query_scalar("SELECT matter_id FROM staff_matters WHERE staff_id = $1 ORDER BY matter_id")
-        .bind(id)
-        .fetch_all(pool)
-        .await?;
+    let certs = sqlx::query_as(&format!(
+        "{CERT_SELECT} WHERE c.staff_id = $1 ORDER BY c.issue_date"
+    ))
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let matters = sqlx::query_scalar(
+        "SELECT matter_id FROM staff_matters WHERE staff_id = $1 ORDER BY matter_id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
     Ok((staff, certs, matters))
 }
 
-async fn staff_in_dept(conn: &mut PgConnection, staff: Option<Uuid>, dept: Uuid, field: &str) -> AppResult<()> {
+async fn staff_in_dept(
+    conn: &mut PgConnection,
+    staff: Option<Uuid>,
+    dept: Uuid,
+    field: &str,
+) -> AppResult<()> {
     if let Some(s) = staff {
-        let ok: Option<bool> = sqlx::query_scalar("SELECT department_id = $2 FROM staff WHERE id = $1")
-            .bind(s)
-            .bind(dept)
-            .fetch_optional(conn)
-            .await?;
+        let ok: Option<bool> =
+            sqlx::query_scalar("SELECT department_id = $2 FROM staff WHERE id = $1")
+                .bind(s)
+                .bind(dept)
+                .fetch_optional(conn)
+                .await?;
         if ok != Some(true) {
-            return Err(AppError::invalid(field, "no such staff member in the post's department"));
+            return Err(AppError::invalid(
+                field,
+                "no such staff member in the post's department",
+            ));
         }
     }
     Ok(())
@@ -166,13 +207,17 @@ pub async fn set_post_staff(
     b: Option<Uuid>,
 ) -> AppResult<PostRow> {
     if a.is_some() && a == b {
-        return Err(AppError::invalid("b_staff_id", "the backup must be another person"));
+        return Err(AppError::invalid(
+            "b_staff_id",
+            "the backup must be another person",
+        ));
     }
     let mut tx = pool.begin().await?;
-    let dept: Option<Uuid> = sqlx::query_scalar("SELECT department_id FROM posts WHERE id = $1 FOR UPDATE")
-        .bind(post)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let dept: Option<Uuid> =
+        sqlx::query_scalar("SELECT department_id FROM posts WHERE id = $1 FOR UPDATE")
+            .bind(post)
+            .fetch_optional(&mut *tx)
+            .await?;
     let dept = dept.ok_or_else(|| AppError::not_found("post", post.to_string()))?;
     department_region(&mut tx, dept, scope, "post_id").await?;
     staff_in_dept(&mut tx, a, dept, "a_staff_id").await?;
@@ -205,7 +250,11 @@ async fn fetch_cert(conn: &mut PgConnection, id: Uuid) -> AppResult<CertificateR
         .ok_or_else(|| AppError::not_found("certificate", id.to_string()))
 }
 
-pub async fn issue_certificate(pool: &PgPool, scope: &RegionCode, c: &NewCertificate) -> AppResult<CertificateRow> {
+pub async fn issue_certificate(
+    pool: &PgPool,
+    scope: &RegionCode,
+    c: &NewCertificate,
+) -> AppResult<CertificateRow> {
     let mut tx = pool.begin().await?;
     let region: Option<String> = sqlx::query_scalar("SELECT region_code FROM staff WHERE id = $1")
         .bind(c.staff_id)
@@ -213,7 +262,12 @@ pub async fn issue_certificate(pool: &PgPool, scope: &RegionCode, c: &NewCertifi
         .await?;
     let region = match region.map(|r| RegionCode::parse(&r)) {
         Some(Ok(r)) if scope.contains(&r) => r,
-        _ => return Err(AppError::invalid("certificate.staff_id", "no such staff member in the caller's region")),
+        _ => {
+            return Err(AppError::invalid(
+                "certificate.staff_id",
+                "no such staff member in the caller's region",
+            ))
+        }
     };
     let id = Uuid::now_v7();
     sqlx::query(
@@ -235,10 +289,16 @@ pub async fn issue_certificate(pool: &PgPool, scope: &RegionCode, c: &NewCertifi
     Ok(row)
 }
 
-pub async fn revoke_certificate(pool: &PgPool, scope: &RegionCode, id: Uuid, reason: &str) -> AppResult<CertificateRow> {
+pub async fn revoke_certificate(
+    pool: &PgPool,
+    scope: &RegionCode,
+    id: Uuid,
+    reason: &str,
+) -> AppResult<CertificateRow> {
     let mut tx = pool.begin().await?;
     let current = fetch_cert(&mut tx, id).await?;
-    let region = RegionCode::parse(&current.region_code).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    let region = RegionCode::parse(&current.region_code)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
     if !scope.contains(&region) {
         return Err(AppError::not_found("certificate", id.to_string()));
     }
@@ -249,7 +309,10 @@ pub async fn revoke_certificate(pool: &PgPool, scope: &RegionCode, id: Uuid, rea
         .await?
         .rows_affected();
     if updated == 0 {
-        return Err(AppError::precondition("CERTIFICATE_REVOKED", "the certificate is already revoked"));
+        return Err(AppError::precondition(
+            "CERTIFICATE_REVOKED",
+            "the certificate is already revoked",
+        ));
     }
     let row = fetch_cert(&mut tx, id).await?;
     outbox::enqueue(&mut tx, &crate::events::certificate_changed(&row, &region)).await?;
@@ -283,11 +346,23 @@ pub async fn certificate_notices(
 }
 
 /// Assigns a matter; an enforcement matter needs a certificate valid on `today`.
-pub async fn assign_matter(pool: &PgPool, scope: &RegionCode, staff: Uuid, matter: Uuid, today: NaiveDate) -> AppResult<()> {
+pub async fn assign_matter(
+    pool: &PgPool,
+    scope: &RegionCode,
+    staff: Uuid,
+    matter: Uuid,
+    today: NaiveDate,
+) -> AppResult<()> {
     let mut tx = pool.begin().await?;
     let staff_region: Option<String> =
-        sqlx::query_scalar("SELECT region_code FROM staff WHERE id = $1").bind(staff).fetch_optional(&mut *tx).await?;
-    if !staff_region.and_then(|r| RegionCode::parse(&r).ok()).is_some_and(|r| scope.contains(&r)) {
+        sqlx::query_scalar("SELECT region_code FROM staff WHERE id = $1")
+            .bind(staff)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if !staff_region
+        .and_then(|r| RegionCode::parse(&r).ok())
+        .is_some_and(|r| scope.contains(&r))
+    {
         return Err(AppError::not_found("staff", staff.to_string()));
     }
     let matter_type: Option<i32> = sqlx::query_scalar(
@@ -297,7 +372,8 @@ pub async fn assign_matter(pool: &PgPool, scope: &RegionCode, staff: Uuid, matte
     .bind(matter)
     .fetch_optional(&mut *tx)
     .await?;
-    let matter_type = matter_type.ok_or_else(|| AppError::not_found("matter", matter.to_string()))?;
+    let matter_type =
+        matter_type.ok_or_else(|| AppError::not_found("matter", matter.to_string()))?;
     if crate::domain::matter::is_enforcement(matter_type) {
         let valid: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM certificates WHERE staff_id = $1 AND revoked_at IS NULL
@@ -314,11 +390,13 @@ pub async fn assign_matter(pool: &PgPool, scope: &RegionCode, staff: Uuid, matte
             ));
         }
     }
-    sqlx::query("INSERT INTO staff_matters (staff_id, matter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(staff)
-        .bind(matter)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO staff_matters (staff_id, matter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(staff)
+    .bind(matter)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
