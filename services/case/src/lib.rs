@@ -47,7 +47,7 @@ impl Default for CaseSettings {
             warn_days: 2,
             red_after_days: 5,
             timer_interval_ms: 1000,
-            timer_batch: 500,
+            timer_batch: 100,
             business_time: String::new(),
         }
     }

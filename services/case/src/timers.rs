@@ -300,9 +300,10 @@ pub async fn fire_due(
     pool: &PgPool,
     calendars: &Calendars,
     policy: Policy,
-    now: DateTime<Utc>,
+    clock: &BusinessClock,
     batch: i64,
 ) -> AppResult<usize> {
+    let now = clock.now();
     let ctx = Ctx {
         calendars,
         policy,
@@ -323,11 +324,15 @@ pub async fn fire_due(
         .fetch_all(&mut *tx)
         .await?;
         let cal = calendars.for_region(&row.region_code);
-        let mut changed = false;
+        let (mut changed, mut stale) = (false, false);
+        let now = clock.now();
         for (clock, kind) in due {
             let outcome = decide(&mut row, &cal, policy, &clock, &kind, today);
             match &outcome {
-                Outcome::Stale => continue,
+                Outcome::Stale => {
+                    stale = true;
+                    continue;
+                }
                 Outcome::Escalated { level, deadline } => {
                     let reason = format!("{clock}: 期限 {deadline}");
                     let h = History {
@@ -375,7 +380,10 @@ pub async fn fire_due(
                 break; // the case moved: what else is due is decided on the new state
             }
         }
-        sync(&mut tx, &row, &ctx).await?;
+        if changed || stale {
+            // An escalation alone leaves the due times as they are; a change or a stale row does not.
+            sync(&mut tx, &row, &ctx).await?;
+        }
     }
     tx.commit().await?;
     Ok(fired)
@@ -392,7 +400,7 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     loop {
-        let wait = match fire_due(&pool, &calendars, policy, clock.now(), batch).await {
+        let wait = match fire_due(&pool, &calendars, policy, &clock, batch).await {
             Ok(n) if n as i64 >= batch => Duration::ZERO,
             Ok(n) => {
                 if n > 0 {

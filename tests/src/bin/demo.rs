@@ -3,8 +3,6 @@
 //! and Kafka into accountability's ledger, exactly once, and each office sees only its part.
 //! Safe to run again: writes carry request ids, so a second run creates nothing new.
 
-use std::time::Duration;
-
 use xiaoneng_e2e::proto::accountability::v1::{
     accountability_service_client::AccountabilityServiceClient, ListLedgerEntriesRequest,
 };
@@ -196,6 +194,377 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("     办理结果: {}; 依据: {}", t.result_name, t.legal_basis);
     }
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    Ok(())
+    cases::run().await
+}
+
+/// The case part of the main job: cases carried through the lifecycle under the legal clock.
+mod cases {
+    use std::time::Duration;
+
+    use xiaoneng_e2e::proto::accountability::v1::{
+        accountability_service_client::AccountabilityServiceClient, ListLedgerEntriesRequest,
+    };
+    use xiaoneng_e2e::proto::case::v1 as cpb;
+    use xiaoneng_e2e::proto::case::v1::case_service_client::CaseServiceClient;
+    use xiaoneng_e2e::proto::catalog::v1::{
+        catalog_service_client::CatalogServiceClient, SearchMattersRequest,
+    };
+    use xiaoneng_e2e::{channel, eventually, Intercepted};
+    use xiaoneng_kit::auth::{roles, TokenMinter};
+
+    const CASE: &str = "http://127.0.0.1:50053";
+    type Cases = CaseServiceClient<Intercepted>;
+
+    fn token(sub: &str, roles: &[&str], dept: Option<&str>) -> String {
+        TokenMinter::new(&xiaoneng_e2e::settings().auth).mint(sub, roles, "410702", dept, 3600)
+    }
+
+    fn state(k: &cpb::Case) -> String {
+        format!(
+            "{:?}",
+            cpb::CaseState::try_from(k.state).unwrap_or(cpb::CaseState::Unspecified)
+        )
+    }
+
+    fn timeline(title: &str, k: &cpb::Case) {
+        println!(
+            "   ── {title}: {} 「{}」 申请人 {} — {}",
+            &k.id[..8],
+            k.matter_name,
+            k.applicant.as_ref().map(|a| a.name.as_str()).unwrap_or(""),
+            state(k)
+        );
+        println!(
+            "      首问负责人 {}; 受理 {}; 承诺期限 {}; 法定期限 {}{}",
+            k.first_responsible,
+            if k.accepted_date.is_empty() {
+                "—"
+            } else {
+                &k.accepted_date
+            },
+            if k.promised_deadline.is_empty() {
+                "—"
+            } else {
+                &k.promised_deadline
+            },
+            if k.statutory_deadline.is_empty() {
+                "—"
+            } else {
+                &k.statutory_deadline
+            },
+            if k.certificate_deadline.is_empty() {
+                String::new()
+            } else {
+                format!("; 发证期限 {}", k.certificate_deadline)
+            }
+        );
+        for h in &k.history {
+            let at = h
+                .time
+                .as_ref()
+                .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+                .map(|t| {
+                    t.with_timezone(&xiaoneng_kit::clock::cst())
+                        .format("%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            let to = cpb::CaseState::try_from(h.to_state)
+                .map(|s| format!("{s:?}"))
+                .unwrap_or_default();
+            let reason = if h.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", h.reason)
+            };
+            println!(
+                "      {at}  {:<22} → {:<20} {} ({}){reason}",
+                h.action, to, h.actor, h.actor_role
+            );
+        }
+    }
+
+    async fn matter(query: &str) -> anyhow::Result<(String, Vec<String>, Vec<String>)> {
+        let mut public = CatalogServiceClient::new(channel(super::CATALOG, None).await);
+        let r = public
+            .search_matters(SearchMattersRequest {
+                query: query.into(),
+                region_code: "410702".into(),
+                page_size: 1,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let m = r
+            .matters
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no matter for {query}"))?;
+        let t = m.terms.unwrap_or_default();
+        let key = t
+            .materials
+            .iter()
+            .filter(|x| x.key)
+            .map(|x| x.name.clone())
+            .collect();
+        let other = t
+            .materials
+            .iter()
+            .filter(|x| x.required && !x.key)
+            .map(|x| x.name.clone())
+            .collect();
+        Ok((m.matter_id, key, other))
+    }
+
+    async fn submit(
+        c: &mut Cases,
+        matter: &str,
+        name: &str,
+        supplied: Vec<String>,
+    ) -> anyhow::Result<cpb::Case> {
+        Ok(c.submit_case(cpb::SubmitCaseRequest {
+            region_code: "410702".into(),
+            matter_id: matter.into(),
+            applicant: Some(cpb::Applicant {
+                name: name.into(),
+                phone: "13900000000".into(),
+                ..Default::default()
+            }),
+            supplied_materials: supplied,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .case
+        .unwrap_or_default())
+    }
+
+    pub async fn run() -> anyhow::Result<()> {
+        let (matter, key, other) = matter("营业执照").await?;
+        anyhow::ensure!(
+            other.len() >= 2,
+            "the demo needs a matter with two non-key materials"
+        );
+        let clerk = token("窗口-张敏", &[roles::CLERK], Some("综合窗口"));
+        let mut c = CaseServiceClient::new(channel(CASE, Some(&clerk)).await);
+        let scjg = token(
+            "审核-李强",
+            &[roles::REVIEWER],
+            Some("红旗区市场监督管理局"),
+        );
+        let mut r1 = CaseServiceClient::new(channel(CASE, Some(&scjg)).await);
+        let ga = token("审核-周涛", &[roles::REVIEWER], Some("红旗区公安分局"));
+        let mut r2 = CaseServiceClient::new(channel(CASE, Some(&ga)).await);
+
+        println!("6. Cases under the legal clock (working days of the 2026 national calendar):");
+        // A: a one-time notice lists everything missing; parallel review by two departments; delivery.
+        let k = submit(&mut c, &matter, "王小明", key.clone()).await?;
+        let k = c
+            .request_correction(cpb::RequestCorrectionRequest {
+                id: k.id.clone(),
+                expected_version: k.version,
+                materials: other.clone(),
+                reason: "一次性告知: 请补齐所列全部材料".into(),
+            })
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+        println!(
+            "   一次性告知书 for {}: {}",
+            &k.id[..8],
+            k.notices[0].materials.join("、")
+        );
+        let k = c
+            .supply_materials(cpb::SupplyMaterialsRequest {
+                id: k.id.clone(),
+                expected_version: k.version,
+                materials: other.clone(),
+            })
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+        let k = c
+            .accept_case(cpb::AcceptCaseRequest {
+                id: k.id.clone(),
+                expected_version: k.version,
+                tolerance_due_date: String::new(),
+            })
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+        let k = c
+            .start_review(cpb::StartReviewRequest {
+                id: k.id.clone(),
+                expected_version: k.version,
+                departments: vec!["红旗区市场监督管理局".into(), "红旗区公安分局".into()],
+                step: "审核".into(),
+            })
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+        let conclude = |k: &cpb::Case, dept: &str| cpb::ConcludeReviewStepRequest {
+            id: k.id.clone(),
+            expected_version: k.version,
+            department: dept.into(),
+            approve: true,
+            reason: String::new(),
+        };
+        let k = r1
+            .conclude_review_step(conclude(&k, "红旗区市场监督管理局"))
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+        println!(
+            "   并联审批: after 市场监管 approved the case is still {} (waiting for 公安)",
+            state(&k)
+        );
+        let k = r2
+            .conclude_review_step(conclude(&k, "红旗区公安分局"))
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+        let k = c
+            .issue_certificate(cpb::IssueCertificateRequest {
+                id: k.id.clone(),
+                expected_version: k.version,
+                certificate_number: "91410702MA00DEMO1X".into(),
+            })
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+        let k = c
+            .deliver_case(cpb::DeliverCaseRequest {
+                id: k.id.clone(),
+                expected_version: k.version,
+                method: "邮寄送达".into(),
+            })
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+        let a = c
+            .close_case(cpb::CloseCaseRequest {
+                id: k.id.clone(),
+                expected_version: k.version,
+            })
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+
+        // B: 容缺受理 — accepted with non-key materials missing on a commitment, then a warning
+        // (the promise is 1 working day, warnings come 2 working days ahead).
+        let k = submit(&mut c, &matter, "李娟", key.clone()).await?;
+        let due = (xiaoneng_kit::today_cn() + chrono::Duration::days(7)).to_string();
+        let b = c
+            .accept_case(cpb::AcceptCaseRequest {
+                id: k.id.clone(),
+                expected_version: k.version,
+                tolerance_due_date: due,
+            })
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+        println!(
+            "   容缺受理 {}: missing {} due {}",
+            &b.id[..8],
+            b.tolerated_materials.join("、"),
+            b.tolerance_due_date
+        );
+        let id = b.id.clone();
+        let b = eventually(30, "the warning on case B", || {
+            let mut c = c.clone();
+            let id = id.clone();
+            async move {
+                let k = c
+                    .get_case(cpb::GetCaseRequest { id })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .case?;
+                (!k.escalations.is_empty()).then_some(k)
+            }
+        })
+        .await;
+        for e in &b.escalations {
+            println!(
+                "   预警: case {} clock {} deadline {} ({:?})",
+                &b.id[..8],
+                e.clock,
+                e.deadline,
+                cpb::EscalationLevel::try_from(e.level).unwrap_or_default()
+            );
+        }
+        // C: referred to another department; the first-responsible stays.
+        let k = submit(
+            &mut c,
+            &matter,
+            "赵刚",
+            key.iter().chain(other.iter()).cloned().collect(),
+        )
+        .await?;
+        let k3 = c
+            .refer_case(cpb::ReferCaseRequest {
+                id: k.id.clone(),
+                expected_version: k.version,
+                department: "红旗区市场监督管理局".into(),
+                handler: "登记科 孙丽".into(),
+                reason: "涉及名称争议, 转登记科办理".into(),
+            })
+            .await?
+            .into_inner()
+            .case
+            .unwrap_or_default();
+        println!("   timelines:");
+        timeline("A 一次性告知 + 并联审批", &a);
+        timeline("B 容缺受理 + 预警", &b);
+        timeline("C 首问负责 + 转办", &k3);
+        println!(
+            "      C is handled by {} / {}; first-responsible still {}",
+            k3.handling_department, k3.handler, k3.first_responsible
+        );
+
+        let sup = xiaoneng_e2e::token("efficiency-office", &[roles::SUPERVISOR], "410700");
+        let mut acc =
+            AccountabilityServiceClient::new(channel(super::ACCOUNTABILITY, Some(&sup)).await);
+        let warned = b.id.clone();
+        eventually(60, "the warning in the efficiency office's ledger", || {
+            let mut acc = acc.clone();
+            let warned = warned.clone();
+            async move {
+                let r = acc
+                    .list_ledger_entries(ListLedgerEntriesRequest {
+                        event_type: "xiaoneng.case.events.v1.CaseEscalated".into(),
+                        page_size: 100,
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?
+                    .into_inner();
+                r.entries.iter().any(|e| e.subject == warned).then_some(())
+            }
+        })
+        .await;
+        let n = acc
+            .list_ledger_entries(ListLedgerEntriesRequest {
+                event_type: "xiaoneng.case.events.v1.CaseTransitioned".into(),
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .entries
+            .len();
+        println!("7. The city efficiency office's ledger has case B's warning and {n} case transitions (via Kafka).");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok(())
+    }
 }
