@@ -1,29 +1,134 @@
-//! The queue service. Layout (shared by all six services): `api` (gRPC handlers, mapping only),
-//! `domain` (pure rules), `store` (sqlx), `events`, `migrations/`. This service serves its
-//! gRPC contract with health and reflection; its domain arrives with its own issue.
+//! The queue service (预约, 取号, 叫号, windows, tidal windows).
+//!
+//! Layout (shared by all six services): [`api`] gRPC handlers, [`domain`] pure rules (priority
+//! order, who serves what, numbers, waits, tides), [`store`] sqlx (the record), [`hot`] the
+//! Redis queue (atomic call-next, rebuilt from PostgreSQL), [`tidal`] the tidal loop,
+//! [`events`] what it publishes, `migrations/`.
 
+pub mod api;
+pub mod domain;
+pub mod events;
+pub mod hot;
+pub mod store;
+pub mod tidal;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::config::Settings;
+use xiaoneng_kit::foundation::RunningService;
 use xiaoneng_kit::{Foundation, ServiceKind};
+use xiaoneng_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use xiaoneng_proto::queue::v1 as pb;
 use xiaoneng_proto::queue::v1::queue_service_server::QueueServiceServer;
 
-/// The gRPC handlers.
-pub mod api {
-    /// The QueueService implementation.
-    #[derive(Debug, Default)]
-    pub struct QueueApi;
-
-    impl xiaoneng_proto::queue::v1::queue_service_server::QueueService for QueueApi {}
+/// The queue service's own settings (`[domain]`, env `XIAONENG__DOMAIN__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSettings {
+    /// Where the catalog serves gRPC: matter names and accepting windows come from there.
+    pub catalog_addr: String,
+    /// Minutes after an appointment's start within which check-in still comes before walk-ins.
+    pub grace_minutes: i64,
+    /// Appointments one person may hold in a hall on one day.
+    pub daily_appointment_cap: usize,
+    /// How often tidal thresholds are looked at.
+    pub tidal_interval_ms: u64,
+    /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests).
+    pub business_time: String,
 }
 
-/// Starts the service: database, relay, and the gRPC server on `service.grpc_addr`.
-pub async fn build(settings: Settings) -> anyhow::Result<xiaoneng_kit::foundation::RunningService> {
-    let f = Foundation::start(
-        ServiceKind::Queue,
-        settings,
-        sqlx::migrate::Migrator::DEFAULT,
-    )
-    .await?;
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            catalog_addr: "http://127.0.0.1:50051".into(),
+            grace_minutes: 15,
+            daily_appointment_cap: 2,
+            tidal_interval_ms: 1000,
+            business_time: String::new(),
+        }
+    }
+}
+
+/// Methods anyone may call: the display board, waits and free slots.
+pub const PUBLIC_METHODS: &[&str] = &[
+    "/xiaoneng.queue.v1.QueueService/WatchBoard",
+    "/xiaoneng.queue.v1.QueueService/EstimateWait",
+    "/xiaoneng.queue.v1.QueueService/ListSlots",
+];
+
+/// Fans board updates published on Redis (by any replica) out to this replica's watchers.
+async fn board_fanout(
+    redis_url: String,
+    tx: broadcast::Sender<pb::BoardUpdate>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let attempt = async {
+            let client = redis::Client::open(redis_url.as_str())?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(hot::BOARD_CHANNEL).await?;
+            let mut messages = pubsub.on_message();
+            while let Some(msg) = messages.next().await {
+                let payload: Vec<u8> = msg.get_payload()?;
+                if let Ok(update) = pb::BoardUpdate::decode(payload.as_slice()) {
+                    let _ = tx.send(update);
+                }
+            }
+            Ok::<_, redis::RedisError>(())
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            r = attempt => if let Err(e) = r { tracing::warn!(error = %e, "board subscription lost; retrying") },
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Starts the service: database, relay, board fan-out, tidal loop and the gRPC server.
+pub async fn build(settings: Settings<QueueSettings>) -> anyhow::Result<RunningService> {
+    let d = settings.domain.clone();
+    let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(
+        d.tidal_interval_ms > 0,
+        "domain.tidal_interval_ms: must be positive"
+    );
+    anyhow::ensure!(
+        d.daily_appointment_cap > 0,
+        "domain.daily_appointment_cap: must be positive"
+    );
+    let catalog = tonic::transport::Channel::from_shared(d.catalog_addr.clone())
+        .map_err(|e| anyhow::anyhow!("domain.catalog_addr: {e}"))?
+        .connect_lazy();
+    let redis_url = settings.redis.url.clone();
+    let f = Foundation::start(ServiceKind::Queue, settings, sqlx::migrate!("./migrations")).await?;
+    let (board, _) = broadcast::channel(4096);
+    let api = Arc::new(api::QueueApi::new(
+        f.pool.clone(),
+        Arc::new(hot::Hot::new(f.redis.clone())),
+        CatalogServiceClient::new(catalog),
+        xiaoneng_calendar::Calendars::national_only(),
+        clock,
+        api::Settings {
+            grace_minutes: d.grace_minutes,
+            daily_cap: d.daily_appointment_cap,
+        },
+        board.clone(),
+    ));
+    f.spawn_background(move |stop| board_fanout(redis_url, board, stop));
+    let tidal_api = api.clone();
+    let interval = Duration::from_millis(d.tidal_interval_ms);
+    f.spawn_background(move |stop| tidal::run(tidal_api, interval, stop));
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(QueueServiceServer::new(api::QueueApi));
-    Ok(f.spawn(routes, &[]))
+    routes.add_service(QueueServiceServer::from_arc(api));
+    Ok(f.spawn(routes, PUBLIC_METHODS))
 }

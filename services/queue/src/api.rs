@@ -1,0 +1,1837 @@
+//! gRPC handlers: parse, authorize, run the rule through PostgreSQL (the record) and Redis (the
+//! hot queue), publish to the board.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, NaiveTime, Utc};
+use futures::Stream;
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::broadcast;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+use xiaoneng_calendar::Calendars;
+use xiaoneng_kit::auth::{self, roles, Caller};
+use xiaoneng_kit::clock::{cst, BusinessClock};
+use xiaoneng_kit::region::RegionCode;
+use xiaoneng_kit::{outbox, parse_date_field, AppError, AppResult, Violations};
+use xiaoneng_proto::catalog::v1::{catalog_service_client::CatalogServiceClient, GetMatterRequest};
+use xiaoneng_proto::queue::v1 as pb;
+
+use crate::domain::{
+    self, Category, Priority, ServiceKind, StaffOnDuty, TidalPolicy, WindowKind, WindowView,
+};
+use crate::events;
+use crate::hot::{self, Hot, Popped};
+use crate::store::{self, AppointmentRow, HallRow, SlotRow, TicketRow, WindowRow};
+
+/// Terms of a matter the queue needs, cached briefly per process.
+#[derive(Debug, Clone)]
+pub struct MatterInfo {
+    pub name: String,
+    pub window_codes: Vec<String>,
+}
+
+pub struct Settings {
+    pub grace_minutes: i64,
+    pub daily_cap: usize,
+}
+
+pub struct QueueApi {
+    pub pool: PgPool,
+    pub hot: Arc<Hot>,
+    catalog: CatalogServiceClient<Channel>,
+    calendars: Calendars,
+    pub clock: BusinessClock,
+    settings: Settings,
+    board: broadcast::Sender<pb::BoardUpdate>,
+    matters: Mutex<HashMap<(String, NaiveDate), (Instant, MatterInfo)>>,
+}
+
+fn parse_uuid(s: &str, field: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(s).map_err(|_| AppError::invalid(field, "must be an id"))
+}
+
+fn require_any(caller: &Caller, allowed: &[&str]) -> AppResult<()> {
+    if allowed.iter().any(|r| caller.has_role(r)) {
+        Ok(())
+    } else {
+        Err(AppError::PermissionDenied(format!(
+            "one of the roles {allowed:?} is required"
+        )))
+    }
+}
+
+const MANAGE: &[&str] = &[roles::HALL_MANAGER];
+const WINDOW_STAFF: &[&str] = &[roles::CLERK, roles::HALL_MANAGER];
+const TAKE_TICKET: &[&str] = &[
+    roles::CITIZEN,
+    roles::CLERK,
+    roles::HALL_MANAGER,
+    roles::SYSTEM,
+];
+
+pub fn window_kind(k: pb::WindowKind) -> Option<WindowKind> {
+    match k {
+        pb::WindowKind::Comprehensive => Some(WindowKind::Comprehensive),
+        pb::WindowKind::Department => Some(WindowKind::Department),
+        pb::WindowKind::GreenChannel => Some(WindowKind::GreenChannel),
+        pb::WindowKind::Complaint => Some(WindowKind::Complaint),
+        pb::WindowKind::Assisted => Some(WindowKind::Assisted),
+        pb::WindowKind::Unspecified => None,
+    }
+}
+
+fn window_kind_pb(k: &str) -> pb::WindowKind {
+    match WindowKind::from_name(k) {
+        Some(WindowKind::Comprehensive) => pb::WindowKind::Comprehensive,
+        Some(WindowKind::Department) => pb::WindowKind::Department,
+        Some(WindowKind::GreenChannel) => pb::WindowKind::GreenChannel,
+        Some(WindowKind::Complaint) => pb::WindowKind::Complaint,
+        Some(WindowKind::Assisted) => pb::WindowKind::Assisted,
+        None => pb::WindowKind::Unspecified,
+    }
+}
+
+fn window_state_pb(s: &str) -> pb::WindowState {
+    match s {
+        "open" => pb::WindowState::Open,
+        "paused" => pb::WindowState::Paused,
+        "closed" => pb::WindowState::Closed,
+        _ => pb::WindowState::Unspecified,
+    }
+}
+
+fn priority_pb(rank: i16) -> pb::Priority {
+    match Priority::from_rank(rank) {
+        Some(Priority::Urgent) => pb::Priority::Urgent,
+        Some(Priority::Appointment) => pb::Priority::Appointment,
+        Some(Priority::Elderly) => pb::Priority::Elderly,
+        Some(Priority::Normal) => pb::Priority::Normal,
+        None => pb::Priority::Unspecified,
+    }
+}
+
+fn kind_pb(s: &str) -> pb::ServiceKind {
+    match ServiceKind::from_name(s) {
+        Some(ServiceKind::Normal) => pb::ServiceKind::Normal,
+        Some(ServiceKind::Complaint) => pb::ServiceKind::Complaint,
+        Some(ServiceKind::Assisted) => pb::ServiceKind::Assisted,
+        None => pb::ServiceKind::Unspecified,
+    }
+}
+
+fn ticket_state_pb(s: &str) -> pb::TicketState {
+    match s {
+        "waiting" => pb::TicketState::Waiting,
+        "called" => pb::TicketState::Called,
+        "serving" => pb::TicketState::Serving,
+        "finished" => pb::TicketState::Finished,
+        "held" => pb::TicketState::Held,
+        "dropped" => pb::TicketState::Dropped,
+        _ => pb::TicketState::Unspecified,
+    }
+}
+
+pub fn view(w: &WindowRow) -> WindowView {
+    WindowView {
+        code: w.code.clone(),
+        kind: WindowKind::from_name(&w.kind).unwrap_or(WindowKind::Comprehensive),
+        matter_ids: w.matter_ids.iter().cloned().collect(),
+        tidal_category: (w.tidal && !w.tidal_category.is_empty()).then(|| w.tidal_category.clone()),
+    }
+}
+
+pub fn ticket_view(t: &TicketRow) -> domain::TicketView {
+    domain::TicketView {
+        matter_id: t.matter_id.clone(),
+        kind: ServiceKind::from_name(&t.service_kind).unwrap_or(ServiceKind::Normal),
+        priority: Priority::from_rank(t.priority).unwrap_or(Priority::Normal),
+        category: t.category.clone(),
+        window_codes: t.window_codes.clone(),
+    }
+}
+
+fn window_pb(w: &WindowRow) -> pb::Window {
+    pb::Window {
+        id: w.id.to_string(),
+        hall_id: w.hall_id.to_string(),
+        code: w.code.clone(),
+        kind: window_kind_pb(&w.kind) as i32,
+        matter_ids: w.matter_ids.clone(),
+        state: window_state_pb(&w.state) as i32,
+        staff_id: w.staff_id.clone(),
+        tidal: w.tidal,
+        tidal_category: w.tidal_category.clone(),
+    }
+}
+
+fn hall_pb(h: &HallRow, windows: &[WindowRow]) -> pb::Hall {
+    pb::Hall {
+        id: h.id.to_string(),
+        region_code: h.region_code.clone(),
+        name: h.name.clone(),
+        categories: h
+            .categories
+            .iter()
+            .map(|c| pb::Category {
+                code: c.code.clone(),
+                name: c.name.clone(),
+                matter_ids: c.matter_ids.clone(),
+            })
+            .collect(),
+        windows: windows.iter().map(window_pb).collect(),
+        staff: h
+            .staff
+            .iter()
+            .map(|s| pb::StaffOnDuty {
+                staff_id: s.staff_id.clone(),
+                name: s.name.clone(),
+                categories: s.categories.clone(),
+            })
+            .collect(),
+        tidal_policies: h
+            .tidal
+            .iter()
+            .map(|p| pb::TidalPolicy {
+                category: p.category.clone(),
+                open_waiting: p.open_waiting,
+                open_wait_minutes: p.open_wait_minutes,
+                close_waiting: p.close_waiting,
+            })
+            .collect(),
+    }
+}
+
+fn ts(t: Option<chrono::DateTime<Utc>>) -> Option<prost_types::Timestamp> {
+    t.map(xiaoneng_kit::timestamp)
+}
+
+/// The window codes of `windows` that may serve `t`.
+pub fn eligible_codes(windows: &[WindowRow], t: &TicketRow) -> Vec<String> {
+    let tv = ticket_view(t);
+    windows
+        .iter()
+        .filter(|w| t.direct_window.is_none_or(|d| d == w.id))
+        .filter(|w| t.direct_window.is_some() || domain::may_serve(&domain::filter(&view(w)), &tv))
+        .map(|w| w.code.clone())
+        .collect()
+}
+
+pub fn ticket_pb(t: &TicketRow, windows: &[WindowRow]) -> pb::Ticket {
+    pb::Ticket {
+        id: t.id.to_string(),
+        hall_id: t.hall_id.to_string(),
+        region_code: t.region_code.clone(),
+        date: t.day.to_string(),
+        number: t.number.clone(),
+        category: t.category.clone(),
+        matter_id: t.matter_id.clone(),
+        matter_name: t.matter_name.clone(),
+        priority: priority_pb(t.priority) as i32,
+        service_kind: kind_pb(&t.service_kind) as i32,
+        state: ticket_state_pb(&t.state) as i32,
+        arrival_time: ts(Some(t.arrival_at)),
+        eligible_windows: eligible_codes(windows, t),
+        window_id: t.window_id.map(|w| w.to_string()).unwrap_or_default(),
+        window_code: t.window_code.clone(),
+        staff_id: t.staff_id.clone(),
+        call_time: ts(t.called_at),
+        start_time: ts(t.started_at),
+        finish_time: ts(t.finished_at),
+        no_shows: t.no_shows,
+        recalls: t.recalls,
+        case_id: t.case_id.clone(),
+        appointment_id: t.appointment_id.map(|a| a.to_string()).unwrap_or_default(),
+        call_sequence: t.call_seq.unwrap_or(0),
+    }
+}
+
+pub fn entry_of(t: &TicketRow) -> hot::Entry {
+    hot::entry(
+        t.id,
+        &t.matter_id,
+        &t.service_kind,
+        &t.category,
+        &t.window_codes,
+        Priority::from_rank(t.priority).unwrap_or(Priority::Normal),
+        t.arrival_ms,
+        t.direct_window,
+    )
+}
+
+fn slot_pb(s: &SlotRow) -> pb::Slot {
+    pb::Slot {
+        id: s.id.to_string(),
+        hall_id: s.hall_id.to_string(),
+        matter_id: s.matter_id.clone(),
+        date: s.day.to_string(),
+        start_time: s.start_time.format("%H:%M").to_string(),
+        end_time: s.end_time.format("%H:%M").to_string(),
+        capacity: s.capacity,
+        booked: s.booked,
+    }
+}
+
+fn appointment_pb(a: &AppointmentRow, slot: &SlotRow) -> pb::Appointment {
+    pb::Appointment {
+        id: a.id.to_string(),
+        slot_id: a.slot_id.to_string(),
+        hall_id: a.hall_id.to_string(),
+        matter_id: a.matter_id.clone(),
+        citizen_id: a.citizen_id.clone(),
+        citizen_name: a.citizen_name.clone(),
+        state: match a.state.as_str() {
+            "booked" => pb::AppointmentState::Booked,
+            "cancelled" => pb::AppointmentState::Cancelled,
+            "checked_in" => pb::AppointmentState::CheckedIn,
+            _ => pb::AppointmentState::Unspecified,
+        } as i32,
+        date: slot.day.to_string(),
+        start_time: slot.start_time.format("%H:%M").to_string(),
+        ticket_id: a.ticket_id.map(|t| t.to_string()).unwrap_or_default(),
+    }
+}
+
+fn parse_time(s: &str, field: &str) -> AppResult<NaiveTime> {
+    NaiveTime::parse_from_str(s, "%H:%M")
+        .map_err(|_| AppError::invalid(field, "must be a time HH:MM"))
+}
+
+type BoardStream = Pin<Box<dyn Stream<Item = Result<pb::BoardUpdate, Status>> + Send>>;
+
+impl QueueApi {
+    pub fn new(
+        pool: PgPool,
+        hot: Arc<Hot>,
+        catalog: CatalogServiceClient<Channel>,
+        calendars: Calendars,
+        clock: BusinessClock,
+        settings: Settings,
+        board: broadcast::Sender<pb::BoardUpdate>,
+    ) -> Self {
+        QueueApi {
+            pool,
+            hot,
+            catalog,
+            calendars,
+            clock,
+            settings,
+            board,
+            matters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.clock.today()
+    }
+
+    /// The matter in force today (name and accepting window codes) from the catalog.
+    async fn matter(&self, id: &str) -> AppResult<MatterInfo> {
+        let today = self.today();
+        let key = (id.to_string(), today);
+        if let Some((at, m)) = self.matters.lock().expect("cache lock").get(&key) {
+            if at.elapsed() < Duration::from_secs(60) {
+                return Ok(m.clone());
+            }
+        }
+        let m = self
+            .catalog
+            .clone()
+            .get_matter(GetMatterRequest {
+                matter_id: id.to_string(),
+                as_of: today.to_string(),
+            })
+            .await
+            .map_err(|s| match s.code() {
+                tonic::Code::NotFound | tonic::Code::InvalidArgument => {
+                    AppError::not_found("matter in force", id.to_string())
+                }
+                _ => AppError::Unavailable(format!("catalog: {}", s.message())),
+            })?
+            .into_inner()
+            .matter
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("catalog answered without a matter"))
+            })?;
+        let terms = m.terms.unwrap_or_default();
+        let info = MatterInfo {
+            name: terms.name,
+            window_codes: terms.window_codes,
+        };
+        self.matters
+            .lock()
+            .expect("cache lock")
+            .insert(key, (Instant::now(), info.clone()));
+        Ok(info)
+    }
+
+    /// Reloads a hall's waiting tickets into Redis, one rebuilder at a time.
+    pub async fn rebuild(&self, hall: Uuid) -> AppResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock(hashtext('xiaoneng-queue-rebuild:' || $1))")
+            .bind(hall.to_string())
+            .execute(&mut *conn)
+            .await?;
+        let result = async {
+            let waiting = store::waiting_tickets(&mut conn, hall).await?;
+            let seq = store::max_call_seq(&mut conn, hall).await?;
+            let entries: Vec<hot::Entry> = waiting.iter().map(entry_of).collect();
+            self.hot.rebuild(hall, &entries, seq).await?;
+            tracing::info!(%hall, tickets = entries.len(), "hot queue rebuilt from PostgreSQL");
+            Ok::<_, AppError>(())
+        }
+        .await;
+        sqlx::query("SELECT pg_advisory_unlock(hashtext('xiaoneng-queue-rebuild:' || $1))")
+            .bind(hall.to_string())
+            .execute(&mut *conn)
+            .await?;
+        result
+    }
+
+    /// Waiting counts per category of a hall (every category, zero included).
+    async fn counts(
+        &self,
+        conn: &mut PgConnection,
+        hall: &HallRow,
+    ) -> AppResult<BTreeMap<String, i32>> {
+        let mut out: BTreeMap<String, i32> = hall
+            .categories
+            .iter()
+            .map(|c| (c.code.clone(), 0))
+            .collect();
+        for (c, n) in store::waiting_counts(conn, hall.id).await? {
+            out.insert(c, n as i32);
+        }
+        Ok(out)
+    }
+
+    /// Tells every board of the hall (on every replica, through Redis); never fails the caller.
+    pub async fn announce(
+        &self,
+        hall: &HallRow,
+        kind: pb::board_update::Kind,
+        number: &str,
+        window_code: &str,
+    ) {
+        let result = async {
+            let mut conn = self.pool.acquire().await?;
+            let waiting = self.counts(&mut conn, hall).await?.into_iter().collect();
+            let announcement = match kind {
+                pb::board_update::Kind::Called | pb::board_update::Kind::Recalled => {
+                    format!("请 {number} 号到 {window_code} 窗口办理")
+                }
+                _ => String::new(),
+            };
+            let update = pb::BoardUpdate {
+                kind: kind as i32,
+                hall_id: hall.id.to_string(),
+                number: number.to_string(),
+                window_code: window_code.to_string(),
+                announcement,
+                waiting,
+                time: Some(xiaoneng_kit::timestamp(self.clock.now())),
+            };
+            self.hot.publish_board(update.encode_to_vec()).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "board update not published");
+        }
+    }
+
+    /// Creates a ticket in its own transaction (walk-in or check-in) and queues it.
+    #[allow(clippy::too_many_arguments)]
+    async fn issue(
+        &self,
+        conn: &mut PgConnection,
+        hall: &HallRow,
+        windows: &[WindowRow],
+        matter_id: &str,
+        priority: Priority,
+        kind: ServiceKind,
+        citizen: &str,
+        case_id: &str,
+        appointment: Option<Uuid>,
+        request_id: Option<&str>,
+    ) -> AppResult<TicketRow> {
+        let matter = self.matter(matter_id).await?;
+        let category = domain::category_for(&hall.categories, matter_id)
+            .ok_or_else(|| {
+                AppError::precondition(
+                    "NO_CATEGORY",
+                    format!("no ticket category of {} takes this matter", hall.name),
+                )
+            })?
+            .code
+            .clone();
+        let now = self.clock.now();
+        let day = now.with_timezone(&cst()).date_naive();
+        let mut t = TicketRow {
+            id: Uuid::now_v7(),
+            hall_id: hall.id,
+            region_code: hall.region_code.clone(),
+            day,
+            number: String::new(),
+            category: category.clone(),
+            matter_id: matter_id.to_string(),
+            matter_name: matter.name,
+            window_codes: matter.window_codes,
+            priority: priority.rank(),
+            service_kind: kind.name().to_string(),
+            state: "waiting".into(),
+            arrival_at: now,
+            arrival_ms: now.timestamp_millis(),
+            window_id: None,
+            window_code: String::new(),
+            staff_id: String::new(),
+            called_at: None,
+            started_at: None,
+            finished_at: None,
+            no_shows: 0,
+            recalls: 0,
+            call_seq: None,
+            case_id: case_id.to_string(),
+            citizen_id: citizen.to_string(),
+            appointment_id: appointment,
+            direct_window: None,
+        };
+        if eligible_codes(windows, &t).is_empty() {
+            return Err(AppError::precondition(
+                "NO_WINDOW",
+                format!(
+                    "no window of {} serves 「{}」 of this kind",
+                    hall.name, t.matter_name
+                ),
+            ));
+        }
+        let n = store::next_number(conn, hall.id, &category, day).await?;
+        t.number = domain::display_number(&category, n);
+        let t = store::insert_ticket(conn, &t, request_id).await?;
+        outbox::enqueue(conn, &events::issued(&t)?).await?;
+        Ok(t)
+    }
+
+    /// After a commit: queue the ticket; a Redis failure is repaired by the next rebuild.
+    async fn queue_after_commit(&self, t: &TicketRow) {
+        if let Err(e) = self.hot.enqueue(t.hall_id, &[entry_of(t)]).await {
+            tracing::warn!(error = %e, ticket = %t.id, "not queued in Redis; a rebuild will restore it");
+            self.hot.invalidate(t.hall_id).await;
+        }
+    }
+
+    async fn load_hall(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> AppResult<(HallRow, Vec<WindowRow>)> {
+        let id = parse_uuid(id, "hall_id")?;
+        let mut conn = self.pool.acquire().await?;
+        let h = store::hall(&mut conn, caller.map(|c| &c.region), id).await?;
+        let w = store::windows(&mut conn, id).await?;
+        Ok((h, w))
+    }
+
+    /// Calls the best (or a named) waiting ticket to `window_id`.
+    async fn call(
+        &self,
+        caller: &Caller,
+        window_id: &str,
+        named: Option<Uuid>,
+    ) -> AppResult<Option<TicketRow>> {
+        let window_id = parse_uuid(window_id, "window_id")?;
+        for _ in 0..100 {
+            let mut tx = self.pool.begin().await?;
+            let (w, hall) = store::lock_window(&mut tx, &caller.region, window_id).await?;
+            if w.state != "open" {
+                return Err(AppError::precondition(
+                    "WINDOW_NOT_OPEN",
+                    format!("window {} is {}", w.code, w.state),
+                ));
+            }
+            if let Some(cur) = store::current_at(&mut tx, w.id).await? {
+                return Err(AppError::precondition(
+                    "WINDOW_BUSY",
+                    format!(
+                        "window {} is still on {}: finish, hold or mark a no-show first",
+                        w.code, cur.number
+                    ),
+                ));
+            }
+            let (id, seq) = match named {
+                Some(tid) => {
+                    let t = store::ticket(&mut tx, Some(&caller.region), tid, true).await?;
+                    if t.hall_id != hall.id {
+                        return Err(AppError::invalid(
+                            "ticket_id",
+                            "the ticket is of another hall",
+                        ));
+                    }
+                    if t.state != "waiting" {
+                        return Err(AppError::precondition(
+                            "NOT_WAITING",
+                            format!("ticket {} is {}", t.number, t.state),
+                        ));
+                    }
+                    let allowed = t.direct_window.is_none_or(|d| d == w.id)
+                        && (t.direct_window.is_some()
+                            || domain::may_serve(&domain::filter(&view(&w)), &ticket_view(&t)));
+                    if !allowed {
+                        return Err(AppError::precondition(
+                            "NOT_ELIGIBLE",
+                            format!("window {} may not serve {}", w.code, t.number),
+                        ));
+                    }
+                    match self.hot.take(hall.id, &entry_of(&t)).await? {
+                        Some(seq) => (tid, seq),
+                        None => {
+                            drop(tx);
+                            self.rebuild(hall.id).await?;
+                            continue;
+                        }
+                    }
+                }
+                None => match self
+                    .hot
+                    .pop(hall.id, w.id, &domain::filter(&view(&w)))
+                    .await?
+                {
+                    Popped::Empty => return Ok(None),
+                    Popped::Rebuild => {
+                        drop(tx);
+                        self.rebuild(hall.id).await?;
+                        continue;
+                    }
+                    Popped::Ticket { id, seq } => (id, seq),
+                },
+            };
+            let Some(t) = store::mark_called(&mut tx, id, &w, self.clock.now(), seq).await? else {
+                // A stale entry (the ticket moved on meanwhile): take the next one.
+                tx.commit().await?;
+                continue;
+            };
+            outbox::enqueue(
+                &mut tx,
+                &events::called(&t, "called", &w.id.to_string(), &w.code)?,
+            )
+            .await?;
+            if let Err(e) = tx.commit().await {
+                // Not called after all: put it back where it was.
+                let mut back = t.clone();
+                back.state = "waiting".into();
+                self.queue_after_commit(&back).await;
+                return Err(e.into());
+            }
+            self.announce(&hall, pb::board_update::Kind::Called, &t.number, &w.code)
+                .await;
+            return Ok(Some(t));
+        }
+        Err(AppError::Unavailable(
+            "the queue kept changing; try again".into(),
+        ))
+    }
+
+    /// Runs `f` on the window's current ticket under the window lock; `requeue` puts the result back
+    /// in the queue after commit.
+    async fn at_window<F>(
+        &self,
+        caller: &Caller,
+        window_id: &str,
+        action: &str,
+        f: F,
+    ) -> AppResult<(TicketRow, HallRow, WindowRow, bool)>
+    where
+        F: FnOnce(&mut TicketRow, &WindowRow, chrono::DateTime<Utc>) -> AppResult<bool>,
+    {
+        let window_id = parse_uuid(window_id, "window_id")?;
+        let mut tx = self.pool.begin().await?;
+        let (w, hall) = store::lock_window(&mut tx, &caller.region, window_id).await?;
+        let mut t = store::current_at(&mut tx, w.id).await?.ok_or_else(|| {
+            AppError::precondition(
+                "NO_CURRENT_TICKET",
+                format!("window {} has no called ticket", w.code),
+            )
+        })?;
+        let requeue = f(&mut t, &w, self.clock.now())?;
+        let t = store::update_ticket(&mut tx, &t).await?;
+        let ev = if action == "finished" {
+            events::finished(&t)?
+        } else {
+            events::called(&t, action, &w.id.to_string(), &w.code)?
+        };
+        outbox::enqueue(&mut tx, &ev).await?;
+        tx.commit().await?;
+        if requeue {
+            self.queue_after_commit(&t).await;
+        }
+        Ok((t, hall, w, requeue))
+    }
+
+    /// Opens the response with the windows of the ticket's hall (for eligible windows).
+    async fn ticket_response(&self, t: &TicketRow) -> AppResult<pb::Ticket> {
+        let mut conn = self.pool.acquire().await?;
+        let windows = store::windows(&mut conn, t.hall_id).await?;
+        Ok(ticket_pb(t, &windows))
+    }
+
+    /// Estimated waits of a hall's categories.
+    pub async fn waits(
+        &self,
+        conn: &mut PgConnection,
+        hall: &HallRow,
+        windows: &[WindowRow],
+    ) -> AppResult<Vec<pb::CategoryWait>> {
+        let counts = self.counts(conn, hall).await?;
+        let mean = store::mean_service_secs(conn, hall.id)
+            .await?
+            .unwrap_or(300);
+        let mut out = Vec::new();
+        for c in hall.categories.iter() {
+            // Windows open now that may serve a normal ticket of the category.
+            let sample = |m: &str| domain::TicketView {
+                matter_id: m.to_string(),
+                kind: ServiceKind::Normal,
+                priority: Priority::Normal,
+                category: c.code.clone(),
+                window_codes: Vec::new(),
+            };
+            let open = windows
+                .iter()
+                .filter(|w| w.state == "open")
+                .filter(|w| {
+                    let f = domain::filter(&view(w));
+                    if c.matter_ids.is_empty() {
+                        f.matters.is_none() && domain::may_serve(&f, &sample("*"))
+                    } else {
+                        c.matter_ids
+                            .iter()
+                            .any(|m| domain::may_serve(&f, &sample(m)))
+                    }
+                })
+                .count() as i64;
+            let waiting = i64::from(counts.get(&c.code).copied().unwrap_or(0));
+            out.push(pb::CategoryWait {
+                category: c.code.clone(),
+                waiting: waiting as i32,
+                open_windows: open as i32,
+                estimated_wait_minutes: domain::estimate_minutes(waiting, open, mean) as i32,
+                mean_service_seconds: mean as i32,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn slot_day_checks(&self, slot: &SlotRow) -> AppResult<()> {
+        if slot.day < self.today() {
+            return Err(AppError::precondition(
+                "SLOT_PAST",
+                "the slot is in the past",
+            ));
+        }
+        Ok(())
+    }
+
+    fn appointment_facts<'a>(
+        &self,
+        a: &AppointmentRow,
+        slot: &SlotRow,
+        region: &'a str,
+    ) -> events::AppointmentFacts<'a> {
+        events::AppointmentFacts {
+            id: a.id.to_string(),
+            hall_id: a.hall_id.to_string(),
+            region_code: region,
+            matter_id: a.matter_id.clone(),
+            citizen_id: a.citizen_id.clone(),
+            slot_id: slot.id.to_string(),
+            date: slot.day.to_string(),
+            start_time: slot.start_time.format("%H:%M").to_string(),
+        }
+    }
+
+    /// The citizen a booking is for: a citizen books for themself; staff name one.
+    fn citizen_of(caller: &Caller, given: &str) -> AppResult<String> {
+        if caller.has_role(roles::CITIZEN) && !caller.has_role(roles::CLERK) {
+            if !given.is_empty() && given != caller.subject {
+                return Err(AppError::PermissionDenied(
+                    "a citizen books for themself".into(),
+                ));
+            }
+            return Ok(caller.subject.clone());
+        }
+        if given.trim().is_empty() {
+            return Err(AppError::invalid("citizen_id", "is required"));
+        }
+        Ok(given.trim().to_string())
+    }
+}
+
+#[tonic::async_trait]
+impl pb::queue_service_server::QueueService for QueueApi {
+    async fn create_hall(
+        &self,
+        req: Request<pb::CreateHallRequest>,
+    ) -> Result<Response<pb::CreateHallResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, MANAGE)?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let region = RegionCode::parse_field(&r.region_code, "region_code", &mut v);
+        v.text(&r.name, "name", 100);
+        let categories: Vec<Category> = r
+            .categories
+            .iter()
+            .map(|c| Category {
+                code: c.code.trim().to_string(),
+                name: c.name.trim().to_string(),
+                matter_ids: c.matter_ids.clone(),
+            })
+            .collect();
+        if let Err((field, msg)) = domain::check_categories(&categories) {
+            v.add(&field, &msg);
+        }
+        v.into_result()?;
+        let region = region.expect("checked");
+        if !caller.region.contains(&region) {
+            return Err(AppError::PermissionDenied(format!(
+                "region {region} is outside the caller's region"
+            ))
+            .into());
+        }
+        let h = store::create_hall(&self.pool, &region, r.name.trim(), &categories).await?;
+        self.rebuild(h.id).await?;
+        Ok(Response::new(pb::CreateHallResponse {
+            hall: Some(hall_pb(&h, &[])),
+        }))
+    }
+
+    async fn get_hall(
+        &self,
+        req: Request<pb::GetHallRequest>,
+    ) -> Result<Response<pb::GetHallResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        let (h, w) = self
+            .load_hall(Some(&caller), &req.get_ref().hall_id)
+            .await?;
+        Ok(Response::new(pb::GetHallResponse {
+            hall: Some(hall_pb(&h, &w)),
+        }))
+    }
+
+    async fn upsert_window(
+        &self,
+        req: Request<pb::UpsertWindowRequest>,
+    ) -> Result<Response<pb::UpsertWindowResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, MANAGE)?;
+        let w = req.into_inner().window.unwrap_or_default();
+        let mut v = Violations::new();
+        let hall_id = Uuid::parse_str(&w.hall_id).ok();
+        v.check(hall_id.is_some(), "window.hall_id", "must be a hall id");
+        v.text(&w.code, "window.code", 20);
+        let kind = pb::WindowKind::try_from(w.kind).ok().and_then(window_kind);
+        v.check(kind.is_some(), "window.kind", "must be a window kind");
+        if kind == Some(WindowKind::Department) {
+            v.check(
+                !w.matter_ids.is_empty(),
+                "window.matter_ids",
+                "a department window needs its matters",
+            );
+        }
+        let id = if w.id.is_empty() {
+            Some(Uuid::now_v7())
+        } else {
+            Uuid::parse_str(&w.id).ok()
+        };
+        v.check(id.is_some(), "window.id", "must be a window id or empty");
+        v.into_result()?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        let hall = store::hall(&mut tx, Some(&caller.region), hall_id.expect("checked")).await?;
+        let row = WindowRow {
+            id: id.expect("checked"),
+            hall_id: hall.id,
+            code: w.code.trim().to_string(),
+            kind: kind.expect("checked").name().to_string(),
+            matter_ids: w.matter_ids.clone(),
+            state: "closed".into(),
+            staff_id: String::new(),
+            tidal: w.tidal,
+            tidal_category: String::new(),
+        };
+        let saved = store::upsert_window(&mut tx, &row).await?;
+        if saved.hall_id != hall.id {
+            return Err(AppError::invalid(
+                "window.hall_id",
+                "a window cannot move to another hall",
+            )
+            .into());
+        }
+        tx.commit().await.map_err(AppError::from)?;
+        Ok(Response::new(pb::UpsertWindowResponse {
+            window: Some(window_pb(&saved)),
+        }))
+    }
+
+    async fn set_window_state(
+        &self,
+        req: Request<pb::SetWindowStateRequest>,
+    ) -> Result<Response<pb::SetWindowStateResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let r = req.into_inner();
+        let state = match pb::WindowState::try_from(r.state) {
+            Ok(pb::WindowState::Open) => "open",
+            Ok(pb::WindowState::Paused) => "paused",
+            Ok(pb::WindowState::Closed) => "closed",
+            _ => return Err(AppError::invalid("state", "must be open, paused or closed").into()),
+        };
+        let window_id = parse_uuid(&r.window_id, "window_id")?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        let (w, hall) = store::lock_window(&mut tx, &caller.region, window_id).await?;
+        let staff = match state {
+            "open" => {
+                let staff = r.staff_id.trim().to_string();
+                if staff.is_empty() {
+                    return Err(
+                        AppError::invalid("staff_id", "an open window has someone on it").into(),
+                    );
+                }
+                staff
+            }
+            "paused" => w.staff_id.clone(),
+            _ => {
+                if let Some(cur) = store::current_at(&mut tx, w.id).await? {
+                    return Err(AppError::precondition(
+                        "WINDOW_BUSY",
+                        format!("window {} is still on {}", w.code, cur.number),
+                    )
+                    .into());
+                }
+                String::new()
+            }
+        };
+        let tidal_category = if state == "closed" {
+            String::new()
+        } else {
+            w.tidal_category.clone()
+        };
+        let saved = store::set_window_state(&mut tx, w.id, state, &staff, &tidal_category).await?;
+        tx.commit().await.map_err(AppError::from)?;
+        self.announce(&hall, pb::board_update::Kind::Counts, "", "")
+            .await;
+        Ok(Response::new(pb::SetWindowStateResponse {
+            window: Some(window_pb(&saved)),
+        }))
+    }
+
+    async fn set_staff_roster(
+        &self,
+        req: Request<pb::SetStaffRosterRequest>,
+    ) -> Result<Response<pb::SetStaffRosterResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, MANAGE)?;
+        let r = req.into_inner();
+        let (h, _) = self.load_hall(Some(&caller), &r.hall_id).await?;
+        let mut v = Violations::new();
+        let codes: BTreeSet<&str> = h.categories.iter().map(|c| c.code.as_str()).collect();
+        let mut seen = BTreeSet::new();
+        for (i, s) in r.staff.iter().enumerate() {
+            v.text(&s.staff_id, &format!("staff[{i}].staff_id"), 64);
+            v.check(
+                seen.insert(s.staff_id.clone()),
+                &format!("staff[{i}].staff_id"),
+                "is listed twice",
+            );
+            for (j, c) in s.categories.iter().enumerate() {
+                v.check(
+                    codes.contains(c.as_str()),
+                    &format!("staff[{i}].categories[{j}]"),
+                    "is not a category of the hall",
+                );
+            }
+        }
+        v.into_result()?;
+        let staff: Vec<StaffOnDuty> = r
+            .staff
+            .iter()
+            .map(|s| StaffOnDuty {
+                staff_id: s.staff_id.trim().into(),
+                name: s.name.clone(),
+                categories: s.categories.clone(),
+            })
+            .collect();
+        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
+        store::set_hall_json(
+            &mut conn,
+            h.id,
+            "staff",
+            serde_json::to_value(&staff).map_err(|e| AppError::Internal(e.into()))?,
+        )
+        .await?;
+        drop(conn);
+        let (h, w) = self.load_hall(Some(&caller), &r.hall_id).await?;
+        Ok(Response::new(pb::SetStaffRosterResponse {
+            hall: Some(hall_pb(&h, &w)),
+        }))
+    }
+
+    async fn set_tidal_policy(
+        &self,
+        req: Request<pb::SetTidalPolicyRequest>,
+    ) -> Result<Response<pb::SetTidalPolicyResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, MANAGE)?;
+        let r = req.into_inner();
+        let (h, _) = self.load_hall(Some(&caller), &r.hall_id).await?;
+        let p = r.policy.unwrap_or_default();
+        let mut v = Violations::new();
+        v.check(
+            h.categories.iter().any(|c| c.code == p.category),
+            "policy.category",
+            "is not a category of the hall",
+        );
+        v.check(
+            p.open_waiting >= 1,
+            "policy.open_waiting",
+            "must be at least 1",
+        );
+        v.check(
+            p.open_wait_minutes >= 0,
+            "policy.open_wait_minutes",
+            "must not be negative",
+        );
+        v.check(
+            p.close_waiting >= 0 && p.close_waiting < p.open_waiting,
+            "policy.close_waiting",
+            "must be below open_waiting",
+        );
+        v.into_result()?;
+        let mut policies: Vec<TidalPolicy> = h
+            .tidal
+            .0
+            .iter()
+            .filter(|x| x.category != p.category)
+            .cloned()
+            .collect();
+        policies.push(TidalPolicy {
+            category: p.category,
+            open_waiting: p.open_waiting,
+            open_wait_minutes: p.open_wait_minutes,
+            close_waiting: p.close_waiting,
+        });
+        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
+        store::set_hall_json(
+            &mut conn,
+            h.id,
+            "tidal",
+            serde_json::to_value(&policies).map_err(|e| AppError::Internal(e.into()))?,
+        )
+        .await?;
+        drop(conn);
+        let (h, w) = self.load_hall(Some(&caller), &r.hall_id).await?;
+        Ok(Response::new(pb::SetTidalPolicyResponse {
+            hall: Some(hall_pb(&h, &w)),
+        }))
+    }
+
+    async fn create_slots(
+        &self,
+        req: Request<pb::CreateSlotsRequest>,
+    ) -> Result<Response<pb::CreateSlotsResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, MANAGE)?;
+        let r = req.into_inner();
+        let (h, _) = self.load_hall(Some(&caller), &r.hall_id).await?;
+        let today = self.today();
+        let mut v = Violations::new();
+        let day = parse_date_field(&r.date, "date", today).ok();
+        v.check(
+            day.is_some() && !r.date.is_empty(),
+            "date",
+            "must be a date YYYY-MM-DD",
+        );
+        let start = parse_time(&r.start_time, "start_time").ok();
+        let end = parse_time(&r.end_time, "end_time").ok();
+        v.check(start.is_some(), "start_time", "must be a time HH:MM");
+        v.check(end.is_some(), "end_time", "must be a time HH:MM");
+        v.check((5..=240).contains(&r.minutes), "minutes", "must be 5-240");
+        v.check(
+            (1..=1000).contains(&r.capacity),
+            "capacity",
+            "must be 1-1000",
+        );
+        if let (Some(s), Some(e)) = (start, end) {
+            v.check(s < e, "end_time", "must be after start_time");
+        }
+        v.into_result()?;
+        let (day, start, end) = (
+            day.expect("checked"),
+            start.expect("checked"),
+            end.expect("checked"),
+        );
+        if day < today {
+            return Err(AppError::invalid("date", "must not be in the past").into());
+        }
+        // Blackout days: the calendar's holidays and weekends (调休 workdays are open).
+        if !self
+            .calendars
+            .for_region(&h.region_code)
+            .is_working_day(day)
+        {
+            return Err(AppError::precondition(
+                "CLOSED_DAY",
+                format!("{day} is not a working day in {}", h.region_code),
+            )
+            .into());
+        }
+        self.matter(&r.matter_id).await?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        let mut out = Vec::new();
+        let mut t = start;
+        while t < end {
+            let next = (t + chrono::Duration::minutes(i64::from(r.minutes))).min(end);
+            if next <= t {
+                break;
+            }
+            let s = SlotRow {
+                id: Uuid::now_v7(),
+                hall_id: h.id,
+                matter_id: r.matter_id.clone(),
+                day,
+                start_time: t,
+                end_time: next,
+                capacity: r.capacity,
+                booked: 0,
+            };
+            out.push(slot_pb(&store::insert_slot(&mut tx, &s).await?));
+            t = next;
+        }
+        tx.commit().await.map_err(AppError::from)?;
+        Ok(Response::new(pb::CreateSlotsResponse { slots: out }))
+    }
+
+    async fn list_slots(
+        &self,
+        req: Request<pb::ListSlotsRequest>,
+    ) -> Result<Response<pb::ListSlotsResponse>, Status> {
+        let r = req.into_inner();
+        let (h, _) = self.load_hall(None, &r.hall_id).await?;
+        let day = parse_date_field(&r.date, "date", self.today())?;
+        let slots = store::slots(&self.pool, h.id, &r.matter_id, day).await?;
+        Ok(Response::new(pb::ListSlotsResponse {
+            slots: slots.iter().map(slot_pb).collect(),
+        }))
+    }
+
+    async fn book_appointment(
+        &self,
+        req: Request<pb::BookAppointmentRequest>,
+    ) -> Result<Response<pb::BookAppointmentResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, TAKE_TICKET)?;
+        let r = req.into_inner();
+        let slot_id = parse_uuid(&r.slot_id, "slot_id")?;
+        let citizen = Self::citizen_of(&caller, &r.citizen_id)?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        // One booking of a person at a time: the daily cap cannot be raced past.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('xiaoneng-queue-citizen:' || $1))")
+            .bind(&citizen)
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::from)?;
+        let slot = store::slot(&mut tx, slot_id).await?;
+        let hall = store::hall(&mut tx, Some(&caller.region), slot.hall_id)
+            .await
+            .map_err(|_| AppError::not_found("slot", slot_id.to_string()))?;
+        self.slot_day_checks(&slot).await?;
+        let booked = store::booked_on(&mut tx, &citizen, hall.id, slot.day, None).await?;
+        if booked.iter().any(|(_, s)| *s == slot.id) {
+            return Err(AppError::precondition(
+                "ALREADY_BOOKED",
+                "this person already holds this slot",
+            )
+            .into());
+        }
+        if booked.len() >= self.settings.daily_cap {
+            return Err(AppError::precondition(
+                "DAILY_CAP",
+                format!(
+                    "at most {} appointments a day per person",
+                    self.settings.daily_cap
+                ),
+            )
+            .into());
+        }
+        if !store::take_place(&mut tx, slot.id).await? {
+            return Err(AppError::precondition("SLOT_FULL", "the slot is fully booked").into());
+        }
+        let a = AppointmentRow {
+            id: Uuid::now_v7(),
+            slot_id: slot.id,
+            hall_id: hall.id,
+            matter_id: slot.matter_id.clone(),
+            citizen_id: citizen,
+            citizen_name: r.citizen_name.trim().to_string(),
+            state: "booked".into(),
+            ticket_id: None,
+        };
+        let a = store::insert_appointment(&mut tx, &a).await?;
+        outbox::enqueue(
+            &mut tx,
+            &events::appointment(
+                self.appointment_facts(&a, &slot, &hall.region_code),
+                "booked",
+            )?,
+        )
+        .await
+        .map_err(AppError::from)?;
+        tx.commit().await.map_err(AppError::from)?;
+        Ok(Response::new(pb::BookAppointmentResponse {
+            appointment: Some(appointment_pb(&a, &slot)),
+        }))
+    }
+
+    async fn cancel_appointment(
+        &self,
+        req: Request<pb::CancelAppointmentRequest>,
+    ) -> Result<Response<pb::CancelAppointmentResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, TAKE_TICKET)?;
+        let id = parse_uuid(&req.get_ref().appointment_id, "appointment_id")?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        let mut a = store::appointment(&mut tx, id).await?;
+        let hall = store::hall(&mut tx, Some(&caller.region), a.hall_id)
+            .await
+            .map_err(|_| AppError::not_found("appointment", id.to_string()))?;
+        if caller.has_role(roles::CITIZEN)
+            && !caller.has_role(roles::CLERK)
+            && a.citizen_id != caller.subject
+        {
+            return Err(AppError::not_found("appointment", id.to_string()).into());
+        }
+        if a.state != "booked" {
+            return Err(AppError::precondition(
+                "NOT_BOOKED",
+                format!("the appointment is {}", a.state),
+            )
+            .into());
+        }
+        store::release_place(&mut tx, a.slot_id).await?;
+        a.state = "cancelled".into();
+        let a = store::update_appointment(&mut tx, &a).await?;
+        let slot = store::slot(&mut tx, a.slot_id).await?;
+        outbox::enqueue(
+            &mut tx,
+            &events::appointment(
+                self.appointment_facts(&a, &slot, &hall.region_code),
+                "cancelled",
+            )?,
+        )
+        .await
+        .map_err(AppError::from)?;
+        tx.commit().await.map_err(AppError::from)?;
+        Ok(Response::new(pb::CancelAppointmentResponse {
+            appointment: Some(appointment_pb(&a, &slot)),
+        }))
+    }
+
+    async fn reschedule_appointment(
+        &self,
+        req: Request<pb::RescheduleAppointmentRequest>,
+    ) -> Result<Response<pb::RescheduleAppointmentResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, TAKE_TICKET)?;
+        let r = req.into_inner();
+        let id = parse_uuid(&r.appointment_id, "appointment_id")?;
+        let slot_id = parse_uuid(&r.slot_id, "slot_id")?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        let mut a = store::appointment(&mut tx, id).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('xiaoneng-queue-citizen:' || $1))")
+            .bind(&a.citizen_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::from)?;
+        let hall = store::hall(&mut tx, Some(&caller.region), a.hall_id)
+            .await
+            .map_err(|_| AppError::not_found("appointment", id.to_string()))?;
+        if caller.has_role(roles::CITIZEN)
+            && !caller.has_role(roles::CLERK)
+            && a.citizen_id != caller.subject
+        {
+            return Err(AppError::not_found("appointment", id.to_string()).into());
+        }
+        if a.state != "booked" {
+            return Err(AppError::precondition(
+                "NOT_BOOKED",
+                format!("the appointment is {}", a.state),
+            )
+            .into());
+        }
+        let slot = store::slot(&mut tx, slot_id).await?;
+        if slot.hall_id != a.hall_id || slot.matter_id != a.matter_id {
+            return Err(
+                AppError::invalid("slot_id", "must be a slot of the same hall and matter").into(),
+            );
+        }
+        self.slot_day_checks(&slot).await?;
+        if slot.id == a.slot_id {
+            return Err(AppError::invalid("slot_id", "is the slot already booked").into());
+        }
+        if store::booked_on(&mut tx, &a.citizen_id, a.hall_id, slot.day, Some(a.id))
+            .await?
+            .len()
+            >= self.settings.daily_cap
+        {
+            return Err(AppError::precondition(
+                "DAILY_CAP",
+                format!(
+                    "at most {} appointments a day per person",
+                    self.settings.daily_cap
+                ),
+            )
+            .into());
+        }
+        // Take the new place first: a full slot leaves the old booking as it was.
+        if !store::take_place(&mut tx, slot.id).await? {
+            return Err(AppError::precondition("SLOT_FULL", "the slot is fully booked").into());
+        }
+        store::release_place(&mut tx, a.slot_id).await?;
+        a.slot_id = slot.id;
+        let a = store::update_appointment(&mut tx, &a).await?;
+        outbox::enqueue(
+            &mut tx,
+            &events::appointment(
+                self.appointment_facts(&a, &slot, &hall.region_code),
+                "rescheduled",
+            )?,
+        )
+        .await
+        .map_err(AppError::from)?;
+        tx.commit().await.map_err(AppError::from)?;
+        Ok(Response::new(pb::RescheduleAppointmentResponse {
+            appointment: Some(appointment_pb(&a, &slot)),
+        }))
+    }
+
+    async fn check_in(
+        &self,
+        req: Request<pb::CheckInRequest>,
+    ) -> Result<Response<pb::CheckInResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, TAKE_TICKET)?;
+        let id = parse_uuid(&req.get_ref().appointment_id, "appointment_id")?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        let mut a = store::appointment(&mut tx, id).await?;
+        let hall = store::hall(&mut tx, Some(&caller.region), a.hall_id)
+            .await
+            .map_err(|_| AppError::not_found("appointment", id.to_string()))?;
+        if a.state != "booked" {
+            return Err(AppError::precondition(
+                "NOT_BOOKED",
+                format!("the appointment is {}", a.state),
+            )
+            .into());
+        }
+        let slot = store::slot(&mut tx, a.slot_id).await?;
+        let now = self.clock.now().with_timezone(&cst());
+        if slot.day != now.date_naive() {
+            return Err(AppError::precondition(
+                "NOT_TODAY",
+                format!("the appointment is for {}", slot.day),
+            )
+            .into());
+        }
+        // Within the grace period after the slot's start: ahead of walk-ins; later: a walk-in.
+        let late =
+            now.time() > slot.start_time + chrono::Duration::minutes(self.settings.grace_minutes);
+        let priority = if late {
+            Priority::Normal
+        } else {
+            Priority::Appointment
+        };
+        let windows = store::windows(&mut tx, hall.id).await?;
+        let t = self
+            .issue(
+                &mut tx,
+                &hall,
+                &windows,
+                &a.matter_id,
+                priority,
+                ServiceKind::Normal,
+                &a.citizen_id,
+                "",
+                Some(a.id),
+                None,
+            )
+            .await?;
+        a.state = "checked_in".into();
+        a.ticket_id = Some(t.id);
+        let a = store::update_appointment(&mut tx, &a).await?;
+        outbox::enqueue(
+            &mut tx,
+            &events::appointment(
+                self.appointment_facts(&a, &slot, &hall.region_code),
+                "checked_in",
+            )?,
+        )
+        .await
+        .map_err(AppError::from)?;
+        tx.commit().await.map_err(AppError::from)?;
+        self.queue_after_commit(&t).await;
+        self.announce(&hall, pb::board_update::Kind::Counts, "", "")
+            .await;
+        Ok(Response::new(pb::CheckInResponse {
+            appointment: Some(appointment_pb(&a, &slot)),
+            ticket: Some(ticket_pb(&t, &windows)),
+            late,
+        }))
+    }
+
+    async fn issue_ticket(
+        &self,
+        req: Request<pb::IssueTicketRequest>,
+    ) -> Result<Response<pb::IssueTicketResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, TAKE_TICKET)?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let hall_id = Uuid::parse_str(&r.hall_id).ok();
+        v.check(hall_id.is_some(), "hall_id", "must be a hall id");
+        v.check(!r.matter_id.trim().is_empty(), "matter_id", "is required");
+        let priority = match pb::Priority::try_from(r.priority) {
+            Ok(pb::Priority::Unspecified | pb::Priority::Normal) => Some(Priority::Normal),
+            Ok(pb::Priority::Urgent) => Some(Priority::Urgent),
+            Ok(pb::Priority::Elderly) => Some(Priority::Elderly),
+            _ => None,
+        };
+        v.check(
+            priority.is_some(),
+            "priority",
+            "must be normal, urgent or elderly (appointments come through CheckIn)",
+        );
+        let kind = match pb::ServiceKind::try_from(r.service_kind) {
+            Ok(pb::ServiceKind::Unspecified | pb::ServiceKind::Normal) => Some(ServiceKind::Normal),
+            Ok(pb::ServiceKind::Complaint) => Some(ServiceKind::Complaint),
+            Ok(pb::ServiceKind::Assisted) => Some(ServiceKind::Assisted),
+            Err(_) => None,
+        };
+        v.check(kind.is_some(), "service_kind", "must be a service kind");
+        v.into_result()?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        if !r.request_id.is_empty() {
+            if let Some(t) = store::ticket_by_request(&mut tx, &r.request_id).await? {
+                let windows = store::windows(&mut tx, t.hall_id).await?;
+                return Ok(Response::new(pb::IssueTicketResponse {
+                    ticket: Some(ticket_pb(&t, &windows)),
+                    ..Default::default()
+                }));
+            }
+        }
+        let hall = store::hall(&mut tx, Some(&caller.region), hall_id.expect("checked")).await?;
+        let windows = store::windows(&mut tx, hall.id).await?;
+        let citizen = if caller.has_role(roles::CITIZEN) {
+            caller.subject.clone()
+        } else {
+            r.citizen_id.clone()
+        };
+        let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
+        let t = self
+            .issue(
+                &mut tx,
+                &hall,
+                &windows,
+                r.matter_id.trim(),
+                priority.expect("checked"),
+                kind.expect("checked"),
+                &citizen,
+                &r.case_id,
+                None,
+                request_id,
+            )
+            .await?;
+        tx.commit().await.map_err(AppError::from)?;
+        self.queue_after_commit(&t).await;
+        self.announce(&hall, pb::board_update::Kind::Counts, "", "")
+            .await;
+        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
+        let waits = self.waits(&mut conn, &hall, &windows).await?;
+        let w = waits
+            .iter()
+            .find(|w| w.category == t.category)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Response::new(pb::IssueTicketResponse {
+            ticket: Some(ticket_pb(&t, &windows)),
+            estimated_wait_minutes: w.estimated_wait_minutes,
+            waiting_ahead: (w.waiting - 1).max(0),
+        }))
+    }
+
+    async fn get_ticket(
+        &self,
+        req: Request<pb::GetTicketRequest>,
+    ) -> Result<Response<pb::GetTicketResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        let id = parse_uuid(&req.get_ref().ticket_id, "ticket_id")?;
+        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
+        let t = store::ticket(&mut conn, Some(&caller.region), id, false).await?;
+        drop(conn);
+        Ok(Response::new(pb::GetTicketResponse {
+            ticket: Some(self.ticket_response(&t).await?),
+        }))
+    }
+
+    async fn call_next(
+        &self,
+        req: Request<pb::CallNextRequest>,
+    ) -> Result<Response<pb::CallNextResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let t = self.call(&caller, &req.get_ref().window_id, None).await?;
+        let ticket = match t {
+            Some(t) => Some(self.ticket_response(&t).await?),
+            None => None,
+        };
+        Ok(Response::new(pb::CallNextResponse { ticket }))
+    }
+
+    async fn call_ticket(
+        &self,
+        req: Request<pb::CallTicketRequest>,
+    ) -> Result<Response<pb::CallTicketResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let r = req.into_inner();
+        let tid = parse_uuid(&r.ticket_id, "ticket_id")?;
+        let t = self
+            .call(&caller, &r.window_id, Some(tid))
+            .await?
+            .ok_or_else(|| AppError::precondition("NOT_WAITING", "not waiting"))?;
+        Ok(Response::new(pb::CallTicketResponse {
+            ticket: Some(self.ticket_response(&t).await?),
+        }))
+    }
+
+    async fn recall(
+        &self,
+        req: Request<pb::RecallRequest>,
+    ) -> Result<Response<pb::RecallResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let (t, hall, w, _) = self
+            .at_window(&caller, &req.get_ref().window_id, "recalled", |t, _, _| {
+                if t.state != "called" {
+                    return Err(AppError::precondition(
+                        "ALREADY_SERVING",
+                        "the citizen is already being served",
+                    ));
+                }
+                t.recalls += 1;
+                Ok(false)
+            })
+            .await?;
+        self.announce(&hall, pb::board_update::Kind::Recalled, &t.number, &w.code)
+            .await;
+        Ok(Response::new(pb::RecallResponse {
+            ticket: Some(self.ticket_response(&t).await?),
+        }))
+    }
+
+    async fn mark_no_show(
+        &self,
+        req: Request<pb::MarkNoShowRequest>,
+    ) -> Result<Response<pb::MarkNoShowResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let (t, hall, _, _) = self
+            .at_window(&caller, &req.get_ref().window_id, "no_show", |t, _, now| {
+                if t.state != "called" {
+                    return Err(AppError::precondition(
+                        "ALREADY_SERVING",
+                        "the citizen is being served",
+                    ));
+                }
+                t.no_shows += 1;
+                t.window_id = None;
+                t.window_code = String::new();
+                t.staff_id = String::new();
+                if t.no_shows >= 2 {
+                    t.state = "dropped".into();
+                    Ok(false)
+                } else {
+                    // Back in the queue once, at the end of its class.
+                    t.state = "waiting".into();
+                    t.arrival_ms = now.timestamp_millis();
+                    Ok(true)
+                }
+            })
+            .await?;
+        self.announce(&hall, pb::board_update::Kind::Counts, "", "")
+            .await;
+        Ok(Response::new(pb::MarkNoShowResponse {
+            ticket: Some(self.ticket_response(&t).await?),
+        }))
+    }
+
+    async fn hold_ticket(
+        &self,
+        req: Request<pb::HoldTicketRequest>,
+    ) -> Result<Response<pb::HoldTicketResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let (t, _, _, _) = self
+            .at_window(&caller, &req.get_ref().window_id, "held", |t, _, _| {
+                t.state = "held".into();
+                t.window_id = None;
+                Ok(false)
+            })
+            .await?;
+        Ok(Response::new(pb::HoldTicketResponse {
+            ticket: Some(self.ticket_response(&t).await?),
+        }))
+    }
+
+    async fn resume_ticket(
+        &self,
+        req: Request<pb::ResumeTicketRequest>,
+    ) -> Result<Response<pb::ResumeTicketResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let id = parse_uuid(&req.get_ref().ticket_id, "ticket_id")?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        let mut t = store::ticket(&mut tx, Some(&caller.region), id, true).await?;
+        if t.state != "held" {
+            return Err(AppError::precondition(
+                "NOT_HELD",
+                format!("ticket {} is {}", t.number, t.state),
+            )
+            .into());
+        }
+        // Back where it was: its original arrival time.
+        t.state = "waiting".into();
+        let t = store::update_ticket(&mut tx, &t).await?;
+        outbox::enqueue(&mut tx, &events::called(&t, "resumed", "", "")?)
+            .await
+            .map_err(AppError::from)?;
+        tx.commit().await.map_err(AppError::from)?;
+        self.queue_after_commit(&t).await;
+        Ok(Response::new(pb::ResumeTicketResponse {
+            ticket: Some(self.ticket_response(&t).await?),
+        }))
+    }
+
+    async fn transfer_ticket(
+        &self,
+        req: Request<pb::TransferTicketRequest>,
+    ) -> Result<Response<pb::TransferTicketResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let r = req.into_inner();
+        if r.matter_id.is_empty() && r.to_window_id.is_empty() {
+            return Err(AppError::invalid(
+                "matter_id",
+                "name another matter or a window (to_window_id)",
+            )
+            .into());
+        }
+        let to_window = if r.to_window_id.is_empty() {
+            None
+        } else {
+            Some(parse_uuid(&r.to_window_id, "to_window_id")?)
+        };
+        let matter = if r.matter_id.is_empty() {
+            None
+        } else {
+            Some(self.matter(&r.matter_id).await?)
+        };
+        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
+        let window_id = parse_uuid(&r.window_id, "window_id")?;
+        let from: WindowRow = sqlx::query_as("SELECT id, hall_id, code, kind, matter_ids, state, staff_id, tidal, tidal_category FROM windows WHERE id = $1")
+            .bind(window_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::not_found("window", window_id.to_string()))?;
+        let windows = store::windows(&mut conn, from.hall_id).await?;
+        drop(conn);
+        if let Some(to) = to_window {
+            if !windows.iter().any(|w| w.id == to) {
+                return Err(
+                    AppError::invalid("to_window_id", "is not a window of this hall").into(),
+                );
+            }
+        }
+        let (t, _, _, _) = self
+            .at_window(&caller, &r.window_id, "transferred", |t, _, _| {
+                if let Some(m) = matter {
+                    t.matter_id = r.matter_id.clone();
+                    t.matter_name = m.name;
+                    t.window_codes = m.window_codes;
+                }
+                // The original arrival time stays: the citizen does not queue again from the back.
+                t.state = "waiting".into();
+                t.window_id = None;
+                t.window_code = String::new();
+                t.staff_id = String::new();
+                t.direct_window = to_window;
+                if to_window.is_none() && eligible_codes(&windows, t).is_empty() {
+                    return Err(AppError::precondition(
+                        "NO_WINDOW",
+                        "no window of the hall serves that matter",
+                    ));
+                }
+                Ok(true)
+            })
+            .await?;
+        Ok(Response::new(pb::TransferTicketResponse {
+            ticket: Some(self.ticket_response(&t).await?),
+        }))
+    }
+
+    async fn start_service(
+        &self,
+        req: Request<pb::StartServiceRequest>,
+    ) -> Result<Response<pb::StartServiceResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let (t, _, _, _) = self
+            .at_window(&caller, &req.get_ref().window_id, "started", |t, _, now| {
+                if t.state != "called" {
+                    return Err(AppError::precondition(
+                        "ALREADY_SERVING",
+                        "the service already started",
+                    ));
+                }
+                t.state = "serving".into();
+                t.started_at = Some(now);
+                Ok(false)
+            })
+            .await?;
+        Ok(Response::new(pb::StartServiceResponse {
+            ticket: Some(self.ticket_response(&t).await?),
+        }))
+    }
+
+    async fn finish_service(
+        &self,
+        req: Request<pb::FinishServiceRequest>,
+    ) -> Result<Response<pb::FinishServiceResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let (t, _, _, _) = self
+            .at_window(
+                &caller,
+                &req.get_ref().window_id,
+                "finished",
+                |t, _, now| {
+                    t.state = "finished".into();
+                    t.finished_at = Some(now);
+                    Ok(false)
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::FinishServiceResponse {
+            ticket: Some(self.ticket_response(&t).await?),
+        }))
+    }
+
+    async fn link_case(
+        &self,
+        req: Request<pb::LinkCaseRequest>,
+    ) -> Result<Response<pb::LinkCaseResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        require_any(&caller, WINDOW_STAFF)?;
+        let r = req.into_inner();
+        let id = parse_uuid(&r.ticket_id, "ticket_id")?;
+        parse_uuid(&r.case_id, "case_id")?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        let mut t = store::ticket(&mut tx, Some(&caller.region), id, true).await?;
+        t.case_id = r.case_id;
+        let t = store::update_ticket(&mut tx, &t).await?;
+        tx.commit().await.map_err(AppError::from)?;
+        Ok(Response::new(pb::LinkCaseResponse {
+            ticket: Some(self.ticket_response(&t).await?),
+        }))
+    }
+
+    async fn estimate_wait(
+        &self,
+        req: Request<pb::EstimateWaitRequest>,
+    ) -> Result<Response<pb::EstimateWaitResponse>, Status> {
+        let (h, w) = self.load_hall(None, &req.get_ref().hall_id).await?;
+        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
+        let categories = self.waits(&mut conn, &h, &w).await?;
+        Ok(Response::new(pb::EstimateWaitResponse { categories }))
+    }
+
+    type WatchBoardStream = BoardStream;
+
+    async fn watch_board(
+        &self,
+        req: Request<pb::WatchBoardRequest>,
+    ) -> Result<Response<Self::WatchBoardStream>, Status> {
+        let (h, _) = self.load_hall(None, &req.get_ref().hall_id).await?;
+        // Subscribe before the snapshot: nothing between the two is missed.
+        let rx = self.board.subscribe();
+        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
+        let waiting = self.counts(&mut conn, &h).await?.into_iter().collect();
+        let snapshot = pb::BoardUpdate {
+            kind: pb::board_update::Kind::Snapshot as i32,
+            hall_id: h.id.to_string(),
+            waiting,
+            time: Some(xiaoneng_kit::timestamp(self.clock.now())),
+            ..Default::default()
+        };
+        let hall_id = h.id.to_string();
+        use tokio_stream::StreamExt;
+        let updates =
+            tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |u| match u {
+                Ok(u) if u.hall_id == hall_id => Some(Ok(u)),
+                Ok(_) => None,
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "a board watcher fell behind");
+                    None
+                }
+            });
+        let stream = tokio_stream::once(Ok(snapshot)).chain(updates);
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn list_tidal_events(
+        &self,
+        req: Request<pb::ListTidalEventsRequest>,
+    ) -> Result<Response<pb::ListTidalEventsResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        let (h, _) = self
+            .load_hall(Some(&caller), &req.get_ref().hall_id)
+            .await?;
+        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
+        let events = store::tidal_events(&mut conn, h.id)
+            .await?
+            .into_iter()
+            .map(|t| pb::TidalEvent {
+                id: t.id.to_string(),
+                hall_id: t.hall_id.to_string(),
+                category: t.category,
+                action: match t.action.as_str() {
+                    "opened" => pb::TidalAction::Opened,
+                    "closed" => pb::TidalAction::Closed,
+                    "recommended" => pb::TidalAction::Recommended,
+                    _ => pb::TidalAction::Unspecified,
+                } as i32,
+                window_id: t.window_id.map(|w| w.to_string()).unwrap_or_default(),
+                window_code: t.window_code,
+                staff_id: t.staff_id,
+                waiting: t.waiting,
+                estimated_wait_minutes: t.estimated_wait,
+                reason: t.reason,
+                time: Some(xiaoneng_kit::timestamp(t.at)),
+            })
+            .collect();
+        Ok(Response::new(pb::ListTidalEventsResponse { events }))
+    }
+}

@@ -1,0 +1,460 @@
+//! Pure rules of the hall: priority order, which windows may serve which ticket, ticket
+//! numbers, estimated waits and the tidal window decision. No I/O.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+/// Priority classes, best first (the number is the class rank in the queue score).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Priority {
+    /// 绿色通道 / urgent.
+    Urgent = 1,
+    /// A checked-in appointment: ahead of walk-ins.
+    Appointment = 2,
+    /// Elderly or disabled.
+    Elderly = 3,
+    Normal = 4,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [
+        Priority::Urgent,
+        Priority::Appointment,
+        Priority::Elderly,
+        Priority::Normal,
+    ];
+
+    pub fn rank(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_rank(r: i16) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.rank() == r)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Urgent => "urgent",
+            Priority::Appointment => "appointment",
+            Priority::Elderly => "elderly",
+            Priority::Normal => "normal",
+        }
+    }
+}
+
+/// Class ranks are this far apart in a queue score, so arrival milliseconds (≈1.8e12 today)
+/// order within a class and every score stays an exact integer in a double (< 2^53).
+pub const CLASS_SPAN: i64 = 10_000_000_000_000;
+
+/// The queue score: by priority class, then arrival.
+pub fn score(priority: Priority, arrival_ms: i64) -> i64 {
+    i64::from(priority.rank()) * CLASS_SPAN + arrival_ms
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ServiceKind {
+    Normal,
+    /// 有诉即办.
+    Complaint,
+    /// 帮办代办.
+    Assisted,
+}
+
+impl ServiceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Normal => "normal",
+            ServiceKind::Complaint => "complaint",
+            ServiceKind::Assisted => "assisted",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        [
+            ServiceKind::Normal,
+            ServiceKind::Complaint,
+            ServiceKind::Assisted,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WindowKind {
+    Comprehensive,
+    Department,
+    GreenChannel,
+    Complaint,
+    Assisted,
+}
+
+impl WindowKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowKind::Comprehensive => "comprehensive",
+            WindowKind::Department => "department",
+            WindowKind::GreenChannel => "green_channel",
+            WindowKind::Complaint => "complaint",
+            WindowKind::Assisted => "assisted",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        [
+            WindowKind::Comprehensive,
+            WindowKind::Department,
+            WindowKind::GreenChannel,
+            WindowKind::Complaint,
+            WindowKind::Assisted,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}
+
+/// A window as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowView {
+    pub code: String,
+    pub kind: WindowKind,
+    pub matter_ids: BTreeSet<String>,
+    /// A tidal window open for a category serves that category only.
+    pub tidal_category: Option<String>,
+}
+
+/// What a window may serve: the filter the atomic call-next applies in Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub kind: ServiceKind,
+    pub priorities: Vec<Priority>,
+    /// None: every matter.
+    pub matters: Option<BTreeSet<String>>,
+    /// Matters whose guide lists this window code are served too (department windows).
+    pub window_code: Option<String>,
+    pub category: Option<String>,
+}
+
+pub fn filter(w: &WindowView) -> Filter {
+    let all = Priority::ALL.to_vec();
+    let (kind, priorities, matters, window_code) = match w.kind {
+        WindowKind::Comprehensive => (ServiceKind::Normal, all, None, None),
+        WindowKind::Department => (
+            ServiceKind::Normal,
+            all,
+            Some(w.matter_ids.clone()),
+            Some(w.code.clone()),
+        ),
+        WindowKind::GreenChannel => (
+            ServiceKind::Normal,
+            vec![Priority::Urgent, Priority::Elderly],
+            None,
+            None,
+        ),
+        WindowKind::Complaint => (ServiceKind::Complaint, all, None, None),
+        WindowKind::Assisted => (ServiceKind::Assisted, all, None, None),
+    };
+    Filter {
+        kind,
+        priorities,
+        matters,
+        window_code,
+        category: w.tidal_category.clone(),
+    }
+}
+
+/// A waiting ticket as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketView {
+    pub matter_id: String,
+    pub kind: ServiceKind,
+    pub priority: Priority,
+    pub category: String,
+    /// Window codes the matter's guide names.
+    pub window_codes: Vec<String>,
+}
+
+/// Whether a window with filter `f` may serve `t`.
+pub fn may_serve(f: &Filter, t: &TicketView) -> bool {
+    let matter_ok = match &f.matters {
+        None => true,
+        Some(m) => {
+            m.contains(&t.matter_id)
+                || f.window_code
+                    .as_ref()
+                    .is_some_and(|c| t.window_codes.contains(c))
+        }
+    };
+    f.kind == t.kind
+        && f.priorities.contains(&t.priority)
+        && matter_ok
+        && f.category.as_ref().is_none_or(|c| *c == t.category)
+}
+
+/// A ticket category of a hall.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub matter_ids: Vec<String>,
+}
+
+/// The category a matter's tickets take: the first naming it, else the first naming none.
+pub fn category_for<'a>(categories: &'a [Category], matter_id: &str) -> Option<&'a Category> {
+    categories
+        .iter()
+        .find(|c| c.matter_ids.iter().any(|m| m == matter_id))
+        .or_else(|| categories.iter().find(|c| c.matter_ids.is_empty()))
+}
+
+/// Checks a hall's categories: codes are 1-2 capital letters, unique; at most one default.
+pub fn check_categories(categories: &[Category]) -> Result<(), (String, String)> {
+    if categories.is_empty() {
+        return Err((
+            "categories".into(),
+            "a hall needs at least one ticket category".into(),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, c) in categories.iter().enumerate() {
+        let ok =
+            (1..=2).contains(&c.code.len()) && c.code.chars().all(|ch| ch.is_ascii_uppercase());
+        if !ok {
+            return Err((
+                format!("categories[{i}].code"),
+                "must be one or two capital letters (A, B, VIP is too long)".into(),
+            ));
+        }
+        if !seen.insert(c.code.clone()) {
+            return Err((
+                format!("categories[{i}].code"),
+                format!("{} is used twice", c.code),
+            ));
+        }
+    }
+    if categories
+        .iter()
+        .filter(|c| c.matter_ids.is_empty())
+        .count()
+        > 1
+    {
+        return Err((
+            "categories".into(),
+            "only one category may take the remaining matters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The number on a ticket: category code and a three-digit (or longer) counter.
+pub fn display_number(category: &str, n: i32) -> String {
+    format!("{category}{n:03}")
+}
+
+/// Estimated wait in minutes: the people waiting, shared by the windows able to serve them,
+/// at the recent mean service time.
+pub fn estimate_minutes(waiting: i64, open_windows: i64, mean_service_secs: i64) -> i64 {
+    if waiting == 0 {
+        return 0;
+    }
+    let secs = waiting * mean_service_secs.max(1) / open_windows.max(1);
+    (secs + 59) / 60
+}
+
+/// A staff member on duty in a hall and the categories they may serve (none: all).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffOnDuty {
+    pub staff_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+impl StaffOnDuty {
+    pub fn qualified_for(&self, category: &str) -> bool {
+        self.categories.is_empty() || self.categories.iter().any(|c| c == category)
+    }
+}
+
+/// A category's tidal thresholds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TidalPolicy {
+    pub category: String,
+    pub open_waiting: i32,
+    #[serde(default)]
+    pub open_wait_minutes: i32,
+    pub close_waiting: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TidalDecision {
+    Open,
+    Close,
+    Keep,
+}
+
+/// What the tidal rule says for a category now.
+pub fn tidal(
+    p: &TidalPolicy,
+    waiting: i64,
+    estimated_minutes: i64,
+    tidal_open: bool,
+) -> TidalDecision {
+    let surge = waiting >= i64::from(p.open_waiting)
+        || (p.open_wait_minutes > 0 && estimated_minutes >= i64::from(p.open_wait_minutes));
+    match (tidal_open, surge) {
+        (false, true) => TidalDecision::Open,
+        (true, false) if waiting <= i64::from(p.close_waiting) => TidalDecision::Close,
+        _ => TidalDecision::Keep,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(kind: WindowKind, matters: &[&str]) -> WindowView {
+        WindowView {
+            code: "W1".into(),
+            kind,
+            matter_ids: matters.iter().map(|s| s.to_string()).collect(),
+            tidal_category: None,
+        }
+    }
+
+    fn ticket(matter: &str, kind: ServiceKind, priority: Priority) -> TicketView {
+        TicketView {
+            matter_id: matter.into(),
+            kind,
+            priority,
+            category: "A".into(),
+            window_codes: vec![],
+        }
+    }
+
+    #[test]
+    fn priority_then_arrival() {
+        assert!(
+            score(Priority::Urgent, 2_000_000_000_000)
+                < score(Priority::Appointment, 1_000_000_000_000)
+        );
+        assert!(
+            score(Priority::Appointment, 1_900_000_000_000)
+                < score(Priority::Normal, 1_000_000_000_000)
+        );
+        assert!(score(Priority::Normal, 1) < score(Priority::Normal, 2));
+        assert!(
+            score(Priority::Normal, 4_102_444_800_000) < (1i64 << 53),
+            "exact in a Redis double until 2100"
+        );
+    }
+
+    #[test]
+    fn who_serves_what() {
+        let t = ticket("m1", ServiceKind::Normal, Priority::Normal);
+        assert!(may_serve(
+            &filter(&window(WindowKind::Comprehensive, &[])),
+            &t
+        ));
+        assert!(may_serve(
+            &filter(&window(WindowKind::Department, &["m1"])),
+            &t
+        ));
+        assert!(!may_serve(
+            &filter(&window(WindowKind::Department, &["m2"])),
+            &t
+        ));
+        let by_code = TicketView {
+            window_codes: vec!["W1".into()],
+            ..t.clone()
+        };
+        assert!(
+            may_serve(&filter(&window(WindowKind::Department, &["m2"])), &by_code),
+            "the guide names the window"
+        );
+        assert!(!may_serve(
+            &filter(&window(WindowKind::GreenChannel, &[])),
+            &t
+        ));
+        assert!(may_serve(
+            &filter(&window(WindowKind::GreenChannel, &[])),
+            &ticket("m1", ServiceKind::Normal, Priority::Elderly)
+        ));
+        assert!(!may_serve(&filter(&window(WindowKind::Complaint, &[])), &t));
+        assert!(may_serve(
+            &filter(&window(WindowKind::Complaint, &[])),
+            &ticket("x", ServiceKind::Complaint, Priority::Normal)
+        ));
+        assert!(!may_serve(
+            &filter(&window(WindowKind::Comprehensive, &[])),
+            &ticket("x", ServiceKind::Assisted, Priority::Normal)
+        ));
+        let mut tidal = window(WindowKind::Comprehensive, &[]);
+        tidal.tidal_category = Some("B".into());
+        assert!(
+            !may_serve(&filter(&tidal), &t),
+            "a tidal window serves its surge's category"
+        );
+    }
+
+    #[test]
+    fn categories_and_numbers() {
+        let cats = vec![
+            Category {
+                code: "A".into(),
+                name: "综合".into(),
+                matter_ids: vec![],
+            },
+            Category {
+                code: "B".into(),
+                name: "不动产".into(),
+                matter_ids: vec!["m9".into()],
+            },
+        ];
+        assert_eq!(category_for(&cats, "m9").unwrap().code, "B");
+        assert_eq!(category_for(&cats, "m1").unwrap().code, "A");
+        assert!(check_categories(&cats).is_ok());
+        let bad = vec![Category {
+            code: "a".into(),
+            name: "x".into(),
+            matter_ids: vec![],
+        }];
+        assert!(check_categories(&bad).is_err());
+        let twice = vec![cats[0].clone(), cats[0].clone()];
+        assert!(check_categories(&twice).is_err());
+        assert_eq!(display_number("A", 1), "A001");
+        assert_eq!(display_number("B", 1234), "B1234");
+    }
+
+    #[test]
+    fn waits_and_tides() {
+        assert_eq!(estimate_minutes(0, 3, 300), 0);
+        assert_eq!(estimate_minutes(12, 3, 300), 20);
+        assert_eq!(
+            estimate_minutes(1, 0, 61),
+            2,
+            "no open window counts as one"
+        );
+        let p = TidalPolicy {
+            category: "A".into(),
+            open_waiting: 10,
+            open_wait_minutes: 30,
+            close_waiting: 2,
+        };
+        assert_eq!(tidal(&p, 10, 0, false), TidalDecision::Open);
+        assert_eq!(
+            tidal(&p, 3, 31, false),
+            TidalDecision::Open,
+            "a long estimated wait is a surge too"
+        );
+        assert_eq!(tidal(&p, 9, 5, false), TidalDecision::Keep);
+        assert_eq!(
+            tidal(&p, 5, 5, true),
+            TidalDecision::Keep,
+            "hysteresis: not closed until the queue is short"
+        );
+        assert_eq!(tidal(&p, 2, 1, true), TidalDecision::Close);
+    }
+}

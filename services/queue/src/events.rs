@@ -1,0 +1,143 @@
+//! Events the queue service publishes on `xiaoneng.queue.events`.
+
+use xiaoneng_kit::events::NewEvent;
+use xiaoneng_kit::region::RegionCode;
+use xiaoneng_kit::{AppError, AppResult, ServiceKind};
+use xiaoneng_proto::queue::events::v1 as ev;
+
+use crate::domain::Priority;
+use crate::store::{TicketRow, TidalRow};
+
+fn region(code: &str) -> AppResult<RegionCode> {
+    RegionCode::parse(code)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored region {code}: {e}")))
+}
+
+fn priority_name(rank: i16) -> String {
+    Priority::from_rank(rank)
+        .map(|p| p.name().to_string())
+        .unwrap_or_default()
+}
+
+pub fn issued(t: &TicketRow) -> AppResult<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Queue,
+        t.id.to_string(),
+        &region(&t.region_code)?,
+        &ev::TicketIssued {
+            ticket_id: t.id.to_string(),
+            hall_id: t.hall_id.to_string(),
+            region_code: t.region_code.clone(),
+            number: t.number.clone(),
+            category: t.category.clone(),
+            matter_id: t.matter_id.clone(),
+            priority: priority_name(t.priority),
+            service_kind: t.service_kind.clone(),
+            arrival_time: t.arrival_at.to_rfc3339(),
+            appointment_id: t.appointment_id.map(|a| a.to_string()).unwrap_or_default(),
+            case_id: t.case_id.clone(),
+        },
+    ))
+}
+
+pub fn called(
+    t: &TicketRow,
+    action: &str,
+    window_id: &str,
+    window_code: &str,
+) -> AppResult<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Queue,
+        t.id.to_string(),
+        &region(&t.region_code)?,
+        &ev::TicketCalled {
+            ticket_id: t.id.to_string(),
+            hall_id: t.hall_id.to_string(),
+            region_code: t.region_code.clone(),
+            number: t.number.clone(),
+            window_id: window_id.to_string(),
+            window_code: window_code.to_string(),
+            staff_id: t.staff_id.clone(),
+            action: action.to_string(),
+            call_sequence: t.call_seq.unwrap_or(0),
+        },
+    ))
+}
+
+pub fn finished(t: &TicketRow) -> AppResult<NewEvent> {
+    let called = t.called_at.unwrap_or(t.arrival_at);
+    let finished = t.finished_at.unwrap_or(called);
+    Ok(NewEvent::new(
+        ServiceKind::Queue,
+        t.id.to_string(),
+        &region(&t.region_code)?,
+        &ev::ServiceFinished {
+            ticket_id: t.id.to_string(),
+            hall_id: t.hall_id.to_string(),
+            region_code: t.region_code.clone(),
+            number: t.number.clone(),
+            matter_id: t.matter_id.clone(),
+            matter_name: t.matter_name.clone(),
+            window_id: t.window_id.map(|w| w.to_string()).unwrap_or_default(),
+            window_code: t.window_code.clone(),
+            staff_id: t.staff_id.clone(),
+            wait_seconds: (called - t.arrival_at).num_seconds().max(0),
+            service_seconds: (finished - t.started_at.unwrap_or(called))
+                .num_seconds()
+                .max(0),
+            case_id: t.case_id.clone(),
+            citizen_id: t.citizen_id.clone(),
+            finish_time: finished.to_rfc3339(),
+        },
+    ))
+}
+
+pub struct AppointmentFacts<'a> {
+    pub id: String,
+    pub hall_id: String,
+    pub region_code: &'a str,
+    pub matter_id: String,
+    pub citizen_id: String,
+    pub slot_id: String,
+    pub date: String,
+    pub start_time: String,
+}
+
+pub fn appointment(a: AppointmentFacts<'_>, action: &str) -> AppResult<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Queue,
+        a.id.clone(),
+        &region(a.region_code)?,
+        &ev::AppointmentChanged {
+            appointment_id: a.id,
+            hall_id: a.hall_id,
+            region_code: a.region_code.to_string(),
+            matter_id: a.matter_id,
+            citizen_id: a.citizen_id,
+            slot_id: a.slot_id,
+            date: a.date,
+            start_time: a.start_time,
+            action: action.to_string(),
+        },
+    ))
+}
+
+pub fn tidal(t: &TidalRow, region_code: &str) -> AppResult<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Queue,
+        t.hall_id.to_string(),
+        &region(region_code)?,
+        &ev::TidalWindowChanged {
+            hall_id: t.hall_id.to_string(),
+            region_code: region_code.to_string(),
+            category: t.category.clone(),
+            action: t.action.clone(),
+            window_id: t.window_id.map(|w| w.to_string()).unwrap_or_default(),
+            window_code: t.window_code.clone(),
+            staff_id: t.staff_id.clone(),
+            waiting: t.waiting,
+            estimated_wait_minutes: t.estimated_wait,
+            reason: t.reason.clone(),
+        },
+    ))
+}
