@@ -82,6 +82,7 @@ async fn hall(m: &mut Queue, name: &str, categories: Vec<pb::Category>) -> pb::H
         region_code: "410702".into(),
         name: name.into(),
         categories,
+        weekend_service: false,
     })
     .await
     .unwrap()
@@ -348,6 +349,15 @@ async fn appointments_last_place_caps_and_check_in_ahead_of_walk_ins() {
     m.create_slots(slots("2026-10-10", "08:00", 1, &matters[0]))
         .await
         .expect("Saturday 10 October is a make-up workday");
+    let weekend = m
+        .create_slots(slots("2026-09-26", "08:00", 1, &matters[0]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        weekend.get_error_details().error_info().unwrap().reason,
+        "CLOSED_DAY",
+        "a Saturday, and the hall does not open on weekends"
+    );
     let past = m
         .create_slots(slots("2026-09-18", "08:00", 1, &matters[0]))
         .await
@@ -839,6 +849,7 @@ async fn bad_input_redis_restart_and_the_day_boundary() {
             region_code: "4107".into(),
             name: String::new(),
             categories: vec![category("a1", &[])],
+            weekend_service: false,
         })
         .await
         .unwrap_err();

@@ -150,6 +150,11 @@ impl Calendar {
         Ok(())
     }
 
+    /// A statutory holiday or a local closure (not merely a weekend).
+    pub fn is_holiday(&self, d: NaiveDate) -> bool {
+        self.off.contains(&d)
+    }
+
     /// Applies a regional overlay (local closures, extra workdays) and returns the result.
     fn with_overlay(&self, file: &str, overlay: &OverlayFile) -> Result<Self, CalendarError> {
         let mut cal = self.clone();

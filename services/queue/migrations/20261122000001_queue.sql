@@ -9,6 +9,8 @@ CREATE TABLE halls (
     staff       JSONB       NOT NULL DEFAULT '[]',
     -- [{category, open_waiting, open_wait_minutes, close_waiting}]
     tidal       JSONB       NOT NULL DEFAULT '[]',
+    -- 周末不打烊: open for appointments on weekends (not on statutory holidays).
+    weekend_service BOOLEAN NOT NULL DEFAULT false,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     UNIQUE (region_code, name)
 );

@@ -204,6 +204,7 @@ fn hall_pb(h: &HallRow, windows: &[WindowRow]) -> pb::Hall {
                 close_waiting: p.close_waiting,
             })
             .collect(),
+        weekend_service: h.weekend_service,
     }
 }
 
@@ -802,7 +803,14 @@ impl pb::queue_service_server::QueueService for QueueApi {
             ))
             .into());
         }
-        let h = store::create_hall(&self.pool, &region, r.name.trim(), &categories).await?;
+        let h = store::create_hall(
+            &self.pool,
+            &region,
+            r.name.trim(),
+            &categories,
+            r.weekend_service,
+        )
+        .await?;
         self.rebuild(h.id).await?;
         Ok(Response::new(pb::CreateHallResponse {
             hall: Some(hall_pb(&h, &[])),
@@ -1076,12 +1084,10 @@ impl pb::queue_service_server::QueueService for QueueApi {
         if day < today {
             return Err(AppError::invalid("date", "must not be in the past").into());
         }
-        // Blackout days: the calendar's holidays and weekends (调休 workdays are open).
-        if !self
-            .calendars
-            .for_region(&h.region_code)
-            .is_working_day(day)
-        {
+        // Blackout days: the calendar's holidays, and weekends unless the hall serves then
+        // (周末不打烊); 调休 workdays are open.
+        let cal = self.calendars.for_region(&h.region_code);
+        if !(cal.is_working_day(day) || (h.weekend_service && !cal.is_holiday(day))) {
             return Err(AppError::precondition(
                 "CLOSED_DAY",
                 format!("{day} is not a working day in {}", h.region_code),

@@ -16,6 +16,7 @@ pub struct HallRow {
     pub categories: sqlx::types::Json<Vec<Category>>,
     pub staff: sqlx::types::Json<Vec<StaffOnDuty>>,
     pub tidal: sqlx::types::Json<Vec<TidalPolicy>>,
+    pub weekend_service: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -66,7 +67,7 @@ pub const TICKET_COLS: &str = "id, hall_id, region_code, day, number, category, 
     service_kind, state, arrival_at, arrival_ms, window_id, window_code, staff_id, called_at, started_at, finished_at,
     no_shows, recalls, call_seq, case_id, citizen_id, appointment_id, direct_window";
 
-const HALL_COLS: &str = "id, region_code, name, categories, staff, tidal";
+const HALL_COLS: &str = "id, region_code, name, categories, staff, tidal, weekend_service";
 const WINDOW_COLS: &str =
     "id, hall_id, code, kind, matter_ids, state, staff_id, tidal, tidal_category";
 
@@ -79,14 +80,17 @@ pub async fn create_hall(
     region: &RegionCode,
     name: &str,
     categories: &[Category],
+    weekend_service: bool,
 ) -> AppResult<HallRow> {
     Ok(sqlx::query_as(&format!(
-        "INSERT INTO halls (id, region_code, name, categories) VALUES ($1, $2, $3, $4) RETURNING {HALL_COLS}"
+        "INSERT INTO halls (id, region_code, name, categories, weekend_service)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {HALL_COLS}"
     ))
     .bind(Uuid::now_v7())
     .bind(region.as_str())
     .bind(name)
     .bind(sqlx::types::Json(categories))
+    .bind(weekend_service)
     .fetch_one(pool)
     .await?)
 }

@@ -194,7 +194,8 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("     办理结果: {}; 依据: {}", t.result_name, t.legal_basis);
     }
-    cases::run().await
+    cases::run().await?;
+    morning::run().await
 }
 
 /// The case part of the main job: cases carried through the lifecycle under the legal clock.
@@ -565,6 +566,343 @@ mod cases {
             .len();
         println!("7. The city efficiency office's ledger has case B's warning and {n} case transitions (via Kafka).");
         tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok(())
+    }
+}
+
+/// A morning in one hall: appointments checked in, walk-ins, windows calling, a surge opening a
+/// tidal window, the board's stream.
+mod morning {
+    use std::time::Duration;
+
+    use tokio_stream::StreamExt;
+    use xiaoneng_e2e::proto::catalog::v1::{
+        catalog_service_client::CatalogServiceClient, SearchMattersRequest,
+    };
+    use xiaoneng_e2e::proto::queue::v1 as pb;
+    use xiaoneng_e2e::proto::queue::v1::queue_service_client::QueueServiceClient;
+    use xiaoneng_e2e::{channel, eventually, token};
+    use xiaoneng_kit::auth::roles;
+
+    const QUEUE: &str = "http://127.0.0.1:50052";
+
+    async fn matter(q: &str) -> anyhow::Result<(String, String)> {
+        let mut public = CatalogServiceClient::new(channel(super::CATALOG, None).await);
+        let r = public
+            .search_matters(SearchMattersRequest {
+                query: q.into(),
+                region_code: "410702".into(),
+                page_size: 1,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let m = r
+            .matters
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no matter for {q}"))?;
+        Ok((m.matter_id, m.terms.unwrap_or_default().name))
+    }
+
+    pub async fn run() -> anyhow::Result<()> {
+        let (company, company_name) = matter("营业执照").await?;
+        let (social, social_name) = matter("社保卡").await?;
+        let manager = token("hall-manager", &[roles::HALL_MANAGER], "410702");
+        let mut m = QueueServiceClient::new(channel(QUEUE, Some(&manager)).await);
+        let now = chrono::Utc::now().with_timezone(&xiaoneng_kit::clock::cst());
+        println!(
+            "8. A morning in the hall (周末不打烊), {}:",
+            now.format("%Y-%m-%d %H:%M")
+        );
+        let hall = m
+            .create_hall(pb::CreateHallRequest {
+                region_code: "410702".into(),
+                name: format!("红旗区政务服务中心 演示 {}", now.format("%H%M%S")),
+                categories: vec![
+                    pb::Category {
+                        code: "A".into(),
+                        name: "综合".into(),
+                        matter_ids: vec![],
+                    },
+                    pb::Category {
+                        code: "B".into(),
+                        name: "企业开办".into(),
+                        matter_ids: vec![company.clone()],
+                    },
+                ],
+                weekend_service: true,
+            })
+            .await?
+            .into_inner()
+            .hall
+            .unwrap_or_default();
+        let mut windows = Vec::new();
+        for (code, kind, matters, tidal) in [
+            ("ZH01", pb::WindowKind::Comprehensive, vec![], false),
+            (
+                "QY01",
+                pb::WindowKind::Department,
+                vec![company.clone()],
+                false,
+            ),
+            ("LS01", pb::WindowKind::GreenChannel, vec![], false),
+            ("CX01", pb::WindowKind::Comprehensive, vec![], true),
+        ] {
+            let w = m
+                .upsert_window(pb::UpsertWindowRequest {
+                    window: Some(pb::Window {
+                        hall_id: hall.id.clone(),
+                        code: code.into(),
+                        kind: kind as i32,
+                        matter_ids: matters,
+                        tidal,
+                        ..Default::default()
+                    }),
+                })
+                .await?
+                .into_inner()
+                .window
+                .unwrap_or_default();
+            windows.push(w);
+        }
+        for (w, staff) in windows.iter().zip(["王芳", "刘洋", "陈静"]) {
+            m.set_window_state(pb::SetWindowStateRequest {
+                window_id: w.id.clone(),
+                state: pb::WindowState::Open as i32,
+                staff_id: staff.into(),
+            })
+            .await?;
+        }
+        let roster = ["王芳", "刘洋", "陈静", "赵磊"]
+            .iter()
+            .map(|s| pb::StaffOnDuty {
+                staff_id: s.to_string(),
+                name: s.to_string(),
+                categories: vec![],
+            })
+            .collect();
+        m.set_staff_roster(pb::SetStaffRosterRequest {
+            hall_id: hall.id.clone(),
+            staff: roster,
+        })
+        .await?;
+        m.set_tidal_policy(pb::SetTidalPolicyRequest {
+            hall_id: hall.id.clone(),
+            policy: Some(pb::TidalPolicy {
+                category: "A".into(),
+                open_waiting: 6,
+                open_wait_minutes: 0,
+                close_waiting: 1,
+            }),
+        })
+        .await?;
+        println!("   windows ZH01 综合 (王芳), QY01 企业开办 (刘洋), LS01 绿色通道 (陈静); CX01 潮汐 reserve; 赵磊 on standby");
+
+        // The board: a display and voice caller watching the hall.
+        let mut board = QueueServiceClient::new(channel(QUEUE, None).await)
+            .watch_board(pb::WatchBoardRequest {
+                hall_id: hall.id.clone(),
+            })
+            .await?
+            .into_inner();
+        let board_task = tokio::spawn(async move {
+            let mut lines = Vec::new();
+            while let Ok(Some(Ok(u))) =
+                tokio::time::timeout(Duration::from_secs(3), board.next()).await
+            {
+                if !u.announcement.is_empty() {
+                    let waiting: std::collections::BTreeMap<_, _> = u.waiting.into_iter().collect();
+                    lines.push(format!("{} (waiting {waiting:?})", u.announcement));
+                }
+            }
+            lines
+        });
+
+        // Appointments made for this morning, checked in on arrival.
+        let start = (now - chrono::Duration::minutes(10))
+            .format("%H:%M")
+            .to_string();
+        let end = (now + chrono::Duration::minutes(50)).min(
+            now.date_naive()
+                .and_hms_opt(23, 59, 0)
+                .map(|t| t.and_local_timezone(xiaoneng_kit::clock::cst()).unwrap())
+                .unwrap_or(now),
+        );
+        let mut appointment_tickets = Vec::new();
+        match m
+            .create_slots(pb::CreateSlotsRequest {
+                hall_id: hall.id.clone(),
+                matter_id: company.clone(),
+                date: now.date_naive().to_string(),
+                start_time: start,
+                end_time: end.format("%H:%M").to_string(),
+                minutes: 30,
+                capacity: 2,
+            })
+            .await
+        {
+            Ok(slots) => {
+                let slot = slots
+                    .into_inner()
+                    .slots
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                for name in ["周明", "吴倩"] {
+                    let citizen = token(&format!("citizen-{name}"), &[roles::CITIZEN], "410702");
+                    let mut c = QueueServiceClient::new(channel(QUEUE, Some(&citizen)).await);
+                    let a = c
+                        .book_appointment(pb::BookAppointmentRequest {
+                            slot_id: slot.id.clone(),
+                            citizen_name: name.into(),
+                            ..Default::default()
+                        })
+                        .await?
+                        .into_inner()
+                        .appointment
+                        .unwrap_or_default();
+                    appointment_tickets.push((name, a.id));
+                }
+                println!(
+                    "   {} booked 「{company_name}」 {}–{}",
+                    appointment_tickets
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join("、"),
+                    slot.start_time,
+                    slot.end_time
+                );
+            }
+            Err(e) => println!("   no appointments today: {}", e.message()),
+        }
+        let kiosk = token("kiosk-1", &[roles::SYSTEM], "410702");
+        let mut k = QueueServiceClient::new(channel(QUEUE, Some(&kiosk)).await);
+        let mut walk = Vec::new();
+        for i in 0..8 {
+            let t = k
+                .issue_ticket(pb::IssueTicketRequest {
+                    hall_id: hall.id.clone(),
+                    matter_id: social.clone(),
+                    priority: pb::Priority::Normal as i32,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            if i == 7 {
+                println!(
+                    "   8 walk-ins for 「{social_name}」: last one {} sees {} ahead, about {} min",
+                    t.ticket.clone().unwrap_or_default().number,
+                    t.waiting_ahead,
+                    t.estimated_wait_minutes
+                );
+            }
+            walk.push(t.ticket.unwrap_or_default());
+        }
+        let elder = k
+            .issue_ticket(pb::IssueTicketRequest {
+                hall_id: hall.id.clone(),
+                matter_id: social.clone(),
+                priority: pb::Priority::Elderly as i32,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .ticket
+            .unwrap_or_default();
+        println!("   an elderly citizen takes {} (绿色通道)", elder.number);
+        for (name, id) in &appointment_tickets {
+            let citizen = token(&format!("citizen-{name}"), &[roles::CITIZEN], "410702");
+            let mut c = QueueServiceClient::new(channel(QUEUE, Some(&citizen)).await);
+            let ci = c
+                .check_in(pb::CheckInRequest {
+                    appointment_id: id.clone(),
+                })
+                .await?
+                .into_inner();
+            println!(
+                "   {name} checks in (一键取号): {} {}",
+                ci.ticket.unwrap_or_default().number,
+                if ci.late {
+                    "(late: a walk-in)"
+                } else {
+                    "ahead of walk-ins"
+                }
+            );
+        }
+
+        // The surge: 8+ waiting in A opens CX01 with the standby colleague.
+        let sup = m.clone();
+        let hall_id = hall.id.clone();
+        let opened = eventually(20, "the tidal window", || {
+            let (mut m, hall_id) = (sup.clone(), hall_id.clone());
+            async move {
+                let e = m
+                    .list_tidal_events(pb::ListTidalEventsRequest { hall_id })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .events;
+                e.into_iter()
+                    .find(|e| e.action == pb::TidalAction::Opened as i32)
+            }
+        })
+        .await;
+        println!(
+            "   潮汐窗口 {} opened with {}: {}",
+            opened.window_code, opened.staff_id, opened.reason
+        );
+
+        let clerk = token("clerk", &[roles::CLERK], "410702");
+        let mut c = QueueServiceClient::new(channel(QUEUE, Some(&clerk)).await);
+        let mut served = 0;
+        loop {
+            let mut any = false;
+            for w in &windows {
+                if let Ok(r) = c
+                    .call_next(pb::CallNextRequest {
+                        window_id: w.id.clone(),
+                    })
+                    .await
+                {
+                    if let Some(t) = r.into_inner().ticket {
+                        any = true;
+                        served += 1;
+                        c.finish_service(pb::FinishServiceRequest {
+                            window_id: w.id.clone(),
+                        })
+                        .await?;
+                        let _ = t;
+                    }
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        let closed = eventually(20, "the tidal window to close", || {
+            let (mut m, hall_id) = (sup.clone(), hall.id.clone());
+            async move {
+                let e = m
+                    .list_tidal_events(pb::ListTidalEventsRequest { hall_id })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .events;
+                e.into_iter()
+                    .find(|e| e.action == pb::TidalAction::Closed as i32)
+            }
+        })
+        .await;
+        println!(
+            "   {served} citizens served; 潮汐窗口 {} closed: {}",
+            closed.window_code, closed.reason
+        );
+        println!("   the board announced:");
+        for line in board_task.await? {
+            println!("     {line}");
+        }
         Ok(())
     }
 }
