@@ -644,7 +644,10 @@ async fn a_surge_opens_a_tidal_window_and_its_end_closes_it() {
         .unwrap()
         .into_inner();
     let snapshot = board.next().await.unwrap().unwrap();
-    assert_eq!(snapshot.kind, pb::board_update::Kind::Snapshot as i32);
+    assert_eq!(
+        snapshot.kind,
+        pb::watch_board_response::Kind::Snapshot as i32
+    );
 
     let mut kiosk = client(&q, "kiosk", &[roles::SYSTEM]).await;
     for _ in 0..6 {
@@ -720,7 +723,7 @@ async fn a_surge_opens_a_tidal_window_and_its_end_closes_it() {
             .expect("board update")
             .unwrap()
             .unwrap();
-        if u.kind == pb::board_update::Kind::Called as i32 {
+        if u.kind == pb::watch_board_response::Kind::Called as i32 {
             assert!(u.announcement.contains(&u.number));
             heard.push((u.number, u.window_code));
         }

@@ -48,7 +48,7 @@ pub struct QueueApi {
     calendars: Calendars,
     pub clock: BusinessClock,
     settings: Settings,
-    board: broadcast::Sender<pb::BoardUpdate>,
+    board: broadcast::Sender<pb::WatchBoardResponse>,
     matters: Mutex<HashMap<(String, NaiveDate), (Instant, MatterInfo)>>,
 }
 
@@ -303,7 +303,7 @@ fn parse_time(s: &str, field: &str) -> AppResult<NaiveTime> {
         .map_err(|_| AppError::invalid(field, "must be a time HH:MM"))
 }
 
-type BoardStream = Pin<Box<dyn Stream<Item = Result<pb::BoardUpdate, Status>> + Send>>;
+type BoardStream = Pin<Box<dyn Stream<Item = Result<pb::WatchBoardResponse, Status>> + Send>>;
 
 impl QueueApi {
     pub fn new(
@@ -313,7 +313,7 @@ impl QueueApi {
         calendars: Calendars,
         clock: BusinessClock,
         settings: Settings,
-        board: broadcast::Sender<pb::BoardUpdate>,
+        board: broadcast::Sender<pb::WatchBoardResponse>,
     ) -> Self {
         QueueApi {
             pool,
@@ -415,7 +415,7 @@ impl QueueApi {
     pub async fn announce(
         &self,
         hall: &HallRow,
-        kind: pb::board_update::Kind,
+        kind: pb::watch_board_response::Kind,
         number: &str,
         window_code: &str,
     ) {
@@ -423,12 +423,13 @@ impl QueueApi {
             let mut conn = self.pool.acquire().await?;
             let waiting = self.counts(&mut conn, hall).await?.into_iter().collect();
             let announcement = match kind {
-                pb::board_update::Kind::Called | pb::board_update::Kind::Recalled => {
+                pb::watch_board_response::Kind::Called
+                | pb::watch_board_response::Kind::Recalled => {
                     format!("请 {number} 号到 {window_code} 窗口办理")
                 }
                 _ => String::new(),
             };
-            let update = pb::BoardUpdate {
+            let update = pb::WatchBoardResponse {
                 kind: kind as i32,
                 hall_id: hall.id.to_string(),
                 number: number.to_string(),
@@ -627,8 +628,13 @@ impl QueueApi {
                 self.queue_after_commit(&back).await;
                 return Err(e.into());
             }
-            self.announce(&hall, pb::board_update::Kind::Called, &t.number, &w.code)
-                .await;
+            self.announce(
+                &hall,
+                pb::watch_board_response::Kind::Called,
+                &t.number,
+                &w.code,
+            )
+            .await;
             return Ok(Some(t));
         }
         Err(AppError::Unavailable(
@@ -929,7 +935,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         };
         let saved = store::set_window_state(&mut tx, w.id, state, &staff, &tidal_category).await?;
         tx.commit().await.map_err(AppError::from)?;
-        self.announce(&hall, pb::board_update::Kind::Counts, "", "")
+        self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
             .await;
         Ok(Response::new(pb::SetWindowStateResponse {
             window: Some(window_pb(&saved)),
@@ -1388,7 +1394,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         .map_err(AppError::from)?;
         tx.commit().await.map_err(AppError::from)?;
         self.queue_after_commit(&t).await;
-        self.announce(&hall, pb::board_update::Kind::Counts, "", "")
+        self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
             .await;
         Ok(Response::new(pb::CheckInResponse {
             appointment: Some(appointment_pb(&a, &slot)),
@@ -1461,7 +1467,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
             .await?;
         tx.commit().await.map_err(AppError::from)?;
         self.queue_after_commit(&t).await;
-        self.announce(&hall, pb::board_update::Kind::Counts, "", "")
+        self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
             .await;
         let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
         let waits = self.waits(&mut conn, &hall, &windows).await?;
@@ -1540,8 +1546,13 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 Ok(false)
             })
             .await?;
-        self.announce(&hall, pb::board_update::Kind::Recalled, &t.number, &w.code)
-            .await;
+        self.announce(
+            &hall,
+            pb::watch_board_response::Kind::Recalled,
+            &t.number,
+            &w.code,
+        )
+        .await;
         Ok(Response::new(pb::RecallResponse {
             ticket: Some(self.ticket_response(&t).await?),
         }))
@@ -1576,7 +1587,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 }
             })
             .await?;
-        self.announce(&hall, pb::board_update::Kind::Counts, "", "")
+        self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
             .await;
         Ok(Response::new(pb::MarkNoShowResponse {
             ticket: Some(self.ticket_response(&t).await?),
@@ -1785,8 +1796,8 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let rx = self.board.subscribe();
         let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
         let waiting = self.counts(&mut conn, &h).await?.into_iter().collect();
-        let snapshot = pb::BoardUpdate {
-            kind: pb::board_update::Kind::Snapshot as i32,
+        let snapshot = pb::WatchBoardResponse {
+            kind: pb::watch_board_response::Kind::Snapshot as i32,
             hall_id: h.id.to_string(),
             waiting,
             time: Some(xiaoneng_kit::timestamp(self.clock.now())),

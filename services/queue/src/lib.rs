@@ -65,7 +65,7 @@ pub const PUBLIC_METHODS: &[&str] = &[
 /// Fans board updates published on Redis (by any replica) out to this replica's watchers.
 async fn board_fanout(
     redis_url: String,
-    tx: broadcast::Sender<pb::BoardUpdate>,
+    tx: broadcast::Sender<pb::WatchBoardResponse>,
     stop: tokio_util::sync::CancellationToken,
 ) {
     loop {
@@ -76,7 +76,7 @@ async fn board_fanout(
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
                 let payload: Vec<u8> = msg.get_payload()?;
-                if let Ok(update) = pb::BoardUpdate::decode(payload.as_slice()) {
+                if let Ok(update) = pb::WatchBoardResponse::decode(payload.as_slice()) {
                     let _ = tx.send(update);
                 }
             }

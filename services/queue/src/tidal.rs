@@ -140,7 +140,7 @@ pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>>
     }
     tx.commit().await?;
     if !recorded.is_empty() {
-        api.announce(&hall, pb::board_update::Kind::Counts, "", "")
+        api.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
             .await;
     }
     Ok(recorded)
