@@ -50,6 +50,9 @@ pub struct QueueApi {
     settings: Settings,
     board: broadcast::Sender<pb::WatchBoardResponse>,
     matters: Mutex<HashMap<(String, NaiveDate), (Instant, MatterInfo)>>,
+    /// A hall's windows for responses and the walk-in eligibility check, kept one second (the
+    /// decisions at a window read its locked row, never this).
+    windows: Mutex<HashMap<Uuid, (Instant, Arc<Vec<WindowRow>>)>>,
 }
 
 fn parse_uuid(s: &str, field: &str) -> AppResult<Uuid> {
@@ -324,6 +327,7 @@ impl QueueApi {
             settings,
             board,
             matters: Mutex::new(HashMap::new()),
+            windows: Mutex::new(HashMap::new()),
         }
     }
 
@@ -394,7 +398,8 @@ impl QueueApi {
         result
     }
 
-    /// Waiting counts per category of a hall (every category, zero included).
+    /// Waiting counts per category of a hall (every category, zero included): from the hot
+    /// queue, or from PostgreSQL while it is not loaded.
     async fn counts(
         &self,
         conn: &mut PgConnection,
@@ -405,7 +410,18 @@ impl QueueApi {
             .iter()
             .map(|c| (c.code.clone(), 0))
             .collect();
-        for (c, n) in store::waiting_counts(conn, hall.id).await? {
+        let hot = match self.hot.counts(hall.id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting counts from PostgreSQL");
+                None
+            }
+        };
+        let counts: Vec<(String, i64)> = match hot {
+            Some(c) => c.into_iter().collect(),
+            None => store::waiting_counts(conn, hall.id).await?,
+        };
+        for (c, n) in counts {
             out.insert(c, n as i32);
         }
         Ok(out)
@@ -446,11 +462,11 @@ impl QueueApi {
         }
     }
 
-    /// Creates a ticket in its own transaction (walk-in or check-in) and queues it.
+    /// A new ticket (walk-in or check-in), numbered, not yet stored: called before the caller's
+    /// transaction, so no transaction waits for a second connection or holds the counter row.
     #[allow(clippy::too_many_arguments)]
-    async fn issue(
+    async fn prepare(
         &self,
-        conn: &mut PgConnection,
         hall: &HallRow,
         windows: &[WindowRow],
         matter_id: &str,
@@ -459,7 +475,6 @@ impl QueueApi {
         citizen: &str,
         case_id: &str,
         appointment: Option<Uuid>,
-        request_id: Option<&str>,
     ) -> AppResult<TicketRow> {
         let matter = self.matter(matter_id).await?;
         let category = domain::category_for(&hall.categories, matter_id)
@@ -511,9 +526,23 @@ impl QueueApi {
                 ),
             ));
         }
-        let n = store::next_number(conn, hall.id, &category, day).await?;
+        // Numbered in its own short transaction: the counter row is not held while the ticket
+        // commits (a failed issue leaves a gap in the numbers, never a duplicate).
+        let n = {
+            let mut c = self.pool.acquire().await?;
+            store::next_number(&mut c, hall.id, &category, day).await?
+        };
         t.number = domain::display_number(&category, n);
-        let t = store::insert_ticket(conn, &t, request_id).await?;
+        Ok(t)
+    }
+
+    /// Stores a prepared ticket and its event in the caller's transaction.
+    async fn persist(
+        conn: &mut PgConnection,
+        t: &TicketRow,
+        request_id: Option<&str>,
+    ) -> AppResult<TicketRow> {
+        let t = store::insert_ticket(conn, t, request_id).await?;
         outbox::enqueue(conn, &events::issued(&t)?).await?;
         Ok(t)
     }
@@ -680,9 +709,28 @@ impl QueueApi {
 
     /// Opens the response with the windows of the ticket's hall (for eligible windows).
     async fn ticket_response(&self, t: &TicketRow) -> AppResult<pb::Ticket> {
-        let mut conn = self.pool.acquire().await?;
-        let windows = store::windows(&mut conn, t.hall_id).await?;
+        let windows = self.hall_windows(t.hall_id).await?;
         Ok(ticket_pb(t, &windows))
+    }
+
+    /// The hall's windows as of at most a second ago.
+    async fn hall_windows(&self, hall: Uuid) -> AppResult<Arc<Vec<WindowRow>>> {
+        if let Some((at, w)) = self.windows.lock().expect("cache lock").get(&hall) {
+            if at.elapsed() < Duration::from_secs(1) {
+                return Ok(w.clone());
+            }
+        }
+        let mut conn = self.pool.acquire().await?;
+        let w = Arc::new(store::windows(&mut conn, hall).await?);
+        self.windows
+            .lock()
+            .expect("cache lock")
+            .insert(hall, (Instant::now(), w.clone()));
+        Ok(w)
+    }
+
+    pub fn forget_windows(&self, hall: Uuid) {
+        self.windows.lock().expect("cache lock").remove(&hall);
     }
 
     /// Estimated waits of a hall's categories.
@@ -885,6 +933,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
             .into());
         }
         tx.commit().await.map_err(AppError::from)?;
+        self.forget_windows(hall.id);
         Ok(Response::new(pb::UpsertWindowResponse {
             window: Some(window_pb(&saved)),
         }))
@@ -935,6 +984,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         };
         let saved = store::set_window_state(&mut tx, w.id, state, &staff, &tidal_category).await?;
         tx.commit().await.map_err(AppError::from)?;
+        self.forget_windows(hall.id);
         self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
             .await;
         Ok(Response::new(pb::SetWindowStateResponse {
@@ -1336,9 +1386,9 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let caller = auth::caller(&req)?;
         require_any(&caller, TAKE_TICKET)?;
         let id = parse_uuid(&req.get_ref().appointment_id, "appointment_id")?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let mut a = store::appointment(&mut tx, id).await?;
-        let hall = store::hall(&mut tx, Some(&caller.region), a.hall_id)
+        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
+        let a = store::appointment_unlocked(&mut conn, id).await?;
+        let hall = store::hall(&mut conn, Some(&caller.region), a.hall_id)
             .await
             .map_err(|_| AppError::not_found("appointment", id.to_string()))?;
         if a.state != "booked" {
@@ -1348,7 +1398,8 @@ impl pb::queue_service_server::QueueService for QueueApi {
             )
             .into());
         }
-        let slot = store::slot(&mut tx, a.slot_id).await?;
+        let slot = store::slot(&mut conn, a.slot_id).await?;
+        drop(conn);
         let now = self.clock.now().with_timezone(&cst());
         if slot.day != now.date_naive() {
             return Err(AppError::precondition(
@@ -1365,10 +1416,9 @@ impl pb::queue_service_server::QueueService for QueueApi {
         } else {
             Priority::Appointment
         };
-        let windows = store::windows(&mut tx, hall.id).await?;
+        let windows = self.hall_windows(hall.id).await?;
         let t = self
-            .issue(
-                &mut tx,
+            .prepare(
                 &hall,
                 &windows,
                 &a.matter_id,
@@ -1377,21 +1427,26 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 &a.citizen_id,
                 "",
                 Some(a.id),
-                None,
             )
             .await?;
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        // Checked again under the lock: two check-ins of one appointment give one ticket.
+        let mut a = store::appointment(&mut tx, id).await?;
+        if a.state != "booked" {
+            return Err(AppError::precondition(
+                "NOT_BOOKED",
+                format!("the appointment is {}", a.state),
+            )
+            .into());
+        }
+        let t = Self::persist(&mut tx, &t, None).await?;
         a.state = "checked_in".into();
         a.ticket_id = Some(t.id);
         let a = store::update_appointment(&mut tx, &a).await?;
-        outbox::enqueue(
-            &mut tx,
-            &events::appointment(
-                self.appointment_facts(&a, &slot, &hall.region_code),
-                "checked_in",
-            )?,
-        )
-        .await
-        .map_err(AppError::from)?;
+        let facts = self.appointment_facts(&a, &slot, &hall.region_code);
+        outbox::enqueue(&mut tx, &events::appointment(facts, "checked_in")?)
+            .await
+            .map_err(AppError::from)?;
         tx.commit().await.map_err(AppError::from)?;
         self.queue_after_commit(&t).await;
         self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
@@ -1433,27 +1488,26 @@ impl pb::queue_service_server::QueueService for QueueApi {
         };
         v.check(kind.is_some(), "service_kind", "must be a service kind");
         v.into_result()?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
         if !r.request_id.is_empty() {
-            if let Some(t) = store::ticket_by_request(&mut tx, &r.request_id).await? {
-                let windows = store::windows(&mut tx, t.hall_id).await?;
+            if let Some(t) = store::ticket_by_request(&mut conn, &r.request_id).await? {
+                drop(conn);
                 return Ok(Response::new(pb::IssueTicketResponse {
-                    ticket: Some(ticket_pb(&t, &windows)),
+                    ticket: Some(self.ticket_response(&t).await?),
                     ..Default::default()
                 }));
             }
         }
-        let hall = store::hall(&mut tx, Some(&caller.region), hall_id.expect("checked")).await?;
-        let windows = store::windows(&mut tx, hall.id).await?;
+        let hall = store::hall(&mut conn, Some(&caller.region), hall_id.expect("checked")).await?;
+        drop(conn);
+        let windows = self.hall_windows(hall.id).await?;
         let citizen = if caller.has_role(roles::CITIZEN) {
             caller.subject.clone()
         } else {
             r.citizen_id.clone()
         };
-        let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
         let t = self
-            .issue(
-                &mut tx,
+            .prepare(
                 &hall,
                 &windows,
                 r.matter_id.trim(),
@@ -1462,9 +1516,11 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 &citizen,
                 &r.case_id,
                 None,
-                request_id,
             )
             .await?;
+        let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
+        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
+        let t = Self::persist(&mut tx, &t, request_id).await?;
         tx.commit().await.map_err(AppError::from)?;
         self.queue_after_commit(&t).await;
         self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")

@@ -87,10 +87,26 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 return {tostring(redis.call('INCR', KEYS[2]))}
 "#;
 
+const COUNTS: &str = r#"
+-- KEYS: ready marker, lanes set, lane meta hash; ARGV: lane key prefix
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'REBUILD'} end
+local out = {}
+for _, lane in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local meta = redis.call('HGET', KEYS[3], lane)
+  if meta then
+    local cat = string.match(meta, '^[^|]*|[^|]*|([^|]*)|')
+    out[#out + 1] = cat
+    out[#out + 1] = tostring(redis.call('ZCARD', ARGV[1] .. lane))
+  end
+end
+return out
+"#;
+
 pub struct Hot {
     redis: ConnectionManager,
     pop: Script,
     take: Script,
+    counts: Script,
 }
 
 pub enum Popped {
@@ -109,6 +125,7 @@ impl Hot {
             redis,
             pop: Script::new(POP),
             take: Script::new(TAKE),
+            counts: Script::new(COUNTS),
         }
     }
 
@@ -237,6 +254,31 @@ impl Hot {
             .query_async::<()>(&mut c)
             .await
             .map_err(redis_err)
+    }
+
+    /// Waiting tickets per category from the hot queue (None: not loaded; ask PostgreSQL).
+    /// Tickets transferred to a named window are not in a category's count.
+    pub async fn counts(
+        &self,
+        hall: Uuid,
+    ) -> AppResult<Option<std::collections::BTreeMap<String, i64>>> {
+        let mut inv = self.counts.prepare_invoke();
+        inv.key(k(hall, "ready"))
+            .key(k(hall, "lanes"))
+            .key(k(hall, "meta"))
+            .arg(k(hall, "lane:"));
+        let mut c = self.redis.clone();
+        let r: Vec<String> = inv.invoke_async(&mut c).await.map_err(redis_err)?;
+        if r.first().is_some_and(|f| f == "REBUILD") {
+            return Ok(None);
+        }
+        let mut out = std::collections::BTreeMap::new();
+        for pair in r.chunks(2) {
+            if let [cat, n] = pair {
+                *out.entry(cat.clone()).or_insert(0) += n.parse::<i64>().unwrap_or(0);
+            }
+        }
+        Ok(Some(out))
     }
 
     /// Forgets that the hall is loaded: the next call rebuilds it from PostgreSQL.

@@ -488,6 +488,16 @@ pub async fn appointment(conn: &mut PgConnection, id: Uuid) -> AppResult<Appoint
     .ok_or_else(|| AppError::not_found("appointment", id.to_string()))
 }
 
+pub async fn appointment_unlocked(conn: &mut PgConnection, id: Uuid) -> AppResult<AppointmentRow> {
+    sqlx::query_as(&format!(
+        "SELECT {APPT_COLS} FROM appointments WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| AppError::not_found("appointment", id.to_string()))
+}
+
 pub async fn update_appointment(
     conn: &mut PgConnection,
     a: &AppointmentRow,

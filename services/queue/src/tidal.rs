@@ -140,6 +140,7 @@ pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>>
     }
     tx.commit().await?;
     if !recorded.is_empty() {
+        api.forget_windows(hall_id);
         api.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
             .await;
     }
