@@ -81,20 +81,35 @@ ensure_redis() {
   fi
 }
 
-# The Kafka-compatible broker on 127.0.0.1:$BROKER_PORT with durable sqlite storage in $RUN/broker.
-ensure_broker() {
-  if port_open 127.0.0.1 "$BROKER_PORT"; then return 0; fi
-  log "starting the tansu broker on 127.0.0.1:$BROKER_PORT"
-  mkdir -p "$RUN/broker"
+# A Kafka-compatible broker: start_broker NAME PORT runs tansu on 127.0.0.1:PORT with durable
+# sqlite storage in $RUN/NAME, its pid in $RUN/NAME.pid and its log in $RUN/NAME.log.
+start_broker() {
+  local name="$1" port="$2"
+  if port_open 127.0.0.1 "$port"; then return 0; fi
+  log "starting the tansu broker ($name) on 127.0.0.1:$port"
+  mkdir -p "$RUN/$name"
   # `cd` first, on its own: `$!` must be the broker itself, not a subshell around it.
   (
-    cd "$RUN/broker"
-    nohup tansu broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
-      --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" --storage-engine sqlite://tansu.db \
-      >"$RUN/broker.log" 2>&1 &
-    echo $! >"$RUN/broker.pid"
+    cd "$RUN/$name"
+    nohup tansu broker --listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine sqlite://tansu.db \
+      >"$RUN/$name.log" 2>&1 &
+    echo $! >"$RUN/$name.pid"
   )
-  wait_port 127.0.0.1 "$BROKER_PORT" 30 "the broker"
+  wait_port 127.0.0.1 "$port" 30 "the broker ($name)"
+}
+
+# The system's broker (up): on $BROKER_PORT, kept across runs with the service databases.
+ensure_broker() { start_broker broker "$BROKER_PORT"; }
+
+# A broker of its own for a test or bench run, started empty and stopped when the script exits,
+# so that run traffic never piles up in the system's broker: fresh_broker NAME PORT.
+fresh_broker() {
+  local name="$1" port="$2"
+  stop_pidfile "$RUN/$name.pid"
+  rm -rf "${RUN:?}/$name"
+  start_broker "$name" "$port"
+  trap 'stop_pidfile "$RUN/'"$name"'.pid"' EXIT
 }
 
 ensure_stack() {

@@ -1,4 +1,4 @@
-//! The protobuf contract lints clean under buf's DEFAULT rules.
+//! The protobuf contract lints clean under buf's STANDARD rules (formerly DEFAULT).
 
 use std::path::Path;
 use std::process::Command;
