@@ -72,16 +72,33 @@ impl Caller {
         }
     }
 
+    /// Requires one of `roles`.
+    pub fn require_any_role(&self, roles: &[&str]) -> Result<(), AppError> {
+        if roles.iter().any(|r| self.has_role(r)) {
+            Ok(())
+        } else {
+            Err(AppError::PermissionDenied(format!(
+                "one of the roles {roles:?} is required"
+            )))
+        }
+    }
+
+    /// Requires that `region` lies inside the caller's region.
+    pub fn require_region(&self, region: &RegionCode) -> Result<(), AppError> {
+        if self.region.contains(region) {
+            Ok(())
+        } else {
+            Err(AppError::PermissionDenied(format!(
+                "region {region} is outside the caller's region {}",
+                self.region
+            )))
+        }
+    }
+
     /// Requires the role and that `region` lies inside the caller's region.
     pub fn require_role_in(&self, role: &str, region: &RegionCode) -> Result<(), AppError> {
         self.require_role(role)?;
-        if !self.region.contains(region) {
-            return Err(AppError::PermissionDenied(format!(
-                "region {region} is outside the caller's region {}",
-                self.region
-            )));
-        }
-        Ok(())
+        self.require_region(region)
     }
 }
 

@@ -69,16 +69,6 @@ fn parse_id(id: &str) -> AppResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| AppError::invalid("id", "must be a case id"))
 }
 
-fn require_any(caller: &Caller, allowed: &[&str]) -> AppResult<()> {
-    if allowed.iter().any(|r| caller.has_role(r)) {
-        Ok(())
-    } else {
-        Err(AppError::PermissionDenied(format!(
-            "one of the roles {allowed:?} is required"
-        )))
-    }
-}
-
 fn state_pb(s: State) -> pb::CaseState {
     match s {
         State::Submitted => pb::CaseState::Submitted,
@@ -123,7 +113,8 @@ fn state_from_name(s: &str) -> pb::CaseState {
         .unwrap_or(pb::CaseState::Unspecified)
 }
 
-fn date(d: Option<chrono::NaiveDate>) -> String {
+/// A date for the API and events: `YYYY-MM-DD`, empty when unset.
+pub(crate) fn date(d: Option<chrono::NaiveDate>) -> String {
     d.map(|d| d.to_string()).unwrap_or_default()
 }
 
@@ -347,7 +338,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::SubmitCaseRequest>,
     ) -> Result<Response<pb::SubmitCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, &[roles::CLERK, roles::CITIZEN, roles::SYSTEM])?;
+        caller.require_any_role(&[roles::CLERK, roles::CITIZEN, roles::SYSTEM])?;
         let r = req.into_inner();
         let mut v = Violations::new();
         let region = RegionCode::parse_field(&r.region_code, "region_code", &mut v);
@@ -378,12 +369,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         };
         v.into_result()?;
         let (region, matter_id) = (region.expect("checked"), matter_id.expect("checked"));
-        if !caller.region.contains(&region) {
-            return Err(AppError::PermissionDenied(format!(
-                "region {region} is outside the caller's region"
-            ))
-            .into());
-        }
+        caller.require_region(&region)?;
         // The matter version in force today: the case keeps these terms.
         let matter = self
             .catalog
@@ -511,7 +497,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::StartPreReviewRequest>,
     ) -> Result<Response<pb::StartPreReviewResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_ROLES)?;
+        caller.require_any_role(WINDOW_ROLES)?;
         let r = req.into_inner();
         let case = self
             .change(
@@ -538,7 +524,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::RequestCorrectionRequest>,
     ) -> Result<Response<pb::RequestCorrectionResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_ROLES)?;
+        caller.require_any_role(WINDOW_ROLES)?;
         let r = req.into_inner();
         let reason = r.reason.clone();
         let case = self
@@ -575,7 +561,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::SupplyMaterialsRequest>,
     ) -> Result<Response<pb::SupplyMaterialsResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, &[roles::CLERK, roles::CITIZEN])?;
+        caller.require_any_role(&[roles::CLERK, roles::CITIZEN])?;
         let r = req.into_inner();
         let case = self
             .change(
@@ -614,7 +600,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::AcceptCaseRequest>,
     ) -> Result<Response<pb::AcceptCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_ROLES)?;
+        caller.require_any_role(WINDOW_ROLES)?;
         let r = req.into_inner();
         let today = self.clock.today();
         let due = if r.tolerance_due_date.is_empty() {
@@ -658,7 +644,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::RefuseCaseRequest>,
     ) -> Result<Response<pb::RefuseCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_ROLES)?;
+        caller.require_any_role(WINDOW_ROLES)?;
         let r = req.into_inner();
         let case = self
             .change(
@@ -685,7 +671,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::StartReviewRequest>,
     ) -> Result<Response<pb::StartReviewResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, &[roles::CLERK, roles::REVIEWER])?;
+        caller.require_any_role(&[roles::CLERK, roles::REVIEWER])?;
         let r = req.into_inner();
         let today = self.clock.today();
         let action = Action::StartReview {
@@ -731,7 +717,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ConcludeReviewStepRequest>,
     ) -> Result<Response<pb::ConcludeReviewStepResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, REVIEW_ROLES)?;
+        caller.require_any_role(REVIEW_ROLES)?;
         let r = req.into_inner();
         if caller
             .department
@@ -776,7 +762,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ExtendDeadlineRequest>,
     ) -> Result<Response<pb::ExtendDeadlineResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, REVIEW_ROLES)?;
+        caller.require_any_role(REVIEW_ROLES)?;
         let r = req.into_inner();
         let mut v = Violations::new();
         v.text(&r.reason, "reason", 500);
@@ -839,7 +825,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::SuspendCaseRequest>,
     ) -> Result<Response<pb::SuspendCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, REVIEW_ROLES)?;
+        caller.require_any_role(REVIEW_ROLES)?;
         let r = req.into_inner();
         let today = self.clock.today();
         let calendars = &self.calendars;
@@ -877,7 +863,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ResumeCaseRequest>,
     ) -> Result<Response<pb::ResumeCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, REVIEW_ROLES)?;
+        caller.require_any_role(REVIEW_ROLES)?;
         let r = req.into_inner();
         let today = self.clock.today();
         let calendars = &self.calendars;
@@ -912,7 +898,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::IssueCertificateRequest>,
     ) -> Result<Response<pb::IssueCertificateResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, &[roles::CLERK, roles::REVIEWER])?;
+        caller.require_any_role(&[roles::CLERK, roles::REVIEWER])?;
         let r = req.into_inner();
         let mut v = Violations::new();
         v.text(&r.certificate_number, "certificate_number", 64);
@@ -945,7 +931,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::DeliverCaseRequest>,
     ) -> Result<Response<pb::DeliverCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_ROLES)?;
+        caller.require_any_role(WINDOW_ROLES)?;
         let r = req.into_inner();
         let mut v = Violations::new();
         v.text(&r.method, "method", 50);
@@ -973,7 +959,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::CloseCaseRequest>,
     ) -> Result<Response<pb::CloseCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_ROLES)?;
+        caller.require_any_role(WINDOW_ROLES)?;
         let r = req.into_inner();
         let case = self
             .change(
@@ -993,7 +979,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::WithdrawCaseRequest>,
     ) -> Result<Response<pb::WithdrawCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, &[roles::CLERK, roles::CITIZEN])?;
+        caller.require_any_role(&[roles::CLERK, roles::CITIZEN])?;
         let r = req.into_inner();
         let case = self
             .change(
@@ -1013,7 +999,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::SupplyToleratedMaterialsRequest>,
     ) -> Result<Response<pb::SupplyToleratedMaterialsResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, &[roles::CLERK, roles::CITIZEN])?;
+        caller.require_any_role(&[roles::CLERK, roles::CITIZEN])?;
         let r = req.into_inner();
         let reason = r.materials.join("、");
         let case = self
@@ -1063,7 +1049,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ReferCaseRequest>,
     ) -> Result<Response<pb::ReferCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, REFER_ROLES)?;
+        caller.require_any_role(REFER_ROLES)?;
         let r = req.into_inner();
         let referral = self.referral(&caller, &r.department, &r.handler, &r.reason)?;
         let case = self
@@ -1097,7 +1083,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::SetCaseFlagsRequest>,
     ) -> Result<Response<pb::SetCaseFlagsResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, SUPERVISE_ROLES)?;
+        caller.require_any_role(SUPERVISE_ROLES)?;
         let r = req.into_inner();
         let mut v = Violations::new();
         v.text(&r.reason, "reason", 500);
@@ -1124,16 +1110,13 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(
-            &caller,
-            &[
-                roles::SUPERVISOR,
-                roles::HALL_MANAGER,
-                roles::INSPECTOR,
-                roles::CLERK,
-                roles::REVIEWER,
-            ],
-        )?;
+        caller.require_any_role(&[
+            roles::SUPERVISOR,
+            roles::HALL_MANAGER,
+            roles::INSPECTOR,
+            roles::CLERK,
+            roles::REVIEWER,
+        ])?;
         let r = req.into_inner();
         let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
@@ -1172,10 +1155,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::OpenInquiryRequest>,
     ) -> Result<Response<pb::OpenInquiryResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(
-            &caller,
-            &[roles::CLERK, roles::HALL_MANAGER, roles::REVIEWER],
-        )?;
+        caller.require_any_role(&[roles::CLERK, roles::HALL_MANAGER, roles::REVIEWER])?;
         let r = req.into_inner();
         let mut v = Violations::new();
         let region = RegionCode::parse_field(&r.region_code, "region_code", &mut v);
@@ -1183,12 +1163,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         v.text(&r.question, "question", 2000);
         v.into_result()?;
         let region = region.expect("checked");
-        if !caller.region.contains(&region) {
-            return Err(AppError::PermissionDenied(format!(
-                "region {region} is outside the caller's region"
-            ))
-            .into());
-        }
+        caller.require_region(&region)?;
         let department = if r.department.is_empty() {
             caller.department.clone().unwrap_or_default()
         } else {
@@ -1213,7 +1188,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ReferInquiryRequest>,
     ) -> Result<Response<pb::ReferInquiryResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, REFER_ROLES)?;
+        caller.require_any_role(REFER_ROLES)?;
         let r = req.into_inner();
         let id =
             Uuid::parse_str(&r.id).map_err(|_| AppError::invalid("id", "must be an inquiry id"))?;

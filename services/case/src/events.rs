@@ -9,15 +9,12 @@ use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
 use xiaoneng_proto::case::events::v1::{CaseEscalated, CaseTransitioned, OneTimeNoticeViolated};
 
+use crate::api::date;
 use crate::domain::Escalation;
 use crate::store::{state_name, CaseRow, History};
 
 fn region(row: &CaseRow) -> anyhow::Result<RegionCode> {
     RegionCode::parse(&row.region_code).map_err(anyhow::Error::msg)
-}
-
-fn date(d: Option<NaiveDate>) -> String {
-    d.map(|d| d.to_string()).unwrap_or_default()
 }
 
 pub fn transitioned(row: &CaseRow, h: &History<'_>, today: NaiveDate) -> anyhow::Result<NewEvent> {

@@ -59,16 +59,6 @@ fn parse_uuid(s: &str, field: &str) -> AppResult<Uuid> {
     Uuid::parse_str(s).map_err(|_| AppError::invalid(field, "must be an id"))
 }
 
-fn require_any(caller: &Caller, allowed: &[&str]) -> AppResult<()> {
-    if allowed.iter().any(|r| caller.has_role(r)) {
-        Ok(())
-    } else {
-        Err(AppError::PermissionDenied(format!(
-            "one of the roles {allowed:?} is required"
-        )))
-    }
-}
-
 const MANAGE: &[&str] = &[roles::HALL_MANAGER];
 const WINDOW_STAFF: &[&str] = &[roles::CLERK, roles::HALL_MANAGER];
 const TAKE_TICKET: &[&str] = &[
@@ -215,13 +205,20 @@ fn ts(t: Option<chrono::DateTime<Utc>>) -> Option<prost_types::Timestamp> {
     t.map(xiaoneng_kit::timestamp)
 }
 
+/// Whether window `w` may serve ticket `t`: a ticket sent to a named window goes there only;
+/// any other goes to every window whose filter takes it.
+pub fn window_may_serve(w: &WindowRow, t: &TicketRow) -> bool {
+    match t.direct_window {
+        Some(d) => d == w.id,
+        None => domain::may_serve(&domain::filter(&view(w)), &ticket_view(t)),
+    }
+}
+
 /// The window codes of `windows` that may serve `t`.
 pub fn eligible_codes(windows: &[WindowRow], t: &TicketRow) -> Vec<String> {
-    let tv = ticket_view(t);
     windows
         .iter()
-        .filter(|w| t.direct_window.is_none_or(|d| d == w.id))
-        .filter(|w| t.direct_window.is_some() || domain::may_serve(&domain::filter(&view(w)), &tv))
+        .filter(|w| window_may_serve(w, t))
         .map(|w| w.code.clone())
         .collect()
 }
@@ -608,10 +605,7 @@ impl QueueApi {
                             format!("ticket {} is {}", t.number, t.state),
                         ));
                     }
-                    let allowed = t.direct_window.is_none_or(|d| d == w.id)
-                        && (t.direct_window.is_some()
-                            || domain::may_serve(&domain::filter(&view(&w)), &ticket_view(&t)));
-                    if !allowed {
+                    if !window_may_serve(&w, &t) {
                         return Err(AppError::precondition(
                             "NOT_ELIGIBLE",
                             format!("window {} may not serve {}", w.code, t.number),
@@ -832,7 +826,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::CreateHallRequest>,
     ) -> Result<Response<pb::CreateHallResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, MANAGE)?;
+        caller.require_any_role(MANAGE)?;
         let r = req.into_inner();
         let mut v = Violations::new();
         let region = RegionCode::parse_field(&r.region_code, "region_code", &mut v);
@@ -851,12 +845,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         }
         v.into_result()?;
         let region = region.expect("checked");
-        if !caller.region.contains(&region) {
-            return Err(AppError::PermissionDenied(format!(
-                "region {region} is outside the caller's region"
-            ))
-            .into());
-        }
+        caller.require_region(&region)?;
         let h = store::create_hall(
             &self.pool,
             &region,
@@ -889,7 +878,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::UpsertWindowRequest>,
     ) -> Result<Response<pb::UpsertWindowResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, MANAGE)?;
+        caller.require_any_role(MANAGE)?;
         let w = req.into_inner().window.unwrap_or_default();
         let mut v = Violations::new();
         let hall_id = Uuid::parse_str(&w.hall_id).ok();
@@ -944,7 +933,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::SetWindowStateRequest>,
     ) -> Result<Response<pb::SetWindowStateResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let r = req.into_inner();
         let state = match pb::WindowState::try_from(r.state) {
             Ok(pb::WindowState::Open) => "open",
@@ -997,7 +986,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::SetStaffRosterRequest>,
     ) -> Result<Response<pb::SetStaffRosterResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, MANAGE)?;
+        caller.require_any_role(MANAGE)?;
         let r = req.into_inner();
         let (h, _) = self.load_hall(Some(&caller), &r.hall_id).await?;
         let mut v = Violations::new();
@@ -1048,7 +1037,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::SetTidalPolicyRequest>,
     ) -> Result<Response<pb::SetTidalPolicyResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, MANAGE)?;
+        caller.require_any_role(MANAGE)?;
         let r = req.into_inner();
         let (h, _) = self.load_hall(Some(&caller), &r.hall_id).await?;
         let p = r.policy.unwrap_or_default();
@@ -1107,7 +1096,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::CreateSlotsRequest>,
     ) -> Result<Response<pb::CreateSlotsResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, MANAGE)?;
+        caller.require_any_role(MANAGE)?;
         let r = req.into_inner();
         let (h, _) = self.load_hall(Some(&caller), &r.hall_id).await?;
         let today = self.today();
@@ -1194,7 +1183,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::BookAppointmentRequest>,
     ) -> Result<Response<pb::BookAppointmentResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, TAKE_TICKET)?;
+        caller.require_any_role(TAKE_TICKET)?;
         let r = req.into_inner();
         let slot_id = parse_uuid(&r.slot_id, "slot_id")?;
         let citizen = Self::citizen_of(&caller, &r.citizen_id)?;
@@ -1262,7 +1251,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::CancelAppointmentRequest>,
     ) -> Result<Response<pb::CancelAppointmentResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, TAKE_TICKET)?;
+        caller.require_any_role(TAKE_TICKET)?;
         let id = parse_uuid(&req.get_ref().appointment_id, "appointment_id")?;
         let mut tx = self.pool.begin().await.map_err(AppError::from)?;
         let mut a = store::appointment(&mut tx, id).await?;
@@ -1306,7 +1295,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::RescheduleAppointmentRequest>,
     ) -> Result<Response<pb::RescheduleAppointmentResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, TAKE_TICKET)?;
+        caller.require_any_role(TAKE_TICKET)?;
         let r = req.into_inner();
         let id = parse_uuid(&r.appointment_id, "appointment_id")?;
         let slot_id = parse_uuid(&r.slot_id, "slot_id")?;
@@ -1384,7 +1373,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::CheckInRequest>,
     ) -> Result<Response<pb::CheckInResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, TAKE_TICKET)?;
+        caller.require_any_role(TAKE_TICKET)?;
         let id = parse_uuid(&req.get_ref().appointment_id, "appointment_id")?;
         let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
         let a = store::appointment_unlocked(&mut conn, id).await?;
@@ -1463,7 +1452,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::IssueTicketRequest>,
     ) -> Result<Response<pb::IssueTicketResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, TAKE_TICKET)?;
+        caller.require_any_role(TAKE_TICKET)?;
         let r = req.into_inner();
         let mut v = Violations::new();
         let hall_id = Uuid::parse_str(&r.hall_id).ok();
@@ -1558,7 +1547,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::CallNextRequest>,
     ) -> Result<Response<pb::CallNextResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let t = self.call(&caller, &req.get_ref().window_id, None).await?;
         let ticket = match t {
             Some(t) => Some(self.ticket_response(&t).await?),
@@ -1572,7 +1561,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::CallTicketRequest>,
     ) -> Result<Response<pb::CallTicketResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let r = req.into_inner();
         let tid = parse_uuid(&r.ticket_id, "ticket_id")?;
         let t = self
@@ -1589,7 +1578,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::RecallRequest>,
     ) -> Result<Response<pb::RecallResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let (t, hall, w, _) = self
             .at_window(&caller, &req.get_ref().window_id, "recalled", |t, _, _| {
                 if t.state != "called" {
@@ -1619,7 +1608,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::MarkNoShowRequest>,
     ) -> Result<Response<pb::MarkNoShowResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let (t, hall, _, _) = self
             .at_window(&caller, &req.get_ref().window_id, "no_show", |t, _, now| {
                 if t.state != "called" {
@@ -1655,7 +1644,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::HoldTicketRequest>,
     ) -> Result<Response<pb::HoldTicketResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let (t, _, _, _) = self
             .at_window(&caller, &req.get_ref().window_id, "held", |t, _, _| {
                 t.state = "held".into();
@@ -1673,7 +1662,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::ResumeTicketRequest>,
     ) -> Result<Response<pb::ResumeTicketResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let id = parse_uuid(&req.get_ref().ticket_id, "ticket_id")?;
         let mut tx = self.pool.begin().await.map_err(AppError::from)?;
         let mut t = store::ticket(&mut tx, Some(&caller.region), id, true).await?;
@@ -1702,7 +1691,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::TransferTicketRequest>,
     ) -> Result<Response<pb::TransferTicketResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let r = req.into_inner();
         if r.matter_id.is_empty() && r.to_window_id.is_empty() {
             return Err(AppError::invalid(
@@ -1770,7 +1759,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::StartServiceRequest>,
     ) -> Result<Response<pb::StartServiceResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let (t, _, _, _) = self
             .at_window(&caller, &req.get_ref().window_id, "started", |t, _, now| {
                 if t.state != "called" {
@@ -1794,7 +1783,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::FinishServiceRequest>,
     ) -> Result<Response<pb::FinishServiceResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let (t, _, _, _) = self
             .at_window(
                 &caller,
@@ -1817,7 +1806,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::LinkCaseRequest>,
     ) -> Result<Response<pb::LinkCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        require_any(&caller, WINDOW_STAFF)?;
+        caller.require_any_role(WINDOW_STAFF)?;
         let r = req.into_inner();
         let id = parse_uuid(&r.ticket_id, "ticket_id")?;
         parse_uuid(&r.case_id, "case_id")?;
