@@ -760,4 +760,48 @@ mod tests {
             );
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn day() -> impl Strategy<Value = NaiveDate> {
+            (0i64..600).prop_map(|o| {
+                NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Duration::days(o)
+            })
+        }
+
+        proptest! {
+            /// The timer index and the rule never disagree: each escalation date is the first day
+            /// the rule reaches that level, with or without a closed pause and an extension.
+            #[test]
+            fn escalation_dates_are_the_first_days_of_each_level(
+                start in day(),
+                limit in 1u32..40,
+                extension in 0u32..11,
+                pause in proptest::option::of((0i64..30, 1i64..20)),
+                warn in 0u32..5,
+                red in 0u32..8,
+            ) {
+                let cal = Calendar::national();
+                let mut clock = Clock::new(start, limit);
+                if extension > 0 {
+                    clock.extend(extension).unwrap();
+                }
+                if let Some((after, len)) = pause {
+                    let from = start + chrono::Duration::days(after);
+                    clock.pause(from).unwrap();
+                    clock.resume(from + chrono::Duration::days(len)).unwrap();
+                }
+                let dates = escalation_dates(&cal, &clock, warn, red);
+                let levels: Vec<Escalation> = dates.iter().map(|(l, _)| *l).collect();
+                prop_assert_eq!(levels, vec![Escalation::Warning, Escalation::Yellow, Escalation::Red]);
+                for (level, date) in dates {
+                    prop_assert!(escalation(&cal, &clock, date, warn, red) >= level, "{:?} on {}", level, date);
+                    let before = date.pred_opt().unwrap();
+                    prop_assert!(date == start || escalation(&cal, &clock, before, warn, red) < level, "{:?} already on {}", level, before);
+                }
+            }
+        }
+    }
 }
