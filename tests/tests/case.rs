@@ -1323,4 +1323,26 @@ async fn first_responsible_agents_and_key_projects() {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
+
+    // The inquiry, with the case it led to, for the city; nothing for another county.
+    let inquiries = city
+        .list_inquiries(cpb::ListInquiriesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .inquiries;
+    assert_eq!(inquiries.len(), 1);
+    assert_eq!(
+        (
+            inquiries[0].case_id.as_str(),
+            inquiries[0].first_responsible.as_str()
+        ),
+        (k.id.as_str(), "clerk-07")
+    );
+    assert_eq!(inquiries[0].referrals.len(), 1);
+    let none = o
+        .list_inquiries(cpb::ListInquiriesRequest::default())
+        .await
+        .unwrap();
+    assert!(none.into_inner().inquiries.is_empty());
 }

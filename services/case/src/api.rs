@@ -1192,12 +1192,33 @@ impl pb::case_service_server::CaseService for CaseApi {
         let r = req.into_inner();
         let id =
             Uuid::parse_str(&r.id).map_err(|_| AppError::invalid("id", "must be an inquiry id"))?;
-        let mut referral = self.referral(&caller, &r.department, &r.handler, &r.reason)?;
-        let (_, current) = store::get_inquiry(&self.pool, &caller.region, id).await?;
-        referral.from_department = current.handling_department;
+        let referral = self.referral(&caller, &r.department, &r.handler, &r.reason)?;
         let row = store::refer_inquiry(&self.pool, &caller.region, id, referral).await?;
         Ok(Response::new(pb::ReferInquiryResponse {
             inquiry: Some(inquiry_pb(row)),
+        }))
+    }
+
+    async fn list_inquiries(
+        &self,
+        req: Request<pb::ListInquiriesRequest>,
+    ) -> Result<Response<pb::ListInquiriesResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.require_any_role(&[
+            roles::SUPERVISOR,
+            roles::HALL_MANAGER,
+            roles::INSPECTOR,
+            roles::CLERK,
+            roles::REVIEWER,
+        ])?;
+        let r = req.into_inner();
+        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let page = PageRequest::parse(r.page_size, &r.page_token)?;
+        let (rows, next_page_token) =
+            store::list_inquiries(&self.pool, &scope.like_pattern(), &page).await?;
+        Ok(Response::new(pb::ListInquiriesResponse {
+            inquiries: rows.into_iter().map(inquiry_pb).collect(),
+            next_page_token,
         }))
     }
 }
@@ -1239,5 +1260,6 @@ fn inquiry_pb(row: store::InquiryRow) -> pb::Inquiry {
         handler: rec.handler,
         referrals: rec.referrals.iter().map(referral_pb).collect(),
         create_time: Some(xiaoneng_kit::timestamp(row.created_at)),
+        case_id: row.case_id.map(|c| c.to_string()).unwrap_or_default(),
     }
 }

@@ -454,6 +454,7 @@ pub struct InquiryRow {
     pub region_code: String,
     pub body: sqlx::types::Json<InquiryRecord>,
     pub created_at: DateTime<Utc>,
+    pub case_id: Option<Uuid>,
 }
 
 pub async fn open_inquiry(
@@ -464,7 +465,7 @@ pub async fn open_inquiry(
 ) -> AppResult<InquiryRow> {
     Ok(sqlx::query_as(
         "INSERT INTO inquiries (id, region_code, body, first_responsible, created_at) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, region_code, body, created_at",
+         RETURNING id, region_code, body, created_at, case_id",
     )
     .bind(Uuid::now_v7())
     .bind(region.as_str())
@@ -480,15 +481,14 @@ pub async fn get_inquiry(
     scope: &RegionCode,
     id: Uuid,
 ) -> AppResult<(InquiryRow, InquiryRecord)> {
-    let row: InquiryRow =
-        sqlx::query_as("SELECT id, region_code, body, created_at FROM inquiries WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-            .filter(|r: &InquiryRow| {
-                RegionCode::parse(&r.region_code).is_ok_and(|r| scope.contains(&r))
-            })
-            .ok_or_else(|| AppError::not_found("inquiry", id.to_string()))?;
+    let row: InquiryRow = sqlx::query_as(
+        "SELECT id, region_code, body, created_at, case_id FROM inquiries WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .filter(|r: &InquiryRow| RegionCode::parse(&r.region_code).is_ok_and(|r| scope.contains(&r)))
+    .ok_or_else(|| AppError::not_found("inquiry", id.to_string()))?;
     let rec = row.body.0.clone();
     Ok((row, rec))
 }
@@ -502,7 +502,7 @@ pub async fn refer_inquiry(
 ) -> AppResult<InquiryRow> {
     let mut tx = pool.begin().await?;
     let row: InquiryRow = sqlx::query_as(
-        "SELECT id, region_code, body, created_at FROM inquiries WHERE id = $1 FOR UPDATE",
+        "SELECT id, region_code, body, created_at, case_id FROM inquiries WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
@@ -510,11 +510,13 @@ pub async fn refer_inquiry(
     .filter(|r: &InquiryRow| RegionCode::parse(&r.region_code).is_ok_and(|r| scope.contains(&r)))
     .ok_or_else(|| AppError::not_found("inquiry", id.to_string()))?;
     let mut rec = row.body.0;
+    let mut referral = referral;
+    referral.from_department = rec.handling_department.clone();
     rec.handling_department = referral.to_department.clone();
     rec.handler = referral.handler.clone();
     rec.referrals.push(referral);
     let row = sqlx::query_as(
-        "UPDATE inquiries SET body = $2 WHERE id = $1 RETURNING id, region_code, body, created_at",
+        "UPDATE inquiries SET body = $2 WHERE id = $1 RETURNING id, region_code, body, created_at, case_id",
     )
     .bind(id)
     .bind(sqlx::types::Json(&rec))
@@ -522,4 +524,28 @@ pub async fn refer_inquiry(
     .await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// Inquiries in regions matching `region_like`, newest first.
+pub async fn list_inquiries(
+    pool: &PgPool,
+    region_like: &str,
+    page: &xiaoneng_kit::paging::PageRequest,
+) -> AppResult<(Vec<InquiryRow>, String)> {
+    let before = match &page.after {
+        Some(c) => {
+            Some(Uuid::parse_str(c).map_err(|_| AppError::invalid("page_token", "is not valid"))?)
+        }
+        None => None,
+    };
+    let rows: Vec<InquiryRow> = sqlx::query_as(
+        "SELECT id, region_code, body, created_at, case_id FROM inquiries
+         WHERE region_code LIKE $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(region_like)
+    .bind(before)
+    .bind(page.size + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(page.finish(rows, |r| r.id.to_string()))
 }
