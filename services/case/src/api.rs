@@ -323,7 +323,15 @@ const WINDOW_ROLES: &[&str] = &[roles::CLERK];
 const REVIEW_ROLES: &[&str] = &[roles::REVIEWER];
 /// Who may refer a case or an inquiry on (首问负责).
 const REFER_ROLES: &[&str] = &[roles::CLERK, roles::REVIEWER, roles::HALL_MANAGER];
-/// Who sets key-project flags and lists cases across a region.
+/// Who may list cases and inquiries of their region.
+const LIST_ROLES: &[&str] = &[
+    roles::SUPERVISOR,
+    roles::HALL_MANAGER,
+    roles::INSPECTOR,
+    roles::CLERK,
+    roles::REVIEWER,
+];
+/// Who sets key-project flags (联办, 督办).
 const SUPERVISE_ROLES: &[&str] = &[roles::SUPERVISOR, roles::HALL_MANAGER];
 
 /// A transition that needs only the domain rule.
@@ -1110,13 +1118,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(&[
-            roles::SUPERVISOR,
-            roles::HALL_MANAGER,
-            roles::INSPECTOR,
-            roles::CLERK,
-            roles::REVIEWER,
-        ])?;
+        caller.require_any_role(LIST_ROLES)?;
         let r = req.into_inner();
         let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
@@ -1204,13 +1206,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ListInquiriesRequest>,
     ) -> Result<Response<pb::ListInquiriesResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(&[
-            roles::SUPERVISOR,
-            roles::HALL_MANAGER,
-            roles::INSPECTOR,
-            roles::CLERK,
-            roles::REVIEWER,
-        ])?;
+        caller.require_any_role(LIST_ROLES)?;
         let r = req.into_inner();
         let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
         let page = PageRequest::parse(r.page_size, &r.page_token)?;

@@ -303,6 +303,11 @@ fn parse_time(s: &str, field: &str) -> AppResult<NaiveTime> {
         .map_err(|_| AppError::invalid(field, "must be a time HH:MM"))
 }
 
+/// A citizen acting for themself; staff act for anyone.
+fn acts_as_citizen(caller: &Caller) -> bool {
+    caller.has_role(roles::CITIZEN) && !caller.has_role(roles::CLERK)
+}
+
 type BoardStream = Pin<Box<dyn Stream<Item = Result<pb::WatchBoardResponse, Status>> + Send>>;
 
 impl QueueApi {
@@ -784,27 +789,49 @@ impl QueueApi {
         Ok(())
     }
 
-    fn appointment_facts<'a>(
-        &self,
+    /// Records an appointment change's event in the caller's transaction.
+    async fn record_appointment(
+        conn: &mut PgConnection,
         a: &AppointmentRow,
         slot: &SlotRow,
-        region: &'a str,
-    ) -> events::AppointmentFacts<'a> {
-        events::AppointmentFacts {
-            id: a.id.to_string(),
-            hall_id: a.hall_id.to_string(),
-            region_code: region,
-            matter_id: a.matter_id.clone(),
-            citizen_id: a.citizen_id.clone(),
-            slot_id: slot.id.to_string(),
-            date: slot.day.to_string(),
-            start_time: slot.start_time.format("%H:%M").to_string(),
+        hall: &HallRow,
+        action: &str,
+    ) -> AppResult<()> {
+        outbox::enqueue(
+            conn,
+            &events::appointment(a, slot, &hall.region_code, action)?,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The booked appointment `id` as the caller may act on it (in their region; their own
+    /// when they are a citizen), with its hall.
+    async fn booked_appointment(
+        conn: &mut PgConnection,
+        caller: &Caller,
+        id: Uuid,
+        lock: bool,
+    ) -> AppResult<(AppointmentRow, HallRow)> {
+        let a = store::appointment(conn, id, lock).await?;
+        let hall = store::hall(conn, Some(&caller.region), a.hall_id)
+            .await
+            .map_err(|_| AppError::not_found("appointment", id.to_string()))?;
+        if acts_as_citizen(caller) && a.citizen_id != caller.subject {
+            return Err(AppError::not_found("appointment", id.to_string()));
         }
+        if a.state != "booked" {
+            return Err(AppError::precondition(
+                "NOT_BOOKED",
+                format!("the appointment is {}", a.state),
+            ));
+        }
+        Ok((a, hall))
     }
 
     /// The citizen a booking is for: a citizen books for themself; staff name one.
     fn citizen_of(caller: &Caller, given: &str) -> AppResult<String> {
-        if caller.has_role(roles::CITIZEN) && !caller.has_role(roles::CLERK) {
+        if acts_as_citizen(caller) {
             if !given.is_empty() && given != caller.subject {
                 return Err(AppError::PermissionDenied(
                     "a citizen books for themself".into(),
@@ -1188,12 +1215,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let slot_id = parse_uuid(&r.slot_id, "slot_id")?;
         let citizen = Self::citizen_of(&caller, &r.citizen_id)?;
         let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        // One booking of a person at a time: the daily cap cannot be raced past.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('xiaoneng-queue-citizen:' || $1))")
-            .bind(&citizen)
-            .execute(&mut *tx)
-            .await
-            .map_err(AppError::from)?;
+        store::lock_citizen(&mut tx, &citizen).await?;
         let slot = store::slot(&mut tx, slot_id).await?;
         let hall = store::hall(&mut tx, Some(&caller.region), slot.hall_id)
             .await
@@ -1231,15 +1253,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
             ticket_id: None,
         };
         let a = store::insert_appointment(&mut tx, &a).await?;
-        outbox::enqueue(
-            &mut tx,
-            &events::appointment(
-                self.appointment_facts(&a, &slot, &hall.region_code),
-                "booked",
-            )?,
-        )
-        .await
-        .map_err(AppError::from)?;
+        Self::record_appointment(&mut tx, &a, &slot, &hall, "booked").await?;
         tx.commit().await.map_err(AppError::from)?;
         Ok(Response::new(pb::BookAppointmentResponse {
             appointment: Some(appointment_pb(&a, &slot)),
@@ -1254,36 +1268,12 @@ impl pb::queue_service_server::QueueService for QueueApi {
         caller.require_any_role(TAKE_TICKET)?;
         let id = parse_uuid(&req.get_ref().appointment_id, "appointment_id")?;
         let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let mut a = store::appointment(&mut tx, id).await?;
-        let hall = store::hall(&mut tx, Some(&caller.region), a.hall_id)
-            .await
-            .map_err(|_| AppError::not_found("appointment", id.to_string()))?;
-        if caller.has_role(roles::CITIZEN)
-            && !caller.has_role(roles::CLERK)
-            && a.citizen_id != caller.subject
-        {
-            return Err(AppError::not_found("appointment", id.to_string()).into());
-        }
-        if a.state != "booked" {
-            return Err(AppError::precondition(
-                "NOT_BOOKED",
-                format!("the appointment is {}", a.state),
-            )
-            .into());
-        }
+        let (mut a, hall) = Self::booked_appointment(&mut tx, &caller, id, true).await?;
         store::release_place(&mut tx, a.slot_id).await?;
         a.state = "cancelled".into();
         let a = store::update_appointment(&mut tx, &a).await?;
         let slot = store::slot(&mut tx, a.slot_id).await?;
-        outbox::enqueue(
-            &mut tx,
-            &events::appointment(
-                self.appointment_facts(&a, &slot, &hall.region_code),
-                "cancelled",
-            )?,
-        )
-        .await
-        .map_err(AppError::from)?;
+        Self::record_appointment(&mut tx, &a, &slot, &hall, "cancelled").await?;
         tx.commit().await.map_err(AppError::from)?;
         Ok(Response::new(pb::CancelAppointmentResponse {
             appointment: Some(appointment_pb(&a, &slot)),
@@ -1300,28 +1290,8 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let id = parse_uuid(&r.appointment_id, "appointment_id")?;
         let slot_id = parse_uuid(&r.slot_id, "slot_id")?;
         let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let mut a = store::appointment(&mut tx, id).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('xiaoneng-queue-citizen:' || $1))")
-            .bind(&a.citizen_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(AppError::from)?;
-        let hall = store::hall(&mut tx, Some(&caller.region), a.hall_id)
-            .await
-            .map_err(|_| AppError::not_found("appointment", id.to_string()))?;
-        if caller.has_role(roles::CITIZEN)
-            && !caller.has_role(roles::CLERK)
-            && a.citizen_id != caller.subject
-        {
-            return Err(AppError::not_found("appointment", id.to_string()).into());
-        }
-        if a.state != "booked" {
-            return Err(AppError::precondition(
-                "NOT_BOOKED",
-                format!("the appointment is {}", a.state),
-            )
-            .into());
-        }
+        let (mut a, hall) = Self::booked_appointment(&mut tx, &caller, id, true).await?;
+        store::lock_citizen(&mut tx, &a.citizen_id).await?;
         let slot = store::slot(&mut tx, slot_id).await?;
         if slot.hall_id != a.hall_id || slot.matter_id != a.matter_id {
             return Err(
@@ -1353,15 +1323,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         store::release_place(&mut tx, a.slot_id).await?;
         a.slot_id = slot.id;
         let a = store::update_appointment(&mut tx, &a).await?;
-        outbox::enqueue(
-            &mut tx,
-            &events::appointment(
-                self.appointment_facts(&a, &slot, &hall.region_code),
-                "rescheduled",
-            )?,
-        )
-        .await
-        .map_err(AppError::from)?;
+        Self::record_appointment(&mut tx, &a, &slot, &hall, "rescheduled").await?;
         tx.commit().await.map_err(AppError::from)?;
         Ok(Response::new(pb::RescheduleAppointmentResponse {
             appointment: Some(appointment_pb(&a, &slot)),
@@ -1376,17 +1338,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         caller.require_any_role(TAKE_TICKET)?;
         let id = parse_uuid(&req.get_ref().appointment_id, "appointment_id")?;
         let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        let a = store::appointment_unlocked(&mut conn, id).await?;
-        let hall = store::hall(&mut conn, Some(&caller.region), a.hall_id)
-            .await
-            .map_err(|_| AppError::not_found("appointment", id.to_string()))?;
-        if a.state != "booked" {
-            return Err(AppError::precondition(
-                "NOT_BOOKED",
-                format!("the appointment is {}", a.state),
-            )
-            .into());
-        }
+        let (a, hall) = Self::booked_appointment(&mut conn, &caller, id, false).await?;
         let slot = store::slot(&mut conn, a.slot_id).await?;
         drop(conn);
         let now = self.clock.now().with_timezone(&cst());
@@ -1420,22 +1372,12 @@ impl pb::queue_service_server::QueueService for QueueApi {
             .await?;
         let mut tx = self.pool.begin().await.map_err(AppError::from)?;
         // Checked again under the lock: two check-ins of one appointment give one ticket.
-        let mut a = store::appointment(&mut tx, id).await?;
-        if a.state != "booked" {
-            return Err(AppError::precondition(
-                "NOT_BOOKED",
-                format!("the appointment is {}", a.state),
-            )
-            .into());
-        }
+        let (mut a, _) = Self::booked_appointment(&mut tx, &caller, id, true).await?;
         let t = Self::persist(&mut tx, &t, None).await?;
         a.state = "checked_in".into();
         a.ticket_id = Some(t.id);
         let a = store::update_appointment(&mut tx, &a).await?;
-        let facts = self.appointment_facts(&a, &slot, &hall.region_code);
-        outbox::enqueue(&mut tx, &events::appointment(facts, "checked_in")?)
-            .await
-            .map_err(AppError::from)?;
+        Self::record_appointment(&mut tx, &a, &slot, &hall, "checked_in").await?;
         tx.commit().await.map_err(AppError::from)?;
         self.queue_after_commit(&t).await;
         self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
@@ -1712,13 +1654,8 @@ impl pb::queue_service_server::QueueService for QueueApi {
         };
         let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
         let window_id = parse_uuid(&r.window_id, "window_id")?;
-        let from: WindowRow = sqlx::query_as("SELECT id, hall_id, code, kind, matter_ids, state, staff_id, tidal, tidal_category FROM windows WHERE id = $1")
-            .bind(window_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| AppError::not_found("window", window_id.to_string()))?;
-        let windows = store::windows(&mut conn, from.hall_id).await?;
+        let (_, hall) = store::window(&mut conn, &caller.region, window_id, false).await?;
+        let windows = store::windows(&mut conn, hall.id).await?;
         drop(conn);
         if let Some(to) = to_window {
             if !windows.iter().any(|w| w.id == to) {

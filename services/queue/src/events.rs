@@ -6,7 +6,7 @@ use xiaoneng_kit::{AppError, AppResult, ServiceKind};
 use xiaoneng_proto::queue::events::v1 as ev;
 
 use crate::domain::Priority;
-use crate::store::{TicketRow, TidalRow};
+use crate::store::{AppointmentRow, SlotRow, TicketRow, TidalRow};
 
 fn region(code: &str) -> AppResult<RegionCode> {
     RegionCode::parse(code)
@@ -92,31 +92,26 @@ pub fn finished(t: &TicketRow) -> AppResult<NewEvent> {
     ))
 }
 
-pub struct AppointmentFacts<'a> {
-    pub id: String,
-    pub hall_id: String,
-    pub region_code: &'a str,
-    pub matter_id: String,
-    pub citizen_id: String,
-    pub slot_id: String,
-    pub date: String,
-    pub start_time: String,
-}
-
-pub fn appointment(a: AppointmentFacts<'_>, action: &str) -> AppResult<NewEvent> {
+/// An appointment was booked, cancelled, rescheduled or checked in (`action`).
+pub fn appointment(
+    a: &AppointmentRow,
+    slot: &SlotRow,
+    region_code: &str,
+    action: &str,
+) -> AppResult<NewEvent> {
     Ok(NewEvent::new(
         ServiceKind::Queue,
-        a.id.clone(),
-        &region(a.region_code)?,
+        a.id.to_string(),
+        &region(region_code)?,
         &ev::AppointmentChanged {
-            appointment_id: a.id,
-            hall_id: a.hall_id,
-            region_code: a.region_code.to_string(),
-            matter_id: a.matter_id,
-            citizen_id: a.citizen_id,
-            slot_id: a.slot_id,
-            date: a.date,
-            start_time: a.start_time,
+            appointment_id: a.id.to_string(),
+            hall_id: a.hall_id.to_string(),
+            region_code: region_code.to_string(),
+            matter_id: a.matter_id.clone(),
+            citizen_id: a.citizen_id.clone(),
+            slot_id: slot.id.to_string(),
+            date: slot.day.to_string(),
+            start_time: slot.start_time.format("%H:%M").to_string(),
             action: action.to_string(),
         },
     ))

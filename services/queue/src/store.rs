@@ -118,14 +118,17 @@ pub async fn windows(conn: &mut PgConnection, hall: Uuid) -> AppResult<Vec<Windo
     .await?)
 }
 
-/// The window and its hall, locked (one change at a window at a time).
-pub async fn lock_window(
+/// The window and its hall, if the hall is in `scope`; `lock` holds the window row (one change at
+/// a window at a time).
+pub async fn window(
     conn: &mut PgConnection,
     scope: &RegionCode,
     id: Uuid,
+    lock: bool,
 ) -> AppResult<(WindowRow, HallRow)> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
     let w: WindowRow = sqlx::query_as(&format!(
-        "SELECT {WINDOW_COLS} FROM windows WHERE id = $1 FOR UPDATE"
+        "SELECT {WINDOW_COLS} FROM windows WHERE id = $1{lock}"
     ))
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -135,6 +138,15 @@ pub async fn lock_window(
         .await
         .map_err(|_| AppError::not_found("window", id.to_string()))?;
     Ok((w, h))
+}
+
+/// The window and its hall, locked.
+pub async fn lock_window(
+    conn: &mut PgConnection,
+    scope: &RegionCode,
+    id: Uuid,
+) -> AppResult<(WindowRow, HallRow)> {
+    window(conn, scope, id, true).await
 }
 
 pub async fn upsert_window(conn: &mut PgConnection, w: &WindowRow) -> AppResult<WindowRow> {
@@ -478,9 +490,14 @@ pub async fn insert_appointment(
     .await?)
 }
 
-pub async fn appointment(conn: &mut PgConnection, id: Uuid) -> AppResult<AppointmentRow> {
+pub async fn appointment(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> AppResult<AppointmentRow> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
     sqlx::query_as(&format!(
-        "SELECT {APPT_COLS} FROM appointments WHERE id = $1 FOR UPDATE"
+        "SELECT {APPT_COLS} FROM appointments WHERE id = $1{lock}"
     ))
     .bind(id)
     .fetch_optional(conn)
@@ -488,14 +505,13 @@ pub async fn appointment(conn: &mut PgConnection, id: Uuid) -> AppResult<Appoint
     .ok_or_else(|| AppError::not_found("appointment", id.to_string()))
 }
 
-pub async fn appointment_unlocked(conn: &mut PgConnection, id: Uuid) -> AppResult<AppointmentRow> {
-    sqlx::query_as(&format!(
-        "SELECT {APPT_COLS} FROM appointments WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await?
-    .ok_or_else(|| AppError::not_found("appointment", id.to_string()))
+/// Serialises one person's bookings until the transaction ends: a daily cap cannot be raced past.
+pub async fn lock_citizen(conn: &mut PgConnection, citizen: &str) -> AppResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('xiaoneng-queue-citizen:' || $1))")
+        .bind(citizen)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn update_appointment(
