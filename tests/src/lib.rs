@@ -168,7 +168,10 @@ impl ServiceProc {
         );
         let mut env: HashMap<String, String> = [
             ("XIAONENG__SERVICE__GRPC_ADDR", format!("127.0.0.1:{port}")),
-            ("XIAONENG__SERVICE__METRICS_ADDR", String::new()),
+            (
+                "XIAONENG__SERVICE__METRICS_ADDR",
+                format!("127.0.0.1:{}", free_port()),
+            ),
             ("XIAONENG__SERVICE__SHUTDOWN_GRACE_SECS", "3".into()),
             ("XIAONENG__DATABASE__NAME", database.clone()),
             ("XIAONENG__KAFKA__BROKERS", brokers.to_string()),
@@ -231,6 +234,27 @@ impl ServiceProc {
     }
 
     /// The last lines of the service's log, for failure messages.
+    /// The sum of a Prometheus series' samples (every label set) on the service's metrics
+    /// endpoint; 0 when the series has no sample yet. `name` may carry a label filter, e.g.
+    /// `background_passes_total{loop="queue_tidal"}`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let addr = &self.env["XIAONENG__SERVICE__METRICS_ADDR"];
+        let body = http_get(addr, "/metrics").await;
+        let (base, filter) = match name.split_once('{') {
+            Some((b, f)) => (b, Some(f.trim_end_matches('}'))),
+            None => (name, None),
+        };
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' '))
+            .filter(|(series, _)| {
+                let (n, labels) = series.split_once('{').unwrap_or((series, ""));
+                n == base && filter.is_none_or(|f| labels.contains(f))
+            })
+            .filter_map(|(_, v)| v.parse::<f64>().ok())
+            .sum()
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -273,6 +297,25 @@ impl ServiceProc {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Waits (at most `secs`) for the process to end by itself, e.g. at a crash point.
+    pub async fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let child = self.child.as_mut().expect("running");
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still running after {secs}s:\n{}",
+                self.kind.name(),
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -440,4 +483,20 @@ where
     }
     all.seconds = start.elapsed().as_secs_f64();
     all
+}
+
+/// A plain HTTP/1.1 GET on loopback (the metrics endpoint); the whole response, headers included.
+pub async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect metrics");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("response");
+    out
 }

@@ -95,10 +95,86 @@ impl Caller {
         }
     }
 
+    /// A citizen acting for themself: the citizen role and no staff role. Staff tokens that
+    /// also carry the citizen role act as staff.
+    pub fn acts_as_citizen(&self) -> bool {
+        self.has_role(roles::CITIZEN) && !self.roles.iter().any(|r| STAFF_ROLES.contains(&r.as_str()))
+    }
+
+    /// Whose records this caller may read or act on (least privilege).
+    pub fn audience(&self) -> Audience {
+        if self.acts_as_citizen() {
+            Audience::Own {
+                subject: self.subject.clone(),
+                region: self.region.clone(),
+            }
+        } else {
+            Audience::Region(self.region.clone())
+        }
+    }
+
     /// Requires the role and that `region` lies inside the caller's region.
     pub fn require_role_in(&self, role: &str, region: &RegionCode) -> Result<(), AppError> {
         self.require_role(role)?;
         self.require_region(region)
+    }
+}
+
+/// Roles that act for an office rather than for themselves.
+pub const STAFF_ROLES: &[&str] = &[
+    roles::CATALOG_ADMIN,
+    roles::CLERK,
+    roles::REVIEWER,
+    roles::HALL_MANAGER,
+    roles::SUPERVISOR,
+    roles::INSPECTOR,
+    roles::SYSTEM,
+];
+
+/// Whose records a caller may see: a citizen only their own (inside their region); staff
+/// everything inside their region (a county its own, a city all its counties).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    Own { subject: String, region: RegionCode },
+    Region(RegionCode),
+}
+
+impl Audience {
+    /// The region part of the scope.
+    pub fn region(&self) -> &RegionCode {
+        match self {
+            Audience::Own { region, .. } | Audience::Region(region) => region,
+        }
+    }
+
+    /// Whether a record of `region` owned by `owner` (a citizen id, possibly empty) is in scope.
+    pub fn admits(&self, region: &RegionCode, owner: &str) -> bool {
+        match self {
+            Audience::Own { subject, region: r } => {
+                r.contains(region) && !owner.is_empty() && owner == subject
+            }
+            Audience::Region(r) => r.contains(region),
+        }
+    }
+
+    /// Checks a record against the scope. A record outside the caller's region does not exist
+    /// for them (NOT_FOUND); another citizen's record in their region is PERMISSION_DENIED.
+    pub fn check(
+        &self,
+        what: &'static str,
+        id: &str,
+        region: &RegionCode,
+        owner: &str,
+    ) -> Result<(), AppError> {
+        if !self.region().contains(region) {
+            return Err(AppError::not_found(what, id.to_string()));
+        }
+        if !self.admits(region, owner) {
+            return Err(AppError::PermissionDenied(format!(
+                "a citizen reads and acts only on their own {what}"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -298,5 +374,38 @@ mod tests {
         assert!(c
             .require_role_in(roles::SUPERVISOR, &RegionCode::parse("410702").unwrap())
             .is_err());
+    }
+
+    fn caller(sub: &str, roles: &[&str], region: &str) -> Caller {
+        Caller {
+            subject: sub.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            region: RegionCode::parse(region).unwrap(),
+            department: None,
+        }
+    }
+
+    #[test]
+    fn a_citizen_sees_only_their_own_records_staff_their_region() {
+        let county = RegionCode::parse("410702").unwrap();
+        let other_county = RegionCode::parse("410703").unwrap();
+        let citizen = caller("c-1", &[roles::CITIZEN], "410702").audience();
+        assert!(citizen.admits(&county, "c-1"));
+        assert!(!citizen.admits(&county, "c-2"));
+        assert!(!citizen.admits(&county, ""), "an unowned record is not a citizen's");
+        assert!(!citizen.admits(&other_county, "c-1"));
+        assert!(matches!(
+            citizen.check("case", "x", &county, "c-2"),
+            Err(AppError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            citizen.check("case", "x", &other_county, "c-1"),
+            Err(AppError::NotFound { .. })
+        ));
+        // A clerk who also holds the citizen role acts as staff.
+        let clerk = caller("k", &[roles::CITIZEN, roles::CLERK], "410702").audience();
+        assert!(clerk.admits(&county, "c-2") && !clerk.admits(&other_county, "c-2"));
+        let city = caller("s", &[roles::SUPERVISOR], "410700").audience();
+        assert!(city.admits(&county, "") && city.admits(&other_county, "anyone"));
     }
 }

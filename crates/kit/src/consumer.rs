@@ -79,6 +79,10 @@ impl<H: EventHandler> IdempotentConsumer<H> {
             // on shutdown mid-record the offset is simply not stored and it comes back.
             match self.process(&msg, &shutdown).await {
                 Some(outcome) => {
+                    if matches!(outcome, Outcome::Applied) {
+                        // Committed, offset not yet stored: a crash here re-delivers the record.
+                        crate::failpoint::hit("consumer.before_offset_store");
+                    }
                     match outcome {
                         Outcome::Applied => metrics::counter!("events_applied_total", "consumer" => self.name.clone()),
                         Outcome::Duplicate => {

@@ -13,14 +13,17 @@
 //! - [`server`]: the gRPC server with health, reflection, auth, tracing and metrics layers,
 //!   graceful shutdown; [`Foundation`] ties it together for a service's `build`.
 //! - [`paging`]: AIP-158 page tokens.
+//! - [`background`]: periodic loops with shutdown; [`failpoint`]: crash points for tests.
 
 pub mod auth;
+pub mod background;
 pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod failpoint;
 pub mod kafka;
 pub mod outbox;
 pub mod paging;

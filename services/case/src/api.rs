@@ -8,7 +8,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use xiaoneng_calendar::{Calendars, Clock};
-use xiaoneng_kit::auth::{self, roles, Caller};
+use xiaoneng_kit::auth::{self, roles, Audience, Caller};
 use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::paging::PageRequest;
 use xiaoneng_kit::region::{self, RegionCode};
@@ -177,6 +177,7 @@ fn to_pb(
             phone: rec.applicant_phone,
             agent_name: rec.agent_name,
             agent_kind: rec.agent_kind,
+            citizen_id: row.applicant_citizen_id,
         }),
         supplied_materials: rec.case.supplied.iter().cloned().collect(),
         missing_materials: missing,
@@ -292,8 +293,9 @@ impl CaseApi {
     {
         let id = parse_id(id)?;
         let role = primary_role(caller);
+        let audience = caller.audience();
         let ch = Change {
-            scope: &caller.region,
+            scope: &audience,
             expected_version: expected,
             action,
             actor: &caller.subject,
@@ -302,11 +304,11 @@ impl CaseApi {
         };
         let ctx = self.ctx();
         store::change(&self.pool, &ctx, id, &ch, rule).await?;
-        self.load(&caller.region, id).await
+        self.load(&audience, id).await
     }
 
     /// The case as the API shows it: with its history and fired escalations.
-    async fn load(&self, scope: &RegionCode, id: Uuid) -> AppResult<pb::Case> {
+    async fn load(&self, scope: &Audience, id: Uuid) -> AppResult<pb::Case> {
         let (row, history) = store::get(&self.pool, scope, id).await?;
         let fired = store::fired_escalations(&self.pool, id).await?;
         Ok(to_pb(
@@ -330,6 +332,16 @@ const LIST_ROLES: &[&str] = &[
     roles::INSPECTOR,
     roles::CLERK,
     roles::REVIEWER,
+];
+/// Who may read one case: its applicant (a citizen reads only their own) and staff of its region.
+const READ_ROLES: &[&str] = &[
+    roles::CITIZEN,
+    roles::CLERK,
+    roles::REVIEWER,
+    roles::HALL_MANAGER,
+    roles::SUPERVISOR,
+    roles::INSPECTOR,
+    roles::SYSTEM,
 ];
 /// Who sets key-project flags (联办, 督办).
 const SUPERVISE_ROLES: &[&str] = &[roles::SUPERVISOR, roles::HALL_MANAGER];
@@ -374,6 +386,17 @@ impl pb::case_service_server::CaseService for CaseApi {
             let id = Uuid::parse_str(&r.inquiry_id).ok();
             v.check(id.is_some(), "inquiry_id", "must be an inquiry id");
             id
+        };
+        // A citizen applies for themself; staff name the applicant's account when there is one.
+        let applicant_citizen_id = if caller.acts_as_citizen() {
+            v.check(
+                applicant.citizen_id.is_empty() || applicant.citizen_id == caller.subject,
+                "applicant.citizen_id",
+                "a citizen applies for themself",
+            );
+            caller.subject.clone()
+        } else {
+            applicant.citizen_id.trim().to_string()
         };
         v.into_result()?;
         let (region, matter_id) = (region.expect("checked"), matter_id.expect("checked"));
@@ -480,12 +503,13 @@ impl pb::case_service_server::CaseService for CaseApi {
             actor: caller.subject.clone(),
             actor_role: primary_role(&caller),
             submitted_on: self.clock.today(),
+            applicant_citizen_id,
         };
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
         let ctx = self.ctx();
         let row = store::submit(&self.pool, &ctx, &new, request_id, inquiry).await?;
         Ok(Response::new(pb::SubmitCaseResponse {
-            case: Some(self.load(&caller.region, row.id).await?),
+            case: Some(self.load(&caller.audience(), row.id).await?),
         }))
     }
 
@@ -494,9 +518,10 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::GetCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
+        caller.require_any_role(READ_ROLES)?;
         let id = parse_id(&req.get_ref().id)?;
         Ok(Response::new(pb::GetCaseResponse {
-            case: Some(self.load(&caller.region, id).await?),
+            case: Some(self.load(&caller.audience(), id).await?),
         }))
     }
 
@@ -535,6 +560,8 @@ impl pb::case_service_server::CaseService for CaseApi {
         caller.require_any_role(WINDOW_ROLES)?;
         let r = req.into_inner();
         let reason = r.reason.clone();
+        // The business clock, like every other stamp: deemed acceptance reads this date.
+        let at = self.clock.now();
         let case = self
             .change(
                 &caller,
@@ -552,7 +579,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                         .map_err(rule_error)?;
                     row.body.notices.push(NoticeMeta {
                         reason,
-                        at: chrono::Utc::now(),
+                        at,
                         violation: fx.notice_violation.clone(),
                     });
                     Ok(fx)

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
+use xiaoneng_kit::auth::Audience;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{outbox, AppError, AppResult};
 
@@ -101,10 +102,13 @@ pub struct CaseRow {
     pub statutory_limit: i32,
     pub first_responsible: String,
     pub submitted_on: NaiveDate,
+    pub applicant_citizen_id: String,
     pub accepted_on: Option<NaiveDate>,
     pub promised_deadline: Option<NaiveDate>,
     pub statutory_deadline: Option<NaiveDate>,
     pub tolerance_due: Option<NaiveDate>,
+    /// The applicant's citizen account ('' when the applicant has none).
+    pub applicant_citizen_id: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -119,7 +123,8 @@ pub struct HistoryRow {
 }
 
 const COLS: &str = "id, region_code, matter_id, matter_version, matter_name, version, body, promised_limit,
-    statutory_limit, first_responsible, submitted_on, accepted_on, promised_deadline, statutory_deadline, tolerance_due";
+    statutory_limit, first_responsible, submitted_on, accepted_on, promised_deadline, statutory_deadline, tolerance_due,
+    applicant_citizen_id";
 
 pub fn state_name(s: State) -> String {
     format!("{s:?}")
@@ -177,8 +182,8 @@ pub async fn submit(
     let id = Uuid::now_v7();
     let row: CaseRow = sqlx::query_as(&format!(
         "INSERT INTO cases (id, region_code, matter_id, matter_version, matter_name, state, body, promised_limit,
-            statutory_limit, first_responsible, submitted_on, request_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLS}"
+            statutory_limit, first_responsible, submitted_on, request_id, applicant_citizen_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLS}"
     ))
     .bind(id)
     .bind(c.region.as_str())
@@ -192,6 +197,7 @@ pub async fn submit(
     .bind(&c.first_responsible)
     .bind(c.submitted_on)
     .bind(request_id)
+    .bind(&c.applicant_citizen_id)
     .fetch_one(&mut *tx)
     .await?;
     if let Some(inquiry) = inquiry {
@@ -307,7 +313,8 @@ pub async fn lock_due(
 
 /// Who changes a case, and why.
 pub struct Change<'a> {
-    pub scope: &'a RegionCode,
+    /// Whose cases the caller may act on.
+    pub scope: &'a Audience,
     pub expected_version: i64,
     pub action: &'a str,
     pub actor: &'a str,
@@ -334,8 +341,8 @@ where
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?
-    .filter(|r: &CaseRow| RegionCode::parse(&r.region_code).is_ok_and(|r| ch.scope.contains(&r)))
     .ok_or_else(|| AppError::not_found("case", id.to_string()))?;
+    in_scope(ch.scope, &row)?;
     if row.version != ch.expected_version {
         return Err(AppError::Aborted(format!(
             "the case is at version {}, not {}; reload and retry",
@@ -416,17 +423,24 @@ pub async fn fired_escalations(pool: &PgPool, id: Uuid) -> AppResult<Vec<FiredRo
     .await?)
 }
 
+/// A case is in the caller's scope: their region, and their own case when they are a citizen.
+fn in_scope(scope: &Audience, row: &CaseRow) -> AppResult<()> {
+    let region = RegionCode::parse(&row.region_code)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored region of {}: {e}", row.id)))?;
+    scope.check("case", &row.id.to_string(), &region, &row.applicant_citizen_id)
+}
+
 pub async fn get(
     pool: &PgPool,
-    scope: &RegionCode,
+    scope: &Audience,
     id: Uuid,
 ) -> AppResult<(CaseRow, Vec<HistoryRow>)> {
     let row: CaseRow = sqlx::query_as(&format!("SELECT {COLS} FROM cases WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?
-        .filter(|r: &CaseRow| RegionCode::parse(&r.region_code).is_ok_and(|r| scope.contains(&r)))
         .ok_or_else(|| AppError::not_found("case", id.to_string()))?;
+    in_scope(scope, &row)?;
     let history = sqlx::query_as(
         "SELECT action, from_state, to_state, actor, actor_role, reason, at FROM case_history WHERE case_id = $1 ORDER BY id",
     )

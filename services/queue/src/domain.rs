@@ -311,6 +311,52 @@ pub fn tidal(
     }
 }
 
+/// What to repair in a hall's hot queue so that it holds exactly the record's waiting tickets.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Repair {
+    /// Waiting in the record, nowhere in the hot queue and not taken by a live call: stranded
+    /// (a crash between pop and commit, or between a commit and its enqueue).
+    pub requeue: Vec<uuid::Uuid>,
+    /// Queued (lane key, ticket) but no longer waiting in the record.
+    pub unqueue: Vec<(String, uuid::Uuid)>,
+    /// In-flight entries older than the grace: their call died (a waiting one is requeued).
+    pub forget: Vec<uuid::Uuid>,
+}
+
+/// Compares the hot queue, read first, with the record's waiting tickets, read after it.
+/// A call's in-flight entry younger than `grace_ms` is a call still running: left alone.
+pub fn repair(
+    queued: &[(String, uuid::Uuid)],
+    in_flight: &[(uuid::Uuid, i64)],
+    waiting: &BTreeSet<uuid::Uuid>,
+    now_ms: i64,
+    grace_ms: i64,
+) -> Repair {
+    let in_queue: BTreeSet<uuid::Uuid> = queued.iter().map(|(_, t)| *t).collect();
+    let live: BTreeSet<uuid::Uuid> = in_flight
+        .iter()
+        .filter(|(_, at)| now_ms - at <= grace_ms)
+        .map(|(t, _)| *t)
+        .collect();
+    Repair {
+        requeue: waiting
+            .iter()
+            .filter(|t| !in_queue.contains(t) && !live.contains(t))
+            .copied()
+            .collect(),
+        unqueue: queued
+            .iter()
+            .filter(|(_, t)| !waiting.contains(t))
+            .cloned()
+            .collect(),
+        forget: in_flight
+            .iter()
+            .filter(|(t, _)| !live.contains(t))
+            .map(|(t, _)| *t)
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,5 +502,47 @@ mod tests {
             "hysteresis: not closed until the queue is short"
         );
         assert_eq!(tidal(&p, 2, 1, true), TidalDecision::Close);
+    }
+
+    fn id(n: u128) -> uuid::Uuid {
+        uuid::Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn a_ticket_taken_by_a_dead_call_goes_back_a_live_call_keeps_it() {
+        let waiting: BTreeSet<_> = [id(1), id(2), id(3)].into_iter().collect();
+        let queued = vec![("lane:a".to_string(), id(1))];
+        // 2 was taken 30 s ago by a call that never settled; 3 half a second ago.
+        let in_flight = vec![(id(2), 70_000), (id(3), 99_500)];
+        let r = repair(&queued, &in_flight, &waiting, 100_000, 10_000);
+        assert_eq!(r.requeue, vec![id(2)]);
+        assert_eq!(r.forget, vec![id(2)]);
+        assert!(r.unqueue.is_empty());
+    }
+
+    #[test]
+    fn a_waiting_ticket_nowhere_in_the_hot_queue_is_requeued() {
+        let waiting: BTreeSet<_> = [id(7)].into_iter().collect();
+        let r = repair(&[], &[], &waiting, 0, 10_000);
+        assert_eq!(r.requeue, vec![id(7)]);
+    }
+
+    #[test]
+    fn queued_tickets_that_left_waiting_are_removed_and_settled_calls_forgotten() {
+        let waiting: BTreeSet<_> = [id(1)].into_iter().collect();
+        let queued = vec![
+            ("lane:a".to_string(), id(1)),
+            ("direct:w".to_string(), id(4)),
+        ];
+        // 5 was called and committed long ago but its settle never reached Redis.
+        let r = repair(&queued, &[(id(5), 0)], &waiting, 60_000, 10_000);
+        assert_eq!(
+            r,
+            Repair {
+                requeue: vec![],
+                unqueue: vec![("direct:w".to_string(), id(4))],
+                forget: vec![id(5)],
+            }
+        );
     }
 }

@@ -36,8 +36,9 @@ pub struct Entry {
 }
 
 const POP: &str = r#"
--- KEYS: lanes set, lane meta hash, ready marker, sequence, direct lane of the window
--- ARGV: lane key prefix, kind, priorities ("1234"), window code, category, matters ("*" = all) ...
+-- KEYS: lanes set, lane meta hash, ready marker, sequence, direct lane of the window, in-flight set
+-- ARGV: lane key prefix, kind, priorities ("1234"), window code, category, now (ms),
+--       matters ("*" = all, else "-" then the matter ids)
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'REBUILD'} end
 local span = 10000000000000
 local best, best_score, best_key = nil, nil, nil
@@ -60,9 +61,9 @@ local function consider(key, prios)
   end
 end
 consider(KEYS[5], '1234')
-local all = ARGV[6] == '*'
+local all = ARGV[7] == '*'
 local allowed = {}
-for i = 6, #ARGV do allowed[ARGV[i]] = true end
+for i = 8, #ARGV do allowed[ARGV[i]] = true end
 local lanes = redis.call('SMEMBERS', KEYS[1])
 for _, lane in ipairs(lanes) do
   local meta = redis.call('HGET', KEYS[2], lane)
@@ -76,15 +77,36 @@ for _, lane in ipairs(lanes) do
 end
 if best == nil then return {} end
 redis.call('ZREM', best_key, best)
+redis.call('ZADD', KEYS[6], ARGV[6], best)
 local seq = redis.call('INCR', KEYS[4])
 return {best, tostring(seq)}
 "#;
 
 const TAKE: &str = r#"
--- KEYS: ready marker, sequence, the lane; ARGV: ticket
+-- KEYS: ready marker, sequence, the lane, in-flight set; ARGV: ticket, now (ms)
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'REBUILD'} end
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 return {tostring(redis.call('INCR', KEYS[2]))}
+"#;
+
+const SNAPSHOT: &str = r#"
+-- KEYS: ready marker, lanes set, in-flight set; ARGV: lane key prefix, direct lane keys ...
+-- Answers (key, ticket, score) triples: every queued ticket, then the in-flight ones.
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'REBUILD'} end
+local out = {}
+local function dump(key)
+  local r = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  for i = 1, #r, 2 do
+    out[#out + 1] = key
+    out[#out + 1] = r[i]
+    out[#out + 1] = r[i + 1]
+  end
+end
+for _, lane in ipairs(redis.call('SMEMBERS', KEYS[2])) do dump(ARGV[1] .. lane) end
+for i = 2, #ARGV do dump(ARGV[i]) end
+dump(KEYS[3])
+return out
 "#;
 
 const COUNTS: &str = r#"
@@ -107,6 +129,15 @@ pub struct Hot {
     pop: Script,
     take: Script,
     counts: Script,
+    snapshot: Script,
+}
+
+/// What the hot queue of a hall holds: the queued tickets with the key of their lane, and the
+/// tickets taken by a call that has not settled yet (with the time they were taken, in ms).
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub queued: Vec<(String, Uuid)>,
+    pub in_flight: Vec<(Uuid, i64)>,
 }
 
 pub enum Popped {
@@ -126,6 +157,7 @@ impl Hot {
             pop: Script::new(POP),
             take: Script::new(TAKE),
             counts: Script::new(COUNTS),
+            snapshot: Script::new(SNAPSHOT),
         }
     }
 
@@ -172,7 +204,9 @@ impl Hot {
     }
 
     /// Atomically takes the best ticket `window` may serve.
-    pub async fn pop(&self, hall: Uuid, window: Uuid, f: &Filter) -> AppResult<Popped> {
+    /// The ticket is kept in the hall's in-flight set until [`Hot::settle`]: a process that
+    /// dies before its call commits leaves it there for [`crate::reconcile`] to put back.
+    pub async fn pop(&self, hall: Uuid, window: Uuid, f: &Filter, now_ms: i64) -> AppResult<Popped> {
         let prios: String = f.priorities.iter().map(|p| p.rank().to_string()).collect();
         let mut inv = self.pop.prepare_invoke();
         inv.key(k(hall, "lanes"))
@@ -180,11 +214,13 @@ impl Hot {
             .key(k(hall, "ready"))
             .key(k(hall, "seq"))
             .key(k(hall, &format!("direct:{window}")))
+            .key(k(hall, "inflight"))
             .arg(k(hall, "lane:"))
             .arg(f.kind.name())
             .arg(prios)
             .arg(f.window_code.clone().unwrap_or_default())
-            .arg(f.category.clone().unwrap_or_default());
+            .arg(f.category.clone().unwrap_or_default())
+            .arg(now_ms);
         match &f.matters {
             None => {
                 inv.arg("*");
@@ -215,12 +251,14 @@ impl Hot {
     }
 
     /// Takes one named ticket out of its lane and gives it a call sequence number.
-    pub async fn take(&self, hall: Uuid, e: &Entry) -> AppResult<Option<i64>> {
+    pub async fn take(&self, hall: Uuid, e: &Entry, now_ms: i64) -> AppResult<Option<i64>> {
         let mut inv = self.take.prepare_invoke();
         inv.key(k(hall, "ready"))
             .key(k(hall, "seq"))
             .key(Self::lane_key(hall, e))
-            .arg(e.ticket.to_string());
+            .key(k(hall, "inflight"))
+            .arg(e.ticket.to_string())
+            .arg(now_ms);
         let mut c = self.redis.clone();
         let r: Vec<String> = inv.invoke_async(&mut c).await.map_err(redis_err)?;
         Ok(match r.as_slice() {
@@ -276,6 +314,54 @@ impl Hot {
         for pair in r.chunks(2) {
             if let [cat, n] = pair {
                 *out.entry(cat.clone()).or_insert(0) += n.parse::<i64>().unwrap_or(0);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// A call that took `ticket` is over (committed, found stale, or put back).
+    pub async fn settle(&self, hall: Uuid, ticket: Uuid) -> AppResult<()> {
+        self.zrem(&k(hall, "inflight"), ticket).await
+    }
+
+    /// Removes one ticket from one key (a lane, a direct lane or the in-flight set).
+    pub async fn zrem(&self, key: &str, ticket: Uuid) -> AppResult<()> {
+        let mut c = self.redis.clone();
+        redis::cmd("ZREM")
+            .arg(key)
+            .arg(ticket.to_string())
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(redis_err)
+    }
+
+    /// Everything the hall's hot queue holds (None: not loaded, the next call rebuilds it).
+    /// `windows` are the hall's windows, whose direct lanes are read too.
+    pub async fn snapshot(&self, hall: Uuid, windows: &[Uuid]) -> AppResult<Option<Snapshot>> {
+        let mut inv = self.snapshot.prepare_invoke();
+        inv.key(k(hall, "ready"))
+            .key(k(hall, "lanes"))
+            .key(k(hall, "inflight"))
+            .arg(k(hall, "lane:"));
+        for w in windows {
+            inv.arg(k(hall, &format!("direct:{w}")));
+        }
+        let mut c = self.redis.clone();
+        let r: Vec<String> = inv.invoke_async(&mut c).await.map_err(redis_err)?;
+        if r.first().is_some_and(|f| f == "REBUILD") {
+            return Ok(None);
+        }
+        let inflight = k(hall, "inflight");
+        let mut out = Snapshot::default();
+        for t in r.chunks(3) {
+            let [key, id, score] = t else { continue };
+            let Ok(id) = Uuid::parse_str(id) else {
+                continue;
+            };
+            if *key == inflight {
+                out.in_flight.push((id, score.parse::<f64>().unwrap_or(0.0) as i64));
+            } else {
+                out.queued.push((key.clone(), id));
             }
         }
         Ok(Some(out))

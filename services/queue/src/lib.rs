@@ -9,6 +9,7 @@ pub mod api;
 pub mod domain;
 pub mod events;
 pub mod hot;
+pub mod reconcile;
 pub mod store;
 pub mod tidal;
 
@@ -39,6 +40,10 @@ pub struct QueueSettings {
     pub daily_appointment_cap: usize,
     /// How often tidal thresholds are looked at.
     pub tidal_interval_ms: u64,
+    /// How often each hall's hot queue is compared with the record (and once at start).
+    pub reconcile_interval_ms: u64,
+    /// A call that took a ticket and has not settled after this long is taken for dead.
+    pub in_flight_grace_ms: u64,
     /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests).
     pub business_time: String,
 }
@@ -50,6 +55,8 @@ impl Default for QueueSettings {
             grace_minutes: 15,
             daily_appointment_cap: 2,
             tidal_interval_ms: 1000,
+            reconcile_interval_ms: 5000,
+            in_flight_grace_ms: 10_000,
             business_time: String::new(),
         }
     }
@@ -103,6 +110,10 @@ pub async fn build(settings: Settings<QueueSettings>) -> anyhow::Result<RunningS
         "domain.tidal_interval_ms: must be positive"
     );
     anyhow::ensure!(
+        d.reconcile_interval_ms > 0,
+        "domain.reconcile_interval_ms: must be positive"
+    );
+    anyhow::ensure!(
         d.daily_appointment_cap > 0,
         "domain.daily_appointment_cap: must be positive"
     );
@@ -128,6 +139,22 @@ pub async fn build(settings: Settings<QueueSettings>) -> anyhow::Result<RunningS
     let tidal_api = api.clone();
     let interval = Duration::from_millis(d.tidal_interval_ms);
     f.spawn_background(move |stop| tidal::run(tidal_api, interval, stop));
+    let reconcile_api = api.clone();
+    let grace = d.in_flight_grace_ms as i64;
+    f.spawn_background(move |stop| {
+        xiaoneng_kit::background::every(
+            "queue_reconcile",
+            Duration::from_millis(d.reconcile_interval_ms),
+            stop,
+            move || {
+                let api = reconcile_api.clone();
+                async move {
+                    reconcile::pass(&api, grace).await?;
+                    Ok(())
+                }
+            },
+        )
+    });
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(QueueServiceServer::from_arc(api));
     Ok(f.spawn(routes, PUBLIC_METHODS))

@@ -594,6 +594,41 @@ pub async fn tidal_events(conn: &mut PgConnection, hall: Uuid) -> AppResult<Vec<
 }
 
 /// Halls with tidal policies (the tidal loop's work list).
+/// Every hall (the reconciler looks at each).
+pub async fn hall_ids(pool: &PgPool) -> AppResult<Vec<Uuid>> {
+    Ok(sqlx::query_scalar("SELECT id FROM halls ORDER BY id")
+        .fetch_all(pool)
+        .await?)
+}
+
+/// The lock under which a hall's hot queue is rebuilt or reconciled (session level: Redis
+/// work happens while it is held). Waits for it.
+pub async fn lock_hall_queue(conn: &mut PgConnection, hall: Uuid) -> AppResult<()> {
+    sqlx::query("SELECT pg_advisory_lock(hashtext('xiaoneng-queue-rebuild:' || $1))")
+        .bind(hall.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Takes the hall's queue lock if nobody holds it.
+pub async fn try_lock_hall_queue(conn: &mut PgConnection, hall: Uuid) -> AppResult<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('xiaoneng-queue-rebuild:' || $1))")
+            .bind(hall.to_string())
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+pub async fn unlock_hall_queue(conn: &mut PgConnection, hall: Uuid) -> AppResult<()> {
+    sqlx::query("SELECT pg_advisory_unlock(hashtext('xiaoneng-queue-rebuild:' || $1))")
+        .bind(hall.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn tidal_halls(pool: &PgPool) -> AppResult<Vec<Uuid>> {
     Ok(
         sqlx::query_scalar("SELECT id FROM halls WHERE tidal <> '[]'::jsonb")

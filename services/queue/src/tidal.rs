@@ -147,26 +147,23 @@ pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>>
     Ok(recorded)
 }
 
+/// Looks at every hall with tidal policies, now and every `interval`, until shutdown.
 pub async fn run(api: Arc<QueueApi>, interval: Duration, stop: CancellationToken) {
-    loop {
-        match store::tidal_halls(&api.pool).await {
-            Ok(halls) => {
-                for h in halls {
-                    match evaluate(&api, h).await {
-                        Ok(events) => {
-                            for e in events {
-                                tracing::info!(hall = %h, category = %e.category, action = %e.action, window = %e.window_code, reason = %e.reason, "tidal window");
-                            }
+    xiaoneng_kit::background::every("queue_tidal", interval, stop, || {
+        let api = api.clone();
+        async move {
+            for h in store::tidal_halls(&api.pool).await? {
+                match evaluate(&api, h).await {
+                    Ok(events) => {
+                        for e in events {
+                            tracing::info!(hall = %h, category = %e.category, action = %e.action, window = %e.window_code, reason = %e.reason, "tidal window");
                         }
-                        Err(e) => tracing::warn!(error = %e, hall = %h, "tidal evaluation failed"),
                     }
+                    Err(e) => tracing::warn!(error = %e, hall = %h, "tidal evaluation failed"),
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "tidal: cannot list halls"),
+            Ok(())
         }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
+    })
+    .await
 }

@@ -1162,6 +1162,7 @@ async fn first_responsible_agents_and_key_projects() {
         phone: "13800000000".into(),
         agent_name: "帮办员 刘".into(),
         agent_kind: "代办".into(),
+        ..Default::default()
     };
     let k = c9
         .submit_case(cpb::SubmitCaseRequest {
@@ -1345,4 +1346,151 @@ async fn first_responsible_agents_and_key_projects() {
         .await
         .unwrap();
     assert!(none.into_inner().inquiries.is_empty());
+}
+
+/// A citizen token of the county reads and acts only on cases naming that citizen; another
+/// citizen gets PERMISSION_DENIED on every method a citizen may call and nothing changes; a
+/// citizen of another county does not see the case at all; staff of the region read it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizen_reads_and_acts_only_on_their_own_case() {
+    let (catalog, case) = start(&shared_brokers()).await;
+    let matter_id = matter(&catalog).await;
+    let owner = token("citizen-wang", &[roles::CITIZEN], "410702");
+    let mut mine = CaseServiceClient::new(channel(&case.addr(), Some(&owner)).await);
+    let k = submit(&mut mine, &matter_id, &["申请书"]).await;
+    assert_eq!(k.applicant.as_ref().unwrap().citizen_id, "citizen-wang");
+
+    let other = token("citizen-li", &[roles::CITIZEN], "410702");
+    let mut theirs = CaseServiceClient::new(channel(&case.addr(), Some(&other)).await);
+    let (id, v) = (k.id.clone(), k.version);
+    let denied = [
+        theirs
+            .get_case(cpb::GetCaseRequest { id: id.clone() })
+            .await
+            .map(|_| ()),
+        theirs
+            .withdraw_case(cpb::WithdrawCaseRequest {
+                id: id.clone(),
+                expected_version: v,
+                reason: "不办了".into(),
+            })
+            .await
+            .map(|_| ()),
+        theirs
+            .supply_materials(cpb::SupplyMaterialsRequest {
+                id: id.clone(),
+                expected_version: v,
+                materials: vec!["场所证明".into()],
+            })
+            .await
+            .map(|_| ()),
+        theirs
+            .supply_tolerated_materials(cpb::SupplyToleratedMaterialsRequest {
+                id: id.clone(),
+                expected_version: v,
+                materials: vec!["场所证明".into()],
+            })
+            .await
+            .map(|_| ()),
+    ];
+    for (i, r) in denied.into_iter().enumerate() {
+        assert_eq!(r.unwrap_err().code(), Code::PermissionDenied, "call {i}");
+    }
+    let elsewhere = token("citizen-wang", &[roles::CITIZEN], "410703");
+    let mut far = CaseServiceClient::new(channel(&case.addr(), Some(&elsewhere)).await);
+    let r = far.get_case(cpb::GetCaseRequest { id: id.clone() }).await;
+    assert_eq!(r.unwrap_err().code(), Code::NotFound);
+
+    let after = get(&mut mine, &id).await;
+    assert_eq!(
+        (after.version, after.state, after.history.len()),
+        (1, cpb::CaseState::Submitted as i32, 1)
+    );
+    let clerk = token("clerk-01", &[roles::CLERK], "410702");
+    let mut staff = CaseServiceClient::new(channel(&case.addr(), Some(&clerk)).await);
+    assert_eq!(get(&mut staff, &id).await.applicant.unwrap().name, "王小明");
+
+    // A walk-in applicant without an account: no citizen token reads that case.
+    let walk_in = submit(&mut staff, &matter_id, &["申请书"]).await;
+    let r = mine.get_case(cpb::GetCaseRequest { id: walk_in.id }).await;
+    assert_eq!(r.unwrap_err().code(), Code::PermissionDenied);
+    // A citizen cannot apply in someone else's name.
+    let r = mine
+        .submit_case(cpb::SubmitCaseRequest {
+            region_code: "410702".into(),
+            matter_id: matter_id.clone(),
+            applicant: Some(cpb::Applicant {
+                name: "李四".into(),
+                citizen_id: "citizen-li".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(r.code(), Code::InvalidArgument);
+}
+
+/// A correction notice is stamped on the business clock, like every other record: with the
+/// clock at Mon 14 Sep 2026 the notice is of that day, so a case noticed in time is never
+/// deemed accepted, while an untouched one submitted the same day is, as of 14 Sep, once the
+/// clock passes Mon 21 Sep (five working days).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_correction_notice_is_dated_by_the_business_clock() {
+    let brokers = shared_brokers();
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &brokers).await;
+    let matter_id = matter_with(&catalog, "2026-01-01", vec![]).await;
+    let catalog_addr = catalog.addr();
+    let mut case = ServiceProc::start_with(
+        ServiceKind::Case,
+        &brokers,
+        &[
+            ("XIAONENG__DOMAIN__CATALOG_ADDR", catalog_addr.as_str()),
+            ("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-14T09:00:00+08:00"),
+        ],
+    )
+    .await;
+    let clerk = token("clerk-01", &[roles::CLERK], "410702");
+    let mut c = CaseServiceClient::new(channel(&case.addr(), Some(&clerk)).await);
+    let untouched = submit(&mut c, &matter_id, &["申请书"]).await;
+    let noticed = submit(&mut c, &matter_id, &["申请书"]).await;
+    let noticed = c
+        .request_correction(cpb::RequestCorrectionRequest {
+            id: noticed.id.clone(),
+            expected_version: noticed.version,
+            materials: vec!["营业执照复印件".into(), "场所证明".into()],
+            reason: "缺少材料".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let at = noticed.notices[0].time.clone().unwrap();
+    let day = chrono::DateTime::from_timestamp(at.seconds, 0)
+        .unwrap()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .date_naive();
+    assert_eq!(day.to_string(), "2026-09-14", "the notice's day");
+
+    restart_at(&mut case, "2026-09-22T09:00:00+08:00").await;
+    let k = wait_state(&mut c, &untouched.id, cpb::CaseState::Accepted).await;
+    assert!(k.deemed_accepted);
+    assert_eq!(k.accepted_date, "2026-09-14");
+    let n = get(&mut c, &noticed.id).await;
+    assert_eq!(n.state, cpb::CaseState::CorrectionRequested as i32);
+    assert!(!n.deemed_accepted);
+}
+
+/// Waits (20 s at most) until case `id` is in `state`.
+async fn wait_state(c: &mut Cases, id: &str, state: cpb::CaseState) -> cpb::Case {
+    let c = c.clone();
+    xiaoneng_e2e::eventually(20, &format!("case {id} to be {state:?}"), || {
+        let (mut c, id) = (c.clone(), id.to_string());
+        async move {
+            let k = get(&mut c, &id).await;
+            (k.state == state as i32).then_some(k)
+        }
+    })
+    .await
 }

@@ -1,11 +1,10 @@
 //! The platform as a caller meets it: six services with health and reflection, tokens and
 //! regions, clear errors, clear config failures, graceful shutdown.
 
-mod common;
 
 use std::process::Command;
 
-use common::create_departments;
+use crate::common::create_departments;
 use tonic::Code;
 use tonic_types::StatusExt;
 use xiaoneng_e2e::proto::accountability::v1::{
@@ -15,7 +14,9 @@ use xiaoneng_e2e::proto::catalog::v1::{
     catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department,
     GetDepartmentRequest, ListDepartmentsRequest,
 };
-use xiaoneng_e2e::{bin_dir, channel, eventually, health, shared_brokers, token, ServiceProc};
+use xiaoneng_e2e::{
+    bin_dir, channel, eventually, health, http_get, shared_brokers, token, ServiceProc,
+};
 use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
@@ -325,17 +326,3 @@ fn malformed_config_fails_clearly() {
     assert!(err.contains("grpc_adr"), "{err}");
 }
 
-async fn http_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect metrics");
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
-}

@@ -1,4 +1,4 @@
-// Shared by the test files (each test file is its own crate).
+//! Drivers shared by the modules.
 #![allow(dead_code)]
 
 use xiaoneng_e2e::proto::catalog::v1::{
@@ -42,7 +42,7 @@ pub async fn ledger_counts(pool: &sqlx::PgPool) -> (i64, i64) {
     sqlx::query_as("SELECT count(*), count(DISTINCT event_id) FROM ledger_entries")
         .fetch_one(pool)
         .await
-        .unwrap_or((0, 0))
+        .expect("ledger counts")
 }
 
 pub async fn pending_outbox(pool: &sqlx::PgPool) -> i64 {
@@ -50,4 +50,42 @@ pub async fn pending_outbox(pool: &sqlx::PgPool) -> i64 {
         .fetch_one(pool)
         .await
         .expect("outbox")
+}
+
+/// Whether consumer group `group` has committed offsets up to the end of every partition of
+/// `topic`: then nothing more is delivered to it, duplicates included.
+pub async fn group_caught_up(brokers: &str, group: &str, topic: &str) -> bool {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let (brokers, group, topic) = (brokers.to_string(), group.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let timeout = std::time::Duration::from_secs(10);
+        let Ok(meta) = c.fetch_metadata(Some(&topic), timeout) else {
+            return false;
+        };
+        let mut tpl = TopicPartitionList::new();
+        for p in meta.topics().iter().flat_map(|t| t.partitions()) {
+            tpl.add_partition(&topic, p.id());
+        }
+        let Ok(committed) = c.committed_offsets(tpl, timeout) else {
+            return false;
+        };
+        committed.elements().iter().all(|e| {
+            let Ok((_, high)) = c.fetch_watermarks(&topic, e.partition(), timeout) else {
+                return false;
+            };
+            match e.offset() {
+                Offset::Offset(o) => o >= high,
+                _ => high == 0,
+            }
+        })
+    })
+    .await
+    .expect("watermarks")
 }

@@ -1,0 +1,12 @@
+//! The end-to-end tests: one binary, a module per area, each test one behaviour against the
+//! real service binaries, PostgreSQL, Redis and a Kafka-protocol broker on loopback.
+
+mod common;
+
+mod case;
+mod catalog;
+mod contract;
+mod events;
+mod layering;
+mod platform;
+mod queue;
