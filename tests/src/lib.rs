@@ -300,6 +300,13 @@ impl ServiceProc {
         }
     }
 
+    /// Starts the process again without waiting for it to serve: for a start that is meant
+    /// to die at a crash point.
+    pub fn start_detached(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+    }
+
     /// Waits (at most `secs`) for the process to end by itself, e.g. at a crash point.
     pub async fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(secs);

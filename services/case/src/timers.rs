@@ -385,6 +385,11 @@ pub async fn fire_due(
             sync(&mut tx, &row, &ctx).await?;
         }
     }
+    if fired > 0 {
+        // The pass decided and wrote its firings but has not committed: a crash here loses
+        // the whole pass, which fires again, once, after the restart.
+        xiaoneng_kit::failpoint::hit("case.timers.before_commit");
+    }
     tx.commit().await?;
     Ok(fired)
 }
@@ -400,7 +405,9 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     loop {
-        let wait = match fire_due(&pool, &calendars, policy, &clock, batch).await {
+        let result = fire_due(&pool, &calendars, policy, &clock, batch).await;
+        metrics::counter!("background_passes_total", "loop" => "case_timers").increment(1);
+        let wait = match result {
             Ok(n) if n as i64 >= batch => Duration::ZERO,
             Ok(n) => {
                 if n > 0 {

@@ -747,16 +747,32 @@ async fn get(c: &mut Cases, id: &str) -> cpb::Case {
         .unwrap()
 }
 
+/// Waits for three more passes of the case service's timer loop.
+async fn timer_passes(case: &ServiceProc) {
+    let series = "background_passes_total{loop=\"case_timers\"}";
+    let before = case.metric(series).await;
+    xiaoneng_e2e::eventually(20, "three timer passes", move || async move {
+        (case.metric(series).await >= before + 3.0).then_some(())
+    })
+    .await;
+}
+
 /// Waits until `id` has exactly the escalations `want` (and then checks they stay so).
-async fn wait_fired(c: &mut Cases, id: &str, want: &[&str], what: &str) -> cpb::Case {
+async fn wait_fired(
+    case: &ServiceProc,
+    c: &mut Cases,
+    id: &str,
+    want: &[&str],
+    what: &str,
+) -> cpb::Case {
     let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
     want.sort();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let k = get(c, id).await;
         if fired(&k) == want {
-            // A few more timer passes must not add anything.
-            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            // More timer passes must not add anything.
+            timer_passes(case).await;
             let k = get(c, id).await;
             assert_eq!(fired(&k), want, "{what}: fired more than once or too early");
             return k;
@@ -870,7 +886,7 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
         .into_inner()
         .case
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    timer_passes(&case).await;
     assert!(
         fired(&get(&mut c, &a.id).await).is_empty(),
         "nothing is due on the 18th"
@@ -883,7 +899,7 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
         drop(r);
         connect(case.addr(), reviewer.clone()).await
     };
-    wait_fired(&mut c, &a.id, &["step:市场监管/warning"], "21 Sep").await;
+    wait_fired(&case,&mut c, &a.id, &["step:市场监管/warning"], "21 Sep").await;
     let d = r
         .suspend_case(cpb::SuspendCaseRequest {
             id: d.id.clone(),
@@ -925,6 +941,7 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
         restart_at(&mut case, at).await;
         c = connect(case.addr(), clerk.clone()).await;
         wait_fired(
+            &case,
             &mut c,
             &a.id,
             &["promised/warning", "step:市场监管/warning"],
@@ -938,10 +955,19 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
     }
 
     // Thursday 24th: the step is overdue (yellow); D resumes after 3 working days (22, 23, 24).
-    restart_at(&mut case, "2026-09-24T09:00:00+08:00").await;
+    // The first start that day dies inside its firing pass, before the commit: the pass is
+    // lost whole and fires once after the restart.
+    case.kill();
+    case.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-24T09:00:00+08:00");
+    case.set_env("XIAONENG_FAILPOINTS", "case.timers.before_commit");
+    case.start_detached();
+    case.wait_exit(60).await;
+    case.set_env("XIAONENG_FAILPOINTS", "");
+    case.restart().await;
     c = connect(case.addr(), clerk.clone()).await;
     r = connect(case.addr(), reviewer.clone()).await;
     wait_fired(
+        &case,
         &mut c,
         &a.id,
         &[
@@ -973,7 +999,7 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
         "24 Sep + 3 working days"
     );
     // Used by the 24th: 20, 21 (before) and nothing while suspended — 3 of 5 left, no warning yet.
-    wait_fired(&mut c, &d.id, &[], "D after resuming with 3 days left").await;
+    wait_fired(&case,&mut c, &d.id, &[], "D after resuming with 3 days left").await;
     // Accepted Thursday 24 September: due Friday 9 October (Mid-Autumn and National Day skipped).
     let k = accepted(&mut c, &matter_id).await;
     assert_eq!(k.promised_deadline, "2026-10-09");
@@ -983,6 +1009,7 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
     restart_at(&mut case, "2026-09-25T08:00:00+08:00").await;
     c = connect(case.addr(), clerk.clone()).await;
     wait_fired(
+        &case,
         &mut c,
         &a.id,
         &[
@@ -995,6 +1022,7 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
     )
     .await;
     let b = wait_fired(
+        &case,
         &mut c,
         &b.id,
         &["promised/warning", "promised/yellow"],
@@ -1039,8 +1067,9 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
         "step:市场监管/yellow",
         "step:市场监管/red",
     ];
-    let a = wait_fired(&mut c, &a.id, &all_a, "8 Oct").await;
+    let a = wait_fired(&case,&mut c, &a.id, &all_a, "8 Oct").await;
     wait_fired(
+        &case,
         &mut c,
         &b.id,
         &["promised/warning", "promised/yellow", "promised/red"],
@@ -1048,6 +1077,7 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
     )
     .await;
     wait_fired(
+        &case,
         &mut c,
         &d.id,
         &["promised/warning", "promised/yellow"],
@@ -1079,6 +1109,57 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
     .await
     .unwrap();
     assert_eq!(for_a, 6);
+    assert_each_firing_once(&db).await;
+}
+
+/// Across restarts and a crash inside a firing pass, each (case, clock, level) escalation and
+/// each deemed acceptance or 容缺 return is in the history once and in the outbox once.
+async fn assert_each_firing_once(db: &sqlx::PgPool) {
+    use prost::Message as _;
+    use std::collections::BTreeMap;
+    use xiaoneng_e2e::proto::case::events::v1::{CaseEscalated, CaseTransitioned};
+    let history: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT case_id::text, action, split_part(reason, ':', 1) FROM case_history
+         WHERE action IN ('warning', 'yellow_card', 'red_card', 'deemed_accept', 'return')",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    let mut seen: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for (case, action, clock) in &history {
+        let key = match action.as_str() {
+            "deemed_accept" | "return" => (case.clone(), action.clone(), String::new()),
+            _ => (case.clone(), action.clone(), clock.clone()),
+        };
+        *seen.entry(key).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "in the history more than once: {twice:?}");
+    assert!(seen.keys().any(|k| k.1 == "deemed_accept") && seen.keys().any(|k| k.1 == "return"));
+
+    let events: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT event_type, payload FROM outbox WHERE event_type LIKE 'xiaoneng.case.events.v1.Case%'",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    let mut emitted: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for (kind, payload) in &events {
+        let key = if kind.ends_with("CaseEscalated") {
+            let e = CaseEscalated::decode(payload.as_slice()).unwrap();
+            (e.case_id, e.level, e.clock)
+        } else {
+            let e = CaseTransitioned::decode(payload.as_slice()).unwrap();
+            if !["deemed_accept", "return"].contains(&e.action.as_str()) {
+                continue;
+            }
+            (e.case_id, e.action, String::new())
+        };
+        *emitted.entry(key).or_default() += 1;
+    }
+    let twice: Vec<_> = emitted.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "emitted more than once: {twice:?}");
+    assert_eq!(emitted.len(), seen.len(), "one event per recorded firing");
 }
 
 /// 首问负责 through an inquiry and referrals, 代办 agents, key-project flags for supervisors,

@@ -364,19 +364,24 @@ async fn starter_catalog_loads_once_and_citizens_find_matters_in_chinese() {
         first.contains("13 departments") && first.contains("66 matters"),
         "{first}"
     );
+    let db = catalog.db().await;
+    let outbox_after_first: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(outbox_after_first >= 13 + 66, "every created record announced");
     let again = load_starter(&catalog);
     assert!(
         again.contains("created 0 departments, 0 posts, 0 staff, 0 certificates, 0 matters"),
         "{again}"
     );
-    let db = catalog.db().await;
     let counts: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM matters), (SELECT count(*) FROM matter_versions), (SELECT count(*) FROM outbox)",
     )
     .fetch_one(&db)
     .await
     .unwrap();
-    assert_eq!((counts.0, counts.1), (66, 66));
+    assert_eq!(counts, (66, 66, outbox_after_first), "loading again announces nothing");
 
     let (_, mut public) = clients(&catalog, "410702").await;
     let any = pb::Channel::Unspecified;

@@ -178,6 +178,7 @@ async fn two_hundred_windows_serve_five_thousand_tickets_once_in_priority_order(
     for k in 0..40 {
         let (mut c, hall_id, matters) = (kiosk.clone(), h.id.clone(), matters.clone());
         tasks.spawn(async move {
+            let mut asked = Vec::new();
             for n in 0..125 {
                 let i = k * 125 + n;
                 let p = match i % 20 {
@@ -185,12 +186,17 @@ async fn two_hundred_windows_serve_five_thousand_tickets_once_in_priority_order(
                     1 | 2 => pb::Priority::Elderly,
                     _ => pb::Priority::Normal,
                 };
-                issue(&mut c, &hall_id, &matters[(i * 7 + n) % 6], p).await;
+                let t = issue(&mut c, &hall_id, &matters[(i * 7 + n) % 6], p).await;
+                asked.push((t.id, p));
             }
+            asked
         });
     }
+    // What each kiosk asked for, by ticket id: the expectation below never reads the
+    // service's own priority column.
+    let mut asked: std::collections::HashMap<String, pb::Priority> = Default::default();
     while let Some(r) = tasks.join_next().await {
-        r.unwrap();
+        asked.extend(r.unwrap());
     }
     // Every window calls and finishes until nothing it may serve is left.
     let mut tasks = tokio::task::JoinSet::new();
@@ -258,37 +264,48 @@ async fn two_hundred_windows_serve_five_thousand_tickets_once_in_priority_order(
     .unwrap();
     assert_eq!((calls, finished), (5000, 5000));
 
-    // Priority order within each window's allowed set: when window W called T (sequence s),
-    // every ticket W could serve with a better score had been called before s.
-    let span = 10_000_000_000_000i64;
+    // Written from the rules of the hall, not from the service: urgent, then elderly, then
+    // normal (no appointments here), then arrival; a comprehensive window serves everything,
+    // a department window its own matters, the green channel urgent and elderly tickets only.
+    type Row = (String, i16, i64, String, String, Option<i64>, Option<String>);
+    let class = |r: &Row| match asked[&r.0] {
+        pb::Priority::Urgent => 0i64,
+        pb::Priority::Elderly => 1,
+        _ => 2,
+    };
+    let may = |kind: pb::WindowKind, ms: &[String], r: &Row| match kind {
+        pb::WindowKind::Comprehensive => true,
+        pb::WindowKind::Department => ms.contains(&r.3),
+        pb::WindowKind::GreenChannel => class(r) <= 1,
+        _ => false,
+    };
+    let by_id: std::collections::HashMap<&str, (pb::WindowKind, &[String], &str)> = windows
+        .iter()
+        .map(|(w, k, ms)| (w.id.as_str(), (*k, ms.as_slice(), w.code.as_str())))
+        .collect();
+    // The record keeps what each kiosk asked for: one stored rank per asked class, in order.
+    let mut ranks: std::collections::BTreeMap<i64, HashSet<i16>> = Default::default();
+    for r in &rows {
+        let (kind, ms, code) = by_id[r.6.as_deref().expect("called at a window")];
+        assert!(may(kind, ms, r), "window {code} called {} which it may not serve", r.0);
+        ranks.entry(class(r)).or_default().insert(r.1);
+    }
+    let ranks: Vec<i16> = ranks
+        .values()
+        .map(|set| {
+            assert_eq!(set.len(), 1, "one stored priority per asked priority: {set:?}");
+            *set.iter().next().unwrap()
+        })
+        .collect();
+    assert!(ranks.windows(2).all(|p| p[0] < p[1]), "urgent < elderly < normal: {ranks:?}");
+    // When window W called T (sequence s), every ticket W could serve with a better (class,
+    // arrival) had been called before s. Tickets of equal key may go either way.
     for (w, kind, ms) in &windows {
-        let may = |r: &(
-            String,
-            i16,
-            i64,
-            String,
-            String,
-            Option<i64>,
-            Option<String>,
-        )| match kind {
-            pb::WindowKind::Comprehensive => true,
-            pb::WindowKind::Department => ms.contains(&r.3),
-            _ => r.1 == 1 || r.1 == 3,
-        };
-        let mut allowed: Vec<_> = rows.iter().filter(|r| may(r)).collect();
-        let score = |r: &&(
-            String,
-            i16,
-            i64,
-            String,
-            String,
-            Option<i64>,
-            Option<String>,
-        )| i64::from(r.1) * span + r.2;
-        allowed.sort_by_key(score);
-        // Tickets of equal score (same class, same millisecond) may go either way.
+        let mut allowed: Vec<&Row> = rows.iter().filter(|r| may(*kind, ms, r)).collect();
+        let key = |r: &&Row| (class(r), r.2);
+        allowed.sort_by_key(key);
         let mut best_before = 0i64;
-        for group in allowed.chunk_by(|a, b| score(a) == score(b)) {
+        for group in allowed.chunk_by(|a, b| key(a) == key(b)) {
             for r in group {
                 let seq = r.5.unwrap();
                 if r.6.as_deref() == Some(w.id.as_str()) {
@@ -383,11 +400,15 @@ async fn appointments_last_place_caps_and_check_in_ahead_of_walk_ins() {
 
     // 20 citizens race for the 09:00 slot's single place.
     let nine = s[2].id.clone();
+    // Every client is connected first; the bookings start together behind a barrier.
     let mut tasks = tokio::task::JoinSet::new();
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(20));
     for i in 0..20 {
         let mut c = client(&q, &format!("citizen-{i}"), &[roles::CITIZEN]).await;
         let slot = nine.clone();
+        let start = start.clone();
         tasks.spawn(async move {
+            start.wait().await;
             c.book_appointment(pb::BookAppointmentRequest {
                 slot_id: slot,
                 citizen_name: format!("市民{i}"),
