@@ -102,7 +102,6 @@ pub struct CaseRow {
     pub statutory_limit: i32,
     pub first_responsible: String,
     pub submitted_on: NaiveDate,
-    pub applicant_citizen_id: String,
     pub accepted_on: Option<NaiveDate>,
     pub promised_deadline: Option<NaiveDate>,
     pub statutory_deadline: Option<NaiveDate>,
@@ -143,6 +142,8 @@ pub struct NewCase {
     pub actor: String,
     pub actor_role: String,
     pub submitted_on: NaiveDate,
+    /// The applicant's citizen account ('' when the applicant has none).
+    pub applicant_citizen_id: String,
 }
 
 /// What every write needs besides the case: the calendars and the escalation policy to keep

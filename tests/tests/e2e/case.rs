@@ -1575,3 +1575,48 @@ async fn wait_state(c: &mut Cases, id: &str, state: cpb::CaseState) -> cpb::Case
     })
     .await
 }
+
+/// A case's escalation reaches the city's supervision ledger over the broker, once, beside
+/// every transition of the case.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_warning_reaches_the_accountability_ledger_once() {
+    let broker = xiaoneng_e2e::Broker::start();
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+    let matter_id = matter_with(&catalog, "2026-01-01", vec![]).await;
+    let catalog_addr = catalog.addr();
+    let mut case = ServiceProc::start_with(
+        ServiceKind::Case,
+        &broker.brokers(),
+        &[
+            ("XIAONENG__DOMAIN__CATALOG_ADDR", catalog_addr.as_str()),
+            ("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-14T09:00:00+08:00"),
+            ("XIAONENG__DOMAIN__WARN_DAYS", "2"),
+        ],
+    )
+    .await;
+    let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
+    let clerk = token("clerk-01", &[roles::CLERK], "410702");
+    let mut c = CaseServiceClient::new(channel(&case.addr(), Some(&clerk)).await);
+    let k = submit(&mut c, &matter_id, &["申请书", "营业执照复印件", "场所证明"]).await;
+    let k = c
+        .accept_case(cpb::AcceptCaseRequest {
+            id: k.id.clone(),
+            expected_version: k.version,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    // Promised 5 working days from Mon 14 Sep: due Mon 21 Sep, warned two days before.
+    assert_eq!(k.promised_deadline, "2026-09-21");
+    restart_at(&mut case, "2026-09-17T09:00:00+08:00").await;
+    let mut c = CaseServiceClient::new(channel(&case.addr(), Some(&clerk)).await);
+    wait_fired(&case, &mut c, &k.id, &["promised/warning"], "17 Sep").await;
+    let seen =
+        crate::common::ledger_of(&acc, &broker.brokers(), "xiaoneng.case.events", &k.id, 3).await;
+    assert_eq!(seen["xiaoneng.case.events.v1.CaseEscalated"], 1);
+    // Submitted and accepted.
+    assert_eq!(seen["xiaoneng.case.events.v1.CaseTransitioned"], 2);
+}

@@ -89,3 +89,32 @@ pub async fn group_caught_up(brokers: &str, group: &str, topic: &str) -> bool {
     .await
     .expect("watermarks")
 }
+
+/// The ledger's entries about `subject` (an aggregate id), by event type, once the ledger's
+/// consumer group has committed every record of `topic`.
+pub async fn ledger_of(
+    acc: &ServiceProc,
+    brokers: &str,
+    topic: &str,
+    subject: &str,
+    at_least: usize,
+) -> std::collections::BTreeMap<String, i64> {
+    let pool = acc.db().await;
+    let group = format!("{}-group", acc.database);
+    xiaoneng_e2e::eventually(120, &format!("the ledger to hold {subject}"), || {
+        let (pool, group) = (pool.clone(), group.clone());
+        async move {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT event_type, count(*) FROM ledger_entries WHERE subject = $1 GROUP BY 1",
+            )
+            .bind(subject)
+            .fetch_all(&pool)
+            .await
+            .expect("ledger");
+            let total: i64 = rows.iter().map(|r| r.1).sum();
+            let done = total as usize >= at_least && group_caught_up(brokers, &group, topic).await;
+            done.then(|| rows.into_iter().collect())
+        }
+    })
+    .await
+}

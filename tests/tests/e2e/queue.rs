@@ -24,6 +24,12 @@ type Queue = QueueServiceClient<Intercepted>;
 /// A catalog with the starter matters of 410702; returns it and six matter ids.
 async fn catalog() -> (ServiceProc, Vec<String>) {
     let catalog = ServiceProc::start(ServiceKind::Catalog, &shared_brokers()).await;
+    let ids = load_starter_into(&catalog).await;
+    (catalog, ids)
+}
+
+/// Loads the starter matters of 410702 into `catalog`; returns six matter ids.
+async fn load_starter_into(catalog: &ServiceProc) -> Vec<String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("repo root");
@@ -52,7 +58,7 @@ async fn catalog() -> (ServiceProc, Vec<String>) {
         .into_iter()
         .map(|m| m.matter_id)
         .collect();
-    (catalog, ids)
+    ids
 }
 
 async fn queue_service(catalog: &ServiceProc, extra: &[(&str, &str)]) -> ServiceProc {
@@ -1330,4 +1336,40 @@ async fn a_citizen_reads_only_their_own_ticket() {
         channel(&q.addr(), Some(&token("clerk", &[roles::CLERK], "410703"))).await,
     );
     assert_eq!(read(&far).await.unwrap_err().code(), Code::NotFound);
+}
+
+/// A ticket's life reaches the city's supervision ledger over the broker: issued, called and
+/// finished, each exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_events_reach_the_accountability_ledger_once() {
+    let broker = xiaoneng_e2e::Broker::start();
+    let catalog_proc = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+    let matters = load_starter_into(&catalog_proc).await;
+    let addr = catalog_proc.addr();
+    let q = ServiceProc::start_with(
+        ServiceKind::Queue,
+        &broker.brokers(),
+        &[("XIAONENG__DOMAIN__CATALOG_ADDR", addr.as_str())],
+    )
+    .await;
+    let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
+    let mut m = client(&q, "manager", &[roles::HALL_MANAGER]).await;
+    let h = hall(&mut m, "台账大厅", vec![category("A", &[])]).await;
+    let zh = window(&mut m, &h.id, "ZH01", pb::WindowKind::Comprehensive, &[], false).await;
+    open(&mut m, &zh, "s1").await;
+    let mut kiosk = client(&q, "kiosk", &[roles::SYSTEM]).await;
+    let t = issue(&mut kiosk, &h.id, &matters[0], pb::Priority::Normal).await;
+    let mut clerk = client(&q, "clerk", &[roles::CLERK]).await;
+    assert_eq!(call_and_finish(&mut clerk, &zh).await, Some(t.number));
+    let seen =
+        crate::common::ledger_of(&acc, &broker.brokers(), "xiaoneng.queue.events", &t.id, 3).await;
+    let want: std::collections::BTreeMap<String, i64> = [
+        "xiaoneng.queue.events.v1.ServiceFinished",
+        "xiaoneng.queue.events.v1.TicketCalled",
+        "xiaoneng.queue.events.v1.TicketIssued",
+    ]
+    .into_iter()
+    .map(|k| (k.to_string(), 1))
+    .collect();
+    assert_eq!(seen, want);
 }
