@@ -98,7 +98,8 @@ impl Caller {
     /// A citizen acting for themself: the citizen role and no staff role. Staff tokens that
     /// also carry the citizen role act as staff.
     pub fn acts_as_citizen(&self) -> bool {
-        self.has_role(roles::CITIZEN) && !self.roles.iter().any(|r| STAFF_ROLES.contains(&r.as_str()))
+        self.has_role(roles::CITIZEN)
+            && !self.roles.iter().any(|r| STAFF_ROLES.contains(&r.as_str()))
     }
 
     /// Whose records this caller may read or act on (least privilege).
@@ -392,7 +393,10 @@ mod tests {
         let citizen = caller("c-1", &[roles::CITIZEN], "410702").audience();
         assert!(citizen.admits(&county, "c-1"));
         assert!(!citizen.admits(&county, "c-2"));
-        assert!(!citizen.admits(&county, ""), "an unowned record is not a citizen's");
+        assert!(
+            !citizen.admits(&county, ""),
+            "an unowned record is not a citizen's"
+        );
         assert!(!citizen.admits(&other_county, "c-1"));
         assert!(matches!(
             citizen.check("case", "x", &county, "c-2"),

@@ -8,8 +8,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Runs `pass` now and then every `interval` until `stop` is cancelled.
-pub async fn every<F, Fut>(name: &'static str, interval: Duration, stop: CancellationToken, mut pass: F)
-where
+pub async fn every<F, Fut>(
+    name: &'static str,
+    interval: Duration,
+    stop: CancellationToken,
+    mut pass: F,
+) where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {

@@ -428,7 +428,12 @@ pub async fn fired_escalations(pool: &PgPool, id: Uuid) -> AppResult<Vec<FiredRo
 fn in_scope(scope: &Audience, row: &CaseRow) -> AppResult<()> {
     let region = RegionCode::parse(&row.region_code)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored region of {}: {e}", row.id)))?;
-    scope.check("case", &row.id.to_string(), &region, &row.applicant_citizen_id)
+    scope.check(
+        "case",
+        &row.id.to_string(),
+        &region,
+        &row.applicant_citizen_id,
+    )
 }
 
 pub async fn get(

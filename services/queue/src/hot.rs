@@ -206,7 +206,13 @@ impl Hot {
     /// Atomically takes the best ticket `window` may serve.
     /// The ticket is kept in the hall's in-flight set until [`Hot::settle`]: a process that
     /// dies before its call commits leaves it there for [`crate::reconcile`] to put back.
-    pub async fn pop(&self, hall: Uuid, window: Uuid, f: &Filter, now_ms: i64) -> AppResult<Popped> {
+    pub async fn pop(
+        &self,
+        hall: Uuid,
+        window: Uuid,
+        f: &Filter,
+        now_ms: i64,
+    ) -> AppResult<Popped> {
         let prios: String = f.priorities.iter().map(|p| p.rank().to_string()).collect();
         let mut inv = self.pop.prepare_invoke();
         inv.key(k(hall, "lanes"))
@@ -359,7 +365,8 @@ impl Hot {
                 continue;
             };
             if *key == inflight {
-                out.in_flight.push((id, score.parse::<f64>().unwrap_or(0.0) as i64));
+                out.in_flight
+                    .push((id, score.parse::<f64>().unwrap_or(0.0) as i64));
             } else {
                 out.queued.push((key.clone(), id));
             }

@@ -614,10 +614,12 @@ pub async fn lock_hall_queue(conn: &mut PgConnection, hall: Uuid) -> AppResult<(
 /// Takes the hall's queue lock if nobody holds it.
 pub async fn try_lock_hall_queue(conn: &mut PgConnection, hall: Uuid) -> AppResult<bool> {
     Ok(
-        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('xiaoneng-queue-rebuild:' || $1))")
-            .bind(hall.to_string())
-            .fetch_one(conn)
-            .await?,
+        sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtext('xiaoneng-queue-rebuild:' || $1))",
+        )
+        .bind(hall.to_string())
+        .fetch_one(conn)
+        .await?,
     )
 }
 

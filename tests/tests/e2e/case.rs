@@ -899,7 +899,7 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
         drop(r);
         connect(case.addr(), reviewer.clone()).await
     };
-    wait_fired(&case,&mut c, &a.id, &["step:市场监管/warning"], "21 Sep").await;
+    wait_fired(&case, &mut c, &a.id, &["step:市场监管/warning"], "21 Sep").await;
     let d = r
         .suspend_case(cpb::SuspendCaseRequest {
             id: d.id.clone(),
@@ -958,7 +958,10 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
     // The first start that day dies inside its firing pass, before the commit: the pass is
     // lost whole and fires once after the restart.
     case.kill();
-    case.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-24T09:00:00+08:00");
+    case.set_env(
+        "XIAONENG__DOMAIN__BUSINESS_TIME",
+        "2026-09-24T09:00:00+08:00",
+    );
     case.set_env("XIAONENG_FAILPOINTS", "case.timers.before_commit");
     case.start_detached();
     case.wait_exit(60).await;
@@ -999,7 +1002,14 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
         "24 Sep + 3 working days"
     );
     // Used by the 24th: 20, 21 (before) and nothing while suspended — 3 of 5 left, no warning yet.
-    wait_fired(&case,&mut c, &d.id, &[], "D after resuming with 3 days left").await;
+    wait_fired(
+        &case,
+        &mut c,
+        &d.id,
+        &[],
+        "D after resuming with 3 days left",
+    )
+    .await;
     // Accepted Thursday 24 September: due Friday 9 October (Mid-Autumn and National Day skipped).
     let k = accepted(&mut c, &matter_id).await;
     assert_eq!(k.promised_deadline, "2026-10-09");
@@ -1067,7 +1077,7 @@ async fn the_legal_clock_fires_once_on_time_across_restarts() {
         "step:市场监管/yellow",
         "step:市场监管/red",
     ];
-    let a = wait_fired(&case,&mut c, &a.id, &all_a, "8 Oct").await;
+    let a = wait_fired(&case, &mut c, &a.id, &all_a, "8 Oct").await;
     wait_fired(
         &case,
         &mut c,
@@ -1527,7 +1537,10 @@ async fn a_correction_notice_is_dated_by_the_business_clock() {
         &brokers,
         &[
             ("XIAONENG__DOMAIN__CATALOG_ADDR", catalog_addr.as_str()),
-            ("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-14T09:00:00+08:00"),
+            (
+                "XIAONENG__DOMAIN__BUSINESS_TIME",
+                "2026-09-14T09:00:00+08:00",
+            ),
         ],
     )
     .await;
@@ -1589,7 +1602,10 @@ async fn a_warning_reaches_the_accountability_ledger_once() {
         &broker.brokers(),
         &[
             ("XIAONENG__DOMAIN__CATALOG_ADDR", catalog_addr.as_str()),
-            ("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-14T09:00:00+08:00"),
+            (
+                "XIAONENG__DOMAIN__BUSINESS_TIME",
+                "2026-09-14T09:00:00+08:00",
+            ),
             ("XIAONENG__DOMAIN__WARN_DAYS", "2"),
         ],
     )
@@ -1597,7 +1613,12 @@ async fn a_warning_reaches_the_accountability_ledger_once() {
     let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
     let clerk = token("clerk-01", &[roles::CLERK], "410702");
     let mut c = CaseServiceClient::new(channel(&case.addr(), Some(&clerk)).await);
-    let k = submit(&mut c, &matter_id, &["申请书", "营业执照复印件", "场所证明"]).await;
+    let k = submit(
+        &mut c,
+        &matter_id,
+        &["申请书", "营业执照复印件", "场所证明"],
+    )
+    .await;
     let k = c
         .accept_case(cpb::AcceptCaseRequest {
             id: k.id.clone(),

@@ -369,7 +369,10 @@ async fn starter_catalog_loads_once_and_citizens_find_matters_in_chinese() {
         .fetch_one(&db)
         .await
         .unwrap();
-    assert!(outbox_after_first >= 13 + 66, "every created record announced");
+    assert!(
+        outbox_after_first >= 13 + 66,
+        "every created record announced"
+    );
     let again = load_starter(&catalog);
     assert!(
         again.contains("created 0 departments, 0 posts, 0 staff, 0 certificates, 0 matters"),
@@ -381,7 +384,11 @@ async fn starter_catalog_loads_once_and_citizens_find_matters_in_chinese() {
     .fetch_one(&db)
     .await
     .unwrap();
-    assert_eq!(counts, (66, 66, outbox_after_first), "loading again announces nothing");
+    assert_eq!(
+        counts,
+        (66, 66, outbox_after_first),
+        "loading again announces nothing"
+    );
 
     let (_, mut public) = clients(&catalog, "410702").await;
     let any = pb::Channel::Unspecified;

@@ -1,7 +1,6 @@
 //! Nothing lost, nothing twice: catalog writes travel through its outbox, the real broker and
 //! accountability's idempotent consumer — also across a broker outage and a consumer crash.
 
-
 use std::time::Duration;
 
 use crate::common::{create_departments, group_caught_up, ledger_counts, pending_outbox};
@@ -18,14 +17,18 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 async fn assert_ledger_settles_at(acc: &ServiceProc, brokers: &str, n: i64) {
     let pool = acc.db().await;
     let group = format!("{}-group", acc.database);
-    eventually(180, &format!("{n} ledger entries, all records committed"), || {
-        let (pool, group) = (pool.clone(), group.clone());
-        async move {
-            let settled = ledger_counts(&pool).await.0 >= n
-                && group_caught_up(brokers, &group, "xiaoneng.catalog.events").await;
-            settled.then_some(())
-        }
-    })
+    eventually(
+        180,
+        &format!("{n} ledger entries, all records committed"),
+        || {
+            let (pool, group) = (pool.clone(), group.clone());
+            async move {
+                let settled = ledger_counts(&pool).await.0 >= n
+                    && group_caught_up(brokers, &group, "xiaoneng.catalog.events").await;
+                settled.then_some(())
+            }
+        },
+    )
     .await;
     assert_eq!(
         ledger_counts(&pool).await,
@@ -107,7 +110,11 @@ async fn consumer_killed_mid_batch_reapplies_nothing() {
     .await;
     let pool = acc.db().await;
     acc.wait_exit(120).await;
-    assert_eq!(ledger_counts(&pool).await, (200, 200), "applied before the crash");
+    assert_eq!(
+        ledger_counts(&pool).await,
+        (200, 200),
+        "applied before the crash"
+    );
 
     acc.set_env("XIAONENG_FAILPOINTS", "");
     acc.restart().await;

@@ -140,9 +140,18 @@ fn violations(edges: &BTreeSet<(String, String)>) -> BTreeSet<(String, String)> 
 
 #[test]
 fn every_service_imports_one_way() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("root");
     let mut found: BTreeMap<(String, String, String), ()> = BTreeMap::new();
-    for svc in ["catalog", "queue", "case", "evaluation", "complaint", "accountability"] {
+    for svc in [
+        "catalog",
+        "queue",
+        "case",
+        "evaluation",
+        "complaint",
+        "accountability",
+    ] {
         let src = root.join("services").join(svc).join("src");
         for (from, to) in violations(&edges(&src)) {
             found.insert((svc.to_string(), from, to), ());
@@ -153,17 +162,30 @@ fn every_service_imports_one_way() {
         .map(|(s, f, t)| (s.to_string(), f.to_string(), t.to_string()))
         .collect();
     let new: Vec<_> = found.keys().filter(|k| !known.contains(*k)).collect();
-    assert!(new.is_empty(), "forbidden imports (service, from, to): {new:?}");
+    assert!(
+        new.is_empty(),
+        "forbidden imports (service, from, to): {new:?}"
+    );
     let gone: Vec<_> = known.iter().filter(|k| !found.contains_key(*k)).collect();
-    assert!(gone.is_empty(), "no longer imported, remove from KNOWN: {gone:?}");
+    assert!(
+        gone.is_empty(),
+        "no longer imported, remove from KNOWN: {gone:?}"
+    );
 }
 
 #[test]
 fn a_store_that_imports_events_is_caught() {
     let src = tempfile::tempdir().expect("tempdir");
-    std::fs::write(src.path().join("store.rs"), "use crate::events;\nuse crate::domain::X;\n")
-        .unwrap();
-    std::fs::write(src.path().join("api.rs"), "use crate::{service, domain::Y};\n").unwrap();
+    std::fs::write(
+        src.path().join("store.rs"),
+        "use crate::events;\nuse crate::domain::X;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.path().join("api.rs"),
+        "use crate::{service, domain::Y};\n",
+    )
+    .unwrap();
     std::fs::write(src.path().join("domain.rs"), "/// see [`crate::store`]\n").unwrap();
     let v = violations(&edges(src.path()));
     assert_eq!(

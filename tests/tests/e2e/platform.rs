@@ -1,7 +1,6 @@
 //! The platform as a caller meets it: six services with health and reflection, tokens and
 //! regions, clear errors, clear config failures, graceful shutdown.
 
-
 use std::process::Command;
 
 use crate::common::create_departments;
@@ -325,4 +324,3 @@ fn malformed_config_fails_clearly() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("grpc_adr"), "{err}");
 }
-

@@ -273,7 +273,15 @@ async fn two_hundred_windows_serve_five_thousand_tickets_once_in_priority_order(
     // Written from the rules of the hall, not from the service: urgent, then elderly, then
     // normal (no appointments here), then arrival; a comprehensive window serves everything,
     // a department window its own matters, the green channel urgent and elderly tickets only.
-    type Row = (String, i16, i64, String, String, Option<i64>, Option<String>);
+    type Row = (
+        String,
+        i16,
+        i64,
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+    );
     let class = |r: &Row| match asked[&r.0] {
         pb::Priority::Urgent => 0i64,
         pb::Priority::Elderly => 1,
@@ -293,17 +301,28 @@ async fn two_hundred_windows_serve_five_thousand_tickets_once_in_priority_order(
     let mut ranks: std::collections::BTreeMap<i64, HashSet<i16>> = Default::default();
     for r in &rows {
         let (kind, ms, code) = by_id[r.6.as_deref().expect("called at a window")];
-        assert!(may(kind, ms, r), "window {code} called {} which it may not serve", r.0);
+        assert!(
+            may(kind, ms, r),
+            "window {code} called {} which it may not serve",
+            r.0
+        );
         ranks.entry(class(r)).or_default().insert(r.1);
     }
     let ranks: Vec<i16> = ranks
         .values()
         .map(|set| {
-            assert_eq!(set.len(), 1, "one stored priority per asked priority: {set:?}");
+            assert_eq!(
+                set.len(),
+                1,
+                "one stored priority per asked priority: {set:?}"
+            );
             *set.iter().next().unwrap()
         })
         .collect();
-    assert!(ranks.windows(2).all(|p| p[0] < p[1]), "urgent < elderly < normal: {ranks:?}");
+    assert!(
+        ranks.windows(2).all(|p| p[0] < p[1]),
+        "urgent < elderly < normal: {ranks:?}"
+    );
     // When window W called T (sequence s), every ticket W could serve with a better (class,
     // arrival) had been called before s. Tickets of equal key may go either way.
     for (w, kind, ms) in &windows {
@@ -1245,12 +1264,24 @@ async fn a_crash_between_pop_and_commit_strands_no_ticket() {
     .await;
     let mut m = client(&q, "manager", &[roles::HALL_MANAGER]).await;
     let h = hall(&mut m, "崩溃大厅", vec![category("A", &[])]).await;
-    let zh = window(&mut m, &h.id, "ZH01", pb::WindowKind::Comprehensive, &[], false).await;
+    let zh = window(
+        &mut m,
+        &h.id,
+        "ZH01",
+        pb::WindowKind::Comprehensive,
+        &[],
+        false,
+    )
+    .await;
     open(&mut m, &zh, "s1").await;
     let mut kiosk = client(&q, "kiosk", &[roles::SYSTEM]).await;
     let mut issued = Vec::new();
     for _ in 0..5 {
-        issued.push(issue(&mut kiosk, &h.id, &matters[0], pb::Priority::Normal).await.number);
+        issued.push(
+            issue(&mut kiosk, &h.id, &matters[0], pb::Priority::Normal)
+                .await
+                .number,
+        );
     }
     let mut clerk = client(&q, "clerk", &[roles::CLERK]).await;
     let mut called = Vec::new();
@@ -1259,7 +1290,9 @@ async fn a_crash_between_pop_and_commit_strands_no_ticket() {
     }
     // The third call dies after the pop: the ticket is in the record, waiting, and in no lane.
     let crash = clerk
-        .call_next(pb::CallNextRequest { window_id: zh.id.clone() })
+        .call_next(pb::CallNextRequest {
+            window_id: zh.id.clone(),
+        })
         .await;
     assert!(crash.is_err(), "the crash point was not reached");
     let db = q.db().await;
@@ -1301,13 +1334,17 @@ async fn a_crash_between_pop_and_commit_strands_no_ticket() {
 /// Calls the next ticket at `w` and finishes it; None when nobody waits.
 async fn call_and_finish(clerk: &mut Queue, w: &pb::Window) -> Option<String> {
     let t = clerk
-        .call_next(pb::CallNextRequest { window_id: w.id.clone() })
+        .call_next(pb::CallNextRequest {
+            window_id: w.id.clone(),
+        })
         .await
         .unwrap()
         .into_inner()
         .ticket?;
     clerk
-        .finish_service(pb::FinishServiceRequest { window_id: w.id.clone() })
+        .finish_service(pb::FinishServiceRequest {
+            window_id: w.id.clone(),
+        })
         .await
         .unwrap();
     Some(t.number)
@@ -1320,14 +1357,31 @@ async fn a_citizen_reads_only_their_own_ticket() {
     let q = queue_service(&catalog, &[]).await;
     let mut m = client(&q, "manager", &[roles::HALL_MANAGER]).await;
     let h = hall(&mut m, "隐私大厅", vec![category("A", &[])]).await;
-    window(&mut m, &h.id, "ZH01", pb::WindowKind::Comprehensive, &[], false).await;
+    window(
+        &mut m,
+        &h.id,
+        "ZH01",
+        pb::WindowKind::Comprehensive,
+        &[],
+        false,
+    )
+    .await;
     let mut wang = client(&q, "citizen-wang", &[roles::CITIZEN]).await;
     let t = issue(&mut wang, &h.id, &matters[0], pb::Priority::Normal).await;
     let read = |c: &Queue| {
         let (mut c, id) = (c.clone(), t.id.clone());
         async move { c.get_ticket(pb::GetTicketRequest { ticket_id: id }).await }
     };
-    assert_eq!(read(&wang).await.unwrap().into_inner().ticket.unwrap().number, t.number);
+    assert_eq!(
+        read(&wang)
+            .await
+            .unwrap()
+            .into_inner()
+            .ticket
+            .unwrap()
+            .number,
+        t.number
+    );
     let li = client(&q, "citizen-li", &[roles::CITIZEN]).await;
     assert_eq!(read(&li).await.unwrap_err().code(), Code::PermissionDenied);
     let clerk = client(&q, "clerk", &[roles::CLERK]).await;
@@ -1355,7 +1409,15 @@ async fn queue_events_reach_the_accountability_ledger_once() {
     let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
     let mut m = client(&q, "manager", &[roles::HALL_MANAGER]).await;
     let h = hall(&mut m, "台账大厅", vec![category("A", &[])]).await;
-    let zh = window(&mut m, &h.id, "ZH01", pb::WindowKind::Comprehensive, &[], false).await;
+    let zh = window(
+        &mut m,
+        &h.id,
+        "ZH01",
+        pb::WindowKind::Comprehensive,
+        &[],
+        false,
+    )
+    .await;
     open(&mut m, &zh, "s1").await;
     let mut kiosk = client(&q, "kiosk", &[roles::SYSTEM]).await;
     let t = issue(&mut kiosk, &h.id, &matters[0], pb::Priority::Normal).await;
