@@ -160,6 +160,15 @@ impl ServiceProc {
     }
 
     pub async fn start_with(kind: ServiceKind, brokers: &str, extra: &[(&str, &str)]) -> Self {
+        let mut me = Self::configure(kind, brokers, extra);
+        me.spawn();
+        me.wait_serving().await;
+        me
+    }
+
+    /// A service configured and not started: [`ServiceProc::start_detached`] or
+    /// [`ServiceProc::restart`] starts it.
+    pub fn configure(kind: ServiceKind, brokers: &str, extra: &[(&str, &str)]) -> Self {
         let port = free_port();
         let database = format!(
             "xn_test_{}_{}",
@@ -189,17 +198,14 @@ impl ServiceProc {
             env.insert(k.to_string(), v.to_string());
         }
         let log = std::env::temp_dir().join(format!("{database}.log"));
-        let mut me = ServiceProc {
+        ServiceProc {
             kind,
             port,
             database,
             env,
             child: None,
             log,
-        };
-        me.spawn();
-        me.wait_serving().await;
-        me
+        }
     }
 
     fn spawn(&mut self) {

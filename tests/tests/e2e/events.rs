@@ -102,14 +102,15 @@ async fn consumer_killed_mid_batch_reapplies_nothing() {
     })
     .await;
 
-    let mut acc = ServiceProc::start_with(
+    // Not waited on to serve: it may reach its crash point before the first health check.
+    let mut acc = ServiceProc::configure(
         ServiceKind::Accountability,
         &broker.brokers(),
         &[("XIAONENG_FAILPOINTS", "consumer.before_offset_store@200")],
-    )
-    .await;
-    let pool = acc.db().await;
+    );
+    acc.start_detached();
     acc.wait_exit(120).await;
+    let pool = acc.db().await;
     assert_eq!(
         ledger_counts(&pool).await,
         (200, 200),
