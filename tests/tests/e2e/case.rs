@@ -1630,8 +1630,9 @@ async fn a_warning_reaches_the_accountability_ledger_once() {
         .into_inner()
         .case
         .unwrap();
-    // Promised 5 working days from Mon 14 Sep: due Mon 21 Sep, warned two days before.
-    assert_eq!(k.promised_deadline, "2026-09-21");
+    // Promised 5 working days, the day of acceptance the first (as accepted Fri 18 Sep → due
+    // Thu 24 Sep in the legal-clock test): Mon 14 → Fri 18 Sep, warned two days before.
+    assert_eq!(k.promised_deadline, "2026-09-18");
     restart_at(&mut case, "2026-09-17T09:00:00+08:00").await;
     let mut c = CaseServiceClient::new(channel(&case.addr(), Some(&clerk)).await);
     wait_fired(&case, &mut c, &k.id, &["promised/warning"], "17 Sep").await;
