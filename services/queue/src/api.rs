@@ -310,9 +310,13 @@ fn parse_time(s: &str, field: &str) -> AppResult<NaiveTime> {
         .map_err(|_| AppError::invalid(field, "must be a time HH:MM"))
 }
 
-/// A citizen acting for themself; staff act for anyone.
-fn acts_as_citizen(caller: &Caller) -> bool {
-    caller.acts_as_citizen()
+/// A citizen reads only a ticket taken in their name; staff any ticket of their region.
+fn may_read_ticket(caller: &Caller, t: &TicketRow) -> AppResult<()> {
+    let region = RegionCode::parse(&t.region_code)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored region: {e}")))?;
+    caller
+        .audience()
+        .check("ticket", &t.id.to_string(), &region, &t.citizen_id)
 }
 
 type BoardStream = Pin<Box<dyn Stream<Item = Result<pb::WatchBoardResponse, Status>> + Send>>;
@@ -841,7 +845,7 @@ impl QueueApi {
         let hall = store::hall(conn, Some(&caller.region), a.hall_id)
             .await
             .map_err(|_| AppError::not_found("appointment", id.to_string()))?;
-        if acts_as_citizen(caller) && a.citizen_id != caller.subject {
+        if caller.acts_as_citizen() && a.citizen_id != caller.subject {
             return Err(AppError::not_found("appointment", id.to_string()));
         }
         if a.state != "booked" {
@@ -855,7 +859,7 @@ impl QueueApi {
 
     /// The citizen a booking is for: a citizen books for themself; staff name one.
     fn citizen_of(caller: &Caller, given: &str) -> AppResult<String> {
-        if acts_as_citizen(caller) {
+        if caller.acts_as_citizen() {
             if !given.is_empty() && given != caller.subject {
                 return Err(AppError::PermissionDenied(
                     "a citizen books for themself".into(),
@@ -1448,11 +1452,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
             if let Some(t) = store::ticket_by_request(&mut conn, &r.request_id).await? {
                 drop(conn);
                 // The same request again: answered only to whoever may read the ticket.
-                let region = RegionCode::parse(&t.region_code)
-                    .map_err(|e| AppError::Internal(anyhow::anyhow!("stored region: {e}")))?;
-                caller
-                    .audience()
-                    .check("ticket", &t.id.to_string(), &region, &t.citizen_id)?;
+                may_read_ticket(&caller, &t)?;
                 return Ok(Response::new(pb::IssueTicketResponse {
                     ticket: Some(self.ticket_response(&t).await?),
                     ..Default::default()
@@ -1462,7 +1462,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let hall = store::hall(&mut conn, Some(&caller.region), hall_id.expect("checked")).await?;
         drop(conn);
         let windows = self.hall_windows(hall.id).await?;
-        let citizen = if acts_as_citizen(&caller) {
+        let citizen = if caller.acts_as_citizen() {
             caller.subject.clone()
         } else {
             r.citizen_id.clone()
@@ -1511,11 +1511,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let t = store::ticket(&mut conn, Some(&caller.region), id, false).await?;
         drop(conn);
         // A citizen reads only a ticket taken in their name.
-        let region = RegionCode::parse(&t.region_code)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored region: {e}")))?;
-        caller
-            .audience()
-            .check("ticket", &t.id.to_string(), &region, &t.citizen_id)?;
+        may_read_ticket(&caller, &t)?;
         Ok(Response::new(pb::GetTicketResponse {
             ticket: Some(self.ticket_response(&t).await?),
         }))

@@ -205,7 +205,7 @@ impl Hot {
 
     /// Atomically takes the best ticket `window` may serve.
     /// The ticket is kept in the hall's in-flight set until [`Hot::settle`]: a process that
-    /// dies before its call commits leaves it there for [`crate::reconcile`] to put back.
+    /// dies before its call commits leaves it there for the reconciler to put back.
     pub async fn pop(
         &self,
         hall: Uuid,
