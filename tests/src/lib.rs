@@ -34,29 +34,17 @@ pub fn bin_dir() -> PathBuf {
 
 fn binary(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
-    assert!(
-        p.exists(),
-        "{} is not built; run ./scripts/test (it builds every binary first)",
-        p.display()
-    );
+    assert!(p.exists(), "{} is not built; run ./scripts/test (it builds every binary first)", p.display());
     p
 }
 
 /// A free loopback port (bound and released; the OS does not hand it out again at once).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 pub fn port_open(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(
-        &SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_millis(200),
-    )
-    .is_ok()
+    std::net::TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
 }
 
 /// The brokers shared tests use: `XIAONENG_TEST_BROKERS` (set by ./scripts/test) or 127.0.0.1:9092.
@@ -73,11 +61,7 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Self {
-        let mut b = Broker {
-            port: free_port(),
-            dir: tempfile::tempdir().expect("tempdir"),
-            child: None,
-        };
+        let mut b = Broker { port: free_port(), dir: tempfile::tempdir().expect("tempdir"), child: None };
         b.restart();
         b
     }
@@ -94,13 +78,7 @@ impl Broker {
         let log = std::fs::File::create(self.dir.path().join("broker.log")).expect("log");
         let child = Command::new(tansu)
             .current_dir(self.dir.path())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -109,11 +87,7 @@ impl Broker {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !port_open(self.port) {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen on {}",
-                self.port
-            );
+            assert!(Instant::now() < deadline, "tansu did not listen on {}", self.port);
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -170,26 +144,16 @@ impl ServiceProc {
     /// [`ServiceProc::restart`] starts it.
     pub fn configure(kind: ServiceKind, brokers: &str, extra: &[(&str, &str)]) -> Self {
         let port = free_port();
-        let database = format!(
-            "xn_test_{}_{}",
-            kind.name(),
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
+        let database = format!("xn_test_{}_{}", kind.name(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let mut env: HashMap<String, String> = [
             ("XIAONENG__SERVICE__GRPC_ADDR", format!("127.0.0.1:{port}")),
-            (
-                "XIAONENG__SERVICE__METRICS_ADDR",
-                format!("127.0.0.1:{}", free_port()),
-            ),
+            ("XIAONENG__SERVICE__METRICS_ADDR", format!("127.0.0.1:{}", free_port())),
             ("XIAONENG__SERVICE__SHUTDOWN_GRACE_SECS", "3".into()),
             ("XIAONENG__DATABASE__NAME", database.clone()),
             ("XIAONENG__KAFKA__BROKERS", brokers.to_string()),
             ("XIAONENG__KAFKA__MESSAGE_TIMEOUT_MS", "5000".into()),
             ("XIAONENG__CONSUMER__GROUP_ID", format!("{database}-group")),
-            (
-                "XIAONENG__TELEMETRY__LOG_LEVEL",
-                "info,librdkafka=off,rdkafka=off".into(),
-            ),
+            ("XIAONENG__TELEMETRY__LOG_LEVEL", "info,librdkafka=off,rdkafka=off".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -198,22 +162,11 @@ impl ServiceProc {
             env.insert(k.to_string(), v.to_string());
         }
         let log = std::env::temp_dir().join(format!("{database}.log"));
-        ServiceProc {
-            kind,
-            port,
-            database,
-            env,
-            child: None,
-            log,
-        }
+        ServiceProc { kind, port, database, env, child: None, log }
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log");
         let child = Command::new(binary(&format!("xiaoneng-{}", self.kind.name())))
             .envs(&self.env)
             .env_remove("XIAONENG_CONFIG")
@@ -233,10 +186,7 @@ impl ServiceProc {
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let pid = self.child.as_ref()?.id();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
     }
 
     /// The last lines of the service's log, for failure messages.
@@ -270,30 +220,13 @@ impl ServiceProc {
     pub async fn wait_serving(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "{} exited with {status}:\n{}",
-                    self.kind.name(),
-                    self.log_tail()
-                );
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{} exited with {status}:\n{}", self.kind.name(), self.log_tail());
             }
-            if health(&self.addr(), self.kind.grpc_service())
-                .await
-                .as_deref()
-                == Ok("Serving")
-            {
+            if health(&self.addr(), self.kind.grpc_service()).await.as_deref() == Ok("Serving") {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} not serving:\n{}",
-                self.kind.name(),
-                self.log_tail()
-            );
+            assert!(Instant::now() < deadline, "{} not serving:\n{}", self.kind.name(), self.log_tail());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -335,9 +268,7 @@ impl ServiceProc {
     /// SIGTERM and wait: the graceful path.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
         c.wait().expect("wait")
     }
 
@@ -381,11 +312,7 @@ pub fn token(sub: &str, roles: &[&str], region: &str) -> String {
 
 /// A channel to `addr` whose calls carry `token` (if any) and the trace context.
 pub async fn channel(addr: &str, token: Option<&str>) -> Intercepted {
-    let ch = Channel::from_shared(addr.to_string())
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
+    let ch = Channel::from_shared(addr.to_string()).expect("uri").connect().await.expect("connect");
     tonic::service::interceptor::InterceptedService::new(ch, ClientInterceptor::new(token))
 }
 
@@ -393,15 +320,9 @@ pub async fn channel(addr: &str, token: Option<&str>) -> Intercepted {
 pub async fn health(addr: &str, service: &str) -> Result<String, String> {
     use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
     let ch = Channel::from_shared(addr.to_string()).map_err(|e| e.to_string())?;
-    let ch = ch
-        .connect_timeout(Duration::from_secs(1))
-        .connect()
-        .await
-        .map_err(|e| e.to_string())?;
+    let ch = ch.connect_timeout(Duration::from_secs(1)).connect().await.map_err(|e| e.to_string())?;
     let r = HealthClient::new(ch)
-        .check(HealthCheckRequest {
-            service: service.to_string(),
-        })
+        .check(HealthCheckRequest { service: service.to_string() })
         .await
         .map_err(|e| e.to_string())?;
     Ok(format!("{:?}", r.into_inner().status()))
@@ -418,10 +339,7 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -482,12 +400,7 @@ where
             (micros, errors)
         });
     }
-    let mut all = Figures {
-        requests: 0,
-        errors: 0,
-        seconds: 0.0,
-        micros: Vec::new(),
-    };
+    let mut all = Figures { requests: 0, errors: 0, seconds: 0.0, micros: Vec::new() };
     while let Some(r) = tasks.join_next().await {
         let (m, e) = r.expect("bench task");
         all.requests += m.len();
@@ -501,14 +414,10 @@ where
 /// A plain HTTP/1.1 GET on loopback (the metrics endpoint); the whole response, headers included.
 pub async fn http_get(addr: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr)
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect metrics");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
         .await
-        .expect("connect metrics");
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .expect("request");
+        .expect("request");
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("response");
     out

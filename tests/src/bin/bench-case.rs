@@ -19,10 +19,7 @@ use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 type Client = CaseServiceClient<xiaoneng_e2e::Intercepted>;
@@ -31,23 +28,14 @@ type Client = CaseServiceClient<xiaoneng_e2e::Intercepted>;
 async fn a_matter(catalog: &ServiceProc) -> anyhow::Result<(String, Vec<String>)> {
     let mut c = CatalogServiceClient::new(channel(&catalog.addr(), None).await);
     let list = c
-        .list_matters(pb::ListMattersRequest {
-            region_code: "410702".into(),
-            page_size: 100,
-            ..Default::default()
-        })
+        .list_matters(pb::ListMattersRequest { region_code: "410702".into(), page_size: 100, ..Default::default() })
         .await?
         .into_inner()
         .matters;
     for m in list {
         let terms = m.terms.unwrap_or_default();
         if terms.promised_limit_days >= 3 {
-            let materials = terms
-                .materials
-                .iter()
-                .filter(|x| x.required)
-                .map(|x| x.name.clone())
-                .collect();
+            let materials = terms.materials.iter().filter(|x| x.required).map(|x| x.name.clone()).collect();
             return Ok((m.matter_id, materials));
         }
     }
@@ -55,21 +43,14 @@ async fn a_matter(catalog: &ServiceProc) -> anyhow::Result<(String, Vec<String>)
 }
 
 /// One lifecycle; returns the latency of each call (µs) or None on the first error.
-async fn lifecycle(
-    c: &mut Client,
-    matter: &str,
-    materials: &[String],
-) -> Result<Vec<u64>, tonic::Status> {
+async fn lifecycle(c: &mut Client, matter: &str, materials: &[String]) -> Result<Vec<u64>, tonic::Status> {
     let mut micros = Vec::with_capacity(7);
     let t = Instant::now();
     let k = c
         .submit_case(cpb::SubmitCaseRequest {
             region_code: "410702".into(),
             matter_id: matter.into(),
-            applicant: Some(cpb::Applicant {
-                name: "压测申请人".into(),
-                ..Default::default()
-            }),
+            applicant: Some(cpb::Applicant { name: "压测申请人".into(), ..Default::default() }),
             supplied_materials: materials.to_vec(),
             ..Default::default()
         })
@@ -89,11 +70,7 @@ async fn lifecycle(
     }
     step!(
         accept_case,
-        cpb::AcceptCaseRequest {
-            id: id.clone(),
-            expected_version: v,
-            tolerance_due_date: String::new()
-        }
+        cpb::AcceptCaseRequest { id: id.clone(), expected_version: v, tolerance_due_date: String::new() }
     );
     step!(
         start_review,
@@ -116,27 +93,10 @@ async fn lifecycle(
     );
     step!(
         issue_certificate,
-        cpb::IssueCertificateRequest {
-            id: id.clone(),
-            expected_version: v,
-            certificate_number: "BENCH-1".into()
-        }
+        cpb::IssueCertificateRequest { id: id.clone(), expected_version: v, certificate_number: "BENCH-1".into() }
     );
-    step!(
-        deliver_case,
-        cpb::DeliverCaseRequest {
-            id: id.clone(),
-            expected_version: v,
-            method: "窗口领取".into()
-        }
-    );
-    step!(
-        close_case,
-        cpb::CloseCaseRequest {
-            id: id.clone(),
-            expected_version: v
-        }
-    );
+    step!(deliver_case, cpb::DeliverCaseRequest { id: id.clone(), expected_version: v, method: "窗口领取".into() });
+    step!(close_case, cpb::CloseCaseRequest { id: id.clone(), expected_version: v });
     let _ = v;
     Ok(micros)
 }
@@ -149,19 +109,13 @@ async fn main() -> anyhow::Result<()> {
     let due_cases: i64 = env_or("BENCH_DUE_CASES", 5_000);
     let brokers = shared_brokers();
     let catalog = ServiceProc::start(ServiceKind::Catalog, &brokers).await;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
     let out = std::process::Command::new(bin_dir().join("xiaoneng-catalog-load"))
         .arg("--file")
         .arg(root.join("services/catalog/data/starter/410702.toml"))
         .env("XIAONENG__DATABASE__NAME", &catalog.database)
         .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "loader: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    anyhow::ensure!(out.status.success(), "loader: {}", String::from_utf8_lossy(&out.stderr));
     let (matter, materials) = a_matter(&catalog).await?;
     let catalog_addr = catalog.addr();
     let tok = token("bench-clerk", &[roles::CLERK, roles::REVIEWER], "410702");
@@ -173,7 +127,9 @@ async fn main() -> anyhow::Result<()> {
         &[("XIAONENG__DOMAIN__CATALOG_ADDR", catalog_addr.as_str())],
     )
     .await;
-    println!("case benchmark: {concurrency} concurrent clients for {seconds} s, each carrying cases through 7 transitions");
+    println!(
+        "case benchmark: {concurrency} concurrent clients for {seconds} s, each carrying cases through 7 transitions"
+    );
     let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let (matter_a, materials_a) = (Arc::new(matter.clone()), Arc::new(materials.clone()));
@@ -197,12 +153,7 @@ async fn main() -> anyhow::Result<()> {
             (micros, errors)
         });
     }
-    let mut figures = Figures {
-        requests: 0,
-        errors: 0,
-        seconds: 0.0,
-        micros: Vec::new(),
-    };
+    let mut figures = Figures { requests: 0, errors: 0, seconds: 0.0, micros: Vec::new() };
     while let Some(r) = tasks.join_next().await {
         let (m, e) = r?;
         figures.micros.extend(m);
@@ -222,10 +173,7 @@ async fn main() -> anyhow::Result<()> {
         &brokers,
         &[
             ("XIAONENG__DOMAIN__CATALOG_ADDR", catalog_addr.as_str()),
-            (
-                "XIAONENG__DOMAIN__BUSINESS_TIME",
-                "2026-09-14T09:00:00+08:00",
-            ),
+            ("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-14T09:00:00+08:00"),
         ],
     )
     .await;
@@ -234,10 +182,7 @@ async fn main() -> anyhow::Result<()> {
         .submit_case(cpb::SubmitCaseRequest {
             region_code: "410702".into(),
             matter_id: matter.clone(),
-            applicant: Some(cpb::Applicant {
-                name: "模板".into(),
-                ..Default::default()
-            }),
+            applicant: Some(cpb::Applicant { name: "模板".into(), ..Default::default() }),
             supplied_materials: materials.clone(),
             ..Default::default()
         })
@@ -289,17 +234,13 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query("ANALYZE cases").execute(&db).await?;
     sqlx::query("ANALYZE case_timers").execute(&db).await?;
     let indexed: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM case_timers WHERE fired_at IS NULL")
-            .fetch_one(&db)
-            .await?;
+        sqlx::query_scalar("SELECT count(*) FROM case_timers WHERE fired_at IS NULL").fetch_one(&db).await?;
     println!(
         "timer index: {open_cases} open cases, {indexed} pending timers (set up in {:.1} s); {due_cases} warnings due at {}",
         t.elapsed().as_secs_f64(),
         due.with_timezone(&xiaoneng_kit::clock::cst())
     );
-    let start_at = (due - chrono::Duration::seconds(5))
-        .with_timezone(&xiaoneng_kit::clock::cst())
-        .to_rfc3339();
+    let start_at = (due - chrono::Duration::seconds(5)).with_timezone(&xiaoneng_kit::clock::cst()).to_rfc3339();
     case.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &start_at);
     case.restart().await;
     let waited = Instant::now();
@@ -313,10 +254,7 @@ async fn main() -> anyhow::Result<()> {
         if fired >= due_cases {
             break;
         }
-        anyhow::ensure!(
-            waited.elapsed() < Duration::from_secs(300),
-            "only {fired} of {due_cases} fired in 300 s"
-        );
+        anyhow::ensure!(waited.elapsed() < Duration::from_secs(300), "only {fired} of {due_cases} fired in 300 s");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut lag: Vec<f64> = sqlx::query_scalar(
@@ -329,12 +267,10 @@ async fn main() -> anyhow::Result<()> {
     lag.sort_by(f64::total_cmp);
     let pct = |p: f64| lag[((lag.len() - 1) as f64 * p) as usize];
     let early = lag.iter().filter(|l| **l < 0.0).count();
-    let others: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM case_timers WHERE fired_at IS NOT NULL AND due_at > $1",
-    )
-    .bind(due)
-    .fetch_one(&db)
-    .await?;
+    let others: i64 = sqlx::query_scalar("SELECT count(*) FROM case_timers WHERE fired_at IS NOT NULL AND due_at > $1")
+        .bind(due)
+        .fetch_one(&db)
+        .await?;
     println!(
         "timer firing lag ({} timers, interval 1 s): p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms; fired early: {early}; not-due timers fired: {others}",
         lag.len(),
@@ -342,11 +278,10 @@ async fn main() -> anyhow::Result<()> {
         pct(0.99),
         pct(1.0)
     );
-    let events: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM outbox WHERE event_type = 'xiaoneng.case.events.v1.CaseEscalated'",
-    )
-    .fetch_one(&db)
-    .await?;
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE event_type = 'xiaoneng.case.events.v1.CaseEscalated'")
+            .fetch_one(&db)
+            .await?;
     println!("CaseEscalated events in the outbox: {events}");
     if let Some(kib) = case.peak_rss_kib() {
         println!("case peak RSS (timers): {:.1} MiB", kib as f64 / 1024.0);

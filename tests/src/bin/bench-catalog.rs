@@ -9,51 +9,25 @@ use xiaoneng_e2e::proto::catalog::v1::catalog_service_client::CatalogServiceClie
 use xiaoneng_e2e::{bin_dir, channel, load_phase, shared_brokers, ServiceProc};
 use xiaoneng_kit::ServiceKind;
 
-const QUERIES: &[&str] = &[
-    "营业执照",
-    "结婚",
-    "身份证",
-    "社保卡",
-    "开饭店",
-    "异地就医",
-    "过户",
-    "低保",
-    "退税",
-    "入学",
-];
+const QUERIES: &[&str] =
+    &["营业执照", "结婚", "身份证", "社保卡", "开饭店", "异地就医", "过户", "低保", "退税", "入学"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let concurrency: usize = std::env::var("BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
-    let seconds: u64 = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let concurrency: usize = std::env::var("BENCH_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let catalog = ServiceProc::start(ServiceKind::Catalog, &shared_brokers()).await;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
     let out = std::process::Command::new(bin_dir().join("xiaoneng-catalog-load"))
         .arg("--file")
         .arg(root.join("services/catalog/data/starter/410702.toml"))
         .env("XIAONENG__DATABASE__NAME", &catalog.database)
         .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "loader: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    anyhow::ensure!(out.status.success(), "loader: {}", String::from_utf8_lossy(&out.stderr));
     let client = CatalogServiceClient::new(channel(&catalog.addr(), None).await);
     let ids: Vec<String> = client
         .clone()
-        .list_matters(pb::ListMattersRequest {
-            region_code: "410702".into(),
-            page_size: 100,
-            ..Default::default()
-        })
+        .list_matters(pb::ListMattersRequest { region_code: "410702".into(), page_size: 100, ..Default::default() })
         .await?
         .into_inner()
         .matters
@@ -64,9 +38,7 @@ async fn main() -> anyhow::Result<()> {
     // One connection per client, as many devices and systems would have.
     let mut clients = Vec::new();
     for _ in 0..concurrency {
-        clients.push(CatalogServiceClient::new(
-            channel(&catalog.addr(), None).await,
-        ));
+        clients.push(CatalogServiceClient::new(channel(&catalog.addr(), None).await));
     }
     let clients = std::sync::Arc::new(clients);
     let ids = std::sync::Arc::new(ids);
@@ -75,22 +47,12 @@ async fn main() -> anyhow::Result<()> {
     load_phase(concurrency, seconds, move |w, n| {
         let mut client = c[w].clone();
         let id = i[(w * 7 + n as usize) % i.len()].clone();
-        async move {
-            client
-                .get_matter(pb::GetMatterRequest {
-                    matter_id: id,
-                    as_of: String::new(),
-                })
-                .await
-                .is_ok()
-        }
+        async move { client.get_matter(pb::GetMatterRequest { matter_id: id, as_of: String::new() }).await.is_ok() }
     })
     .await
     .print("GetMatter (Redis cache)");
 
-    search_phase(&clients, concurrency, seconds)
-        .await
-        .print("SearchMatters (Redis cache)");
+    search_phase(&clients, concurrency, seconds).await.print("SearchMatters (Redis cache)");
 
     // Keep invalidating the cache so nearly every search goes to PostgreSQL.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -99,22 +61,14 @@ async fn main() -> anyhow::Result<()> {
         let stop = stop.clone();
         tokio::spawn(async move {
             let client = redis::Client::open(redis_url.as_str()).expect("redis url");
-            let mut conn = client
-                .get_multiplexed_async_connection()
-                .await
-                .expect("redis");
+            let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let _: Result<i64, _> = redis::cmd("INCR")
-                    .arg("xn:catalog:gen")
-                    .query_async(&mut conn)
-                    .await;
+                let _: Result<i64, _> = redis::cmd("INCR").arg("xn:catalog:gen").query_async(&mut conn).await;
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
     };
-    search_phase(&clients, concurrency, seconds)
-        .await
-        .print("SearchMatters (cache invalidated)");
+    search_phase(&clients, concurrency, seconds).await.print("SearchMatters (cache invalidated)");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     invalidator.await?;
     if let Some(kib) = catalog.peak_rss_kib() {
@@ -126,11 +80,7 @@ async fn main() -> anyhow::Result<()> {
 type Clients = std::sync::Arc<Vec<CatalogServiceClient<xiaoneng_e2e::Intercepted>>>;
 
 /// SearchMatters over the benchmark queries, each client on its own connection.
-async fn search_phase(
-    clients: &Clients,
-    concurrency: usize,
-    seconds: u64,
-) -> xiaoneng_e2e::Figures {
+async fn search_phase(clients: &Clients, concurrency: usize, seconds: u64) -> xiaoneng_e2e::Figures {
     let c = clients.clone();
     load_phase(concurrency, seconds, move |w, n| {
         let mut client = c[w].clone();

@@ -13,10 +13,7 @@ use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 #[tokio::main]
@@ -26,25 +23,15 @@ async fn main() -> anyhow::Result<()> {
     let windows: usize = env_or("BENCH_WINDOWS", 500);
     let brokers = shared_brokers();
     let catalog = ServiceProc::start(ServiceKind::Catalog, &brokers).await;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
     let out = std::process::Command::new(bin_dir().join("xiaoneng-catalog-load"))
         .arg("--file")
         .arg(root.join("services/catalog/data/starter/410702.toml"))
         .env("XIAONENG__DATABASE__NAME", &catalog.database)
         .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "loader: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    anyhow::ensure!(out.status.success(), "loader: {}", String::from_utf8_lossy(&out.stderr));
     let matters: Vec<String> = CatalogServiceClient::new(channel(&catalog.addr(), None).await)
-        .list_matters(cpb::ListMattersRequest {
-            region_code: "410702".into(),
-            page_size: 20,
-            ..Default::default()
-        })
+        .list_matters(cpb::ListMattersRequest { region_code: "410702".into(), page_size: 20, ..Default::default() })
         .await?
         .into_inner()
         .matters
@@ -55,10 +42,7 @@ async fn main() -> anyhow::Result<()> {
     let q = ServiceProc::start_with(
         ServiceKind::Queue,
         &brokers,
-        &[
-            ("XIAONENG__DOMAIN__CATALOG_ADDR", catalog_addr.as_str()),
-            ("XIAONENG__DATABASE__MAX_CONNECTIONS", "40"),
-        ],
+        &[("XIAONENG__DOMAIN__CATALOG_ADDR", catalog_addr.as_str()), ("XIAONENG__DATABASE__MAX_CONNECTIONS", "40")],
     )
     .await;
     let manager = token("manager", &[roles::HALL_MANAGER], "410702");
@@ -68,16 +52,8 @@ async fn main() -> anyhow::Result<()> {
             region_code: "410702".into(),
             name: "压测大厅".into(),
             categories: vec![
-                pb::Category {
-                    code: "A".into(),
-                    name: "综合".into(),
-                    matter_ids: vec![],
-                },
-                pb::Category {
-                    code: "B".into(),
-                    name: "企业".into(),
-                    matter_ids: matters[..5].to_vec(),
-                },
+                pb::Category { code: "A".into(), name: "综合".into(), matter_ids: vec![] },
+                pb::Category { code: "B".into(), name: "企业".into(), matter_ids: matters[..5].to_vec() },
             ],
             weekend_service: false,
         })
@@ -88,11 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let mut ids = Vec::new();
     for i in 0..windows {
-        let kind = if i % 5 == 4 {
-            pb::WindowKind::Department
-        } else {
-            pb::WindowKind::Comprehensive
-        };
+        let kind = if i % 5 == 4 { pb::WindowKind::Department } else { pb::WindowKind::Comprehensive };
         let w = m
             .upsert_window(pb::UpsertWindowRequest {
                 window: Some(pb::Window {
@@ -128,26 +100,13 @@ async fn main() -> anyhow::Result<()> {
     let kiosk = token("kiosk", &[roles::SYSTEM], "410702");
     let mut clients = Vec::new();
     for _ in 0..kiosks {
-        clients.push(QueueServiceClient::new(
-            channel(&q.addr(), Some(&kiosk)).await,
-        ));
+        clients.push(QueueServiceClient::new(channel(&q.addr(), Some(&kiosk)).await));
     }
-    let (c, hall_id, ms) = (
-        std::sync::Arc::new(clients),
-        hall.id.clone(),
-        std::sync::Arc::new(matters.clone()),
-    );
+    let (c, hall_id, ms) = (std::sync::Arc::new(clients), hall.id.clone(), std::sync::Arc::new(matters.clone()));
     let mut issued = load_phase(kiosks, seconds, move |w, n| {
         let mut client = c[w].clone();
-        let (hall_id, matter) = (
-            hall_id.clone(),
-            ms[(w * 13 + n as usize) % ms.len()].clone(),
-        );
-        let priority = if n % 10 == 0 {
-            pb::Priority::Elderly
-        } else {
-            pb::Priority::Normal
-        };
+        let (hall_id, matter) = (hall_id.clone(), ms[(w * 13 + n as usize) % ms.len()].clone());
+        let priority = if n % 10 == 0 { pb::Priority::Elderly } else { pb::Priority::Normal };
         async move {
             client
                 .issue_ticket(pb::IssueTicketRequest {
@@ -173,12 +132,7 @@ async fn main() -> anyhow::Result<()> {
             let (mut calls, mut errors) = (Vec::new(), 0usize);
             loop {
                 let t = Instant::now();
-                match c
-                    .call_next(pb::CallNextRequest {
-                        window_id: id.clone(),
-                    })
-                    .await
-                {
+                match c.call_next(pb::CallNextRequest { window_id: id.clone() }).await {
                     Ok(r) => {
                         calls.push(t.elapsed().as_micros() as u64);
                         if r.into_inner().ticket.is_none() {
@@ -195,23 +149,13 @@ async fn main() -> anyhow::Result<()> {
                         continue;
                     }
                 }
-                if c.finish_service(pb::FinishServiceRequest {
-                    window_id: id.clone(),
-                })
-                .await
-                .is_err()
-                {
+                if c.finish_service(pb::FinishServiceRequest { window_id: id.clone() }).await.is_err() {
                     errors += 1;
                 }
             }
         });
     }
-    let mut figures = Figures {
-        requests: 0,
-        errors: 0,
-        seconds: 0.0,
-        micros: Vec::new(),
-    };
+    let mut figures = Figures { requests: 0, errors: 0, seconds: 0.0, micros: Vec::new() };
     while let Some(r) = tasks.join_next().await {
         let (m, e) = r?;
         figures.micros.extend(m);
@@ -221,11 +165,10 @@ async fn main() -> anyhow::Result<()> {
     figures.requests = figures.micros.len();
     figures.print(&format!("CallNext ({windows} windows)"));
     let db = q.db().await;
-    let (finished, distinct): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE state = 'finished'), count(DISTINCT call_seq) FROM tickets",
-    )
-    .fetch_one(&db)
-    .await?;
+    let (finished, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*) FILTER (WHERE state = 'finished'), count(DISTINCT call_seq) FROM tickets")
+            .fetch_one(&db)
+            .await?;
     println!(
         "served {finished} of {} tickets in {:.1} s ({:.0} tickets/s incl. finish); distinct call sequence numbers: {distinct}",
         issued.requests,

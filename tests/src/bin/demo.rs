@@ -7,8 +7,7 @@ use xiaoneng_e2e::proto::accountability::v1::{
     accountability_service_client::AccountabilityServiceClient, ListLedgerEntriesRequest,
 };
 use xiaoneng_e2e::proto::catalog::v1::{
-    catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department,
-    SearchMattersRequest,
+    catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department, SearchMattersRequest,
 };
 use xiaoneng_e2e::{channel, eventually, token};
 use xiaoneng_kit::auth::roles;
@@ -29,10 +28,7 @@ async fn main() -> anyhow::Result<()> {
     println!("1. A call without a token is refused:");
     let mut anon = CatalogServiceClient::new(channel(CATALOG, None).await);
     let err = anon
-        .create_department(CreateDepartmentRequest {
-            department: None,
-            request_id: String::new(),
-        })
+        .create_department(CreateDepartmentRequest { department: None, request_id: String::new() })
         .await
         .expect_err("refused");
     println!("   CreateDepartment → {:?}: {}", err.code(), err.message());
@@ -76,9 +72,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .ok()?
                 .into_inner();
-            let all_here = created
-                .iter()
-                .all(|id| r.entries.iter().any(|e| &e.subject == id));
+            let all_here = created.iter().all(|id| r.entries.iter().any(|e| &e.subject == id));
             all_here.then_some(r.entries)
         }
     })
@@ -92,10 +86,7 @@ async fn main() -> anyhow::Result<()> {
         ids.len()
     );
     for e in entries.iter().take(5) {
-        println!(
-            "   · {} {} {} subject {}",
-            e.region_code, e.source, e.event_type, e.subject
-        );
+        println!("   · {} {} {} subject {}", e.region_code, e.source, e.event_type, e.subject);
     }
 
     println!("4. A county sees only its own:");
@@ -103,33 +94,19 @@ async fn main() -> anyhow::Result<()> {
         let t = token(&format!("office-{county}"), &[roles::SUPERVISOR], county);
         let mut c = AccountabilityServiceClient::new(channel(ACCOUNTABILITY, Some(&t)).await);
         let r = c
-            .list_ledger_entries(ListLedgerEntriesRequest {
-                page_size: 1000,
-                ..Default::default()
-            })
+            .list_ledger_entries(ListLedgerEntriesRequest { page_size: 1000, ..Default::default() })
             .await?
             .into_inner();
         let foreign = r.entries.iter().filter(|e| e.region_code != county).count();
-        println!(
-            "   {county}: {} entries, {} from other regions",
-            r.entries.len(),
-            foreign
-        );
+        println!("   {county}: {} entries, {} from other regions", r.entries.len(), foreign);
     }
     let t = token("office-410702", &[roles::SUPERVISOR], "410702");
     let mut c = AccountabilityServiceClient::new(channel(ACCOUNTABILITY, Some(&t)).await);
     let err = c
-        .list_ledger_entries(ListLedgerEntriesRequest {
-            region_code: "410703".into(),
-            ..Default::default()
-        })
+        .list_ledger_entries(ListLedgerEntriesRequest { region_code: "410703".into(), ..Default::default() })
         .await
         .expect_err("outside the caller's region");
-    println!(
-        "   410702 asking for 410703 → {:?}: {}",
-        err.code(),
-        err.message()
-    );
+    println!("   410702 asking for 410703 → {:?}: {}", err.code(), err.message());
 
     println!("5. A citizen looks for a matter's guide (办事指南) by search, no login needed:");
     let mut public = CatalogServiceClient::new(channel(CATALOG, None).await);
@@ -143,11 +120,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?
             .into_inner();
-        let names: Vec<String> = r
-            .matters
-            .iter()
-            .map(|m| m.terms.clone().unwrap_or_default().name)
-            .collect();
+        let names: Vec<String> = r.matters.iter().map(|m| m.terms.clone().unwrap_or_default().name).collect();
         println!("   「{q}」 → {}", names.join(" · "));
     }
     let r = public
@@ -207,9 +180,7 @@ mod cases {
     };
     use xiaoneng_e2e::proto::case::v1 as cpb;
     use xiaoneng_e2e::proto::case::v1::case_service_client::CaseServiceClient;
-    use xiaoneng_e2e::proto::catalog::v1::{
-        catalog_service_client::CatalogServiceClient, SearchMattersRequest,
-    };
+    use xiaoneng_e2e::proto::catalog::v1::{catalog_service_client::CatalogServiceClient, SearchMattersRequest};
     use xiaoneng_e2e::{channel, eventually, Intercepted};
     use xiaoneng_kit::auth::{roles, TokenMinter};
 
@@ -221,10 +192,7 @@ mod cases {
     }
 
     fn state(k: &cpb::Case) -> String {
-        format!(
-            "{:?}",
-            cpb::CaseState::try_from(k.state).unwrap_or(cpb::CaseState::Unspecified)
-        )
+        format!("{:?}", cpb::CaseState::try_from(k.state).unwrap_or(cpb::CaseState::Unspecified))
     }
 
     fn timeline(title: &str, k: &cpb::Case) {
@@ -238,21 +206,9 @@ mod cases {
         println!(
             "      首问负责人 {}; 受理 {}; 承诺期限 {}; 法定期限 {}{}",
             k.first_responsible,
-            if k.accepted_date.is_empty() {
-                "—"
-            } else {
-                &k.accepted_date
-            },
-            if k.promised_deadline.is_empty() {
-                "—"
-            } else {
-                &k.promised_deadline
-            },
-            if k.statutory_deadline.is_empty() {
-                "—"
-            } else {
-                &k.statutory_deadline
-            },
+            if k.accepted_date.is_empty() { "—" } else { &k.accepted_date },
+            if k.promised_deadline.is_empty() { "—" } else { &k.promised_deadline },
+            if k.statutory_deadline.is_empty() { "—" } else { &k.statutory_deadline },
             if k.certificate_deadline.is_empty() {
                 String::new()
             } else {
@@ -264,24 +220,11 @@ mod cases {
                 .time
                 .as_ref()
                 .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-                .map(|t| {
-                    t.with_timezone(&xiaoneng_kit::clock::cst())
-                        .format("%m-%d %H:%M:%S")
-                        .to_string()
-                })
+                .map(|t| t.with_timezone(&xiaoneng_kit::clock::cst()).format("%m-%d %H:%M:%S").to_string())
                 .unwrap_or_default();
-            let to = cpb::CaseState::try_from(h.to_state)
-                .map(|s| format!("{s:?}"))
-                .unwrap_or_default();
-            let reason = if h.reason.is_empty() {
-                String::new()
-            } else {
-                format!(" — {}", h.reason)
-            };
-            println!(
-                "      {at}  {:<22} → {:<20} {} ({}){reason}",
-                h.action, to, h.actor, h.actor_role
-            );
+            let to = cpb::CaseState::try_from(h.to_state).map(|s| format!("{s:?}")).unwrap_or_default();
+            let reason = if h.reason.is_empty() { String::new() } else { format!(" — {}", h.reason) };
+            println!("      {at}  {:<22} → {:<20} {} ({}){reason}", h.action, to, h.actor, h.actor_role);
         }
     }
 
@@ -296,41 +239,18 @@ mod cases {
             })
             .await?
             .into_inner();
-        let m = r
-            .matters
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("no matter for {query}"))?;
+        let m = r.matters.into_iter().next().ok_or_else(|| anyhow::anyhow!("no matter for {query}"))?;
         let t = m.terms.unwrap_or_default();
-        let key = t
-            .materials
-            .iter()
-            .filter(|x| x.key)
-            .map(|x| x.name.clone())
-            .collect();
-        let other = t
-            .materials
-            .iter()
-            .filter(|x| x.required && !x.key)
-            .map(|x| x.name.clone())
-            .collect();
+        let key = t.materials.iter().filter(|x| x.key).map(|x| x.name.clone()).collect();
+        let other = t.materials.iter().filter(|x| x.required && !x.key).map(|x| x.name.clone()).collect();
         Ok((m.matter_id, key, other))
     }
 
-    async fn submit(
-        c: &mut Cases,
-        matter: &str,
-        name: &str,
-        supplied: Vec<String>,
-    ) -> anyhow::Result<cpb::Case> {
+    async fn submit(c: &mut Cases, matter: &str, name: &str, supplied: Vec<String>) -> anyhow::Result<cpb::Case> {
         Ok(c.submit_case(cpb::SubmitCaseRequest {
             region_code: "410702".into(),
             matter_id: matter.into(),
-            applicant: Some(cpb::Applicant {
-                name: name.into(),
-                phone: "13900000000".into(),
-                ..Default::default()
-            }),
+            applicant: Some(cpb::Applicant { name: name.into(), phone: "13900000000".into(), ..Default::default() }),
             supplied_materials: supplied,
             ..Default::default()
         })
@@ -342,17 +262,10 @@ mod cases {
 
     pub async fn run() -> anyhow::Result<()> {
         let (matter, key, other) = matter("营业执照").await?;
-        anyhow::ensure!(
-            other.len() >= 2,
-            "the demo needs a matter with two non-key materials"
-        );
+        anyhow::ensure!(other.len() >= 2, "the demo needs a matter with two non-key materials");
         let clerk = token("窗口-张敏", &[roles::CLERK], Some("综合窗口"));
         let mut c = CaseServiceClient::new(channel(CASE, Some(&clerk)).await);
-        let scjg = token(
-            "审核-李强",
-            &[roles::REVIEWER],
-            Some("红旗区市场监督管理局"),
-        );
+        let scjg = token("审核-李强", &[roles::REVIEWER], Some("红旗区市场监督管理局"));
         let mut r1 = CaseServiceClient::new(channel(CASE, Some(&scjg)).await);
         let ga = token("审核-周涛", &[roles::REVIEWER], Some("红旗区公安分局"));
         let mut r2 = CaseServiceClient::new(channel(CASE, Some(&ga)).await);
@@ -371,11 +284,7 @@ mod cases {
             .into_inner()
             .case
             .unwrap_or_default();
-        println!(
-            "   一次性告知书 for {}: {}",
-            &k.id[..8],
-            k.notices[0].materials.join("、")
-        );
+        println!("   一次性告知书 for {}: {}", &k.id[..8], k.notices[0].materials.join("、"));
         let k = c
             .supply_materials(cpb::SupplyMaterialsRequest {
                 id: k.id.clone(),
@@ -414,22 +323,10 @@ mod cases {
             approve: true,
             reason: String::new(),
         };
-        let k = r1
-            .conclude_review_step(conclude(&k, "红旗区市场监督管理局"))
-            .await?
-            .into_inner()
-            .case
-            .unwrap_or_default();
-        println!(
-            "   并联审批: after 市场监管 approved the case is still {} (waiting for 公安)",
-            state(&k)
-        );
-        let k = r2
-            .conclude_review_step(conclude(&k, "红旗区公安分局"))
-            .await?
-            .into_inner()
-            .case
-            .unwrap_or_default();
+        let k =
+            r1.conclude_review_step(conclude(&k, "红旗区市场监督管理局")).await?.into_inner().case.unwrap_or_default();
+        println!("   并联审批: after 市场监管 approved the case is still {} (waiting for 公安)", state(&k));
+        let k = r2.conclude_review_step(conclude(&k, "红旗区公安分局")).await?.into_inner().case.unwrap_or_default();
         let k = c
             .issue_certificate(cpb::IssueCertificateRequest {
                 id: k.id.clone(),
@@ -451,10 +348,7 @@ mod cases {
             .case
             .unwrap_or_default();
         let a = c
-            .close_case(cpb::CloseCaseRequest {
-                id: k.id.clone(),
-                expected_version: k.version,
-            })
+            .close_case(cpb::CloseCaseRequest { id: k.id.clone(), expected_version: k.version })
             .await?
             .into_inner()
             .case
@@ -485,12 +379,7 @@ mod cases {
             let mut c = c.clone();
             let id = id.clone();
             async move {
-                let k = c
-                    .get_case(cpb::GetCaseRequest { id })
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .case?;
+                let k = c.get_case(cpb::GetCaseRequest { id }).await.ok()?.into_inner().case?;
                 (!k.escalations.is_empty()).then_some(k)
             }
         })
@@ -505,13 +394,7 @@ mod cases {
             );
         }
         // C: referred to another department; the first-responsible stays.
-        let k = submit(
-            &mut c,
-            &matter,
-            "赵刚",
-            key.iter().chain(other.iter()).cloned().collect(),
-        )
-        .await?;
+        let k = submit(&mut c, &matter, "赵刚", key.iter().chain(other.iter()).cloned().collect()).await?;
         let k3 = c
             .refer_case(cpb::ReferCaseRequest {
                 id: k.id.clone(),
@@ -534,8 +417,7 @@ mod cases {
         );
 
         let sup = xiaoneng_e2e::token("efficiency-office", &[roles::SUPERVISOR], "410700");
-        let mut acc =
-            AccountabilityServiceClient::new(channel(super::ACCOUNTABILITY, Some(&sup)).await);
+        let mut acc = AccountabilityServiceClient::new(channel(super::ACCOUNTABILITY, Some(&sup)).await);
         let warned = b.id.clone();
         eventually(60, "the warning in the efficiency office's ledger", || {
             let mut acc = acc.clone();
@@ -576,9 +458,7 @@ mod morning {
     use std::time::Duration;
 
     use tokio_stream::StreamExt;
-    use xiaoneng_e2e::proto::catalog::v1::{
-        catalog_service_client::CatalogServiceClient, SearchMattersRequest,
-    };
+    use xiaoneng_e2e::proto::catalog::v1::{catalog_service_client::CatalogServiceClient, SearchMattersRequest};
     use xiaoneng_e2e::proto::queue::v1 as pb;
     use xiaoneng_e2e::proto::queue::v1::queue_service_client::QueueServiceClient;
     use xiaoneng_e2e::{channel, eventually, token};
@@ -597,11 +477,7 @@ mod morning {
             })
             .await?
             .into_inner();
-        let m = r
-            .matters
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("no matter for {q}"))?;
+        let m = r.matters.into_iter().next().ok_or_else(|| anyhow::anyhow!("no matter for {q}"))?;
         Ok((m.matter_id, m.terms.unwrap_or_default().name))
     }
 
@@ -611,25 +487,14 @@ mod morning {
         let manager = token("hall-manager", &[roles::HALL_MANAGER], "410702");
         let mut m = QueueServiceClient::new(channel(QUEUE, Some(&manager)).await);
         let now = chrono::Utc::now().with_timezone(&xiaoneng_kit::clock::cst());
-        println!(
-            "8. A morning in the hall (周末不打烊), {}:",
-            now.format("%Y-%m-%d %H:%M")
-        );
+        println!("8. A morning in the hall (周末不打烊), {}:", now.format("%Y-%m-%d %H:%M"));
         let hall = m
             .create_hall(pb::CreateHallRequest {
                 region_code: "410702".into(),
                 name: format!("红旗区政务服务中心 演示 {}", now.format("%H%M%S")),
                 categories: vec![
-                    pb::Category {
-                        code: "A".into(),
-                        name: "综合".into(),
-                        matter_ids: vec![],
-                    },
-                    pb::Category {
-                        code: "B".into(),
-                        name: "企业开办".into(),
-                        matter_ids: vec![company.clone()],
-                    },
+                    pb::Category { code: "A".into(), name: "综合".into(), matter_ids: vec![] },
+                    pb::Category { code: "B".into(), name: "企业开办".into(), matter_ids: vec![company.clone()] },
                 ],
                 weekend_service: true,
             })
@@ -640,12 +505,7 @@ mod morning {
         let mut windows = Vec::new();
         for (code, kind, matters, tidal) in [
             ("ZH01", pb::WindowKind::Comprehensive, vec![], false),
-            (
-                "QY01",
-                pb::WindowKind::Department,
-                vec![company.clone()],
-                false,
-            ),
+            ("QY01", pb::WindowKind::Department, vec![company.clone()], false),
             ("LS01", pb::WindowKind::GreenChannel, vec![], false),
             ("CX01", pb::WindowKind::Comprehensive, vec![], true),
         ] {
@@ -676,17 +536,9 @@ mod morning {
         }
         let roster = ["王芳", "刘洋", "陈静", "赵磊"]
             .iter()
-            .map(|s| pb::StaffOnDuty {
-                staff_id: s.to_string(),
-                name: s.to_string(),
-                categories: vec![],
-            })
+            .map(|s| pb::StaffOnDuty { staff_id: s.to_string(), name: s.to_string(), categories: vec![] })
             .collect();
-        m.set_staff_roster(pb::SetStaffRosterRequest {
-            hall_id: hall.id.clone(),
-            staff: roster,
-        })
-        .await?;
+        m.set_staff_roster(pb::SetStaffRosterRequest { hall_id: hall.id.clone(), staff: roster }).await?;
         m.set_tidal_policy(pb::SetTidalPolicyRequest {
             hall_id: hall.id.clone(),
             policy: Some(pb::TidalPolicy {
@@ -701,16 +553,12 @@ mod morning {
 
         // The board: a display and voice caller watching the hall.
         let mut board = QueueServiceClient::new(channel(QUEUE, None).await)
-            .watch_board(pb::WatchBoardRequest {
-                hall_id: hall.id.clone(),
-            })
+            .watch_board(pb::WatchBoardRequest { hall_id: hall.id.clone() })
             .await?
             .into_inner();
         let board_task = tokio::spawn(async move {
             let mut lines = Vec::new();
-            while let Ok(Some(Ok(u))) =
-                tokio::time::timeout(Duration::from_secs(3), board.next()).await
-            {
+            while let Ok(Some(Ok(u))) = tokio::time::timeout(Duration::from_secs(3), board.next()).await {
                 if !u.announcement.is_empty() {
                     let waiting: std::collections::BTreeMap<_, _> = u.waiting.into_iter().collect();
                     lines.push(format!("{} (waiting {waiting:?})", u.announcement));
@@ -720,9 +568,7 @@ mod morning {
         });
 
         // Appointments made for this morning, checked in on arrival.
-        let start = (now - chrono::Duration::minutes(10))
-            .format("%H:%M")
-            .to_string();
+        let start = (now - chrono::Duration::minutes(10)).format("%H:%M").to_string();
         let end = (now + chrono::Duration::minutes(50)).min(
             now.date_naive()
                 .and_hms_opt(23, 59, 0)
@@ -743,12 +589,7 @@ mod morning {
             .await
         {
             Ok(slots) => {
-                let slot = slots
-                    .into_inner()
-                    .slots
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default();
+                let slot = slots.into_inner().slots.into_iter().next().unwrap_or_default();
                 for name in ["周明", "吴倩"] {
                     let citizen = token(&format!("citizen-{name}"), &[roles::CITIZEN], "410702");
                     let mut c = QueueServiceClient::new(channel(QUEUE, Some(&citizen)).await);
@@ -766,11 +607,7 @@ mod morning {
                 }
                 println!(
                     "   {} booked 「{company_name}」 {}–{}",
-                    appointment_tickets
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join("、"),
+                    appointment_tickets.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("、"),
                     slot.start_time,
                     slot.end_time
                 );
@@ -815,20 +652,11 @@ mod morning {
         for (name, id) in &appointment_tickets {
             let citizen = token(&format!("citizen-{name}"), &[roles::CITIZEN], "410702");
             let mut c = QueueServiceClient::new(channel(QUEUE, Some(&citizen)).await);
-            let ci = c
-                .check_in(pb::CheckInRequest {
-                    appointment_id: id.clone(),
-                })
-                .await?
-                .into_inner();
+            let ci = c.check_in(pb::CheckInRequest { appointment_id: id.clone() }).await?.into_inner();
             println!(
                 "   {name} checks in (一键取号): {} {}",
                 ci.ticket.unwrap_or_default().number,
-                if ci.late {
-                    "(late: a walk-in)"
-                } else {
-                    "ahead of walk-ins"
-                }
+                if ci.late { "(late: a walk-in)" } else { "ahead of walk-ins" }
             );
         }
 
@@ -838,21 +666,12 @@ mod morning {
         let opened = eventually(20, "the tidal window", || {
             let (mut m, hall_id) = (sup.clone(), hall_id.clone());
             async move {
-                let e = m
-                    .list_tidal_events(pb::ListTidalEventsRequest { hall_id })
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .events;
-                e.into_iter()
-                    .find(|e| e.action == pb::TidalAction::Opened as i32)
+                let e = m.list_tidal_events(pb::ListTidalEventsRequest { hall_id }).await.ok()?.into_inner().events;
+                e.into_iter().find(|e| e.action == pb::TidalAction::Opened as i32)
             }
         })
         .await;
-        println!(
-            "   潮汐窗口 {} opened with {}: {}",
-            opened.window_code, opened.staff_id, opened.reason
-        );
+        println!("   潮汐窗口 {} opened with {}: {}", opened.window_code, opened.staff_id, opened.reason);
 
         let clerk = token("clerk", &[roles::CLERK], "410702");
         let mut c = QueueServiceClient::new(channel(QUEUE, Some(&clerk)).await);
@@ -860,19 +679,11 @@ mod morning {
         loop {
             let mut any = false;
             for w in &windows {
-                if let Ok(r) = c
-                    .call_next(pb::CallNextRequest {
-                        window_id: w.id.clone(),
-                    })
-                    .await
-                {
+                if let Ok(r) = c.call_next(pb::CallNextRequest { window_id: w.id.clone() }).await {
                     if let Some(t) = r.into_inner().ticket {
                         any = true;
                         served += 1;
-                        c.finish_service(pb::FinishServiceRequest {
-                            window_id: w.id.clone(),
-                        })
-                        .await?;
+                        c.finish_service(pb::FinishServiceRequest { window_id: w.id.clone() }).await?;
                         let _ = t;
                     }
                 }
@@ -884,21 +695,12 @@ mod morning {
         let closed = eventually(20, "the tidal window to close", || {
             let (mut m, hall_id) = (sup.clone(), hall.id.clone());
             async move {
-                let e = m
-                    .list_tidal_events(pb::ListTidalEventsRequest { hall_id })
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .events;
-                e.into_iter()
-                    .find(|e| e.action == pb::TidalAction::Closed as i32)
+                let e = m.list_tidal_events(pb::ListTidalEventsRequest { hall_id }).await.ok()?.into_inner().events;
+                e.into_iter().find(|e| e.action == pb::TidalAction::Closed as i32)
             }
         })
         .await;
-        println!(
-            "   {served} citizens served; 潮汐窗口 {} closed: {}",
-            closed.window_code, closed.reason
-        );
+        println!("   {served} citizens served; 潮汐窗口 {} closed: {}", closed.window_code, closed.reason);
         println!("   the board announced:");
         for line in board_task.await? {
             println!("     {line}");

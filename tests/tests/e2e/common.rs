@@ -46,10 +46,7 @@ pub async fn ledger_counts(pool: &sqlx::PgPool) -> (i64, i64) {
 }
 
 pub async fn pending_outbox(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(pool)
-        .await
-        .expect("outbox")
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(pool).await.expect("outbox")
 }
 
 /// Whether consumer group `group` has committed offsets up to the end of every partition of
@@ -104,17 +101,75 @@ pub async fn ledger_of(
     xiaoneng_e2e::eventually(120, &format!("the ledger to hold {subject}"), || {
         let (pool, group) = (pool.clone(), group.clone());
         async move {
-            let rows: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT event_type, count(*) FROM ledger_entries WHERE subject = $1 GROUP BY 1",
-            )
-            .bind(subject)
-            .fetch_all(&pool)
-            .await
-            .expect("ledger");
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as("SELECT event_type, count(*) FROM ledger_entries WHERE subject = $1 GROUP BY 1")
+                    .bind(subject)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("ledger");
             let total: i64 = rows.iter().map(|r| r.1).sum();
             let done = total as usize >= at_least && group_caught_up(brokers, &group, topic).await;
             done.then(|| rows.into_iter().collect())
         }
     })
     .await
+}
+
+/// The fields an INVALID_ARGUMENT names, sorted.
+pub fn violations(e: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+    let bad = e.get_details_bad_request().expect("field violations");
+    let mut fields: Vec<String> = bad.field_violations.into_iter().map(|f| f.field).collect();
+    fields.sort();
+    fields
+}
+
+/// The reason a client switches on, from the error details ("" when none).
+pub fn reason(e: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    e.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
+}
+
+/// A Redis server of the test's own on a free port, which the test may restart empty.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> Self {
+        let port = xiaoneng_e2e::free_port();
+        let child = Self::spawn(port).await;
+        PrivateRedis { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn spawn(port: u16) -> std::process::Child {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        xiaoneng_e2e::eventually(10, "redis", || async move { xiaoneng_e2e::port_open(port).then_some(()) }).await;
+        child
+    }
+
+    /// Kills it and starts it again with nothing in it.
+    pub async fn restart_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port).await;
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

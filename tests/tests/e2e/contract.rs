@@ -5,10 +5,7 @@ use std::process::Command;
 
 #[test]
 fn buf_lint_is_clean() {
-    let buf = std::env::var("XIAONENG_BUF")
-        .ok()
-        .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| "buf".into());
+    let buf = std::env::var("XIAONENG_BUF").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| "buf".into());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let out = Command::new(&buf)
         .arg("lint")

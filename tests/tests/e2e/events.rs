@@ -23,26 +23,16 @@ async fn assert_ledger_settles_at(acc: &ServiceProc, brokers: &str, n: i64) {
 async fn settle(acc: &ServiceProc, brokers: &str, n: i64, caught_up: bool) {
     let pool = acc.db().await;
     let group = format!("{}-group", acc.database);
-    eventually(
-        180,
-        &format!("{n} ledger entries, all records committed"),
-        || {
-            let (pool, group) = (pool.clone(), group.clone());
-            async move {
-                let settled = ledger_counts(&pool).await.0 >= n
-                    && (!caught_up
-                        || group_caught_up(brokers, &group, "xiaoneng.catalog.events").await);
-                settled.then_some(())
-            }
-        },
-    )
+    eventually(180, &format!("{n} ledger entries, all records committed"), || {
+        let (pool, group) = (pool.clone(), group.clone());
+        async move {
+            let settled = ledger_counts(&pool).await.0 >= n
+                && (!caught_up || group_caught_up(brokers, &group, "xiaoneng.catalog.events").await);
+            settled.then_some(())
+        }
+    })
     .await;
-    assert_eq!(
-        ledger_counts(&pool).await,
-        (n, n),
-        "every event exactly once:\n{}",
-        acc.log_tail()
-    );
+    assert_eq!(ledger_counts(&pool).await, (n, n), "every event exactly once:\n{}", acc.log_tail());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -53,11 +43,10 @@ async fn a_write_reaches_another_service_exactly_once() {
     create_departments(&catalog, "410702", "RT", 60).await;
     assert_ledger_settles_at(&acc, &broker.brokers(), 60).await;
     assert_eq!(pending_outbox(&catalog.db().await).await, 0);
-    let processed: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE consumer = 'ledger'")
-            .fetch_one(&acc.db().await)
-            .await
-            .unwrap();
+    let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE consumer = 'ledger'")
+        .fetch_one(&acc.db().await)
+        .await
+        .unwrap();
     assert_eq!(processed, 60);
 }
 
@@ -83,10 +72,7 @@ async fn broker_outage_during_writes_loses_nothing() {
     })
     .await;
     let pending = pending_outbox(&catalog.db().await).await;
-    assert_eq!(
-        pending, 40,
-        "with the broker down the events wait in the outbox"
-    );
+    assert_eq!(pending, 40, "with the broker down the events wait in the outbox");
 
     broker.restart();
     settle(&acc, &broker.brokers(), 50, false).await;
@@ -119,23 +105,14 @@ async fn consumer_killed_mid_batch_reapplies_nothing() {
     acc.start_detached();
     acc.wait_exit(120).await;
     let pool = acc.db().await;
-    assert_eq!(
-        ledger_counts(&pool).await,
-        (200, 200),
-        "applied before the crash"
-    );
+    assert_eq!(ledger_counts(&pool).await, (200, 200), "applied before the crash");
 
     acc.set_env("XIAONENG_FAILPOINTS", "");
     acc.restart().await;
     assert_ledger_settles_at(&acc, &broker.brokers(), N).await;
-    let redelivered = acc
-        .metric("events_duplicate_total{consumer=\"ledger\"}")
-        .await;
+    let redelivered = acc.metric("events_duplicate_total{consumer=\"ledger\"}").await;
     assert!(redelivered >= 1.0, "the 200th record at least came again");
-    let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events").fetch_one(&pool).await.unwrap();
     assert_eq!(processed, N);
 }
 
@@ -155,16 +132,8 @@ async fn records_carry_cloudevents_headers_and_the_callers_trace() {
 
     let broker = Broker::start();
     let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
-    let admin = xiaoneng_e2e::token(
-        "admin",
-        &[xiaoneng_kit::auth::roles::CATALOG_ADMIN],
-        "410702",
-    );
-    let ch = tonic::transport::Channel::from_shared(catalog.addr())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let admin = xiaoneng_e2e::token("admin", &[xiaoneng_kit::auth::roles::CATALOG_ADMIN], "410702");
+    let ch = tonic::transport::Channel::from_shared(catalog.addr()).unwrap().connect().await.unwrap();
     let mut client = CatalogServiceClient::new(ch);
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut req = tonic::Request::new(CreateDepartmentRequest {
@@ -176,21 +145,9 @@ async fn records_carry_cloudevents_headers_and_the_callers_trace() {
         }),
         request_id: String::new(),
     });
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {admin}").parse().unwrap());
-    req.metadata_mut().insert(
-        "traceparent",
-        format!("00-{trace_id}-00f067aa0ba902b7-01")
-            .parse()
-            .unwrap(),
-    );
-    let dept = client
-        .create_department(req)
-        .await
-        .unwrap()
-        .into_inner()
-        .department
-        .unwrap();
+    req.metadata_mut().insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    req.metadata_mut().insert("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap());
+    let dept = client.create_department(req).await.unwrap().into_inner().department.unwrap();
 
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker.brokers())
@@ -199,37 +156,22 @@ async fn records_carry_cloudevents_headers_and_the_callers_trace() {
         .create()
         .unwrap();
     consumer.subscribe(&["xiaoneng.catalog.events"]).unwrap();
-    let msg = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
-        .await
-        .expect("a record")
-        .unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await.expect("a record").unwrap();
     let headers: std::collections::HashMap<String, String> = msg
         .headers()
         .unwrap()
         .iter()
-        .map(|h| {
-            (
-                h.key.to_string(),
-                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-            )
-        })
+        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
         .collect();
     assert_eq!(msg.key(), Some(dept.id.as_bytes()));
     assert_eq!(headers["ce_specversion"], "1.0");
-    assert_eq!(
-        headers["ce_type"],
-        "xiaoneng.catalog.events.v1.DepartmentCreated"
-    );
+    assert_eq!(headers["ce_type"], "xiaoneng.catalog.events.v1.DepartmentCreated");
     assert_eq!(headers["ce_source"], "/xiaoneng/catalog");
     assert_eq!(headers["ce_subject"], dept.id);
     assert_eq!(headers["ce_regioncode"], "410702");
     assert_eq!(headers["content-type"], "application/protobuf");
     assert!(uuid::Uuid::parse_str(&headers["ce_id"]).is_ok());
-    assert!(
-        headers["traceparent"].contains(trace_id),
-        "trace continues: {}",
-        headers["traceparent"]
-    );
+    assert!(headers["traceparent"].contains(trace_id), "trace continues: {}", headers["traceparent"]);
     let event = DepartmentCreated::decode(msg.payload().unwrap()).unwrap();
     assert_eq!(event.department_id, dept.id);
     assert_eq!(event.display_name, "县医疗保障局");

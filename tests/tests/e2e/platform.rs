@@ -10,21 +10,18 @@ use xiaoneng_e2e::proto::accountability::v1::{
     accountability_service_client::AccountabilityServiceClient, ListLedgerEntriesRequest,
 };
 use xiaoneng_e2e::proto::catalog::v1::{
-    catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department,
+    catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, CreateDepartmentResponse, Department,
     GetDepartmentRequest, ListDepartmentsRequest,
 };
-use xiaoneng_e2e::{
-    bin_dir, channel, eventually, health, http_get, shared_brokers, token, ServiceProc,
-};
+use xiaoneng_e2e::{bin_dir, channel, eventually, health, http_get, shared_brokers, token, ServiceProc};
 use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn six_services_serve_health_and_reflection() {
     use tonic_reflection::pb::v1::{
-        server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-        ServerReflectionRequest,
+        server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
+        server_reflection_response::MessageResponse, ServerReflectionRequest,
     };
     let brokers = shared_brokers();
     let mut procs = Vec::new();
@@ -32,21 +29,14 @@ async fn six_services_serve_health_and_reflection() {
         procs.push(ServiceProc::start(kind, &brokers).await);
     }
     for p in &procs {
-        assert_eq!(
-            health(&p.addr(), p.kind.grpc_service()).await.as_deref(),
-            Ok("Serving")
-        );
+        assert_eq!(health(&p.addr(), p.kind.grpc_service()).await.as_deref(), Ok("Serving"));
         assert_eq!(health(&p.addr(), "").await.as_deref(), Ok("Serving"));
         let mut client = ServerReflectionClient::new(channel(&p.addr(), None).await);
         let req = ServerReflectionRequest {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
         };
-        let mut stream = client
-            .server_reflection_info(tokio_stream::iter([req]))
-            .await
-            .unwrap()
-            .into_inner();
+        let mut stream = client.server_reflection_info(tokio_stream::iter([req])).await.unwrap().into_inner();
         let resp = stream.message().await.unwrap().unwrap();
         let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
             panic!("unexpected reflection answer")
@@ -58,12 +48,8 @@ async fn six_services_serve_health_and_reflection() {
     // Prometheus metrics over HTTP, counting the calls above.
     let port = xiaoneng_e2e::free_port();
     let addr = format!("127.0.0.1:{port}");
-    let queue = ServiceProc::start_with(
-        ServiceKind::Queue,
-        &brokers,
-        &[("XIAONENG__SERVICE__METRICS_ADDR", &addr)],
-    )
-    .await;
+    let queue =
+        ServiceProc::start_with(ServiceKind::Queue, &brokers, &[("XIAONENG__SERVICE__METRICS_ADDR", &addr)]).await;
     assert_eq!(health(&queue.addr(), "").await.as_deref(), Ok("Serving"));
     let body = http_get(&addr, "/metrics").await;
     assert!(body.contains("grpc_server_requests_total"), "{body}");
@@ -73,222 +59,122 @@ async fn six_services_serve_health_and_reflection() {
     // Graceful stop: SIGTERM ends the process cleanly.
     for mut p in procs {
         let status = p.terminate();
-        assert!(
-            status.success(),
-            "{} exited with {status}:\n{}",
-            p.kind.name(),
-            p.log_tail()
-        );
+        assert!(status.success(), "{} exited with {status}:\n{}", p.kind.name(), p.log_tail());
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tokens_roles_and_regions() {
-    // A private broker: the ledger must hold this test's events only.
-    let broker = xiaoneng_e2e::Broker::start();
-    let brokers = broker.brokers();
-    let catalog = ServiceProc::start(ServiceKind::Catalog, &brokers).await;
-    let acc = ServiceProc::start(ServiceKind::Accountability, &brokers).await;
-    let dept = |region: &str, code: &str| CreateDepartmentRequest {
-        department: Some(Department {
-            region_code: region.into(),
-            code: code.into(),
-            display_name: "县民政局".into(),
-            ..Default::default()
-        }),
-        request_id: String::new(),
+fn dept(region: &str, code: &str) -> CreateDepartmentRequest {
+    let department = Department {
+        region_code: region.into(),
+        code: code.into(),
+        display_name: "县民政局".into(),
+        ..Default::default()
     };
+    CreateDepartmentRequest { department: Some(department), request_id: String::new() }
+}
 
-    // No token, a forged token, an expired-looking garbage token: UNAUTHENTICATED.
-    let mut anon = CatalogServiceClient::new(channel(&catalog.addr(), None).await);
-    assert_eq!(
-        anon.create_department(dept("410702", "A"))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unauthenticated
-    );
-    let mut forged = CatalogServiceClient::new(channel(&catalog.addr(), Some("not.a.jwt")).await);
-    assert_eq!(
-        forged
-            .create_department(dept("410702", "A"))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unauthenticated
-    );
+/// No token or a forged one is UNAUTHENTICATED on every service; a wrong role or another
+/// county's region is PERMISSION_DENIED.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_token_is_unauthenticated_and_a_wrong_role_or_region_denied() {
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &shared_brokers()).await;
+    let acc = ServiceProc::start(ServiceKind::Accountability, &shared_brokers()).await;
+    let as_ = |t: Option<String>| {
+        let addr = catalog.addr();
+        async move { CatalogServiceClient::new(channel(&addr, t.as_deref()).await) }
+    };
+    let code = |r: Result<tonic::Response<CreateDepartmentResponse>, tonic::Status>| r.unwrap_err().code();
+    assert_eq!(code(as_(None).await.create_department(dept("410702", "A")).await), Code::Unauthenticated);
+    let forged = as_(Some("not.a.jwt".into())).await.create_department(dept("410702", "A")).await;
+    assert_eq!(code(forged), Code::Unauthenticated);
     let mut acc_anon = AccountabilityServiceClient::new(channel(&acc.addr(), None).await);
-    assert_eq!(
-        acc_anon
-            .list_ledger_entries(ListLedgerEntriesRequest::default())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unauthenticated
-    );
+    let ledger = acc_anon.list_ledger_entries(ListLedgerEntriesRequest::default()).await;
+    assert_eq!(ledger.unwrap_err().code(), Code::Unauthenticated);
+    let clerk = Some(token("clerk", &[roles::CLERK], "410702"));
+    assert_eq!(code(as_(clerk).await.create_department(dept("410702", "A")).await), Code::PermissionDenied);
+    let admin = Some(token("admin", &[roles::CATALOG_ADMIN], "410702"));
+    assert_eq!(code(as_(admin).await.create_department(dept("410703", "A")).await), Code::PermissionDenied);
+}
 
-    // Wrong role, wrong region: PERMISSION_DENIED.
-    let clerk = token("clerk", &[roles::CLERK], "410702");
-    let mut c = CatalogServiceClient::new(channel(&catalog.addr(), Some(&clerk)).await);
-    assert_eq!(
-        c.create_department(dept("410702", "A"))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
-    );
+/// Bad fields are INVALID_ARGUMENT naming each; a duplicate is ALREADY_EXISTS; the same request
+/// id returns the first answer; an unknown id is NOT_FOUND, a malformed one INVALID_ARGUMENT;
+/// public reads need no token.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_duplicates_and_replays_get_their_codes() {
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &shared_brokers()).await;
     let admin = token("admin", &[roles::CATALOG_ADMIN], "410702");
     let mut c = CatalogServiceClient::new(channel(&catalog.addr(), Some(&admin)).await);
-    assert_eq!(
-        c.create_department(dept("410703", "A"))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
-    );
-
-    // Bad input: INVALID_ARGUMENT naming each field.
     let err = c.create_department(dept("41", "")).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let details = err.get_error_details();
-    let fields: Vec<_> = details
-        .bad_request()
-        .unwrap()
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect();
+    let fields: Vec<_> = details.bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
     assert_eq!(fields, ["department.region_code", "department.code"]);
     assert_eq!(details.error_info().unwrap().reason, "INVALID_ARGUMENT");
-
-    // A duplicate is ALREADY_EXISTS; the same request id returns the first answer.
-    let first = c
-        .create_department(dept("410702", "MZJ"))
-        .await
-        .unwrap()
-        .into_inner()
-        .department
-        .unwrap();
-    assert_eq!(
-        c.create_department(dept("410702", "MZJ"))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::AlreadyExists
-    );
-    let mut again = dept("410702", "MZJ2");
-    again.request_id = "req-1".into();
-    let a = c
-        .create_department(again.clone())
-        .await
-        .unwrap()
-        .into_inner()
-        .department
-        .unwrap();
-    let b = c
-        .create_department(again)
-        .await
-        .unwrap()
-        .into_inner()
-        .department
-        .unwrap();
+    let first = c.create_department(dept("410702", "MZJ")).await.unwrap().into_inner().department.unwrap();
+    assert_eq!(c.create_department(dept("410702", "MZJ")).await.unwrap_err().code(), Code::AlreadyExists);
+    let again = CreateDepartmentRequest { request_id: "req-1".into(), ..dept("410702", "MZJ2") };
+    let a = c.create_department(again.clone()).await.unwrap().into_inner().department.unwrap();
+    let b = c.create_department(again).await.unwrap().into_inner().department.unwrap();
     assert_eq!(a.id, b.id);
-    // Unknown id: NOT_FOUND; malformed id: INVALID_ARGUMENT. Public reads need no token.
-    let missing = anon
-        .get_department(GetDepartmentRequest {
-            id: uuid::Uuid::new_v4().to_string(),
-        })
-        .await;
-    assert_eq!(missing.unwrap_err().code(), Code::NotFound);
-    let bad = anon
-        .get_department(GetDepartmentRequest { id: "x".into() })
-        .await;
-    assert_eq!(bad.unwrap_err().code(), Code::InvalidArgument);
-    let got = anon
-        .get_department(GetDepartmentRequest {
-            id: first.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(got.department.unwrap().code, "MZJ");
+    let mut anon = CatalogServiceClient::new(channel(&catalog.addr(), None).await);
+    let get = |id: String| {
+        let mut anon = anon.clone();
+        async move { anon.get_department(GetDepartmentRequest { id }).await.map(|r| r.into_inner().department.unwrap()) }
+    };
+    assert_eq!(get(uuid::Uuid::new_v4().to_string()).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(get("x".into()).await.unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(get(first.id.clone()).await.unwrap().code, "MZJ");
+    let req = ListDepartmentsRequest { region_code: "410702".into(), ..Default::default() };
+    assert_eq!(anon.list_departments(req).await.unwrap().into_inner().departments.len(), 2);
+}
 
-    // Another county's data is invisible; the city sees both.
+/// The city's supervisors read the ledger of every county (narrowed to one on request, paged
+/// with each entry once); a county's supervisor reads only its own and may not ask for another.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_city_reads_every_county_and_a_county_only_its_own() {
+    // A private broker: the ledger must hold this test's events only.
+    let broker = xiaoneng_e2e::Broker::start();
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+    let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
+    create_departments(&catalog, "410702", "V", 2).await;
     create_departments(&catalog, "410703", "W", 3).await;
-    let city = token("city", &[roles::SUPERVISOR], "410700");
-    let mut city_acc = AccountabilityServiceClient::new(channel(&acc.addr(), Some(&city)).await);
-    let all = eventually(60, "5 ledger entries for the city", || {
-        let mut c = city_acc.clone();
+    let ledger = |who: &str, region: &str| {
+        let (addr, t) = (acc.addr(), token(who, &[roles::SUPERVISOR], region));
+        async move { AccountabilityServiceClient::new(channel(&addr, Some(&t)).await) }
+    };
+    let (city, mut county) = (ledger("city", "410700").await, ledger("county", "410702").await);
+    let list = |c: &AccountabilityServiceClient<_>, region: &str, page_size: i32, page_token: String| {
+        let (mut c, region_code) = (c.clone(), region.to_string());
         async move {
-            let r = c
-                .list_ledger_entries(ListLedgerEntriesRequest::default())
+            c.list_ledger_entries(ListLedgerEntriesRequest { region_code, page_size, page_token, ..Default::default() })
                 .await
-                .ok()?
-                .into_inner();
-            (r.entries.len() == 5).then_some(r.entries)
         }
+    };
+    let all = eventually(60, "5 ledger entries for the city", || {
+        let f = list(&city, "", 0, String::new());
+        async move { f.await.ok().map(|r| r.into_inner().entries).filter(|e| e.len() == 5) }
     })
     .await;
     assert_eq!(all.iter().filter(|e| e.region_code == "410703").count(), 3);
-    let county = token("county", &[roles::SUPERVISOR], "410702");
-    let mut county_acc =
-        AccountabilityServiceClient::new(channel(&acc.addr(), Some(&county)).await);
-    let own = county_acc
-        .list_ledger_entries(ListLedgerEntriesRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(own.entries.len(), 2);
-    assert!(own.entries.iter().all(|e| e.region_code == "410702"));
-    let other = county_acc
-        .list_ledger_entries(ListLedgerEntriesRequest {
-            region_code: "410703".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(other.code(), Code::PermissionDenied);
-    let narrowed = city_acc
-        .list_ledger_entries(ListLedgerEntriesRequest {
-            region_code: "410703".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(narrowed.entries.len(), 3);
-
-    // Pagination walks every entry once.
-    let mut seen = Vec::new();
-    let mut token_ = String::new();
+    let own = list(&county, "", 0, String::new()).await.unwrap().into_inner().entries;
+    assert_eq!(own.iter().filter(|e| e.region_code == "410702").count(), 2);
+    assert_eq!(own.len(), 2);
+    let other =
+        county.list_ledger_entries(ListLedgerEntriesRequest { region_code: "410703".into(), ..Default::default() });
+    assert_eq!(other.await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(list(&city, "410703", 0, String::new()).await.unwrap().into_inner().entries.len(), 3);
+    let (mut seen, mut page_token) = (Vec::new(), String::new());
     loop {
-        let page = city_acc
-            .list_ledger_entries(ListLedgerEntriesRequest {
-                page_size: 2,
-                page_token: token_,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let page = list(&city, "", 2, page_token).await.unwrap().into_inner();
         seen.extend(page.entries.into_iter().map(|e| e.event_id));
         if page.next_page_token.is_empty() {
             break;
         }
-        token_ = page.next_page_token;
+        page_token = page.next_page_token;
     }
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 5);
-    let listed = anon
-        .list_departments(ListDepartmentsRequest {
-            region_code: "410703".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.departments.len(), 3);
 }
 
 fn run_catalog_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
@@ -297,10 +183,7 @@ fn run_catalog_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
         .env("XIAONENG__SERVICE__GRPC_ADDR", "127.0.0.1:0")
         .output()
         .expect("run catalog");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -312,10 +195,7 @@ fn malformed_config_fails_clearly() {
 
     let (code, err) = run_catalog_with(&[("XIAONENG__DATABASE__PASWORD", "x")]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("unknown field") && err.contains("pasword"),
-        "{err}"
-    );
+    assert!(err.contains("unknown field") && err.contains("pasword"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("catalog.toml");
