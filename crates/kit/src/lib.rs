@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod failpoint;
 pub mod kafka;
+pub mod names;
 pub mod outbox;
 pub mod paging;
 pub mod region;
