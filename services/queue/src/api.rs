@@ -22,8 +22,10 @@ use xiaoneng_kit::{outbox, parse_date_field, AppError, AppResult, Violations};
 use xiaoneng_proto::catalog::v1::{catalog_service_client::CatalogServiceClient, GetMatterRequest};
 use xiaoneng_proto::queue::v1 as pb;
 
+use crate::domain::wire;
 use crate::domain::{
-    self, Category, Priority, ServiceKind, StaffOnDuty, TidalPolicy, WindowKind, WindowView,
+    self, AppointmentAction, AppointmentState, CallAction, Category, Priority, ServiceKind,
+    StaffOnDuty, TicketState, TidalPolicy, WindowKind, WindowState, WindowView,
 };
 use crate::events;
 use crate::hot::{self, Hot, Popped};
@@ -97,46 +99,6 @@ fn window_kind_pb(k: &str) -> pb::WindowKind {
     }
 }
 
-fn window_state_pb(s: &str) -> pb::WindowState {
-    match s {
-        "open" => pb::WindowState::Open,
-        "paused" => pb::WindowState::Paused,
-        "closed" => pb::WindowState::Closed,
-        _ => pb::WindowState::Unspecified,
-    }
-}
-
-fn priority_pb(rank: i16) -> pb::Priority {
-    match Priority::from_rank(rank) {
-        Some(Priority::Urgent) => pb::Priority::Urgent,
-        Some(Priority::Appointment) => pb::Priority::Appointment,
-        Some(Priority::Elderly) => pb::Priority::Elderly,
-        Some(Priority::Normal) => pb::Priority::Normal,
-        None => pb::Priority::Unspecified,
-    }
-}
-
-fn kind_pb(s: &str) -> pb::ServiceKind {
-    match ServiceKind::from_name(s) {
-        Some(ServiceKind::Normal) => pb::ServiceKind::Normal,
-        Some(ServiceKind::Complaint) => pb::ServiceKind::Complaint,
-        Some(ServiceKind::Assisted) => pb::ServiceKind::Assisted,
-        None => pb::ServiceKind::Unspecified,
-    }
-}
-
-fn ticket_state_pb(s: &str) -> pb::TicketState {
-    match s {
-        "waiting" => pb::TicketState::Waiting,
-        "called" => pb::TicketState::Called,
-        "serving" => pb::TicketState::Serving,
-        "finished" => pb::TicketState::Finished,
-        "held" => pb::TicketState::Held,
-        "dropped" => pb::TicketState::Dropped,
-        _ => pb::TicketState::Unspecified,
-    }
-}
-
 pub fn view(w: &WindowRow) -> WindowView {
     WindowView {
         code: w.code.clone(),
@@ -163,7 +125,7 @@ fn window_pb(w: &WindowRow) -> pb::Window {
         code: w.code.clone(),
         kind: window_kind_pb(&w.kind) as i32,
         matter_ids: w.matter_ids.clone(),
-        state: window_state_pb(&w.state) as i32,
+        state: wire::window_state(w.state) as i32,
         staff_id: w.staff_id.clone(),
         tidal: w.tidal,
         tidal_category: w.tidal_category.clone(),
@@ -240,9 +202,9 @@ pub fn ticket_pb(t: &TicketRow, windows: &[WindowRow]) -> pb::Ticket {
         category: t.category.clone(),
         matter_id: t.matter_id.clone(),
         matter_name: t.matter_name.clone(),
-        priority: priority_pb(t.priority) as i32,
-        service_kind: kind_pb(&t.service_kind) as i32,
-        state: ticket_state_pb(&t.state) as i32,
+        priority: wire::priority(t.priority) as i32,
+        service_kind: wire::service_kind(&t.service_kind) as i32,
+        state: wire::ticket_state(t.state) as i32,
         arrival_time: ts(Some(t.arrival_at)),
         eligible_windows: eligible_codes(windows, t),
         window_id: t.window_id.map(|w| w.to_string()).unwrap_or_default(),
@@ -293,12 +255,7 @@ fn appointment_pb(a: &AppointmentRow, slot: &SlotRow) -> pb::Appointment {
         matter_id: a.matter_id.clone(),
         citizen_id: a.citizen_id.clone(),
         citizen_name: a.citizen_name.clone(),
-        state: match a.state.as_str() {
-            "booked" => pb::AppointmentState::Booked,
-            "cancelled" => pb::AppointmentState::Cancelled,
-            "checked_in" => pb::AppointmentState::CheckedIn,
-            _ => pb::AppointmentState::Unspecified,
-        } as i32,
+        state: wire::appointment_state(a.state) as i32,
         date: slot.day.to_string(),
         start_time: slot.start_time.format("%H:%M").to_string(),
         ticket_id: a.ticket_id.map(|t| t.to_string()).unwrap_or_default(),
@@ -507,7 +464,7 @@ impl QueueApi {
             window_codes: matter.window_codes,
             priority: priority.rank(),
             service_kind: kind.name().to_string(),
-            state: "waiting".into(),
+            state: TicketState::Waiting,
             arrival_at: now,
             arrival_ms: now.timestamp_millis(),
             window_id: None,
@@ -585,7 +542,7 @@ impl QueueApi {
         for _ in 0..100 {
             let mut tx = self.pool.begin().await?;
             let (w, hall) = store::lock_window(&mut tx, &caller.region, window_id).await?;
-            if w.state != "open" {
+            if w.state != WindowState::Open {
                 return Err(AppError::precondition(
                     "WINDOW_NOT_OPEN",
                     format!("window {} is {}", w.code, w.state),
@@ -609,7 +566,7 @@ impl QueueApi {
                             "the ticket is of another hall",
                         ));
                     }
-                    if t.state != "waiting" {
+                    if t.state != TicketState::Waiting {
                         return Err(AppError::precondition(
                             "NOT_WAITING",
                             format!("ticket {} is {}", t.number, t.state),
@@ -664,13 +621,13 @@ impl QueueApi {
             };
             outbox::enqueue(
                 &mut tx,
-                &events::called(&t, "called", &w.id.to_string(), &w.code)?,
+                &events::called(&t, CallAction::Called, &w.id.to_string(), &w.code)?,
             )
             .await?;
             if let Err(e) = tx.commit().await {
                 // Not called after all: put it back where it was.
                 let mut back = t.clone();
-                back.state = "waiting".into();
+                back.state = TicketState::Waiting;
                 self.queue_after_commit(&back).await;
                 self.settle(hall.id, id).await;
                 return Err(e.into());
@@ -704,7 +661,7 @@ impl QueueApi {
         &self,
         caller: &Caller,
         window_id: &str,
-        action: &str,
+        action: CallAction,
         f: F,
     ) -> AppResult<(TicketRow, HallRow, WindowRow, bool)>
     where
@@ -721,7 +678,7 @@ impl QueueApi {
         })?;
         let requeue = f(&mut t, &w, self.clock.now())?;
         let t = store::update_ticket(&mut tx, &t).await?;
-        let ev = if action == "finished" {
+        let ev = if action == CallAction::Finished {
             events::finished(&t)?
         } else {
             events::called(&t, action, &w.id.to_string(), &w.code)?
@@ -783,7 +740,7 @@ impl QueueApi {
             };
             let open = windows
                 .iter()
-                .filter(|w| w.state == "open")
+                .filter(|w| w.state == WindowState::Open)
                 .filter(|w| {
                     let f = domain::filter(&view(w));
                     if c.matter_ids.is_empty() {
@@ -823,7 +780,7 @@ impl QueueApi {
         a: &AppointmentRow,
         slot: &SlotRow,
         hall: &HallRow,
-        action: &str,
+        action: AppointmentAction,
     ) -> AppResult<()> {
         outbox::enqueue(
             conn,
@@ -848,7 +805,7 @@ impl QueueApi {
         if caller.acts_as_citizen() && a.citizen_id != caller.subject {
             return Err(AppError::not_found("appointment", id.to_string()));
         }
-        if a.state != "booked" {
+        if a.state != AppointmentState::Booked {
             return Err(AppError::precondition(
                 "NOT_BOOKED",
                 format!("the appointment is {}", a.state),
@@ -963,7 +920,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
             code: w.code.trim().to_string(),
             kind: kind.expect("checked").name().to_string(),
             matter_ids: w.matter_ids.clone(),
-            state: "closed".into(),
+            state: WindowState::Closed,
             staff_id: String::new(),
             tidal: w.tidal,
             tidal_category: String::new(),
@@ -991,16 +948,16 @@ impl pb::queue_service_server::QueueService for QueueApi {
         caller.require_any_role(WINDOW_STAFF)?;
         let r = req.into_inner();
         let state = match pb::WindowState::try_from(r.state) {
-            Ok(pb::WindowState::Open) => "open",
-            Ok(pb::WindowState::Paused) => "paused",
-            Ok(pb::WindowState::Closed) => "closed",
+            Ok(pb::WindowState::Open) => WindowState::Open,
+            Ok(pb::WindowState::Paused) => WindowState::Paused,
+            Ok(pb::WindowState::Closed) => WindowState::Closed,
             _ => return Err(AppError::invalid("state", "must be open, paused or closed").into()),
         };
         let window_id = parse_uuid(&r.window_id, "window_id")?;
         let mut tx = self.pool.begin().await.map_err(AppError::from)?;
         let (w, hall) = store::lock_window(&mut tx, &caller.region, window_id).await?;
         let staff = match state {
-            "open" => {
+            WindowState::Open => {
                 let staff = r.staff_id.trim().to_string();
                 if staff.is_empty() {
                     return Err(
@@ -1009,8 +966,8 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 }
                 staff
             }
-            "paused" => w.staff_id.clone(),
-            _ => {
+            WindowState::Paused => w.staff_id.clone(),
+            WindowState::Closed => {
                 if let Some(cur) = store::current_at(&mut tx, w.id).await? {
                     return Err(AppError::precondition(
                         "WINDOW_BUSY",
@@ -1021,7 +978,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 String::new()
             }
         };
-        let tidal_category = if state == "closed" {
+        let tidal_category = if state == WindowState::Closed {
             String::new()
         } else {
             w.tidal_category.clone()
@@ -1277,11 +1234,11 @@ impl pb::queue_service_server::QueueService for QueueApi {
             matter_id: slot.matter_id.clone(),
             citizen_id: citizen,
             citizen_name: r.citizen_name.trim().to_string(),
-            state: "booked".into(),
+            state: AppointmentState::Booked,
             ticket_id: None,
         };
         let a = store::insert_appointment(&mut tx, &a).await?;
-        Self::record_appointment(&mut tx, &a, &slot, &hall, "booked").await?;
+        Self::record_appointment(&mut tx, &a, &slot, &hall, AppointmentAction::Booked).await?;
         tx.commit().await.map_err(AppError::from)?;
         Ok(Response::new(pb::BookAppointmentResponse {
             appointment: Some(appointment_pb(&a, &slot)),
@@ -1298,10 +1255,10 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let mut tx = self.pool.begin().await.map_err(AppError::from)?;
         let (mut a, hall) = Self::booked_appointment(&mut tx, &caller, id, true).await?;
         store::release_place(&mut tx, a.slot_id).await?;
-        a.state = "cancelled".into();
+        a.state = AppointmentState::Cancelled;
         let a = store::update_appointment(&mut tx, &a).await?;
         let slot = store::slot(&mut tx, a.slot_id).await?;
-        Self::record_appointment(&mut tx, &a, &slot, &hall, "cancelled").await?;
+        Self::record_appointment(&mut tx, &a, &slot, &hall, AppointmentAction::Cancelled).await?;
         tx.commit().await.map_err(AppError::from)?;
         Ok(Response::new(pb::CancelAppointmentResponse {
             appointment: Some(appointment_pb(&a, &slot)),
@@ -1351,7 +1308,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         store::release_place(&mut tx, a.slot_id).await?;
         a.slot_id = slot.id;
         let a = store::update_appointment(&mut tx, &a).await?;
-        Self::record_appointment(&mut tx, &a, &slot, &hall, "rescheduled").await?;
+        Self::record_appointment(&mut tx, &a, &slot, &hall, AppointmentAction::Rescheduled).await?;
         tx.commit().await.map_err(AppError::from)?;
         Ok(Response::new(pb::RescheduleAppointmentResponse {
             appointment: Some(appointment_pb(&a, &slot)),
@@ -1402,10 +1359,10 @@ impl pb::queue_service_server::QueueService for QueueApi {
         // Checked again under the lock: two check-ins of one appointment give one ticket.
         let (mut a, _) = Self::booked_appointment(&mut tx, &caller, id, true).await?;
         let t = Self::persist(&mut tx, &t, None).await?;
-        a.state = "checked_in".into();
+        a.state = AppointmentState::CheckedIn;
         a.ticket_id = Some(t.id);
         let a = store::update_appointment(&mut tx, &a).await?;
-        Self::record_appointment(&mut tx, &a, &slot, &hall, "checked_in").await?;
+        Self::record_appointment(&mut tx, &a, &slot, &hall, AppointmentAction::CheckedIn).await?;
         tx.commit().await.map_err(AppError::from)?;
         self.queue_after_commit(&t).await;
         self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
@@ -1555,16 +1512,21 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let caller = auth::caller(&req)?;
         caller.require_any_role(WINDOW_STAFF)?;
         let (t, hall, w, _) = self
-            .at_window(&caller, &req.get_ref().window_id, "recalled", |t, _, _| {
-                if t.state != "called" {
-                    return Err(AppError::precondition(
-                        "ALREADY_SERVING",
-                        "the citizen is already being served",
-                    ));
-                }
-                t.recalls += 1;
-                Ok(false)
-            })
+            .at_window(
+                &caller,
+                &req.get_ref().window_id,
+                CallAction::Recalled,
+                |t, _, _| {
+                    if t.state != TicketState::Called {
+                        return Err(AppError::precondition(
+                            "ALREADY_SERVING",
+                            "the citizen is already being served",
+                        ));
+                    }
+                    t.recalls += 1;
+                    Ok(false)
+                },
+            )
             .await?;
         self.announce(
             &hall,
@@ -1585,27 +1547,32 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let caller = auth::caller(&req)?;
         caller.require_any_role(WINDOW_STAFF)?;
         let (t, hall, _, _) = self
-            .at_window(&caller, &req.get_ref().window_id, "no_show", |t, _, now| {
-                if t.state != "called" {
-                    return Err(AppError::precondition(
-                        "ALREADY_SERVING",
-                        "the citizen is being served",
-                    ));
-                }
-                t.no_shows += 1;
-                t.window_id = None;
-                t.window_code = String::new();
-                t.staff_id = String::new();
-                if t.no_shows >= 2 {
-                    t.state = "dropped".into();
-                    Ok(false)
-                } else {
-                    // Back in the queue once, at the end of its class.
-                    t.state = "waiting".into();
-                    t.arrival_ms = now.timestamp_millis();
-                    Ok(true)
-                }
-            })
+            .at_window(
+                &caller,
+                &req.get_ref().window_id,
+                CallAction::NoShow,
+                |t, _, now| {
+                    if t.state != TicketState::Called {
+                        return Err(AppError::precondition(
+                            "ALREADY_SERVING",
+                            "the citizen is being served",
+                        ));
+                    }
+                    t.no_shows += 1;
+                    t.window_id = None;
+                    t.window_code = String::new();
+                    t.staff_id = String::new();
+                    if t.no_shows >= 2 {
+                        t.state = TicketState::Dropped;
+                        Ok(false)
+                    } else {
+                        // Back in the queue once, at the end of its class.
+                        t.state = TicketState::Waiting;
+                        t.arrival_ms = now.timestamp_millis();
+                        Ok(true)
+                    }
+                },
+            )
             .await?;
         self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
             .await;
@@ -1621,11 +1588,16 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let caller = auth::caller(&req)?;
         caller.require_any_role(WINDOW_STAFF)?;
         let (t, _, _, _) = self
-            .at_window(&caller, &req.get_ref().window_id, "held", |t, _, _| {
-                t.state = "held".into();
-                t.window_id = None;
-                Ok(false)
-            })
+            .at_window(
+                &caller,
+                &req.get_ref().window_id,
+                CallAction::Held,
+                |t, _, _| {
+                    t.state = TicketState::Held;
+                    t.window_id = None;
+                    Ok(false)
+                },
+            )
             .await?;
         Ok(Response::new(pb::HoldTicketResponse {
             ticket: Some(self.ticket_response(&t).await?),
@@ -1641,7 +1613,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let id = parse_uuid(&req.get_ref().ticket_id, "ticket_id")?;
         let mut tx = self.pool.begin().await.map_err(AppError::from)?;
         let mut t = store::ticket(&mut tx, Some(&caller.region), id, true).await?;
-        if t.state != "held" {
+        if t.state != TicketState::Held {
             return Err(AppError::precondition(
                 "NOT_HELD",
                 format!("ticket {} is {}", t.number, t.state),
@@ -1649,9 +1621,9 @@ impl pb::queue_service_server::QueueService for QueueApi {
             .into());
         }
         // Back where it was: its original arrival time.
-        t.state = "waiting".into();
+        t.state = TicketState::Waiting;
         let t = store::update_ticket(&mut tx, &t).await?;
-        outbox::enqueue(&mut tx, &events::called(&t, "resumed", "", "")?)
+        outbox::enqueue(&mut tx, &events::called(&t, CallAction::Resumed, "", "")?)
             .await
             .map_err(AppError::from)?;
         tx.commit().await.map_err(AppError::from)?;
@@ -1698,14 +1670,14 @@ impl pb::queue_service_server::QueueService for QueueApi {
             }
         }
         let (t, _, _, _) = self
-            .at_window(&caller, &r.window_id, "transferred", |t, _, _| {
+            .at_window(&caller, &r.window_id, CallAction::Transferred, |t, _, _| {
                 if let Some(m) = matter {
                     t.matter_id = r.matter_id.clone();
                     t.matter_name = m.name;
                     t.window_codes = m.window_codes;
                 }
                 // The original arrival time stays: the citizen does not queue again from the back.
-                t.state = "waiting".into();
+                t.state = TicketState::Waiting;
                 t.window_id = None;
                 t.window_code = String::new();
                 t.staff_id = String::new();
@@ -1731,17 +1703,22 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let caller = auth::caller(&req)?;
         caller.require_any_role(WINDOW_STAFF)?;
         let (t, _, _, _) = self
-            .at_window(&caller, &req.get_ref().window_id, "started", |t, _, now| {
-                if t.state != "called" {
-                    return Err(AppError::precondition(
-                        "ALREADY_SERVING",
-                        "the service already started",
-                    ));
-                }
-                t.state = "serving".into();
-                t.started_at = Some(now);
-                Ok(false)
-            })
+            .at_window(
+                &caller,
+                &req.get_ref().window_id,
+                CallAction::Started,
+                |t, _, now| {
+                    if t.state != TicketState::Called {
+                        return Err(AppError::precondition(
+                            "ALREADY_SERVING",
+                            "the service already started",
+                        ));
+                    }
+                    t.state = TicketState::Serving;
+                    t.started_at = Some(now);
+                    Ok(false)
+                },
+            )
             .await?;
         Ok(Response::new(pb::StartServiceResponse {
             ticket: Some(self.ticket_response(&t).await?),
@@ -1758,9 +1735,9 @@ impl pb::queue_service_server::QueueService for QueueApi {
             .at_window(
                 &caller,
                 &req.get_ref().window_id,
-                "finished",
+                CallAction::Finished,
                 |t, _, now| {
-                    t.state = "finished".into();
+                    t.state = TicketState::Finished;
                     t.finished_at = Some(now);
                     Ok(false)
                 },
@@ -1849,12 +1826,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 id: t.id.to_string(),
                 hall_id: t.hall_id.to_string(),
                 category: t.category,
-                action: match t.action.as_str() {
-                    "opened" => pb::TidalAction::Opened,
-                    "closed" => pb::TidalAction::Closed,
-                    "recommended" => pb::TidalAction::Recommended,
-                    _ => pb::TidalAction::Unspecified,
-                } as i32,
+                action: wire::tidal_action(t.action) as i32,
                 window_id: t.window_id.map(|w| w.to_string()).unwrap_or_default(),
                 window_code: t.window_code,
                 staff_id: t.staff_id,

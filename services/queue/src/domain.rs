@@ -5,6 +5,71 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+xiaoneng_kit::named_enum! {
+    /// Where a ticket stands.
+    pub enum TicketState {
+        Waiting = "waiting",
+        Called = "called",
+        Serving = "serving",
+        Finished = "finished",
+        /// Set aside by the window (材料不全, 暂缓): keeps its place until resumed.
+        Held = "held",
+        /// A second no-show.
+        Dropped = "dropped",
+    }
+}
+
+xiaoneng_kit::named_enum! {
+    /// Where an appointment stands.
+    pub enum AppointmentState {
+        Booked = "booked",
+        Cancelled = "cancelled",
+        CheckedIn = "checked_in",
+    }
+}
+
+xiaoneng_kit::named_enum! {
+    /// Whether a window calls.
+    pub enum WindowState {
+        Open = "open",
+        Paused = "paused",
+        Closed = "closed",
+    }
+}
+
+xiaoneng_kit::named_enum! {
+    /// What a window did with a ticket.
+    pub enum CallAction {
+        Called = "called",
+        Recalled = "recalled",
+        NoShow = "no_show",
+        Held = "held",
+        Resumed = "resumed",
+        Transferred = "transferred",
+        Started = "started",
+        Finished = "finished",
+    }
+}
+
+xiaoneng_kit::named_enum! {
+    /// What happened to an appointment.
+    pub enum AppointmentAction {
+        Booked = "booked",
+        Cancelled = "cancelled",
+        Rescheduled = "rescheduled",
+        CheckedIn = "checked_in",
+    }
+}
+
+xiaoneng_kit::named_enum! {
+    /// What the tidal loop did.
+    pub enum TidalAction {
+        Opened = "opened",
+        Closed = "closed",
+        Recommended = "recommended",
+    }
+}
+
 /// Priority classes, best first (the number is the class rank in the queue score).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Priority {
@@ -39,6 +104,92 @@ impl Priority {
             Priority::Appointment => "appointment",
             Priority::Elderly => "elderly",
             Priority::Normal => "normal",
+        }
+    }
+}
+
+/// The values the API and the events carry: one mapping from each rule type to its protobuf
+/// enum, used by both.
+pub mod wire {
+    use super::*;
+    use xiaoneng_proto::queue::events::v1 as ev;
+    use xiaoneng_proto::queue::v1 as pb;
+
+    pub fn priority(rank: i16) -> pb::Priority {
+        match Priority::from_rank(rank) {
+            Some(Priority::Urgent) => pb::Priority::Urgent,
+            Some(Priority::Appointment) => pb::Priority::Appointment,
+            Some(Priority::Elderly) => pb::Priority::Elderly,
+            Some(Priority::Normal) => pb::Priority::Normal,
+            None => pb::Priority::Unspecified,
+        }
+    }
+
+    pub fn service_kind(name: &str) -> pb::ServiceKind {
+        match ServiceKind::from_name(name) {
+            Some(ServiceKind::Normal) => pb::ServiceKind::Normal,
+            Some(ServiceKind::Complaint) => pb::ServiceKind::Complaint,
+            Some(ServiceKind::Assisted) => pb::ServiceKind::Assisted,
+            None => pb::ServiceKind::Unspecified,
+        }
+    }
+
+    pub fn ticket_state(s: TicketState) -> pb::TicketState {
+        match s {
+            TicketState::Waiting => pb::TicketState::Waiting,
+            TicketState::Called => pb::TicketState::Called,
+            TicketState::Serving => pb::TicketState::Serving,
+            TicketState::Finished => pb::TicketState::Finished,
+            TicketState::Held => pb::TicketState::Held,
+            TicketState::Dropped => pb::TicketState::Dropped,
+        }
+    }
+
+    pub fn window_state(s: WindowState) -> pb::WindowState {
+        match s {
+            WindowState::Open => pb::WindowState::Open,
+            WindowState::Paused => pb::WindowState::Paused,
+            WindowState::Closed => pb::WindowState::Closed,
+        }
+    }
+
+    pub fn appointment_state(s: AppointmentState) -> pb::AppointmentState {
+        match s {
+            AppointmentState::Booked => pb::AppointmentState::Booked,
+            AppointmentState::Cancelled => pb::AppointmentState::Cancelled,
+            AppointmentState::CheckedIn => pb::AppointmentState::CheckedIn,
+        }
+    }
+
+    pub fn tidal_action(a: TidalAction) -> pb::TidalAction {
+        match a {
+            TidalAction::Opened => pb::TidalAction::Opened,
+            TidalAction::Closed => pb::TidalAction::Closed,
+            TidalAction::Recommended => pb::TidalAction::Recommended,
+        }
+    }
+
+    /// What a window did; a no-show that drops the ticket is `DROPPED`.
+    pub fn call_action(action: CallAction, state: TicketState) -> ev::CallAction {
+        match action {
+            CallAction::Called => ev::CallAction::Called,
+            CallAction::Recalled => ev::CallAction::Recalled,
+            CallAction::NoShow if state == TicketState::Dropped => ev::CallAction::Dropped,
+            CallAction::NoShow => ev::CallAction::NoShow,
+            CallAction::Held => ev::CallAction::Held,
+            CallAction::Resumed => ev::CallAction::Resumed,
+            CallAction::Transferred => ev::CallAction::Transferred,
+            CallAction::Started => ev::CallAction::Started,
+            CallAction::Finished => ev::CallAction::Unspecified,
+        }
+    }
+
+    pub fn appointment_action(a: AppointmentAction) -> ev::AppointmentAction {
+        match a {
+            AppointmentAction::Booked => ev::AppointmentAction::Booked,
+            AppointmentAction::Cancelled => ev::AppointmentAction::Cancelled,
+            AppointmentAction::Rescheduled => ev::AppointmentAction::Rescheduled,
+            AppointmentAction::CheckedIn => ev::AppointmentAction::CheckedIn,
         }
     }
 }
@@ -359,6 +510,54 @@ pub fn repair(
 
 #[cfg(test)]
 mod tests {
+
+    /// The stored and published names, written out: renaming a variant fails here instead of
+    /// silently changing a column or an event.
+    #[test]
+    fn state_and_action_names_are_fixed() {
+        let names = |all: &[&'static str]| all.to_vec();
+        assert_eq!(
+            TicketState::ALL
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>(),
+            names(&["waiting", "called", "serving", "finished", "held", "dropped"])
+        );
+        assert_eq!(
+            AppointmentState::ALL
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>(),
+            names(&["booked", "cancelled", "checked_in"])
+        );
+        assert_eq!(
+            WindowState::ALL
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>(),
+            names(&["open", "paused", "closed"])
+        );
+        assert_eq!(
+            TidalAction::ALL
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>(),
+            names(&["opened", "closed", "recommended"])
+        );
+        assert_eq!(
+            AppointmentAction::ALL
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>(),
+            names(&["booked", "cancelled", "rescheduled", "checked_in"])
+        );
+        assert_eq!(
+            Priority::ALL.map(Priority::name),
+            ["urgent", "appointment", "elderly", "normal"]
+        );
+        assert_eq!(Priority::ALL.map(Priority::rank), [1, 2, 3, 4]);
+    }
+
     use super::*;
 
     fn window(kind: WindowKind, matters: &[&str]) -> WindowView {

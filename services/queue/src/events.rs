@@ -5,18 +5,13 @@ use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{AppError, AppResult, ServiceKind};
 use xiaoneng_proto::queue::events::v1 as ev;
 
-use crate::domain::Priority;
+use crate::domain::wire;
+use crate::domain::{AppointmentAction, CallAction};
 use crate::store::{AppointmentRow, SlotRow, TicketRow, TidalRow};
 
 fn region(code: &str) -> AppResult<RegionCode> {
     RegionCode::parse(code)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored region {code}: {e}")))
-}
-
-fn priority_name(rank: i16) -> String {
-    Priority::from_rank(rank)
-        .map(|p| p.name().to_string())
-        .unwrap_or_default()
 }
 
 pub fn issued(t: &TicketRow) -> AppResult<NewEvent> {
@@ -31,9 +26,9 @@ pub fn issued(t: &TicketRow) -> AppResult<NewEvent> {
             number: t.number.clone(),
             category: t.category.clone(),
             matter_id: t.matter_id.clone(),
-            priority: priority_name(t.priority),
-            service_kind: t.service_kind.clone(),
-            arrival_time: t.arrival_at.to_rfc3339(),
+            priority: wire::priority(t.priority) as i32,
+            service_kind: wire::service_kind(&t.service_kind) as i32,
+            arrival_time: Some(xiaoneng_kit::timestamp(t.arrival_at)),
             appointment_id: t.appointment_id.map(|a| a.to_string()).unwrap_or_default(),
             case_id: t.case_id.clone(),
         },
@@ -42,7 +37,7 @@ pub fn issued(t: &TicketRow) -> AppResult<NewEvent> {
 
 pub fn called(
     t: &TicketRow,
-    action: &str,
+    action: CallAction,
     window_id: &str,
     window_code: &str,
 ) -> AppResult<NewEvent> {
@@ -58,7 +53,7 @@ pub fn called(
             window_id: window_id.to_string(),
             window_code: window_code.to_string(),
             staff_id: t.staff_id.clone(),
-            action: action.to_string(),
+            action: wire::call_action(action, t.state) as i32,
             call_sequence: t.call_seq.unwrap_or(0),
         },
     ))
@@ -87,7 +82,7 @@ pub fn finished(t: &TicketRow) -> AppResult<NewEvent> {
                 .max(0),
             case_id: t.case_id.clone(),
             citizen_id: t.citizen_id.clone(),
-            finish_time: finished.to_rfc3339(),
+            finish_time: Some(xiaoneng_kit::timestamp(finished)),
         },
     ))
 }
@@ -97,7 +92,7 @@ pub fn appointment(
     a: &AppointmentRow,
     slot: &SlotRow,
     region_code: &str,
-    action: &str,
+    action: AppointmentAction,
 ) -> AppResult<NewEvent> {
     Ok(NewEvent::new(
         ServiceKind::Queue,
@@ -112,7 +107,7 @@ pub fn appointment(
             slot_id: slot.id.to_string(),
             date: slot.day.to_string(),
             start_time: slot.start_time.format("%H:%M").to_string(),
-            action: action.to_string(),
+            action: wire::appointment_action(action) as i32,
         },
     ))
 }
@@ -126,7 +121,7 @@ pub fn tidal(t: &TidalRow, region_code: &str) -> AppResult<NewEvent> {
             hall_id: t.hall_id.to_string(),
             region_code: region_code.to_string(),
             category: t.category.clone(),
-            action: t.action.clone(),
+            action: wire::tidal_action(t.action) as i32,
             window_id: t.window_id.map(|w| w.to_string()).unwrap_or_default(),
             window_code: t.window_code.clone(),
             staff_id: t.staff_id.clone(),

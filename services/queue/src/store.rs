@@ -6,7 +6,9 @@ use uuid::Uuid;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{AppError, AppResult};
 
-use crate::domain::{Category, StaffOnDuty, TidalPolicy};
+use crate::domain::{
+    AppointmentState, Category, StaffOnDuty, TicketState, TidalAction, TidalPolicy, WindowState,
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HallRow {
@@ -26,7 +28,7 @@ pub struct WindowRow {
     pub code: String,
     pub kind: String,
     pub matter_ids: Vec<String>,
-    pub state: String,
+    pub state: WindowState,
     pub staff_id: String,
     pub tidal: bool,
     pub tidal_category: String,
@@ -45,7 +47,7 @@ pub struct TicketRow {
     pub window_codes: Vec<String>,
     pub priority: i16,
     pub service_kind: String,
-    pub state: String,
+    pub state: TicketState,
     pub arrival_at: DateTime<Utc>,
     pub arrival_ms: i64,
     pub window_id: Option<Uuid>,
@@ -169,7 +171,7 @@ pub async fn upsert_window(conn: &mut PgConnection, w: &WindowRow) -> AppResult<
 pub async fn set_window_state(
     conn: &mut PgConnection,
     id: Uuid,
-    state: &str,
+    state: WindowState,
     staff: &str,
     tidal_category: &str,
 ) -> AppResult<WindowRow> {
@@ -328,7 +330,7 @@ pub async fn update_ticket(conn: &mut PgConnection, t: &TicketRow) -> AppResult<
          WHERE id = $1 RETURNING {TICKET_COLS}"
     ))
     .bind(t.id)
-    .bind(&t.state)
+    .bind(t.state)
     .bind(t.window_id)
     .bind(&t.window_code)
     .bind(&t.staff_id)
@@ -465,7 +467,7 @@ pub struct AppointmentRow {
     pub matter_id: String,
     pub citizen_id: String,
     pub citizen_name: String,
-    pub state: String,
+    pub state: AppointmentState,
     pub ticket_id: Option<Uuid>,
 }
 
@@ -523,7 +525,7 @@ pub async fn update_appointment(
     ))
     .bind(a.id)
     .bind(a.slot_id)
-    .bind(&a.state)
+    .bind(a.state)
     .bind(a.ticket_id)
     .fetch_one(conn)
     .await?)
@@ -554,7 +556,7 @@ pub struct TidalRow {
     pub id: Uuid,
     pub hall_id: Uuid,
     pub category: String,
-    pub action: String,
+    pub action: TidalAction,
     pub window_id: Option<Uuid>,
     pub window_code: String,
     pub staff_id: String,
@@ -571,7 +573,7 @@ pub async fn insert_tidal(conn: &mut PgConnection, t: &TidalRow) -> AppResult<()
         .bind(t.id)
         .bind(t.hall_id)
         .bind(&t.category)
-        .bind(&t.action)
+        .bind(t.action)
         .bind(t.window_id)
         .bind(&t.window_code)
         .bind(&t.staff_id)

@@ -13,7 +13,7 @@ use xiaoneng_kit::{outbox, AppResult};
 use xiaoneng_proto::queue::v1 as pb;
 
 use crate::api::QueueApi;
-use crate::domain::{self, TidalDecision};
+use crate::domain::{self, TidalAction, TidalDecision, WindowState};
 use crate::events;
 use crate::store::{self, TidalRow};
 
@@ -41,15 +41,15 @@ pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>>
         };
         let open_for: Option<&store::WindowRow> = windows
             .iter()
-            .find(|x| x.tidal && x.state != "closed" && x.tidal_category == p.category);
-        let event = |action: &str,
+            .find(|x| x.tidal && x.state != WindowState::Closed && x.tidal_category == p.category);
+        let event = |action: TidalAction,
                      window: Option<&store::WindowRow>,
                      staff: &str,
                      reason: String| TidalRow {
             id: Uuid::now_v7(),
             hall_id,
             category: p.category.clone(),
-            action: action.to_string(),
+            action,
             window_id: window.map(|x| x.id),
             window_code: window.map(|x| x.code.clone()).unwrap_or_default(),
             staff_id: staff.to_string(),
@@ -67,10 +67,12 @@ pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>>
             TidalDecision::Open => {
                 let busy: Vec<&str> = windows
                     .iter()
-                    .filter(|x| x.state != "closed")
+                    .filter(|x| x.state != WindowState::Closed)
                     .map(|x| x.staff_id.as_str())
                     .collect();
-                let reserve = windows.iter().find(|x| x.tidal && x.state == "closed");
+                let reserve = windows
+                    .iter()
+                    .find(|x| x.tidal && x.state == WindowState::Closed);
                 let idle = hall
                     .staff
                     .iter()
@@ -84,12 +86,12 @@ pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>>
                         store::set_window_state(
                             &mut tx,
                             win.id,
-                            "open",
+                            WindowState::Open,
                             &staff.staff_id,
                             &p.category,
                         )
                         .await?;
-                        recorded.push(event("opened", Some(win), &staff.staff_id, why));
+                        recorded.push(event(TidalAction::Opened, Some(win), &staff.staff_id, why));
                     }
                     _ => {
                         // Once per surge: not again until the category's last event was something else.
@@ -97,8 +99,8 @@ pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>>
                             .iter()
                             .rev()
                             .find(|e| e.category == p.category)
-                            .map(|e| e.action.as_str());
-                        if last != Some("recommended") {
+                            .map(|e| e.action);
+                        if last != Some(TidalAction::Recommended) {
                             let suggestion = hall
                                 .staff
                                 .iter()
@@ -111,7 +113,7 @@ pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>>
                                 "no qualified staff member is idle"
                             };
                             recorded.push(event(
-                                "recommended",
+                                TidalAction::Recommended,
                                 reserve,
                                 "",
                                 format!("{why}; {missing}{suggestion}"),
@@ -123,12 +125,12 @@ pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>>
             TidalDecision::Close => {
                 let win = open_for.expect("open");
                 if store::current_at(&mut tx, win.id).await?.is_none() {
-                    store::set_window_state(&mut tx, win.id, "closed", "", "").await?;
+                    store::set_window_state(&mut tx, win.id, WindowState::Closed, "", "").await?;
                     let why = format!(
                         "surge over: {} waiting (close at {})",
                         w.waiting, p.close_waiting
                     );
-                    recorded.push(event("closed", Some(win), &win.staff_id, why));
+                    recorded.push(event(TidalAction::Closed, Some(win), &win.staff_id, why));
                 }
             }
             TidalDecision::Keep => {}
