@@ -16,11 +16,12 @@ use xiaoneng_kit::{parse_date_field, AppError, AppResult, Violations};
 use xiaoneng_proto::case::v1 as pb;
 use xiaoneng_proto::catalog::v1::{catalog_service_client::CatalogServiceClient, GetMatterRequest};
 
-use crate::domain::{self, Action, Case, RuleError, State};
-use crate::store::{
-    self, CaseRecord, CaseRow, Change, Ctx, FiredRow, HistoryRow, NewCase, NoticeMeta, Referral,
+use crate::domain::{
+    self, date, Action, Case, CaseRecord, CaseRow, NoticeMeta, Policy, Referral, RuleError, State,
+    CERTIFICATE_DAYS,
 };
-use crate::timers::{self, Policy, CERTIFICATE_DAYS};
+use crate::service::{self, Change, Ctx};
+use crate::store::{self, FiredRow, HistoryRow, NewCase};
 
 pub struct CaseApi {
     pool: PgPool,
@@ -69,53 +70,10 @@ fn parse_id(id: &str) -> AppResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| AppError::invalid("id", "must be a case id"))
 }
 
-fn state_pb(s: State) -> pb::CaseState {
-    match s {
-        State::Submitted => pb::CaseState::Submitted,
-        State::PreReview => pb::CaseState::PreReview,
-        State::CorrectionRequested => pb::CaseState::CorrectionRequested,
-        State::Accepted => pb::CaseState::Accepted,
-        State::NotAccepted => pb::CaseState::NotAccepted,
-        State::InReview => pb::CaseState::InReview,
-        State::Approved => pb::CaseState::Approved,
-        State::Denied => pb::CaseState::Denied,
-        State::CertificateIssued => pb::CaseState::CertificateIssued,
-        State::Delivered => pb::CaseState::Delivered,
-        State::Closed => pb::CaseState::Closed,
-        State::Withdrawn => pb::CaseState::Withdrawn,
-        State::Returned => pb::CaseState::Returned,
-        State::Suspended => pb::CaseState::Suspended,
-    }
-}
-
-const ALL_STATES: [State; 14] = [
-    State::Submitted,
-    State::PreReview,
-    State::CorrectionRequested,
-    State::Accepted,
-    State::NotAccepted,
-    State::InReview,
-    State::Approved,
-    State::Denied,
-    State::CertificateIssued,
-    State::Delivered,
-    State::Closed,
-    State::Withdrawn,
-    State::Returned,
-    State::Suspended,
-];
-
 fn state_from_name(s: &str) -> pb::CaseState {
-    ALL_STATES
-        .into_iter()
-        .find(|x| store::state_name(*x) == s)
-        .map(state_pb)
+    State::from_name(s)
+        .map(State::wire)
         .unwrap_or(pb::CaseState::Unspecified)
-}
-
-/// A date for the API and events: `YYYY-MM-DD`, empty when unset.
-pub(crate) fn date(d: Option<chrono::NaiveDate>) -> String {
-    d.map(|d| d.to_string()).unwrap_or_default()
 }
 
 fn referral_pb(r: &Referral) -> pb::Referral {
@@ -146,7 +104,7 @@ fn to_pb(
     today: chrono::NaiveDate,
 ) -> pb::Case {
     let cal = calendars.for_region(&row.region_code);
-    let running = timers::running_clocks(&row);
+    let running = domain::running_clocks(&row);
     let paused = running
         .first()
         .map(|(_, c)| c.paused_working_days(&cal, today))
@@ -170,7 +128,7 @@ fn to_pb(
         matter_id: row.matter_id.to_string(),
         matter_version: row.matter_version,
         matter_name: row.matter_name,
-        state: state_pb(rec.case.state) as i32,
+        state: State::wire(rec.case.state) as i32,
         version: row.version,
         applicant: Some(pb::Applicant {
             name: rec.applicant_name,
@@ -303,7 +261,7 @@ impl CaseApi {
             reason,
         };
         let ctx = self.ctx();
-        store::change(&self.pool, &ctx, id, &ch, rule).await?;
+        service::change(&self.pool, &ctx, id, &ch, rule).await?;
         self.load(&audience, id).await
     }
 
@@ -507,7 +465,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         };
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
         let ctx = self.ctx();
-        let row = store::submit(&self.pool, &ctx, &new, request_id, inquiry).await?;
+        let row = service::submit(&self.pool, &ctx, &new, request_id, inquiry).await?;
         Ok(Response::new(pb::SubmitCaseResponse {
             case: Some(self.load(&caller.audience(), row.id).await?),
         }))
@@ -667,7 +625,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                 let fx = row.body.case.apply(&Action::Accept).map_err(rule_error)?;
                 row.body.tolerated = tolerated;
                 row.accepted_on = Some(today);
-                timers::recompute_deadlines(row, &calendars.for_region(&row.region_code), today);
+                domain::recompute_deadlines(row, &calendars.for_region(&row.region_code), today);
                 Ok(fx)
             })
             .await?;
@@ -841,7 +799,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                         .extend(r.days as u32)
                         .map_err(|e| AppError::precondition("ALREADY_EXTENDED", e.to_string()))?;
                     row.body.extension = statutory.extension;
-                    timers::recompute_deadlines(
+                    domain::recompute_deadlines(
                         row,
                         &calendars.for_region(&row.region_code),
                         today,
@@ -881,7 +839,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                         .pause(today)
                         .map_err(|e| AppError::precondition("CLOCK", e.to_string()))?;
                     row.body.pauses = clock.pauses;
-                    timers::recompute_deadlines(
+                    domain::recompute_deadlines(
                         row,
                         &calendars.for_region(&row.region_code),
                         today,
@@ -916,7 +874,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                         .resume(today)
                         .map_err(|e| AppError::precondition("CLOCK", e.to_string()))?;
                     row.body.pauses = clock.pauses;
-                    timers::recompute_deadlines(
+                    domain::recompute_deadlines(
                         row,
                         &calendars.for_region(&row.region_code),
                         today,
@@ -1152,9 +1110,9 @@ impl pb::case_service_server::CaseService for CaseApi {
         let state = match pb::CaseState::try_from(r.state) {
             Ok(pb::CaseState::Unspecified) => None,
             Ok(s) => Some(
-                ALL_STATES
+                State::ALL
                     .into_iter()
-                    .find(|x| state_pb(*x) == s)
+                    .find(|x| State::wire(*x) == s)
                     .map(store::state_name)
                     .ok_or_else(|| AppError::invalid("state", "is not a case state"))?,
             ),

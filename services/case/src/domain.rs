@@ -4,11 +4,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
-use xiaoneng_calendar::{Calendar, Clock};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use xiaoneng_calendar::{Calendar, Clock, Pause};
+use xiaoneng_kit::clock::cst;
 
-/// Where a case stands.
+/// Where a case stands. Stored, serialised and published by [`State::name`], never by the
+/// Rust variant's name: renaming a variant cannot change what the database or a consumer sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum State {
     Submitted,
     PreReview,
@@ -28,11 +33,87 @@ pub enum State {
 }
 
 impl State {
+    pub const ALL: [State; 14] = [
+        State::Submitted,
+        State::PreReview,
+        State::CorrectionRequested,
+        State::Accepted,
+        State::NotAccepted,
+        State::InReview,
+        State::Approved,
+        State::Denied,
+        State::CertificateIssued,
+        State::Delivered,
+        State::Closed,
+        State::Withdrawn,
+        State::Returned,
+        State::Suspended,
+    ];
+
+    /// The database and event name (the names the first release stored; kept as they are).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Submitted => "Submitted",
+            State::PreReview => "PreReview",
+            State::CorrectionRequested => "CorrectionRequested",
+            State::Accepted => "Accepted",
+            State::NotAccepted => "NotAccepted",
+            State::InReview => "InReview",
+            State::Approved => "Approved",
+            State::Denied => "Denied",
+            State::CertificateIssued => "CertificateIssued",
+            State::Delivered => "Delivered",
+            State::Closed => "Closed",
+            State::Withdrawn => "Withdrawn",
+            State::Returned => "Returned",
+            State::Suspended => "Suspended",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The value the API and the events carry.
+    pub fn wire(self) -> xiaoneng_proto::case::v1::CaseState {
+        use xiaoneng_proto::case::v1::CaseState as W;
+        match self {
+            State::Submitted => W::Submitted,
+            State::PreReview => W::PreReview,
+            State::CorrectionRequested => W::CorrectionRequested,
+            State::Accepted => W::Accepted,
+            State::NotAccepted => W::NotAccepted,
+            State::InReview => W::InReview,
+            State::Approved => W::Approved,
+            State::Denied => W::Denied,
+            State::CertificateIssued => W::CertificateIssued,
+            State::Delivered => W::Delivered,
+            State::Closed => W::Closed,
+            State::Withdrawn => W::Withdrawn,
+            State::Returned => W::Returned,
+            State::Suspended => W::Suspended,
+        }
+    }
+
     pub fn is_final(self) -> bool {
         matches!(
             self,
             State::NotAccepted | State::Closed | State::Withdrawn | State::Returned
         )
+    }
+}
+
+impl From<State> for &'static str {
+    fn from(s: State) -> Self {
+        s.name()
+    }
+}
+
+impl TryFrom<String> for State {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        State::from_name(&name).ok_or_else(|| format!("unknown case state {name:?}"))
     }
 }
 
@@ -438,8 +519,391 @@ pub fn escalation_dates(
     out
 }
 
+// ---------------------------------------------------------------------------------------------
+// The case file: the aggregate as stored (the rule state above, the body, the dated columns).
+
+/// The stored body of a case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseRecord {
+    pub case: Case,
+    pub applicant_name: String,
+    pub applicant_phone: String,
+    pub agent_name: String,
+    pub notices: Vec<NoticeMeta>,
+    pub tolerated: Vec<String>,
+    /// Stops of the legal clock (suspensions).
+    #[serde(default)]
+    pub pauses: Vec<xiaoneng_calendar::Pause>,
+    /// Working days added by the one extension.
+    #[serde(default)]
+    pub extension: u32,
+    #[serde(default)]
+    pub decided_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub certificate_number: String,
+    #[serde(default)]
+    pub delivery_method: String,
+    /// The matter's steps and their limits (working days), kept from submission.
+    #[serde(default)]
+    pub steps: Vec<(String, u32)>,
+    /// The matter step whose limit each review step has, and when review started.
+    #[serde(default)]
+    pub review_step: Option<(String, u32)>,
+    #[serde(default)]
+    pub review_started_on: Option<NaiveDate>,
+    /// 首问负责: where the case is handled now and how it got there.
+    #[serde(default)]
+    pub handling_department: String,
+    #[serde(default)]
+    pub handler: String,
+    #[serde(default)]
+    pub referrals: Vec<Referral>,
+    /// 联办 / 督办.
+    #[serde(default)]
+    pub joint: bool,
+    #[serde(default)]
+    pub supervised: bool,
+    /// 代办 or 帮办 when an agent acts for the applicant.
+    #[serde(default)]
+    pub agent_kind: String,
+    #[serde(default)]
+    pub deemed_accepted: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Referral {
+    pub from_department: String,
+    pub to_department: String,
+    pub handler: String,
+    pub reason: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+impl CaseRecord {
+    /// 容缺 materials still outstanding.
+    pub fn tolerated_outstanding(&self) -> Vec<String> {
+        self.tolerated
+            .iter()
+            .filter(|m| !self.case.supplied.contains(*m))
+            .cloned()
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoticeMeta {
+    pub reason: String,
+    pub at: DateTime<Utc>,
+    pub violation: Vec<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: Uuid,
+    pub region_code: String,
+    pub matter_id: Uuid,
+    pub matter_version: i32,
+    pub matter_name: String,
+    pub version: i64,
+    pub body: sqlx::types::Json<CaseRecord>,
+    pub promised_limit: i32,
+    pub statutory_limit: i32,
+    pub first_responsible: String,
+    pub submitted_on: NaiveDate,
+    pub accepted_on: Option<NaiveDate>,
+    pub promised_deadline: Option<NaiveDate>,
+    pub statutory_deadline: Option<NaiveDate>,
+    pub tolerance_due: Option<NaiveDate>,
+    /// The applicant's citizen account ('' when the applicant has none).
+    pub applicant_citizen_id: String,
+}
+
+/// One entry of a case's history.
+pub struct History<'a> {
+    pub action: &'a str,
+    pub from: State,
+    pub actor: &'a str,
+    pub role: &'a str,
+    pub reason: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// A date for the API and events: `YYYY-MM-DD`, empty when unset.
+pub fn date(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The legal clock of a case file: which clocks run, what is due when, what a due timer does.
+
+/// When escalations fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// A warning when this many working days or fewer are left.
+    pub warn_days: u32,
+    /// A red card when a clock is more than this many working days overdue.
+    pub red_after_days: u32,
+}
+
+/// 行政许可法 art. 44: the certificate within 10 working days of the decision.
+pub const CERTIFICATE_DAYS: u32 = 10;
+/// 行政许可法 art. 32: a notice within 5 working days, or the application counts as accepted.
+pub const NOTICE_DAYS: u32 = 5;
+
+pub const DEEMED_ACCEPTANCE: &str = "deemed_acceptance";
+pub const TOLERANCE_DUE: &str = "tolerance_due";
+/// The clock name of timers about the case itself (not a limit).
+pub const CASE: &str = "case";
+
+/// Pauses of the case that fall after `start`, clipped to it.
+fn pauses_since(pauses: &[Pause], start: NaiveDate) -> Vec<Pause> {
+    pauses
+        .iter()
+        .filter(|p| p.until.is_none_or(|u| u > start))
+        .map(|p| Pause {
+            from: p.from.max(start),
+            until: p.until,
+        })
+        .collect()
+}
+
+/// The clocks of a case that run (or stand paused) now, by name.
+pub fn running_clocks(row: &CaseRow) -> Vec<(String, Clock)> {
+    let rec = &row.body;
+    let state = rec.case.state;
+    let mut out = Vec::new();
+    if matches!(state, State::Accepted | State::InReview | State::Suspended) {
+        if let Some(start) = row.accepted_on {
+            let pauses = rec.pauses.clone();
+            out.push((
+                "promised".to_string(),
+                Clock {
+                    start,
+                    limit: row.promised_limit.max(0) as u32,
+                    extension: 0,
+                    pauses: pauses.clone(),
+                },
+            ));
+            out.push((
+                "statutory".to_string(),
+                Clock {
+                    start,
+                    limit: row.statutory_limit.max(0) as u32,
+                    extension: rec.extension,
+                    pauses,
+                },
+            ));
+        }
+        let reviewing =
+            state == State::InReview || rec.case.suspended_from == Some(State::InReview);
+        if let (true, Some((_, limit)), Some(started)) =
+            (reviewing, &rec.review_step, rec.review_started_on)
+        {
+            for (dept, conclusion) in &rec.case.review {
+                if conclusion.is_none() {
+                    let clock = Clock {
+                        start: started,
+                        limit: *limit,
+                        extension: 0,
+                        pauses: pauses_since(&rec.pauses, started),
+                    };
+                    out.push((format!("step:{dept}"), clock));
+                }
+            }
+        }
+    }
+    if state == State::Approved {
+        if let Some(decided) = rec.decided_on {
+            out.push((
+                "certificate".to_string(),
+                Clock::new(decided, CERTIFICATE_DAYS),
+            ));
+        }
+    }
+    out
+}
+
+/// One due time of a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub clock: String,
+    pub kind: String,
+    pub on: NaiveDate,
+    /// The deadline an escalation is about.
+    pub deadline: Option<NaiveDate>,
+}
+
+/// Every timer the case should have now (fired or not): pure, from the case alone.
+pub fn desired(row: &CaseRow, cal: &Calendar, policy: Policy) -> Vec<Due> {
+    let rec = &row.body;
+    let state = rec.case.state;
+    let mut out = Vec::new();
+    if matches!(state, State::Submitted | State::PreReview) && rec.case.notices.is_empty() {
+        let last = cal.add_working_days(row.submitted_on, NOTICE_DAYS);
+        out.push(Due {
+            clock: CASE.into(),
+            kind: DEEMED_ACCEPTANCE.into(),
+            on: last.succ_opt().expect("date"),
+            deadline: Some(last),
+        });
+    }
+    if let (true, Some(due)) = (
+        matches!(state, State::Accepted | State::InReview | State::Suspended),
+        row.tolerance_due,
+    ) {
+        if !rec.tolerated_outstanding().is_empty() {
+            out.push(Due {
+                clock: CASE.into(),
+                kind: TOLERANCE_DUE.into(),
+                on: due.succ_opt().expect("date"),
+                deadline: Some(due),
+            });
+        }
+    }
+    for (name, clock) in running_clocks(row) {
+        if clock.is_paused() {
+            continue; // the clock stands still: nothing can become due until it resumes
+        }
+        let deadline = clock.deadline(cal, clock.start);
+        for (level, on) in escalation_dates(cal, &clock, policy.warn_days, policy.red_after_days) {
+            out.push(Due {
+                clock: name.clone(),
+                kind: level.name().into(),
+                on,
+                deadline: Some(deadline),
+            });
+        }
+    }
+    out
+}
+
+/// What a due timer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fired: an escalation event, or a state change already applied to the row.
+    Escalated {
+        level: Escalation,
+        deadline: NaiveDate,
+    },
+    Changed {
+        action: &'static str,
+        from: State,
+        reason: String,
+    },
+    /// No longer applies as indexed (the case moved on): `sync` repairs the row.
+    Stale,
+}
+
+pub fn decide(
+    row: &mut CaseRow,
+    cal: &Calendar,
+    policy: Policy,
+    clock: &str,
+    kind: &str,
+    today: NaiveDate,
+) -> Outcome {
+    let from = row.body.case.state;
+    match kind {
+        DEEMED_ACCEPTANCE => {
+            let first_notice = row
+                .body
+                .notices
+                .first()
+                .map(|n| n.at.with_timezone(&cst()).date_naive());
+            match deemed_acceptance(cal, row.submitted_on, first_notice, today) {
+                Some(on) if row.body.case.apply(&Action::DeemAccept).is_ok() => {
+                    row.accepted_on = Some(on);
+                    row.body.deemed_accepted = true;
+                    recompute_deadlines(row, cal, today);
+                    Outcome::Changed {
+                        action: "deemed_accept",
+                        from,
+                        reason: format!(
+                            "{NOTICE_DAYS}个工作日内未一次性告知，自收到申请之日({on})起即为受理"
+                        ),
+                    }
+                }
+                _ => Outcome::Stale,
+            }
+        }
+        TOLERANCE_DUE => {
+            let outstanding = row.body.tolerated_outstanding();
+            let overdue = row.tolerance_due.is_some_and(|d| today > d);
+            if overdue && !outstanding.is_empty() && row.body.case.apply(&Action::Return).is_ok() {
+                Outcome::Changed {
+                    action: "return",
+                    from,
+                    reason: format!("容缺材料逾期未补齐: {}", outstanding.join("、")),
+                }
+            } else {
+                Outcome::Stale
+            }
+        }
+        level => {
+            let (Some(level), Some((_, c))) = (
+                Escalation::from_name(level),
+                running_clocks(row).into_iter().find(|(n, _)| n == clock),
+            ) else {
+                return Outcome::Stale;
+            };
+            if c.is_paused()
+                || escalation(cal, &c, today, policy.warn_days, policy.red_after_days) < level
+            {
+                return Outcome::Stale;
+            }
+            Outcome::Escalated {
+                level,
+                deadline: c.deadline(cal, today),
+            }
+        }
+    }
+}
+
+/// Sets the statutory and promised deadlines from the clocks.
+pub fn recompute_deadlines(row: &mut CaseRow, cal: &Calendar, today: NaiveDate) {
+    for (name, clock) in running_clocks(row) {
+        match name.as_str() {
+            "promised" => row.promised_deadline = Some(clock.deadline(cal, today)),
+            "statutory" => row.statutory_deadline = Some(clock.deadline(cal, today)),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// The stored and published names, written out: a renamed variant fails here instead of
+    /// silently changing what the database and consumers see.
+    #[test]
+    fn state_names_are_fixed_and_round_trip() {
+        let names = [
+            "Submitted",
+            "PreReview",
+            "CorrectionRequested",
+            "Accepted",
+            "NotAccepted",
+            "InReview",
+            "Approved",
+            "Denied",
+            "CertificateIssued",
+            "Delivered",
+            "Closed",
+            "Withdrawn",
+            "Returned",
+            "Suspended",
+        ];
+        assert_eq!(State::ALL.map(State::name), names);
+        for s in State::ALL {
+            assert_eq!(State::from_name(s.name()), Some(s));
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.name()));
+            assert_eq!(serde_json::from_str::<State>(&json).unwrap(), s);
+        }
+        assert_eq!(State::from_name("submitted"), None);
+    }
+
     use super::*;
 
     fn d(s: &str) -> NaiveDate {

@@ -9,9 +9,7 @@ use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
 use xiaoneng_proto::case::events::v1::{CaseEscalated, CaseTransitioned, OneTimeNoticeViolated};
 
-use crate::api::date;
-use crate::domain::Escalation;
-use crate::store::{state_name, CaseRow, History};
+use crate::domain::{date, CaseRow, Escalation, History};
 
 fn region(row: &CaseRow) -> anyhow::Result<RegionCode> {
     RegionCode::parse(&row.region_code).map_err(anyhow::Error::msg)
@@ -29,8 +27,8 @@ pub fn transitioned(row: &CaseRow, h: &History<'_>, today: NaiveDate) -> anyhow:
             matter_id: row.matter_id.to_string(),
             matter_version: row.matter_version,
             action: h.action.to_string(),
-            from_state: state_name(h.from),
-            to_state: state_name(rec.case.state),
+            from_state: h.from.wire() as i32,
+            to_state: rec.case.state.wire() as i32,
             actor: h.actor.to_string(),
             actor_role: h.role.to_string(),
             reason: h.reason.to_string(),
@@ -73,7 +71,7 @@ pub fn escalated(
             level: level.name().to_string(),
             deadline: deadline.to_string(),
             due_date: due.to_string(),
-            state: state_name(rec.case.state),
+            state: rec.case.state.wire() as i32,
             first_responsible: row.first_responsible.clone(),
             handling_department: rec.handling_department.clone(),
             handler: rec.handler.clone(),

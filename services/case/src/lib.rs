@@ -8,6 +8,7 @@
 pub mod api;
 pub mod domain;
 pub mod events;
+pub mod service;
 pub mod store;
 pub mod timers;
 
@@ -63,7 +64,7 @@ pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningSe
         "domain.timer_interval_ms: must be positive"
     );
     anyhow::ensure!(d.timer_batch > 0, "domain.timer_batch: must be positive");
-    let policy = timers::Policy {
+    let policy = domain::Policy {
         warn_days: d.warn_days,
         red_after_days: d.red_after_days,
     };

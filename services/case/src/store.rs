@@ -1,114 +1,16 @@
-//! Case persistence. A change locks the row, checks the caller's expected version (a stale
-//! one is ABORTED: optimistic concurrency as the API contract, the row lock so two writers
-//! never both pass), applies the domain rule, and writes the case, its history entry and its
-//! events in one transaction.
+//! Case persistence: SQL with typed rows, no rules, no events, no transactions of its own
+//! except the inquiry referral. The use cases that combine these are in `service`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use xiaoneng_kit::auth::Audience;
 use xiaoneng_kit::region::RegionCode;
-use xiaoneng_kit::{outbox, AppError, AppResult};
+use xiaoneng_kit::{AppError, AppResult};
 
-use crate::domain::{self, Case, State};
-
-/// The stored body of a case.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CaseRecord {
-    pub case: Case,
-    pub applicant_name: String,
-    pub applicant_phone: String,
-    pub agent_name: String,
-    pub notices: Vec<NoticeMeta>,
-    pub tolerated: Vec<String>,
-    /// Stops of the legal clock (suspensions).
-    #[serde(default)]
-    pub pauses: Vec<xiaoneng_calendar::Pause>,
-    /// Working days added by the one extension.
-    #[serde(default)]
-    pub extension: u32,
-    #[serde(default)]
-    pub decided_on: Option<NaiveDate>,
-    #[serde(default)]
-    pub certificate_number: String,
-    #[serde(default)]
-    pub delivery_method: String,
-    /// The matter's steps and their limits (working days), kept from submission.
-    #[serde(default)]
-    pub steps: Vec<(String, u32)>,
-    /// The matter step whose limit each review step has, and when review started.
-    #[serde(default)]
-    pub review_step: Option<(String, u32)>,
-    #[serde(default)]
-    pub review_started_on: Option<NaiveDate>,
-    /// 首问负责: where the case is handled now and how it got there.
-    #[serde(default)]
-    pub handling_department: String,
-    #[serde(default)]
-    pub handler: String,
-    #[serde(default)]
-    pub referrals: Vec<Referral>,
-    /// 联办 / 督办.
-    #[serde(default)]
-    pub joint: bool,
-    #[serde(default)]
-    pub supervised: bool,
-    /// 代办 or 帮办 when an agent acts for the applicant.
-    #[serde(default)]
-    pub agent_kind: String,
-    #[serde(default)]
-    pub deemed_accepted: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Referral {
-    pub from_department: String,
-    pub to_department: String,
-    pub handler: String,
-    pub reason: String,
-    pub by: String,
-    pub at: DateTime<Utc>,
-}
-
-impl CaseRecord {
-    /// 容缺 materials still outstanding.
-    pub fn tolerated_outstanding(&self) -> Vec<String> {
-        self.tolerated
-            .iter()
-            .filter(|m| !self.case.supplied.contains(*m))
-            .cloned()
-            .collect()
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NoticeMeta {
-    pub reason: String,
-    pub at: DateTime<Utc>,
-    pub violation: Vec<String>,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CaseRow {
-    pub id: Uuid,
-    pub region_code: String,
-    pub matter_id: Uuid,
-    pub matter_version: i32,
-    pub matter_name: String,
-    pub version: i64,
-    pub body: sqlx::types::Json<CaseRecord>,
-    pub promised_limit: i32,
-    pub statutory_limit: i32,
-    pub first_responsible: String,
-    pub submitted_on: NaiveDate,
-    pub accepted_on: Option<NaiveDate>,
-    pub promised_deadline: Option<NaiveDate>,
-    pub statutory_deadline: Option<NaiveDate>,
-    pub tolerance_due: Option<NaiveDate>,
-    /// The applicant's citizen account ('' when the applicant has none).
-    pub applicant_citizen_id: String,
-}
+pub use crate::domain::{CaseRecord, CaseRow, History, NoticeMeta, Referral};
+use crate::domain::{Due, State};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HistoryRow {
@@ -126,9 +28,10 @@ const COLS: &str = "id, region_code, matter_id, matter_version, matter_name, ver
     applicant_citizen_id";
 
 pub fn state_name(s: State) -> String {
-    format!("{s:?}")
+    s.name().to_string()
 }
 
+/// A new case as inserted.
 pub struct NewCase {
     pub region: RegionCode,
     pub matter_id: Uuid,
@@ -146,52 +49,32 @@ pub struct NewCase {
     pub applicant_citizen_id: String,
 }
 
-/// What every write needs besides the case: the calendars and the escalation policy to keep
-/// the timer index right, and the business time of the change.
-pub struct Ctx<'a> {
-    pub calendars: &'a xiaoneng_calendar::Calendars,
-    pub policy: crate::timers::Policy,
-    pub now: DateTime<Utc>,
+/// The case an earlier request with this id created.
+pub async fn by_request(conn: &mut PgConnection, request_id: &str) -> AppResult<Option<CaseRow>> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLS} FROM cases WHERE request_id = $1"))
+            .bind(request_id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
-impl Ctx<'_> {
-    pub fn today(&self) -> NaiveDate {
-        self.now
-            .with_timezone(&xiaoneng_kit::clock::cst())
-            .date_naive()
-    }
-}
-
-pub async fn submit(
-    pool: &PgPool,
-    ctx: &Ctx<'_>,
+pub async fn insert(
+    conn: &mut PgConnection,
     c: &NewCase,
     request_id: Option<&str>,
-    inquiry: Option<Uuid>,
 ) -> AppResult<CaseRow> {
-    let mut tx = pool.begin().await?;
-    if let Some(rid) = request_id {
-        let done: Option<CaseRow> =
-            sqlx::query_as(&format!("SELECT {COLS} FROM cases WHERE request_id = $1"))
-                .bind(rid)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(row) = done {
-            return Ok(row);
-        }
-    }
-    let id = Uuid::now_v7();
-    let row: CaseRow = sqlx::query_as(&format!(
+    Ok(sqlx::query_as(&format!(
         "INSERT INTO cases (id, region_code, matter_id, matter_version, matter_name, state, body, promised_limit,
             statutory_limit, first_responsible, submitted_on, request_id, applicant_citizen_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLS}"
     ))
-    .bind(id)
+    .bind(Uuid::now_v7())
     .bind(c.region.as_str())
     .bind(c.matter_id)
     .bind(c.matter_version)
     .bind(&c.matter_name)
-    .bind(state_name(State::Submitted))
+    .bind(State::Submitted.name())
     .bind(sqlx::types::Json(&c.record))
     .bind(c.promised_limit)
     .bind(c.statutory_limit)
@@ -199,56 +82,108 @@ pub async fn submit(
     .bind(c.submitted_on)
     .bind(request_id)
     .bind(&c.applicant_citizen_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if let Some(inquiry) = inquiry {
-        // The inquiry now leads to this case; one inquiry, one case.
-        let linked =
-            sqlx::query("UPDATE inquiries SET case_id = $2 WHERE id = $1 AND case_id IS NULL")
-                .bind(inquiry)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        if linked.rows_affected() != 1 {
-            return Err(AppError::precondition(
-                "INQUIRY_USED",
-                "the inquiry already led to a case",
-            ));
-        }
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The inquiry now leads to case `id`; one inquiry, one case.
+pub async fn link_inquiry(conn: &mut PgConnection, inquiry: Uuid, id: Uuid) -> AppResult<()> {
+    let linked = sqlx::query("UPDATE inquiries SET case_id = $2 WHERE id = $1 AND case_id IS NULL")
+        .bind(inquiry)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    if linked.rows_affected() != 1 {
+        return Err(AppError::precondition(
+            "INQUIRY_USED",
+            "the inquiry already led to a case",
+        ));
     }
-    let ev = History {
-        action: "submit",
-        from: State::Submitted,
-        actor: &c.actor,
-        role: &c.actor_role,
-        reason: "",
-        at: ctx.now,
-    };
-    record(&mut tx, &row, &ev, ctx.today()).await?;
-    crate::timers::sync(&mut tx, &row, ctx).await?;
-    tx.commit().await?;
+    Ok(())
+}
+
+/// Locks case `id` in the caller's scope.
+pub async fn lock(conn: &mut PgConnection, scope: &Audience, id: Uuid) -> AppResult<CaseRow> {
+    let row: CaseRow = sqlx::query_as(&format!(
+        "SELECT {COLS} FROM cases WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| AppError::not_found("case", id.to_string()))?;
+    in_scope(scope, &row)?;
     Ok(row)
 }
 
-/// One entry of a case's history.
-pub struct History<'a> {
-    pub action: &'a str,
-    pub from: State,
-    pub actor: &'a str,
-    pub role: &'a str,
-    pub reason: &'a str,
-    pub at: DateTime<Utc>,
+/// Brings the case's unfired timer rows in line with `due`; fired rows stay as they are.
+pub async fn sync_timers(conn: &mut PgConnection, id: Uuid, due: &[Due]) -> AppResult<()> {
+    let clocks: Vec<&str> = due.iter().map(|d| d.clock.as_str()).collect();
+    let kinds: Vec<&str> = due.iter().map(|d| d.kind.as_str()).collect();
+    let at: Vec<DateTime<Utc>> = due
+        .iter()
+        .map(|d| xiaoneng_kit::clock::BusinessClock::start_of(d.on))
+        .collect();
+    let deadlines: Vec<Option<NaiveDate>> = due.iter().map(|d| d.deadline).collect();
+    sqlx::query(
+        "DELETE FROM case_timers t WHERE t.case_id = $1 AND t.fired_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS d(clock, kind)
+                           WHERE d.clock = t.clock AND d.kind = t.kind)",
+    )
+    .bind(id)
+    .bind(&clocks)
+    .bind(&kinds)
+    .execute(&mut *conn)
+    .await?;
+    if !due.is_empty() {
+        sqlx::query(
+            "INSERT INTO case_timers (case_id, clock, kind, due_at, deadline)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::date[])
+             ON CONFLICT (case_id, clock, kind) DO UPDATE SET due_at = EXCLUDED.due_at, deadline = EXCLUDED.deadline
+             WHERE case_timers.fired_at IS NULL",
+        )
+        .bind(id)
+        .bind(&clocks)
+        .bind(&kinds)
+        .bind(&at)
+        .bind(&deadlines)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
-/// Writes the history entry of a change of `row` (already updated) and its event.
-pub async fn record(
-    conn: &mut sqlx::PgConnection,
-    row: &CaseRow,
-    h: &History<'_>,
-    today: NaiveDate,
+/// The case's unfired timers due by `now`, as (clock, kind), earliest first.
+pub async fn due_timers(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT clock, kind FROM case_timers WHERE case_id = $1 AND fired_at IS NULL AND due_at <= $2
+         ORDER BY due_at, kind",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn mark_fired(
+    conn: &mut PgConnection,
+    id: Uuid,
+    clock: &str,
+    kind: &str,
+    at: DateTime<Utc>,
 ) -> AppResult<()> {
-    insert_history(&mut *conn, row, h).await?;
-    outbox::enqueue(conn, &crate::events::transitioned(row, h, today)?).await?;
+    sqlx::query(
+        "UPDATE case_timers SET fired_at = $4 WHERE case_id = $1 AND clock = $2 AND kind = $3",
+    )
+    .bind(id)
+    .bind(clock)
+    .bind(kind)
+    .bind(at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -310,68 +245,6 @@ pub async fn lock_due(
     .bind(limit)
     .fetch_all(conn)
     .await?)
-}
-
-/// Who changes a case, and why.
-pub struct Change<'a> {
-    /// Whose cases the caller may act on.
-    pub scope: &'a Audience,
-    pub expected_version: i64,
-    pub action: &'a str,
-    pub actor: &'a str,
-    pub actor_role: &'a str,
-    pub reason: &'a str,
-}
-
-/// Applies `rule` to the case under the row lock and persists the result with its history,
-/// events and timers. `rule` may also set the row's dates; on any error nothing is written.
-pub async fn change<F>(
-    pool: &PgPool,
-    ctx: &Ctx<'_>,
-    id: Uuid,
-    ch: &Change<'_>,
-    rule: F,
-) -> AppResult<CaseRow>
-where
-    F: FnOnce(&mut CaseRow) -> AppResult<domain::Effects>,
-{
-    let mut tx = pool.begin().await?;
-    let mut row: CaseRow = sqlx::query_as(&format!(
-        "SELECT {COLS} FROM cases WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| AppError::not_found("case", id.to_string()))?;
-    in_scope(ch.scope, &row)?;
-    if row.version != ch.expected_version {
-        return Err(AppError::Aborted(format!(
-            "the case is at version {}, not {}; reload and retry",
-            row.version, ch.expected_version
-        )));
-    }
-    let from = row.body.case.state;
-    let effects = rule(&mut row)?;
-    let updated = update(&mut tx, &row).await?;
-    let h = History {
-        action: ch.action,
-        from,
-        actor: ch.actor,
-        role: ch.actor_role,
-        reason: ch.reason,
-        at: ctx.now,
-    };
-    record(&mut tx, &updated, &h, ctx.today()).await?;
-    if !effects.notice_violation.is_empty() {
-        outbox::enqueue(
-            &mut tx,
-            &crate::events::notice_violated(&updated, &effects.notice_violation, ch.actor)?,
-        )
-        .await?;
-    }
-    crate::timers::sync(&mut tx, &updated, ctx).await?;
-    tx.commit().await?;
-    Ok(updated)
 }
 
 /// Cases in regions matching `region_like`, newest first.

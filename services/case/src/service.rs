@@ -1,0 +1,225 @@
+//! The case use cases: each loads the case under its row lock, checks the caller's expected
+//! version (a stale one is ABORTED), applies the domain rule, and writes the case, its history
+//! entry, its events and its timer index in one transaction. The API and the timer loop call
+//! these; neither writes SQL or events itself.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+use xiaoneng_calendar::Calendars;
+use xiaoneng_kit::auth::Audience;
+use xiaoneng_kit::clock::BusinessClock;
+use xiaoneng_kit::{outbox, AppError, AppResult};
+
+use crate::domain::{self, CaseRow, History, Policy, State};
+use crate::events;
+use crate::store::{self, NewCase};
+
+/// What every write needs besides the case: the calendars and the escalation policy to keep
+/// the timer index right, and the business time of the change.
+pub struct Ctx<'a> {
+    pub calendars: &'a xiaoneng_calendar::Calendars,
+    pub policy: Policy,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    pub fn today(&self) -> NaiveDate {
+        self.now
+            .with_timezone(&xiaoneng_kit::clock::cst())
+            .date_naive()
+    }
+}
+
+/// Submits a new case (or returns the one an earlier request with the same id created), with
+/// its history entry, event and timers, in one transaction.
+pub async fn submit(
+    pool: &PgPool,
+    ctx: &Ctx<'_>,
+    c: &NewCase,
+    request_id: Option<&str>,
+    inquiry: Option<Uuid>,
+) -> AppResult<CaseRow> {
+    let mut tx = pool.begin().await?;
+    if let Some(rid) = request_id {
+        if let Some(row) = store::by_request(&mut tx, rid).await? {
+            return Ok(row);
+        }
+    }
+    let row = store::insert(&mut tx, c, request_id).await?;
+    if let Some(inquiry) = inquiry {
+        store::link_inquiry(&mut tx, inquiry, row.id).await?;
+    }
+    let ev = History {
+        action: "submit",
+        from: State::Submitted,
+        actor: &c.actor,
+        role: &c.actor_role,
+        reason: "",
+        at: ctx.now,
+    };
+    record(&mut tx, &row, &ev, ctx.today()).await?;
+    sync(&mut tx, &row, ctx).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Writes the history entry of a change of `row` (already updated) and its event.
+pub async fn record(
+    conn: &mut sqlx::PgConnection,
+    row: &CaseRow,
+    h: &History<'_>,
+    today: NaiveDate,
+) -> AppResult<()> {
+    store::insert_history(&mut *conn, row, h).await?;
+    outbox::enqueue(conn, &events::transitioned(row, h, today)?).await?;
+    Ok(())
+}
+
+/// Who changes a case, and why.
+pub struct Change<'a> {
+    /// Whose cases the caller may act on.
+    pub scope: &'a Audience,
+    pub expected_version: i64,
+    pub action: &'a str,
+    pub actor: &'a str,
+    pub actor_role: &'a str,
+    pub reason: &'a str,
+}
+
+/// Applies `rule` to the case under the row lock and persists the result with its history,
+/// events and timers. `rule` may also set the row's dates; on any error nothing is written.
+pub async fn change<F>(
+    pool: &PgPool,
+    ctx: &Ctx<'_>,
+    id: Uuid,
+    ch: &Change<'_>,
+    rule: F,
+) -> AppResult<CaseRow>
+where
+    F: FnOnce(&mut CaseRow) -> AppResult<domain::Effects>,
+{
+    let mut tx = pool.begin().await?;
+    let mut row = store::lock(&mut tx, ch.scope, id).await?;
+    if row.version != ch.expected_version {
+        return Err(AppError::Aborted(format!(
+            "the case is at version {}, not {}; reload and retry",
+            row.version, ch.expected_version
+        )));
+    }
+    let from = row.body.case.state;
+    let effects = rule(&mut row)?;
+    let updated = store::update(&mut tx, &row).await?;
+    let h = History {
+        action: ch.action,
+        from,
+        actor: ch.actor,
+        role: ch.actor_role,
+        reason: ch.reason,
+        at: ctx.now,
+    };
+    record(&mut tx, &updated, &h, ctx.today()).await?;
+    if !effects.notice_violation.is_empty() {
+        outbox::enqueue(
+            &mut tx,
+            &events::notice_violated(&updated, &effects.notice_violation, ch.actor)?,
+        )
+        .await?;
+    }
+    sync(&mut tx, &updated, ctx).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Brings the case's timer index in line with what its clocks make due now.
+pub async fn sync(conn: &mut PgConnection, row: &CaseRow, ctx: &Ctx<'_>) -> AppResult<()> {
+    let cal = ctx.calendars.for_region(&row.region_code);
+    store::sync_timers(conn, row.id, &domain::desired(row, &cal, ctx.policy)).await
+}
+
+/// Fires what is due at the clock's now, up to `batch` cases in one transaction. Returns the
+/// number of timers fired.
+pub async fn fire_due(
+    pool: &PgPool,
+    calendars: &Calendars,
+    policy: Policy,
+    clock: &BusinessClock,
+    batch: i64,
+) -> AppResult<usize> {
+    let now = clock.now();
+    let ctx = Ctx {
+        calendars,
+        policy,
+        now,
+    };
+    let today = ctx.today();
+    let mut tx = pool.begin().await?;
+    // Cases first, then their timers: the same lock order as every API write.
+    let rows = store::lock_due(&mut tx, now, batch).await?;
+    let mut fired = 0;
+    for mut row in rows {
+        let due = store::due_timers(&mut tx, row.id, now).await?;
+        let cal = calendars.for_region(&row.region_code);
+        let (mut changed, mut stale) = (false, false);
+        let now = clock.now();
+        for (clock, kind) in due {
+            let outcome = domain::decide(&mut row, &cal, policy, &clock, &kind, today);
+            match &outcome {
+                domain::Outcome::Stale => {
+                    stale = true;
+                    continue;
+                }
+                domain::Outcome::Escalated { level, deadline } => {
+                    let reason = format!("{clock}: 期限 {deadline}");
+                    let h = History {
+                        action: level.name(),
+                        from: row.body.case.state,
+                        actor: "system",
+                        role: "system",
+                        reason: &reason,
+                        at: now,
+                    };
+                    store::insert_history(&mut tx, &row, &h).await?;
+                    outbox::enqueue(
+                        &mut tx,
+                        &events::escalated(&row, &clock, *level, *deadline, today)?,
+                    )
+                    .await?;
+                }
+                domain::Outcome::Changed {
+                    action,
+                    from,
+                    reason,
+                } => {
+                    row = store::update(&mut tx, &row).await?;
+                    let h = History {
+                        action,
+                        from: *from,
+                        actor: "system",
+                        role: "system",
+                        reason,
+                        at: now,
+                    };
+                    record(&mut tx, &row, &h, today).await?;
+                    changed = true;
+                }
+            }
+            store::mark_fired(&mut tx, row.id, &clock, &kind, now).await?;
+            fired += 1;
+            if changed {
+                break; // the case moved: what else is due is decided on the new state
+            }
+        }
+        if changed || stale {
+            // An escalation alone leaves the due times as they are; a change or a stale row does not.
+            sync(&mut tx, &row, &ctx).await?;
+        }
+    }
+    if fired > 0 {
+        // The pass decided and wrote its firings but has not committed: a crash here loses
+        // the whole pass, which fires again, once, after the restart.
+        xiaoneng_kit::failpoint::hit("case.timers.before_commit");
+    }
+    tx.commit().await?;
+    Ok(fired)
+}
