@@ -11,6 +11,7 @@ use xiaoneng_proto::catalog::v1 as pb;
 
 use crate::cache::Cache;
 use crate::domain::NewDepartment;
+use crate::service;
 use crate::store::matters::{self, Filter, VersionRow};
 use crate::store::staff::{self, CertificateRow, NewCertificate, NewStaff, PostRow, StaffRow};
 use crate::store::{self, DepartmentRow};
@@ -141,7 +142,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let new = NewDepartment::parse(&d.region_code, &d.code, &d.display_name, "department.")?;
         caller.require_role_in(roles::CATALOG_ADMIN, &new.region)?;
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
-        let row = store::create_department(&self.pool, &new, request_id).await?;
+        let row = service::create_department(&self.pool, &new, request_id).await?;
         Ok(Response::new(pb::CreateDepartmentResponse {
             department: Some(to_pb(row)),
         }))
@@ -216,7 +217,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let r = req.into_inner();
         let id = parse_id(&r.matter_id, "matter_id")?;
         let effective = parse_date_field(&r.effective_date, "effective_date", today_cn())?;
-        let row = matters::publish(&self.pool, &scope, id, r.version, effective).await?;
+        let row = service::publish(&self.pool, &scope, id, r.version, effective).await?;
         self.cache.invalidate().await;
         Ok(Response::new(pb::PublishMatterVersionResponse {
             matter: Some(version_to_pb(row)?),
@@ -234,7 +235,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         if r.reason.trim().is_empty() {
             return Err(AppError::invalid("reason", "is required").into());
         }
-        let row = matters::retire(&self.pool, &scope, id, on, &r.reason).await?;
+        let row = service::retire(&self.pool, &scope, id, on, &r.reason).await?;
         self.cache.invalidate().await;
         Ok(Response::new(pb::RetireMatterResponse {
             matter: Some(version_to_pb(row)?),
@@ -463,7 +464,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             issue_date: issue,
             expiry_date: expiry,
         };
-        let row = staff::issue_certificate(&self.pool, &scope, &new).await?;
+        let row = service::issue_certificate(&self.pool, &scope, &new).await?;
         Ok(Response::new(pb::IssueCertificateResponse {
             certificate: Some(cert_to_pb(row, today_cn())),
         }))
@@ -479,7 +480,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         if r.reason.trim().is_empty() {
             return Err(AppError::invalid("reason", "is required").into());
         }
-        let row = staff::revoke_certificate(&self.pool, &scope, id, r.reason.trim()).await?;
+        let row = service::revoke_certificate(&self.pool, &scope, id, r.reason.trim()).await?;
         Ok(Response::new(pb::RevokeCertificateResponse {
             certificate: Some(cert_to_pb(row, today_cn())),
         }))

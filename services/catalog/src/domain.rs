@@ -1,5 +1,7 @@
 //! Pure rules of the catalog: what a valid department is.
 
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{AppResult, Violations};
 
@@ -37,6 +39,31 @@ impl NewDepartment {
             display_name: display_name.trim().to_string(),
         })
     }
+}
+
+/// A department as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DepartmentRow {
+    pub id: Uuid,
+    pub region_code: String,
+    pub code: String,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A staff member's enforcement certificate as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CertificateRow {
+    pub id: Uuid,
+    pub staff_id: Uuid,
+    pub region_code: String,
+    pub number: String,
+    pub scope: String,
+    pub issue_date: NaiveDate,
+    pub expiry_date: NaiveDate,
+    pub revoked: bool,
+    pub revoke_reason: Option<String>,
+    pub staff_name: String,
 }
 
 #[cfg(test)]

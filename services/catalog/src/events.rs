@@ -4,7 +4,7 @@ use xiaoneng_kit::events::NewEvent;
 use xiaoneng_kit::ServiceKind;
 use xiaoneng_proto::catalog::events::v1::DepartmentCreated;
 
-use crate::store::DepartmentRow;
+use crate::domain::{CertificateRow, DepartmentRow};
 
 pub fn department_created(d: &DepartmentRow) -> anyhow::Result<NewEvent> {
     let region =
@@ -67,7 +67,7 @@ pub fn matter_retired(
 }
 
 pub fn certificate_changed(
-    c: &crate::store::staff::CertificateRow,
+    c: &CertificateRow,
     region: &xiaoneng_kit::region::RegionCode,
 ) -> NewEvent {
     NewEvent::new(

@@ -9,6 +9,7 @@ pub mod api;
 pub mod cache;
 pub mod domain;
 pub mod events;
+pub mod service;
 pub mod starter;
 pub mod store;
 

@@ -14,7 +14,8 @@ use xiaoneng_kit::{AppError, AppResult};
 use xiaoneng_proto::catalog::v1::{Channel, Material, MaterialForm, MatterTerms, MatterType, Step};
 
 use crate::domain::NewDepartment;
-use crate::store::{self, matters, staff};
+use crate::service;
+use crate::store::{matters, staff};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -237,7 +238,7 @@ pub async fn load(pool: &PgPool, f: &StarterFile) -> AppResult<Report> {
             None => {
                 let new = NewDepartment::parse(region.as_str(), &d.code, &d.name, "department.")?;
                 report.departments += 1;
-                store::create_department(pool, &new, None).await?.id
+                service::create_department(pool, &new, None).await?.id
             }
         };
         dept_ids.insert(d.code.clone(), id);
@@ -305,7 +306,7 @@ pub async fn load(pool: &PgPool, f: &StarterFile) -> AppResult<Report> {
                         issue_date: c.issue,
                         expiry_date: c.expiry,
                     };
-                    staff::issue_certificate(pool, &region, &new).await?;
+                    service::issue_certificate(pool, &region, &new).await?;
                 }
             }
         }
@@ -348,7 +349,7 @@ pub async fn load(pool: &PgPool, f: &StarterFile) -> AppResult<Report> {
         }
         let terms = m.terms(dept).map_err(|e| AppError::invalid("matters", e))?;
         let draft = matters::create_draft(pool, &region, &terms, None).await?;
-        matters::publish(
+        service::publish(
             pool,
             &region,
             draft.matter_id,

@@ -38,8 +38,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("case", "api", "store"),
     ("catalog", "api", "cache"),
     ("catalog", "api", "store"),
-    ("catalog", "events", "store"),
-    ("catalog", "store", "events"),
     ("queue", "api", "events"),
     ("queue", "api", "hot"),
     ("queue", "api", "store"),

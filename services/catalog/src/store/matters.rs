@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use xiaoneng_kit::paging::PageRequest;
 use xiaoneng_kit::region::RegionCode;
-use xiaoneng_kit::{outbox, AppError, AppResult};
+use xiaoneng_kit::{AppError, AppResult};
 use xiaoneng_proto::catalog::v1::MatterTerms;
 
 use crate::domain::matter;
@@ -225,22 +225,22 @@ pub async fn update_draft(
 }
 
 /// Publishes a draft from `effective`; it must start after every earlier published version.
+/// Returns the version, the matter's region and the published terms.
 pub async fn publish(
-    pool: &PgPool,
+    tx: &mut PgConnection,
     scope: &RegionCode,
     matter_id: Uuid,
     version: i32,
     effective: NaiveDate,
-) -> AppResult<VersionRow> {
-    let mut tx = pool.begin().await?;
-    let (region, retired) = lock_matter(&mut tx, matter_id, scope).await?;
+) -> AppResult<(VersionRow, RegionCode, MatterTerms)> {
+    let (region, retired) = lock_matter(&mut *tx, matter_id, scope).await?;
     if retired.is_some() {
         return Err(AppError::precondition(
             "MATTER_RETIRED",
             "the matter is retired",
         ));
     }
-    let current = fetch_version(&mut tx, matter_id, version).await?;
+    let current = fetch_version(&mut *tx, matter_id, version).await?;
     if current.state != "draft" {
         return Err(AppError::precondition(
             "VERSION_PUBLISHED",
@@ -270,25 +270,19 @@ pub async fn publish(
     .bind(effective)
     .execute(&mut *tx)
     .await?;
-    outbox::enqueue(
-        &mut tx,
-        &crate::events::matter_published(matter_id, &region, version, &terms, effective),
-    )
-    .await?;
-    let row = fetch_version(&mut tx, matter_id, version).await?;
-    tx.commit().await?;
-    Ok(row)
+    let row = fetch_version(&mut *tx, matter_id, version).await?;
+    Ok((row, region, terms))
 }
 
+/// Retires the matter from `on`; returns its latest published version and its region.
 pub async fn retire(
-    pool: &PgPool,
+    tx: &mut PgConnection,
     scope: &RegionCode,
     matter_id: Uuid,
     on: NaiveDate,
     reason: &str,
-) -> AppResult<VersionRow> {
-    let mut tx = pool.begin().await?;
-    let (region, retired) = lock_matter(&mut tx, matter_id, scope).await?;
+) -> AppResult<(VersionRow, RegionCode)> {
+    let (region, retired) = lock_matter(&mut *tx, matter_id, scope).await?;
     if let Some(d) = retired {
         return Err(AppError::precondition(
             "MATTER_RETIRED",
@@ -313,14 +307,8 @@ pub async fn retire(
         .bind(reason)
         .execute(&mut *tx)
         .await?;
-    outbox::enqueue(
-        &mut tx,
-        &crate::events::matter_retired(matter_id, &region, on, reason),
-    )
-    .await?;
-    let row = fetch_version(&mut tx, matter_id, latest).await?;
-    tx.commit().await?;
-    Ok(row)
+    let row = fetch_version(&mut *tx, matter_id, latest).await?;
+    Ok((row, region))
 }
 
 pub async fn get_version(pool: &PgPool, matter_id: Uuid, version: i32) -> AppResult<VersionRow> {

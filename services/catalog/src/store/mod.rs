@@ -1,32 +1,24 @@
-//! Catalog persistence. Every write and its event commit in one transaction (outbox).
+//! Catalog persistence: SQL with typed rows. Writes run on the caller's transaction; the
+//! service commits each with its events (outbox).
 
-use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use xiaoneng_kit::paging::PageRequest;
-use xiaoneng_kit::{outbox, AppError, AppResult};
+use xiaoneng_kit::{AppError, AppResult};
 
 use crate::domain::NewDepartment;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DepartmentRow {
-    pub id: Uuid,
-    pub region_code: String,
-    pub code: String,
-    pub display_name: String,
-    pub created_at: DateTime<Utc>,
-}
+pub use crate::domain::DepartmentRow;
 
 const COLUMNS: &str = "id, region_code, code, display_name, created_at";
 
-/// Creates a department and its `DepartmentCreated` event; a repeated `request_id` returns
-/// the department created the first time and publishes nothing.
+/// Creates a department; a repeated `request_id` returns the department created the first
+/// time. The flag tells whether this call created it.
 pub async fn create_department(
-    pool: &PgPool,
+    tx: &mut PgConnection,
     d: &NewDepartment,
     request_id: Option<&str>,
-) -> AppResult<DepartmentRow> {
-    let mut tx = pool.begin().await?;
+) -> AppResult<(DepartmentRow, bool)> {
     let inserted: Option<DepartmentRow> = sqlx::query_as(&format!(
         "INSERT INTO departments (id, region_code, code, display_name, request_id) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING RETURNING {COLUMNS}"
@@ -38,22 +30,18 @@ pub async fn create_department(
     .bind(request_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let row = match inserted {
-        Some(row) => {
-            outbox::enqueue(&mut tx, &crate::events::department_created(&row)?).await?;
-            row
-        }
+    Ok(match inserted {
+        Some(row) => (row, true),
         None => {
-            sqlx::query_as(&format!(
+            let row = sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM departments WHERE request_id = $1"
             ))
             .bind(request_id)
             .fetch_one(&mut *tx)
-            .await?
+            .await?;
+            (row, false)
         }
-    };
-    tx.commit().await?;
-    Ok(row)
+    })
 }
 
 pub async fn get_department(pool: &PgPool, id: Uuid) -> AppResult<DepartmentRow> {

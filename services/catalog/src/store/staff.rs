@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use xiaoneng_kit::region::RegionCode;
-use xiaoneng_kit::{outbox, AppError, AppResult};
+use xiaoneng_kit::{AppError, AppResult};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PostRow {
@@ -30,19 +30,7 @@ pub struct StaffRow {
     pub trained: bool,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CertificateRow {
-    pub id: Uuid,
-    pub staff_id: Uuid,
-    pub region_code: String,
-    pub number: String,
-    pub scope: String,
-    pub issue_date: NaiveDate,
-    pub expiry_date: NaiveDate,
-    pub revoked: bool,
-    pub revoke_reason: Option<String>,
-    pub staff_name: String,
-}
+pub use crate::domain::CertificateRow;
 
 pub struct NewStaff {
     pub department_id: Uuid,
@@ -250,12 +238,12 @@ async fn fetch_cert(conn: &mut PgConnection, id: Uuid) -> AppResult<CertificateR
         .ok_or_else(|| AppError::not_found("certificate", id.to_string()))
 }
 
+/// Issues a certificate; returns it with the staff member's region.
 pub async fn issue_certificate(
-    pool: &PgPool,
+    tx: &mut PgConnection,
     scope: &RegionCode,
     c: &NewCertificate,
-) -> AppResult<CertificateRow> {
-    let mut tx = pool.begin().await?;
+) -> AppResult<(CertificateRow, RegionCode)> {
     let region: Option<String> = sqlx::query_scalar("SELECT region_code FROM staff WHERE id = $1")
         .bind(c.staff_id)
         .fetch_optional(&mut *tx)
@@ -283,20 +271,18 @@ pub async fn issue_certificate(
     .bind(c.expiry_date)
     .execute(&mut *tx)
     .await?;
-    let row = fetch_cert(&mut tx, id).await?;
-    outbox::enqueue(&mut tx, &crate::events::certificate_changed(&row, &region)).await?;
-    tx.commit().await?;
-    Ok(row)
+    let row = fetch_cert(&mut *tx, id).await?;
+    Ok((row, region))
 }
 
+/// Revokes a certificate; returns it with its region.
 pub async fn revoke_certificate(
-    pool: &PgPool,
+    tx: &mut PgConnection,
     scope: &RegionCode,
     id: Uuid,
     reason: &str,
-) -> AppResult<CertificateRow> {
-    let mut tx = pool.begin().await?;
-    let current = fetch_cert(&mut tx, id).await?;
+) -> AppResult<(CertificateRow, RegionCode)> {
+    let current = fetch_cert(&mut *tx, id).await?;
     let region = RegionCode::parse(&current.region_code)
         .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
     if !scope.contains(&region) {
@@ -314,10 +300,8 @@ pub async fn revoke_certificate(
             "the certificate is already revoked",
         ));
     }
-    let row = fetch_cert(&mut tx, id).await?;
-    outbox::enqueue(&mut tx, &crate::events::certificate_changed(&row, &region)).await?;
-    tx.commit().await?;
-    Ok(row)
+    let row = fetch_cert(&mut *tx, id).await?;
+    Ok((row, region))
 }
 
 /// Valid certificates expiring within `days` of `today`, and revoked ones, in `region_like`.
