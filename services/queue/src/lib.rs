@@ -10,6 +10,7 @@ pub mod domain;
 pub mod events;
 pub mod hot;
 pub mod reconcile;
+pub mod service;
 pub mod store;
 pub mod tidal;
 
@@ -123,23 +124,23 @@ pub async fn build(settings: Settings<QueueSettings>) -> anyhow::Result<RunningS
     let redis_url = settings.redis.url.clone();
     let f = Foundation::start(ServiceKind::Queue, settings, sqlx::migrate!("./migrations")).await?;
     let (board, _) = broadcast::channel(4096);
-    let api = Arc::new(api::QueueApi::new(
+    let queue = Arc::new(service::Queue::new(
         f.pool.clone(),
         Arc::new(hot::Hot::new(f.redis.clone())),
         CatalogServiceClient::new(catalog),
         xiaoneng_calendar::Calendars::national_only(),
         clock,
-        api::Settings {
+        service::Settings {
             grace_minutes: d.grace_minutes,
             daily_cap: d.daily_appointment_cap,
         },
         board.clone(),
     ));
     f.spawn_background(move |stop| board_fanout(redis_url, board, stop));
-    let tidal_api = api.clone();
+    let tidal_api = queue.clone();
     let interval = Duration::from_millis(d.tidal_interval_ms);
     f.spawn_background(move |stop| tidal::run(tidal_api, interval, stop));
-    let reconcile_api = api.clone();
+    let reconcile_api = queue.clone();
     let grace = d.in_flight_grace_ms as i64;
     f.spawn_background(move |stop| {
         xiaoneng_kit::background::every(
@@ -156,6 +157,6 @@ pub async fn build(settings: Settings<QueueSettings>) -> anyhow::Result<RunningS
         )
     });
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(QueueServiceServer::from_arc(api));
+    routes.add_service(QueueServiceServer::new(api::QueueApi(queue)));
     Ok(f.spawn(routes, PUBLIC_METHODS))
 }

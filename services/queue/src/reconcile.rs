@@ -12,12 +12,12 @@ use chrono::Utc;
 use uuid::Uuid;
 use xiaoneng_kit::AppResult;
 
-use crate::api::{entry_of, QueueApi};
 use crate::domain;
+use crate::service::{entry_of, Queue};
 use crate::store;
 
 /// Reconciles every hall; returns how many stranded tickets went back.
-pub async fn pass(api: &QueueApi, grace_ms: i64) -> AppResult<usize> {
+pub async fn pass(api: &Queue, grace_ms: i64) -> AppResult<usize> {
     let mut requeued = 0;
     for hall in store::hall_ids(&api.pool).await? {
         requeued += hall_pass(api, hall, grace_ms).await?;
@@ -26,7 +26,7 @@ pub async fn pass(api: &QueueApi, grace_ms: i64) -> AppResult<usize> {
 }
 
 /// One hall, under its rebuild lock (skipped when another replica holds it).
-pub async fn hall_pass(api: &QueueApi, hall: Uuid, grace_ms: i64) -> AppResult<usize> {
+pub async fn hall_pass(api: &Queue, hall: Uuid, grace_ms: i64) -> AppResult<usize> {
     let mut conn = api.pool.acquire().await?;
     if !store::try_lock_hall_queue(&mut conn, hall).await? {
         return Ok(0);

@@ -12,13 +12,13 @@ use uuid::Uuid;
 use xiaoneng_kit::{outbox, AppResult};
 use xiaoneng_proto::queue::v1 as pb;
 
-use crate::api::QueueApi;
 use crate::domain::{self, TidalAction, TidalDecision, WindowState};
 use crate::events;
+use crate::service::Queue;
 use crate::store::{self, TidalRow};
 
 /// Looks at one hall; returns the tidal events it recorded.
-pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>> {
+pub async fn evaluate(api: &Queue, hall_id: Uuid) -> AppResult<Vec<TidalRow>> {
     let mut tx = api.pool.begin().await?;
     let locked: bool = sqlx::query_scalar(
         "SELECT pg_try_advisory_xact_lock(hashtext('xiaoneng-queue-tidal:' || $1))",
@@ -150,7 +150,7 @@ pub async fn evaluate(api: &QueueApi, hall_id: Uuid) -> AppResult<Vec<TidalRow>>
 }
 
 /// Looks at every hall with tidal policies, now and every `interval`, until shutdown.
-pub async fn run(api: Arc<QueueApi>, interval: Duration, stop: CancellationToken) {
+pub async fn run(api: Arc<Queue>, interval: Duration, stop: CancellationToken) {
     xiaoneng_kit::background::every("queue_tidal", interval, stop, || {
         let api = api.clone();
         async move {

@@ -39,12 +39,9 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("catalog", "api", "cache"),
     ("catalog", "api", "store"),
     ("queue", "api", "events"),
-    ("queue", "api", "hot"),
     ("queue", "api", "store"),
     ("queue", "events", "store"),
-    ("queue", "reconcile", "api"),
     ("queue", "reconcile", "store"),
-    ("queue", "tidal", "api"),
     ("queue", "tidal", "events"),
     ("queue", "tidal", "store"),
 ];
