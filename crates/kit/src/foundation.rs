@@ -114,11 +114,12 @@ impl<D> Foundation<D> {
     }
 
     fn spawn_relay(&self) -> anyhow::Result<()> {
-        let producer = kafka::producer(
-            &self.settings.kafka,
-            &format!("xiaoneng-{}", self.kind.name()),
-        )?;
-        let relay = Relay::new(self.pool.clone(), producer, self.settings.outbox.clone());
+        let (kafka, client_id) = (
+            self.settings.kafka.clone(),
+            format!("xiaoneng-{}", self.kind.name()),
+        );
+        let make = Box::new(move || kafka::producer(&kafka, &client_id));
+        let relay = Relay::new(self.pool.clone(), make, self.settings.outbox.clone())?;
         let ready = self.topics_ready(vec![self.kind.topic()]);
         let stop = self.background.clone();
         self.tasks.spawn(async move {

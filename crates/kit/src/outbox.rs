@@ -64,19 +64,40 @@ struct Pending {
     trace_context: serde_json::Value,
 }
 
+/// Builds the relay's producer (again).
+pub type MakeProducer = Box<dyn Fn() -> anyhow::Result<FutureProducer> + Send + Sync>;
+
 /// Publishes the outbox of one service database.
 pub struct Relay {
     pool: PgPool,
-    producer: FutureProducer,
+    producer: std::sync::Mutex<FutureProducer>,
+    make: MakeProducer,
     settings: OutboxSettings,
 }
 
 impl Relay {
-    pub fn new(pool: PgPool, producer: FutureProducer, settings: OutboxSettings) -> Self {
-        Relay {
+    pub fn new(pool: PgPool, make: MakeProducer, settings: OutboxSettings) -> anyhow::Result<Self> {
+        Ok(Relay {
             pool,
-            producer,
+            producer: std::sync::Mutex::new(make()?),
+            make,
             settings,
+        })
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.producer.lock().expect("producer lock").clone()
+    }
+
+    /// After a send that was not acknowledged, the next attempt starts on a new producer (a new
+    /// producer id, sequences from zero). An idempotent producer whose messages timed out in a
+    /// broker outage otherwise keeps its old sequences, which a restarted broker may refuse for
+    /// good: the outbox would never drain again. Rows already delivered come again and the
+    /// consumers' idempotence drops them.
+    fn renew_producer(&self) {
+        match (self.make)() {
+            Ok(p) => *self.producer.lock().expect("producer lock") = p,
+            Err(e) => tracing::warn!(error = %e, "outbox producer not renewed"),
         }
     }
 
@@ -140,7 +161,7 @@ impl Relay {
             Err(_) => tracing::warn!("outbox final drain timed out; rows stay pending"),
             Ok(Ok(())) => {}
         }
-        let _ = self.producer.flush(Duration::from_secs(5));
+        let _ = self.producer().flush(Duration::from_secs(5));
         tracing::info!("outbox relay stopped");
     }
 
@@ -172,6 +193,7 @@ impl Relay {
             return Ok(0);
         }
         // Enqueue in id order (join_all polls in order), then wait for every acknowledgement.
+        let producer = self.producer();
         let sends = rows.iter().map(|r| {
             let trace: HashMap<String, String> =
                 serde_json::from_value(r.trace_context.clone()).unwrap_or_default();
@@ -187,7 +209,7 @@ impl Relay {
                     &r.occurred_at,
                     &trace,
                 ));
-            self.producer.send(record, Duration::from_secs(5))
+            producer.send(record, Duration::from_secs(5))
         });
         let results = futures::future::join_all(sends).await;
         let mut done = Vec::with_capacity(rows.len());
@@ -221,6 +243,7 @@ impl Relay {
         metrics::counter!("outbox_published_total").increment(done.len() as u64);
         if let Some(err) = first_error {
             metrics::counter!("outbox_publish_failures_total").increment(failed.len() as u64);
+            self.renew_producer();
             anyhow::bail!(
                 "{} of {} events not acknowledged: {err}",
                 failed.len(),

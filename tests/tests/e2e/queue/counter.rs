@@ -37,6 +37,7 @@ async fn bad_input_is_refused_with_a_reason() {
     assert_eq!(reason(&closed), "WINDOW_NOT_OPEN");
 
     let mut other = Hall::open(&q, "另一个大厅").await;
+    other.window("ZH01", &[]).await;
     let foreign = other.issue(&matters[0]).await;
     super::open(&mut h.manager, &zh.window, "clerk").await;
     let e = zh.call(&foreign.id).await.unwrap_err();
@@ -83,25 +84,21 @@ async fn a_redis_restart_loses_no_ticket_in_any_state() {
     assert_eq!(zh.call_next().await.unwrap().id, t[0].id);
     assert_eq!(zh.hold().await.state, pb::TicketState::Held as i32);
     assert_eq!(zh.call_next().await.unwrap().id, t[1].id);
-    zh.transfer(&matters[1]).await;
-    assert_eq!(zh.call_next().await.unwrap().call_sequence, 3, "t2 stays called at ZH01");
+    zh.transfer_to(&matters[1], &dept.window).await;
+    let called = zh.call_next().await.unwrap();
+    assert_eq!((called.id.as_str(), called.call_sequence), (t[2].id.as_str(), 3), "t2 stays called at ZH01");
     assert_eq!(zh2.call_next().await.unwrap().id, t[3].id);
     zh2.start().await;
 
     redis.restart_empty().await;
-    xiaoneng_e2e::eventually(20, "the hot queue rebuilt", || {
-        let mut k = h.kiosk.clone();
-        let hall_id = h.id();
-        async move {
-            let w = k.estimate_wait(pb::EstimateWaitRequest { hall_id }).await.ok()?;
-            (w.into_inner().categories[0].waiting == 3).then_some(())
-        }
+    let moved = xiaoneng_e2e::eventually(20, "a call after the Redis restart", || {
+        let mut d = dept.clone();
+        async move { d.try_call_next().await.ok().flatten() }
     })
     .await;
+    assert_eq!((moved.id.as_str(), moved.call_sequence), (t[1].id.as_str(), 5), "the direct lane is rebuilt");
     assert_eq!(zh.finish().await.id, t[2].id, "the called ticket is still at its window");
     assert_eq!(zh2.finish().await.id, t[3].id, "the one in service too");
-    let moved = dept.call_next().await.unwrap();
-    assert_eq!((moved.id.as_str(), moved.call_sequence), (t[1].id.as_str(), 5));
     dept.finish().await;
     zh.resume(&t[0].id).await;
     let mut after = Vec::new();

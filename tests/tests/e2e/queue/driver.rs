@@ -106,6 +106,16 @@ impl Desk {
         ticket("transfer", r.await)
     }
 
+    /// Sends the current ticket on to another matter at one named window (its direct lane).
+    pub async fn transfer_to(&mut self, matter_id: &str, window: &pb::Window) -> pb::Ticket {
+        let r = self.clerk.transfer_ticket(pb::TransferTicketRequest {
+            window_id: self.id(),
+            matter_id: matter_id.into(),
+            to_window_id: window.id.clone(),
+        });
+        ticket("transfer to a window", r.await)
+    }
+
     /// Calls and finishes the next ticket; its number, None when nobody waits.
     pub async fn serve_next(&mut self) -> Option<String> {
         let t = self.call_next().await?;
