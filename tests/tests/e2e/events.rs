@@ -15,19 +15,13 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// record of the catalog topic (so nothing more, not even a duplicate, can still arrive), then
 /// checks it holds exactly `n` distinct events.
 async fn assert_ledger_settles_at(acc: &ServiceProc, brokers: &str, n: i64) {
-    settle(acc, brokers, n, true).await
-}
-
-/// As [`assert_ledger_settles_at`]; `caught_up` false waits for the row count only (after a
-/// broker restart the group's committed offsets are not read back reliably from tansu).
-async fn settle(acc: &ServiceProc, brokers: &str, n: i64, caught_up: bool) {
     let pool = acc.db().await;
     let group = format!("{}-group", acc.database);
     eventually(180, &format!("{n} ledger entries, all records committed"), || {
         let (pool, group) = (pool.clone(), group.clone());
         async move {
-            let settled = ledger_counts(&pool).await.0 >= n
-                && (!caught_up || group_caught_up(brokers, &group, "xiaoneng.catalog.events").await);
+            let settled =
+                ledger_counts(&pool).await.0 >= n && group_caught_up(brokers, &group, "xiaoneng.catalog.events").await;
             settled.then_some(())
         }
     })
