@@ -183,19 +183,17 @@ async fn timer_passes(case: &ServiceProc) {
 async fn wait_fired(case: &ServiceProc, c: &mut Cases, id: &str, want: &[&str], what: &str) -> cpb::Case {
     let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
     want.sort();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let k = get(c, id).await;
-        if fired(&k) == want {
-            // More timer passes must not add anything.
-            timer_passes(case).await;
-            let k = get(c, id).await;
-            assert_eq!(fired(&k), want, "{what}: fired more than once or too early");
-            return k;
-        }
-        assert!(std::time::Instant::now() < deadline, "{what}: fired {:?}, want {want:?}", fired(&k));
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    }
+    let cases = c.clone();
+    xiaoneng_e2e::eventually(20, &format!("{what}: escalations {want:?}"), || {
+        let (mut c, id, want) = (cases.clone(), id.to_string(), want.clone());
+        async move { (fired(&get(&mut c, &id).await) == want).then_some(()) }
+    })
+    .await;
+    // More timer passes must not add anything.
+    timer_passes(case).await;
+    let k = get(c, id).await;
+    assert_eq!(fired(&k), want, "{what}: fired more than once or too early");
+    k
 }
 
 /// Across restarts and a crash inside a firing pass, each (case, clock, level) escalation and
