@@ -16,6 +16,7 @@ use xiaoneng_kit::{parse_date_field, AppError, AppResult, Violations};
 use xiaoneng_proto::case::v1 as pb;
 use xiaoneng_proto::catalog::v1::{catalog_service_client::CatalogServiceClient, GetMatterRequest};
 
+use crate::domain::Reason;
 use crate::domain::{
     self, date, Action, Case, CaseRecord, CaseRow, NoticeMeta, Policy, Referral, RuleError, State,
     CERTIFICATE_DAYS,
@@ -60,7 +61,7 @@ impl CaseApi {
 fn rule_error(e: RuleError) -> AppError {
     match e {
         RuleError::IllegalTransition { .. } => {
-            AppError::precondition("ILLEGAL_TRANSITION", e.to_string())
+            AppError::precondition(Reason::IllegalTransition.name(), e.to_string())
         }
         RuleError::Invalid { field, message } => AppError::invalid(field, message),
     }
@@ -220,9 +221,9 @@ fn to_pb(
 
 /// The case's shared pause list as a clock, to pause or resume it.
 fn pause_clock(row: &CaseRow) -> AppResult<Clock> {
-    let start = row
-        .accepted_on
-        .ok_or_else(|| AppError::precondition("NOT_ACCEPTED", "the case is not accepted"))?;
+    let start = row.accepted_on.ok_or_else(|| {
+        AppError::precondition(Reason::NotAccepted.name(), "the case is not accepted")
+    })?;
     Ok(Clock {
         start,
         limit: 0,
@@ -382,7 +383,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         let terms = matter.terms.clone().unwrap_or_default();
         if matter.region_code != region.as_str() && !terms.cross_region {
             return Err(AppError::precondition(
-                "NOT_CROSS_REGION",
+                Reason::NotCrossRegion.name(),
                 format!(
                     "{} is handled in {} and is not 通办",
                     terms.name, matter.region_code
@@ -777,7 +778,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                         State::Accepted | State::InReview | State::Suspended
                     ) {
                         return Err(AppError::precondition(
-                            "ILLEGAL_TRANSITION",
+                            Reason::IllegalTransition.name(),
                             "only a case under the clock can be extended",
                         ));
                     }
@@ -795,9 +796,9 @@ impl pb::case_service_server::CaseService for CaseApi {
                     }
                     let mut statutory = pause_clock(row)?;
                     statutory.extension = row.body.extension;
-                    statutory
-                        .extend(r.days as u32)
-                        .map_err(|e| AppError::precondition("ALREADY_EXTENDED", e.to_string()))?;
+                    statutory.extend(r.days as u32).map_err(|e| {
+                        AppError::precondition(Reason::AlreadyExtended.name(), e.to_string())
+                    })?;
                     row.body.extension = statutory.extension;
                     domain::recompute_deadlines(
                         row,
@@ -837,7 +838,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                     let mut clock = pause_clock(row)?;
                     clock
                         .pause(today)
-                        .map_err(|e| AppError::precondition("CLOCK", e.to_string()))?;
+                        .map_err(|e| AppError::precondition(Reason::Clock.name(), e.to_string()))?;
                     row.body.pauses = clock.pauses;
                     domain::recompute_deadlines(
                         row,
@@ -872,7 +873,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                     let mut clock = pause_clock(row)?;
                     clock
                         .resume(today)
-                        .map_err(|e| AppError::precondition("CLOCK", e.to_string()))?;
+                        .map_err(|e| AppError::precondition(Reason::Clock.name(), e.to_string()))?;
                     row.body.pauses = clock.pauses;
                     domain::recompute_deadlines(
                         row,
@@ -1008,7 +1009,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                         State::Accepted | State::InReview | State::Suspended
                     ) {
                         return Err(AppError::precondition(
-                            "ILLEGAL_TRANSITION",
+                            Reason::IllegalTransition.name(),
                             "容缺 materials are supplied while the case is under way",
                         ));
                     }
@@ -1055,7 +1056,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                 move |row| {
                     if row.body.case.state.is_final() || row.body.case.state == State::Closed {
                         return Err(AppError::precondition(
-                            "ILLEGAL_TRANSITION",
+                            Reason::IllegalTransition.name(),
                             "a finished case is not referred",
                         ));
                     }

@@ -10,6 +10,25 @@ use uuid::Uuid;
 use xiaoneng_calendar::{Calendar, Clock, Pause};
 use xiaoneng_kit::clock::cst;
 
+xiaoneng_kit::named_enum! {
+    /// The reasons a client switches on: `ErrorInfo.reason` of a FAILED_PRECONDITION from this
+    /// service (listed in the service's proto comment).
+    pub enum Reason {
+        /// The one extension was already granted.
+        AlreadyExtended = "ALREADY_EXTENDED",
+        /// The legal clock does not allow it (not paused, already paused).
+        Clock = "CLOCK",
+        /// The case's state does not allow the action.
+        IllegalTransition = "ILLEGAL_TRANSITION",
+        /// The inquiry already led to a case.
+        InquiryUsed = "INQUIRY_USED",
+        /// The case was never accepted.
+        NotAccepted = "NOT_ACCEPTED",
+        /// The referral must stay inside the region.
+        NotCrossRegion = "NOT_CROSS_REGION",
+    }
+}
+
 /// Where a case stands. Stored, serialised and published by [`State::name`], never by the
 /// Rust variant's name: renaming a variant cannot change what the database or a consumer sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -9,6 +9,7 @@ use xiaoneng_kit::auth::Audience;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{AppError, AppResult};
 
+use crate::domain::Reason;
 pub use crate::domain::{CaseRecord, CaseRow, History, NoticeMeta, Referral};
 use crate::domain::{Due, State};
 
@@ -95,7 +96,7 @@ pub async fn link_inquiry(conn: &mut PgConnection, inquiry: Uuid, id: Uuid) -> A
         .await?;
     if linked.rows_affected() != 1 {
         return Err(AppError::precondition(
-            "INQUIRY_USED",
+            Reason::InquiryUsed.name(),
             "the inquiry already led to a case",
         ));
     }

@@ -5,6 +5,25 @@ use uuid::Uuid;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{AppResult, Violations};
 
+xiaoneng_kit::named_enum! {
+    /// The reasons a client switches on: `ErrorInfo.reason` of a FAILED_PRECONDITION from this
+    /// service (listed in the service's proto comment).
+    pub enum Reason {
+        /// The certificate is already revoked.
+        CertificateRevoked = "CERTIFICATE_REVOKED",
+        /// The matter already has a draft version.
+        DraftExists = "DRAFT_EXISTS",
+        /// The matter is retired.
+        MatterRetired = "MATTER_RETIRED",
+        /// A matter never published cannot be retired.
+        NotPublished = "NOT_PUBLISHED",
+        /// An enforcement matter needs a staff member with a valid certificate.
+        NoValidCertificate = "NO_VALID_CERTIFICATE",
+        /// A published version cannot change.
+        VersionPublished = "VERSION_PUBLISHED",
+    }
+}
+
 /// A department as a caller asked to create it, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDepartment {

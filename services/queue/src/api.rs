@@ -16,6 +16,7 @@ use xiaoneng_kit::{outbox, parse_date_field, AppError, AppResult, Violations};
 use xiaoneng_proto::queue::v1 as pb;
 
 use crate::domain::wire;
+use crate::domain::Reason;
 use crate::domain::{
     self, AppointmentAction, AppointmentState, CallAction, Category, Priority, ServiceKind,
     StaffOnDuty, TicketState, TidalPolicy, WindowKind, WindowState,
@@ -348,7 +349,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
             WindowState::Closed => {
                 if let Some(cur) = store::current_at(&mut tx, w.id).await? {
                     return Err(AppError::precondition(
-                        "WINDOW_BUSY",
+                        Reason::WindowBusy.name(),
                         format!("window {} is still on {}", w.code, cur.number),
                     )
                     .into());
@@ -524,7 +525,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let cal = self.calendars.for_region(&h.region_code);
         if !(cal.is_working_day(day) || (h.weekend_service && !cal.is_holiday(day))) {
             return Err(AppError::precondition(
-                "CLOSED_DAY",
+                Reason::ClosedDay.name(),
                 format!("{day} is not a working day in {}", h.region_code),
             )
             .into());
@@ -587,14 +588,14 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let booked = store::booked_on(&mut tx, &citizen, hall.id, slot.day, None).await?;
         if booked.iter().any(|(_, s)| *s == slot.id) {
             return Err(AppError::precondition(
-                "ALREADY_BOOKED",
+                Reason::AlreadyBooked.name(),
                 "this person already holds this slot",
             )
             .into());
         }
         if booked.len() >= self.settings.daily_cap {
             return Err(AppError::precondition(
-                "DAILY_CAP",
+                Reason::DailyCap.name(),
                 format!(
                     "at most {} appointments a day per person",
                     self.settings.daily_cap
@@ -603,7 +604,11 @@ impl pb::queue_service_server::QueueService for QueueApi {
             .into());
         }
         if !store::take_place(&mut tx, slot.id).await? {
-            return Err(AppError::precondition("SLOT_FULL", "the slot is fully booked").into());
+            return Err(AppError::precondition(
+                Reason::SlotFull.name(),
+                "the slot is fully booked",
+            )
+            .into());
         }
         let a = AppointmentRow {
             id: Uuid::now_v7(),
@@ -671,7 +676,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
             >= self.settings.daily_cap
         {
             return Err(AppError::precondition(
-                "DAILY_CAP",
+                Reason::DailyCap.name(),
                 format!(
                     "at most {} appointments a day per person",
                     self.settings.daily_cap
@@ -681,7 +686,11 @@ impl pb::queue_service_server::QueueService for QueueApi {
         }
         // Take the new place first: a full slot leaves the old booking as it was.
         if !store::take_place(&mut tx, slot.id).await? {
-            return Err(AppError::precondition("SLOT_FULL", "the slot is fully booked").into());
+            return Err(AppError::precondition(
+                Reason::SlotFull.name(),
+                "the slot is fully booked",
+            )
+            .into());
         }
         store::release_place(&mut tx, a.slot_id).await?;
         a.slot_id = slot.id;
@@ -708,7 +717,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let now = self.clock.now().with_timezone(&cst());
         if slot.day != now.date_naive() {
             return Err(AppError::precondition(
-                "NOT_TODAY",
+                Reason::NotToday.name(),
                 format!("the appointment is for {}", slot.day),
             )
             .into());
@@ -878,7 +887,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let t = self
             .call(&caller, &r.window_id, Some(tid))
             .await?
-            .ok_or_else(|| AppError::precondition("NOT_WAITING", "not waiting"))?;
+            .ok_or_else(|| AppError::precondition(Reason::NotWaiting.name(), "not waiting"))?;
         Ok(Response::new(pb::CallTicketResponse {
             ticket: Some(self.ticket_response(&t).await?),
         }))
@@ -898,7 +907,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 |t, _, _| {
                     if t.state != TicketState::Called {
                         return Err(AppError::precondition(
-                            "ALREADY_SERVING",
+                            Reason::AlreadyServing.name(),
                             "the citizen is already being served",
                         ));
                     }
@@ -933,7 +942,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 |t, _, now| {
                     if t.state != TicketState::Called {
                         return Err(AppError::precondition(
-                            "ALREADY_SERVING",
+                            Reason::AlreadyServing.name(),
                             "the citizen is being served",
                         ));
                     }
@@ -994,7 +1003,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let mut t = store::ticket(&mut tx, Some(&caller.region), id, true).await?;
         if t.state != TicketState::Held {
             return Err(AppError::precondition(
-                "NOT_HELD",
+                Reason::NotHeld.name(),
                 format!("ticket {} is {}", t.number, t.state),
             )
             .into());
@@ -1063,7 +1072,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 t.direct_window = to_window;
                 if to_window.is_none() && eligible_codes(&windows, t).is_empty() {
                     return Err(AppError::precondition(
-                        "NO_WINDOW",
+                        Reason::NoWindow.name(),
                         "no window of the hall serves that matter",
                     ));
                 }
@@ -1089,7 +1098,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 |t, _, now| {
                     if t.state != TicketState::Called {
                         return Err(AppError::precondition(
-                            "ALREADY_SERVING",
+                            Reason::AlreadyServing.name(),
                             "the service already started",
                         ));
                     }

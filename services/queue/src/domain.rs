@@ -6,6 +6,45 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 xiaoneng_kit::named_enum! {
+    /// The reasons a client switches on: `ErrorInfo.reason` of a FAILED_PRECONDITION from this
+    /// service (listed in the service's proto comment).
+    pub enum Reason {
+        /// The citizen already holds this appointment slot.
+        AlreadyBooked = "ALREADY_BOOKED",
+        /// The ticket is being served.
+        AlreadyServing = "ALREADY_SERVING",
+        /// The hall is closed that day (holiday, weekend without weekend service).
+        ClosedDay = "CLOSED_DAY",
+        /// The citizen has reached the daily number of appointments.
+        DailyCap = "DAILY_CAP",
+        /// The appointment is not booked (cancelled or checked in).
+        NotBooked = "NOT_BOOKED",
+        /// The window may not serve this ticket.
+        NotEligible = "NOT_ELIGIBLE",
+        /// The ticket is not on hold.
+        NotHeld = "NOT_HELD",
+        /// The appointment is not for today.
+        NotToday = "NOT_TODAY",
+        /// The ticket is not waiting.
+        NotWaiting = "NOT_WAITING",
+        /// No category of the hall takes the matter.
+        NoCategory = "NO_CATEGORY",
+        /// The window has no current ticket.
+        NoCurrentTicket = "NO_CURRENT_TICKET",
+        /// No window of the hall serves the matter.
+        NoWindow = "NO_WINDOW",
+        /// The slot has no place left.
+        SlotFull = "SLOT_FULL",
+        /// The slot is over.
+        SlotPast = "SLOT_PAST",
+        /// The window is still on a ticket.
+        WindowBusy = "WINDOW_BUSY",
+        /// The window is not open.
+        WindowNotOpen = "WINDOW_NOT_OPEN",
+    }
+}
+
+xiaoneng_kit::named_enum! {
     /// Where a ticket stands.
     pub enum TicketState {
         Waiting = "waiting",

@@ -20,6 +20,7 @@ use xiaoneng_kit::{outbox, AppError, AppResult};
 use xiaoneng_proto::catalog::v1::{catalog_service_client::CatalogServiceClient, GetMatterRequest};
 use xiaoneng_proto::queue::v1 as pb;
 
+use crate::domain::Reason;
 use crate::domain::{
     self, AppointmentAction, AppointmentState, CallAction, Priority, ServiceKind, TicketState,
     WindowKind, WindowState, WindowView,
@@ -274,7 +275,7 @@ impl Queue {
         let category = domain::category_for(&hall.categories, matter_id)
             .ok_or_else(|| {
                 AppError::precondition(
-                    "NO_CATEGORY",
+                    Reason::NoCategory.name(),
                     format!("no ticket category of {} takes this matter", hall.name),
                 )
             })?
@@ -313,7 +314,7 @@ impl Queue {
         };
         if eligible_codes(windows, &t).is_empty() {
             return Err(AppError::precondition(
-                "NO_WINDOW",
+                Reason::NoWindow.name(),
                 format!(
                     "no window of {} serves 「{}」 of this kind",
                     hall.name, t.matter_name
@@ -374,13 +375,13 @@ impl Queue {
             let (w, hall) = store::lock_window(&mut tx, &caller.region, window_id).await?;
             if w.state != WindowState::Open {
                 return Err(AppError::precondition(
-                    "WINDOW_NOT_OPEN",
+                    Reason::WindowNotOpen.name(),
                     format!("window {} is {}", w.code, w.state),
                 ));
             }
             if let Some(cur) = store::current_at(&mut tx, w.id).await? {
                 return Err(AppError::precondition(
-                    "WINDOW_BUSY",
+                    Reason::WindowBusy.name(),
                     format!(
                         "window {} is still on {}: finish, hold or mark a no-show first",
                         w.code, cur.number
@@ -398,13 +399,13 @@ impl Queue {
                     }
                     if t.state != TicketState::Waiting {
                         return Err(AppError::precondition(
-                            "NOT_WAITING",
+                            Reason::NotWaiting.name(),
                             format!("ticket {} is {}", t.number, t.state),
                         ));
                     }
                     if !window_may_serve(&w, &t) {
                         return Err(AppError::precondition(
-                            "NOT_ELIGIBLE",
+                            Reason::NotEligible.name(),
                             format!("window {} may not serve {}", w.code, t.number),
                         ));
                     }
@@ -502,7 +503,7 @@ impl Queue {
         let (w, hall) = store::lock_window(&mut tx, &caller.region, window_id).await?;
         let mut t = store::current_at(&mut tx, w.id).await?.ok_or_else(|| {
             AppError::precondition(
-                "NO_CURRENT_TICKET",
+                Reason::NoCurrentTicket.name(),
                 format!("window {} has no called ticket", w.code),
             )
         })?;
@@ -592,7 +593,7 @@ impl Queue {
     pub(crate) async fn slot_day_checks(&self, slot: &SlotRow) -> AppResult<()> {
         if slot.day < self.today() {
             return Err(AppError::precondition(
-                "SLOT_PAST",
+                Reason::SlotPast.name(),
                 "the slot is in the past",
             ));
         }
@@ -632,7 +633,7 @@ impl Queue {
         }
         if a.state != AppointmentState::Booked {
             return Err(AppError::precondition(
-                "NOT_BOOKED",
+                Reason::NotBooked.name(),
                 format!("the appointment is {}", a.state),
             ));
         }

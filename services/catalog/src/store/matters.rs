@@ -11,6 +11,7 @@ use xiaoneng_kit::{AppError, AppResult};
 use xiaoneng_proto::catalog::v1::MatterTerms;
 
 use crate::domain::matter;
+use crate::domain::Reason;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VersionRow {
@@ -153,7 +154,7 @@ pub async fn create_draft(
     .await?;
     if retired.is_some() {
         return Err(AppError::precondition(
-            "MATTER_RETIRED",
+            Reason::MatterRetired.name(),
             "the matter is retired; it takes no new versions",
         ));
     }
@@ -165,7 +166,7 @@ pub async fn create_draft(
     .await?;
     if drafts > 0 {
         return Err(AppError::precondition(
-            "DRAFT_EXISTS",
+            Reason::DraftExists.name(),
             "the matter already has a draft; update or publish it",
         ));
     }
@@ -208,7 +209,7 @@ pub async fn update_draft(
     let current = fetch_version(&mut tx, matter_id, version).await?;
     if current.state != "draft" {
         return Err(AppError::precondition(
-            "VERSION_PUBLISHED",
+            Reason::VersionPublished.name(),
             "a published version is immutable; create a new draft",
         ));
     }
@@ -236,14 +237,14 @@ pub async fn publish(
     let (region, retired) = lock_matter(&mut *tx, matter_id, scope).await?;
     if retired.is_some() {
         return Err(AppError::precondition(
-            "MATTER_RETIRED",
+            Reason::MatterRetired.name(),
             "the matter is retired",
         ));
     }
     let current = fetch_version(&mut *tx, matter_id, version).await?;
     if current.state != "draft" {
         return Err(AppError::precondition(
-            "VERSION_PUBLISHED",
+            Reason::VersionPublished.name(),
             "the version is already published",
         ));
     }
@@ -285,7 +286,7 @@ pub async fn retire(
     let (region, retired) = lock_matter(&mut *tx, matter_id, scope).await?;
     if let Some(d) = retired {
         return Err(AppError::precondition(
-            "MATTER_RETIRED",
+            Reason::MatterRetired.name(),
             format!("the matter is already retired from {d}"),
         ));
     }
@@ -297,7 +298,7 @@ pub async fn retire(
     .await?;
     let Some(latest) = latest else {
         return Err(AppError::precondition(
-            "NOT_PUBLISHED",
+            Reason::NotPublished.name(),
             "a matter never published cannot be retired",
         ));
     };

@@ -1,5 +1,6 @@
 //! Posts (岗位), staff (工牌), law-enforcement certificates (持证上岗) and assignments.
 
+use crate::domain::Reason;
 use chrono::NaiveDate;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -296,7 +297,7 @@ pub async fn revoke_certificate(
         .rows_affected();
     if updated == 0 {
         return Err(AppError::precondition(
-            "CERTIFICATE_REVOKED",
+            Reason::CertificateRevoked.name(),
             "the certificate is already revoked",
         ));
     }
@@ -369,7 +370,7 @@ pub async fn assign_matter(
         .await?;
         if !valid {
             return Err(AppError::precondition(
-                "NO_VALID_CERTIFICATE",
+                Reason::NoValidCertificate.name(),
                 "an enforcement matter needs a valid law-enforcement certificate (持证上岗)",
             ));
         }
