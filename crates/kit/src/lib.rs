@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod consumer;

@@ -4,17 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::PgPool;
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use xiaoneng_calendar::{Calendars, Clock};
 use xiaoneng_kit::auth::{self, roles, Audience, Caller};
+use xiaoneng_kit::catalog::Catalog;
 use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::paging::PageRequest;
 use xiaoneng_kit::region::{self, RegionCode};
 use xiaoneng_kit::{parse_date_field, AppError, AppResult, Violations};
 use xiaoneng_proto::case::v1 as pb;
-use xiaoneng_proto::catalog::v1::{catalog_service_client::CatalogServiceClient, GetMatterRequest};
 
 use crate::domain::Reason;
 use crate::domain::{
@@ -26,7 +25,7 @@ use crate::store::{self, FiredRow, HistoryRow, NewCase};
 
 pub struct CaseApi {
     pool: PgPool,
-    catalog: CatalogServiceClient<Channel>,
+    catalog: Catalog,
     calendars: Calendars,
     policy: Policy,
     clock: BusinessClock,
@@ -35,7 +34,7 @@ pub struct CaseApi {
 impl CaseApi {
     pub fn new(
         pool: PgPool,
-        catalog: CatalogServiceClient<Channel>,
+        catalog: Catalog,
         calendars: Calendars,
         policy: Policy,
         clock: BusinessClock,
@@ -363,23 +362,8 @@ impl pb::case_service_server::CaseService for CaseApi {
         // The matter version in force today: the case keeps these terms.
         let matter = self
             .catalog
-            .clone()
-            .get_matter(GetMatterRequest {
-                matter_id: matter_id.to_string(),
-                as_of: self.clock.today().to_string(),
-            })
-            .await
-            .map_err(|s| match s.code() {
-                tonic::Code::NotFound => {
-                    AppError::not_found("matter in force", matter_id.to_string())
-                }
-                _ => AppError::Unavailable(format!("catalog: {}", s.message())),
-            })?
-            .into_inner()
-            .matter
-            .ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("catalog answered without a matter"))
-            })?;
+            .matter_in_force(&matter_id.to_string(), self.clock.today())
+            .await?;
         let terms = matter.terms.clone().unwrap_or_default();
         if matter.region_code != region.as_str() && !terms.cross_region {
             return Err(AppError::precondition(

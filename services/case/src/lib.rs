@@ -20,7 +20,6 @@ use xiaoneng_kit::config::Settings;
 use xiaoneng_kit::foundation::RunningService;
 use xiaoneng_kit::{Foundation, ServiceKind};
 use xiaoneng_proto::case::v1::case_service_server::CaseServiceServer;
-use xiaoneng_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 
 /// The case service's own settings (`[domain]`, env `XIAONENG__DOMAIN__*`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,9 +67,8 @@ pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningSe
         warn_days: d.warn_days,
         red_after_days: d.red_after_days,
     };
-    let catalog = tonic::transport::Channel::from_shared(d.catalog_addr.clone())
-        .map_err(|e| anyhow::anyhow!("domain.catalog_addr: {e}"))?
-        .connect_lazy();
+    let catalog =
+        xiaoneng_kit::catalog::Catalog::connect_lazy(&d.catalog_addr, "domain.catalog_addr")?;
     let f = Foundation::start(ServiceKind::Case, settings, sqlx::migrate!("./migrations")).await?;
     let calendars = xiaoneng_calendar::Calendars::national_only();
     let (pool, cals) = (f.pool.clone(), calendars.clone());
@@ -78,13 +76,7 @@ pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningSe
     f.spawn_background(move |stop| {
         timers::run(pool, cals, policy, clock, interval, d.timer_batch, stop)
     });
-    let api = api::CaseApi::new(
-        f.pool.clone(),
-        CatalogServiceClient::new(catalog),
-        calendars,
-        policy,
-        clock,
-    );
+    let api = api::CaseApi::new(f.pool.clone(), catalog, calendars, policy, clock);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(CaseServiceServer::new(api));
     Ok(f.spawn(routes, &[]))

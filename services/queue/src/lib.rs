@@ -25,7 +25,6 @@ use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::config::Settings;
 use xiaoneng_kit::foundation::RunningService;
 use xiaoneng_kit::{Foundation, ServiceKind};
-use xiaoneng_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use xiaoneng_proto::queue::v1 as pb;
 use xiaoneng_proto::queue::v1::queue_service_server::QueueServiceServer;
 
@@ -118,16 +117,15 @@ pub async fn build(settings: Settings<QueueSettings>) -> anyhow::Result<RunningS
         d.daily_appointment_cap > 0,
         "domain.daily_appointment_cap: must be positive"
     );
-    let catalog = tonic::transport::Channel::from_shared(d.catalog_addr.clone())
-        .map_err(|e| anyhow::anyhow!("domain.catalog_addr: {e}"))?
-        .connect_lazy();
+    let catalog =
+        xiaoneng_kit::catalog::Catalog::connect_lazy(&d.catalog_addr, "domain.catalog_addr")?;
     let redis_url = settings.redis.url.clone();
     let f = Foundation::start(ServiceKind::Queue, settings, sqlx::migrate!("./migrations")).await?;
     let (board, _) = broadcast::channel(4096);
     let queue = Arc::new(service::Queue::new(
         f.pool.clone(),
         Arc::new(hot::Hot::new(f.redis.clone())),
-        CatalogServiceClient::new(catalog),
+        catalog,
         xiaoneng_calendar::Calendars::national_only(),
         clock,
         service::Settings {

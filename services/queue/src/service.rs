@@ -11,13 +11,12 @@ use chrono::{NaiveDate, Utc};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::broadcast;
-use tonic::transport::Channel;
 use uuid::Uuid;
 use xiaoneng_calendar::Calendars;
 use xiaoneng_kit::auth::Caller;
+use xiaoneng_kit::catalog::Catalog;
 use xiaoneng_kit::clock::{cst, BusinessClock};
 use xiaoneng_kit::{outbox, AppError, AppResult};
-use xiaoneng_proto::catalog::v1::{catalog_service_client::CatalogServiceClient, GetMatterRequest};
 use xiaoneng_proto::queue::v1 as pb;
 
 use crate::domain::Reason;
@@ -85,7 +84,7 @@ pub struct Settings {
 pub struct Queue {
     pub pool: PgPool,
     pub hot: Arc<Hot>,
-    pub(crate) catalog: CatalogServiceClient<Channel>,
+    pub(crate) catalog: Catalog,
     pub(crate) calendars: Calendars,
     pub clock: BusinessClock,
     pub(crate) settings: Settings,
@@ -113,7 +112,7 @@ impl Queue {
     pub fn new(
         pool: PgPool,
         hot: Arc<Hot>,
-        catalog: CatalogServiceClient<Channel>,
+        catalog: Catalog,
         calendars: Calendars,
         clock: BusinessClock,
         settings: Settings,
@@ -145,25 +144,7 @@ impl Queue {
                 return Ok(m.clone());
             }
         }
-        let m = self
-            .catalog
-            .clone()
-            .get_matter(GetMatterRequest {
-                matter_id: id.to_string(),
-                as_of: today.to_string(),
-            })
-            .await
-            .map_err(|s| match s.code() {
-                tonic::Code::NotFound | tonic::Code::InvalidArgument => {
-                    AppError::not_found("matter in force", id.to_string())
-                }
-                _ => AppError::Unavailable(format!("catalog: {}", s.message())),
-            })?
-            .into_inner()
-            .matter
-            .ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("catalog answered without a matter"))
-            })?;
+        let m = self.catalog.matter_in_force(id, today).await?;
         let terms = m.terms.unwrap_or_default();
         let info = MatterInfo {
             name: terms.name,
