@@ -304,6 +304,47 @@ const READ_ROLES: &[&str] = &[
 /// Who sets key-project flags (联办, 督办).
 const SUPERVISE_ROLES: &[&str] = &[roles::SUPERVISOR, roles::HALL_MANAGER];
 
+/// Who may call what: every method of the service and the roles that may call it. Each handler
+/// asks this table first; where a role may act (own records, region, sub-regions) is the
+/// caller's audience, checked against the record (`kit::auth::Audience`).
+pub const AUTHORIZATION: &[(&str, &[&str])] = &[
+    ("SubmitCase", &[roles::CLERK, roles::CITIZEN, roles::SYSTEM]),
+    ("GetCase", READ_ROLES),
+    ("StartPreReview", WINDOW_ROLES),
+    ("RequestCorrection", WINDOW_ROLES),
+    ("SupplyMaterials", &[roles::CLERK, roles::CITIZEN]),
+    ("AcceptCase", WINDOW_ROLES),
+    ("RefuseCase", WINDOW_ROLES),
+    ("StartReview", &[roles::CLERK, roles::REVIEWER]),
+    ("ConcludeReviewStep", REVIEW_ROLES),
+    ("ExtendDeadline", REVIEW_ROLES),
+    ("SuspendCase", REVIEW_ROLES),
+    ("ResumeCase", REVIEW_ROLES),
+    ("IssueCertificate", &[roles::CLERK, roles::REVIEWER]),
+    ("DeliverCase", WINDOW_ROLES),
+    ("CloseCase", WINDOW_ROLES),
+    ("WithdrawCase", &[roles::CLERK, roles::CITIZEN]),
+    ("SupplyToleratedMaterials", &[roles::CLERK, roles::CITIZEN]),
+    ("ReferCase", REFER_ROLES),
+    ("SetCaseFlags", SUPERVISE_ROLES),
+    ("ListCases", LIST_ROLES),
+    (
+        "OpenInquiry",
+        &[roles::CLERK, roles::HALL_MANAGER, roles::REVIEWER],
+    ),
+    ("ReferInquiry", REFER_ROLES),
+    ("ListInquiries", LIST_ROLES),
+];
+
+fn authorize(caller: &Caller, method: &str) -> Result<(), AppError> {
+    let roles = AUTHORIZATION
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, r)| *r)
+        .unwrap_or(&[]);
+    caller.require_any_role(roles)
+}
+
 /// A transition that needs only the domain rule.
 fn plain(action: Action) -> impl FnOnce(&mut CaseRow) -> AppResult<domain::Effects> {
     move |row| row.body.case.apply(&action).map_err(rule_error)
@@ -316,7 +357,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::SubmitCaseRequest>,
     ) -> Result<Response<pb::SubmitCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(&[roles::CLERK, roles::CITIZEN, roles::SYSTEM])?;
+        authorize(&caller, "SubmitCase")?;
         let r = req.into_inner();
         let mut v = Violations::new();
         let region = RegionCode::parse_field(&r.region_code, "region_code", &mut v);
@@ -461,7 +502,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::GetCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(READ_ROLES)?;
+        authorize(&caller, "GetCase")?;
         let id = parse_id(&req.get_ref().id)?;
         Ok(Response::new(pb::GetCaseResponse {
             case: Some(self.load(&caller.audience(), id).await?),
@@ -473,7 +514,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::StartPreReviewRequest>,
     ) -> Result<Response<pb::StartPreReviewResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_ROLES)?;
+        authorize(&caller, "StartPreReview")?;
         let r = req.into_inner();
         let case = self
             .change(
@@ -500,7 +541,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::RequestCorrectionRequest>,
     ) -> Result<Response<pb::RequestCorrectionResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_ROLES)?;
+        authorize(&caller, "RequestCorrection")?;
         let r = req.into_inner();
         let reason = r.reason.clone();
         // The business clock, like every other stamp: deemed acceptance reads this date.
@@ -539,7 +580,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::SupplyMaterialsRequest>,
     ) -> Result<Response<pb::SupplyMaterialsResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(&[roles::CLERK, roles::CITIZEN])?;
+        authorize(&caller, "SupplyMaterials")?;
         let r = req.into_inner();
         let case = self
             .change(
@@ -578,7 +619,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::AcceptCaseRequest>,
     ) -> Result<Response<pb::AcceptCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_ROLES)?;
+        authorize(&caller, "AcceptCase")?;
         let r = req.into_inner();
         let today = self.clock.today();
         let due = if r.tolerance_due_date.is_empty() {
@@ -622,7 +663,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::RefuseCaseRequest>,
     ) -> Result<Response<pb::RefuseCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_ROLES)?;
+        authorize(&caller, "RefuseCase")?;
         let r = req.into_inner();
         let case = self
             .change(
@@ -649,7 +690,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::StartReviewRequest>,
     ) -> Result<Response<pb::StartReviewResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(&[roles::CLERK, roles::REVIEWER])?;
+        authorize(&caller, "StartReview")?;
         let r = req.into_inner();
         let today = self.clock.today();
         let action = Action::StartReview {
@@ -695,7 +736,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ConcludeReviewStepRequest>,
     ) -> Result<Response<pb::ConcludeReviewStepResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(REVIEW_ROLES)?;
+        authorize(&caller, "ConcludeReviewStep")?;
         let r = req.into_inner();
         if caller
             .department
@@ -740,7 +781,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ExtendDeadlineRequest>,
     ) -> Result<Response<pb::ExtendDeadlineResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(REVIEW_ROLES)?;
+        authorize(&caller, "ExtendDeadline")?;
         let r = req.into_inner();
         let mut v = Violations::new();
         v.text(&r.reason, "reason", 500);
@@ -803,7 +844,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::SuspendCaseRequest>,
     ) -> Result<Response<pb::SuspendCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(REVIEW_ROLES)?;
+        authorize(&caller, "SuspendCase")?;
         let r = req.into_inner();
         let today = self.clock.today();
         let calendars = &self.calendars;
@@ -841,7 +882,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ResumeCaseRequest>,
     ) -> Result<Response<pb::ResumeCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(REVIEW_ROLES)?;
+        authorize(&caller, "ResumeCase")?;
         let r = req.into_inner();
         let today = self.clock.today();
         let calendars = &self.calendars;
@@ -876,7 +917,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::IssueCertificateRequest>,
     ) -> Result<Response<pb::IssueCertificateResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(&[roles::CLERK, roles::REVIEWER])?;
+        authorize(&caller, "IssueCertificate")?;
         let r = req.into_inner();
         let mut v = Violations::new();
         v.text(&r.certificate_number, "certificate_number", 64);
@@ -909,7 +950,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::DeliverCaseRequest>,
     ) -> Result<Response<pb::DeliverCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_ROLES)?;
+        authorize(&caller, "DeliverCase")?;
         let r = req.into_inner();
         let mut v = Violations::new();
         v.text(&r.method, "method", 50);
@@ -937,7 +978,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::CloseCaseRequest>,
     ) -> Result<Response<pb::CloseCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_ROLES)?;
+        authorize(&caller, "CloseCase")?;
         let r = req.into_inner();
         let case = self
             .change(
@@ -957,7 +998,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::WithdrawCaseRequest>,
     ) -> Result<Response<pb::WithdrawCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(&[roles::CLERK, roles::CITIZEN])?;
+        authorize(&caller, "WithdrawCase")?;
         let r = req.into_inner();
         let case = self
             .change(
@@ -977,7 +1018,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::SupplyToleratedMaterialsRequest>,
     ) -> Result<Response<pb::SupplyToleratedMaterialsResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(&[roles::CLERK, roles::CITIZEN])?;
+        authorize(&caller, "SupplyToleratedMaterials")?;
         let r = req.into_inner();
         let reason = r.materials.join("、");
         let case = self
@@ -1027,7 +1068,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ReferCaseRequest>,
     ) -> Result<Response<pb::ReferCaseResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(REFER_ROLES)?;
+        authorize(&caller, "ReferCase")?;
         let r = req.into_inner();
         let referral = self.referral(&caller, &r.department, &r.handler, &r.reason)?;
         let case = self
@@ -1061,7 +1102,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::SetCaseFlagsRequest>,
     ) -> Result<Response<pb::SetCaseFlagsResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(SUPERVISE_ROLES)?;
+        authorize(&caller, "SetCaseFlags")?;
         let r = req.into_inner();
         let mut v = Violations::new();
         v.text(&r.reason, "reason", 500);
@@ -1088,7 +1129,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(LIST_ROLES)?;
+        authorize(&caller, "ListCases")?;
         let r = req.into_inner();
         let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
@@ -1127,7 +1168,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::OpenInquiryRequest>,
     ) -> Result<Response<pb::OpenInquiryResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(&[roles::CLERK, roles::HALL_MANAGER, roles::REVIEWER])?;
+        authorize(&caller, "OpenInquiry")?;
         let r = req.into_inner();
         let mut v = Violations::new();
         let region = RegionCode::parse_field(&r.region_code, "region_code", &mut v);
@@ -1160,7 +1201,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ReferInquiryRequest>,
     ) -> Result<Response<pb::ReferInquiryResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(REFER_ROLES)?;
+        authorize(&caller, "ReferInquiry")?;
         let r = req.into_inner();
         let id =
             Uuid::parse_str(&r.id).map_err(|_| AppError::invalid("id", "must be an inquiry id"))?;
@@ -1176,7 +1217,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         req: Request<pb::ListInquiriesRequest>,
     ) -> Result<Response<pb::ListInquiriesResponse>, Status> {
         let caller = auth::caller(&req)?;
-        caller.require_any_role(LIST_ROLES)?;
+        authorize(&caller, "ListInquiries")?;
         let r = req.into_inner();
         let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
         let page = PageRequest::parse(r.page_size, &r.page_token)?;

@@ -11,6 +11,7 @@ use xiaoneng_e2e::{channel, shared_brokers, token, Intercepted, ServiceProc};
 use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
+mod authorization;
 mod clock;
 mod driver;
 mod lifecycle;
