@@ -1137,9 +1137,9 @@ impl pb::case_service_server::CaseService for CaseApi {
             Ok(pb::CaseState::Unspecified) => None,
             Ok(s) => Some(
                 State::ALL
-                    .into_iter()
-                    .find(|x| State::wire(*x) == s)
-                    .map(store::state_name)
+                    .iter()
+                    .copied()
+                    .find(|x| x.wire() == s)
                     .ok_or_else(|| AppError::invalid("state", "is not a case state"))?,
             ),
             Err(_) => return Err(AppError::invalid("state", "is not a case state").into()),
@@ -1147,7 +1147,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         let (rows, next_page_token) = store::list(
             &self.pool,
             &scope.like_pattern(),
-            state.as_deref(),
+            state,
             r.flagged_only,
             &page,
         )

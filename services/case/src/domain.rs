@@ -29,70 +29,29 @@ xiaoneng_kit::named_enum! {
     }
 }
 
-/// Where a case stands. Stored, serialised and published by [`State::name`], never by the
-/// Rust variant's name: renaming a variant cannot change what the database or a consumer sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(into = "&'static str", try_from = "String")]
-pub enum State {
-    Submitted,
-    PreReview,
-    CorrectionRequested,
-    Accepted,
-    NotAccepted,
-    InReview,
-    Approved,
-    Denied,
-    CertificateIssued,
-    Delivered,
-    Closed,
-    Withdrawn,
-    /// 容缺 materials did not arrive in time: the case went back to the applicant.
-    Returned,
-    Suspended,
+xiaoneng_kit::named_enum! {
+    /// Where a case stands. Stored, serialised and published by its name (the names the first
+    /// release stored, kept as they are), never by the Rust variant's name.
+    pub enum State {
+        Submitted = "Submitted",
+        PreReview = "PreReview",
+        CorrectionRequested = "CorrectionRequested",
+        Accepted = "Accepted",
+        NotAccepted = "NotAccepted",
+        InReview = "InReview",
+        Approved = "Approved",
+        Denied = "Denied",
+        CertificateIssued = "CertificateIssued",
+        Delivered = "Delivered",
+        Closed = "Closed",
+        Withdrawn = "Withdrawn",
+        /// 容缺 materials did not arrive in time: the case went back to the applicant.
+        Returned = "Returned",
+        Suspended = "Suspended",
+    }
 }
 
 impl State {
-    pub const ALL: [State; 14] = [
-        State::Submitted,
-        State::PreReview,
-        State::CorrectionRequested,
-        State::Accepted,
-        State::NotAccepted,
-        State::InReview,
-        State::Approved,
-        State::Denied,
-        State::CertificateIssued,
-        State::Delivered,
-        State::Closed,
-        State::Withdrawn,
-        State::Returned,
-        State::Suspended,
-    ];
-
-    /// The database and event name (the names the first release stored; kept as they are).
-    pub fn name(self) -> &'static str {
-        match self {
-            State::Submitted => "Submitted",
-            State::PreReview => "PreReview",
-            State::CorrectionRequested => "CorrectionRequested",
-            State::Accepted => "Accepted",
-            State::NotAccepted => "NotAccepted",
-            State::InReview => "InReview",
-            State::Approved => "Approved",
-            State::Denied => "Denied",
-            State::CertificateIssued => "CertificateIssued",
-            State::Delivered => "Delivered",
-            State::Closed => "Closed",
-            State::Withdrawn => "Withdrawn",
-            State::Returned => "Returned",
-            State::Suspended => "Suspended",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<State> {
-        State::ALL.into_iter().find(|s| s.name() == name)
-    }
-
     /// The value the API and the events carry.
     pub fn wire(self) -> xiaoneng_proto::case::v1::CaseState {
         use xiaoneng_proto::case::v1::CaseState as W;
@@ -119,20 +78,6 @@ impl State {
             self,
             State::NotAccepted | State::Closed | State::Withdrawn | State::Returned
         )
-    }
-}
-
-impl From<State> for &'static str {
-    fn from(s: State) -> Self {
-        s.name()
-    }
-}
-
-impl TryFrom<String> for State {
-    type Error = String;
-
-    fn try_from(name: String) -> Result<Self, Self::Error> {
-        State::from_name(&name).ok_or_else(|| format!("unknown case state {name:?}"))
     }
 }
 
@@ -913,8 +858,11 @@ mod tests {
             "Returned",
             "Suspended",
         ];
-        assert_eq!(State::ALL.map(State::name), names);
-        for s in State::ALL {
+        assert_eq!(
+            State::ALL.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            names
+        );
+        for &s in State::ALL {
             assert_eq!(State::from_name(s.name()), Some(s));
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(json, format!("\"{}\"", s.name()));

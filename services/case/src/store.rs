@@ -28,10 +28,6 @@ const COLS: &str = "id, region_code, matter_id, matter_version, matter_name, ver
     statutory_limit, first_responsible, submitted_on, accepted_on, promised_deadline, statutory_deadline, tolerance_due,
     applicant_citizen_id";
 
-pub fn state_name(s: State) -> String {
-    s.name().to_string()
-}
-
 /// A new case as inserted.
 pub struct NewCase {
     pub region: RegionCode,
@@ -75,7 +71,7 @@ pub async fn insert(
     .bind(c.matter_id)
     .bind(c.matter_version)
     .bind(&c.matter_name)
-    .bind(State::Submitted.name())
+    .bind(State::Submitted)
     .bind(sqlx::types::Json(&c.record))
     .bind(c.promised_limit)
     .bind(c.statutory_limit)
@@ -200,8 +196,8 @@ pub async fn insert_history(
     )
     .bind(row.id)
     .bind(h.action)
-    .bind(state_name(h.from))
-    .bind(state_name(row.body.case.state))
+    .bind(h.from)
+    .bind(row.body.case.state)
     .bind(h.actor)
     .bind(h.role)
     .bind(h.reason)
@@ -219,7 +215,7 @@ pub async fn update(conn: &mut sqlx::PgConnection, row: &CaseRow) -> AppResult<C
          WHERE id = $1 RETURNING {COLS}"
     ))
     .bind(row.id)
-    .bind(state_name(row.body.case.state))
+    .bind(row.body.case.state)
     .bind(&row.body)
     .bind(row.accepted_on)
     .bind(row.promised_deadline)
@@ -252,7 +248,7 @@ pub async fn lock_due(
 pub async fn list(
     pool: &PgPool,
     region_like: &str,
-    state: Option<&str>,
+    state: Option<State>,
     flagged_only: bool,
     page: &xiaoneng_kit::paging::PageRequest,
 ) -> AppResult<(Vec<CaseRow>, String)> {
