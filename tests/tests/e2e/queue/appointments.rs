@@ -10,10 +10,14 @@ use super::driver::Hall;
 use super::{catalog, client, queue_service, Queue};
 use crate::common::{reason, violations};
 
-/// Monday 21 September 2026, 08:30, on the business clock.
-async fn monday_morning(catalog: &ServiceProc) -> ServiceProc {
+/// The queue on Monday 21 September 2026, 08:30 (business clock), with the appointment hall:
+/// the catalog, the queue service, the hall and six matter ids.
+async fn appointment_hall() -> (ServiceProc, ServiceProc, Hall, Vec<String>) {
+    let (catalog, matters) = catalog().await;
     let at = ("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-21T08:30:00+08:00");
-    queue_service(catalog, &[at]).await
+    let q = queue_service(&catalog, &[at]).await;
+    let h = Hall::open(&q, "预约大厅").await;
+    (catalog, q, h, matters)
 }
 
 /// Half-hour slots from `start` to 10:00 with `capacity` places each.
@@ -29,7 +33,14 @@ fn slots(hall_id: &str, matter: &str, date: &str, start: &str, capacity: i32) ->
     }
 }
 
-async fn create(h: &mut Hall, req: pb::CreateSlotsRequest) -> Result<Vec<pb::Slot>, tonic::Status> {
+async fn create(
+    h: &mut Hall,
+    matter: &str,
+    date: &str,
+    start: &str,
+    capacity: i32,
+) -> Result<Vec<pb::Slot>, tonic::Status> {
+    let req = slots(&h.id(), matter, date, start, capacity);
     Ok(h.manager.create_slots(req).await?.into_inner().slots)
 }
 
@@ -49,24 +60,21 @@ async fn booked(h: &mut Hall, matter: &str) -> Vec<i32> {
 /// 调休 Saturday, not in the past; bad fields are all named.
 #[tokio::test(flavor = "multi_thread")]
 async fn slots_follow_the_hall_calendar() {
-    let (catalog, matters) = catalog().await;
-    let q = monday_morning(&catalog).await;
-    let mut h = Hall::open(&q, "预约大厅").await;
-    let hid = h.id();
+    let (_catalog, _q, mut h, matters) = appointment_hall().await;
     let m = matters[0].as_str();
-    let s = create(&mut h, slots(&hid, m, "2026-09-21", "08:00", 1)).await.unwrap();
+    let s = create(&mut h, m, "2026-09-21", "08:00", 1).await.unwrap();
     let starts: Vec<&str> = s.iter().map(|x| x.start_time.as_str()).collect();
     assert_eq!(starts, ["08:00", "08:30", "09:00", "09:30"]);
-    let national_day = create(&mut h, slots(&hid, m, "2026-10-01", "08:00", 1)).await;
+    let national_day = create(&mut h, m, "2026-10-01", "08:00", 1).await;
     assert_eq!(reason(&national_day.unwrap_err()), "CLOSED_DAY");
-    let make_up = create(&mut h, slots(&hid, m, "2026-10-10", "08:00", 1)).await;
+    let make_up = create(&mut h, m, "2026-10-10", "08:00", 1).await;
     make_up.expect("Saturday 10 October is a make-up workday");
-    let saturday = create(&mut h, slots(&hid, m, "2026-09-26", "08:00", 1)).await;
+    let saturday = create(&mut h, m, "2026-09-26", "08:00", 1).await;
     assert_eq!(reason(&saturday.unwrap_err()), "CLOSED_DAY", "no weekend service");
-    let past = create(&mut h, slots(&hid, m, "2026-09-18", "08:00", 1)).await;
+    let past = create(&mut h, m, "2026-09-18", "08:00", 1).await;
     assert_eq!(past.unwrap_err().code(), Code::InvalidArgument);
-    let bad = slots(&hid, m, "x", "25:00", 1);
-    let bad = create(&mut h, pb::CreateSlotsRequest { minutes: 0, capacity: 0, ..bad }).await;
+    let bad = pb::CreateSlotsRequest { minutes: 0, capacity: 0, ..slots(&h.id(), m, "x", "25:00", 1) };
+    let bad = h.manager.create_slots(bad).await;
     let fields = violations(&bad.unwrap_err());
     assert_eq!(fields, ["capacity", "date", "minutes", "start_time"]);
 }
@@ -75,11 +83,8 @@ async fn slots_follow_the_hall_calendar() {
 /// one booking, nineteen SLOT_FULL, one place counted.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_last_place_of_a_slot_goes_to_exactly_one_booking() {
-    let (catalog, matters) = catalog().await;
-    let q = monday_morning(&catalog).await;
-    let mut h = Hall::open(&q, "预约大厅").await;
-    let hid = h.id();
-    let s = create(&mut h, slots(&hid, &matters[0], "2026-09-21", "08:00", 1)).await.unwrap();
+    let (_catalog, q, mut h, matters) = appointment_hall().await;
+    let s = create(&mut h, &matters[0], "2026-09-21", "08:00", 1).await.unwrap();
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(20));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {
@@ -107,12 +112,9 @@ async fn the_last_place_of_a_slot_goes_to_exactly_one_booking() {
 /// Two appointments a day per person; a reschedule moves the one place; a cancel frees it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daily_cap_a_reschedule_and_a_cancel() {
-    let (catalog, matters) = catalog().await;
-    let q = monday_morning(&catalog).await;
-    let mut h = Hall::open(&q, "预约大厅").await;
-    let hid = h.id();
+    let (_catalog, q, mut h, matters) = appointment_hall().await;
     let m = matters[1].as_str();
-    let wide = create(&mut h, slots(&hid, m, "2026-09-21", "08:00", 5)).await.unwrap();
+    let wide = create(&mut h, m, "2026-09-21", "08:00", 5).await.unwrap();
     let mut zhang = client(&q, "citizen-zhang", &[roles::CITIZEN]).await;
     book(&mut zhang, &wide[0]).await.unwrap();
     let second = book(&mut zhang, &wide[1]).await.unwrap();
@@ -135,12 +137,9 @@ async fn a_daily_cap_a_reschedule_and_a_cancel() {
 /// twice is an illegal transition.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_checked_in_appointment_is_called_before_earlier_walk_ins() {
-    let (catalog, matters) = catalog().await;
-    let q = monday_morning(&catalog).await;
-    let mut h = Hall::open(&q, "预约大厅").await;
-    let hid = h.id();
+    let (_catalog, q, mut h, matters) = appointment_hall().await;
     let m = matters[1].as_str();
-    let s = create(&mut h, slots(&hid, m, "2026-09-21", "08:00", 5)).await.unwrap();
+    let s = create(&mut h, m, "2026-09-21", "08:00", 5).await.unwrap();
     let mut zhang = client(&q, "citizen-zhang", &[roles::CITIZEN]).await;
     let (early, on_time) = (book(&mut zhang, &s[0]).await.unwrap(), book(&mut zhang, &s[1]).await.unwrap());
     let mut zh = h.desk("ZH01", &[], "clerk-1").await;
@@ -166,12 +165,9 @@ async fn a_checked_in_appointment_is_called_before_earlier_walk_ins() {
 /// that is not theirs: to them it does not exist, and it stays booked as it was.
 #[tokio::test(flavor = "multi_thread")]
 async fn another_citizen_cannot_touch_an_appointment() {
-    let (catalog, matters) = catalog().await;
-    let q = monday_morning(&catalog).await;
-    let mut h = Hall::open(&q, "预约大厅").await;
-    let hid = h.id();
+    let (_catalog, q, mut h, matters) = appointment_hall().await;
     let m = matters[1].as_str();
-    let s = create(&mut h, slots(&hid, m, "2026-09-21", "08:00", 5)).await.unwrap();
+    let s = create(&mut h, m, "2026-09-21", "08:00", 5).await.unwrap();
     let mut zhang = client(&q, "citizen-zhang", &[roles::CITIZEN]).await;
     let mine = book(&mut zhang, &s[1]).await.unwrap();
     let mut li = client(&q, "citizen-li", &[roles::CITIZEN]).await;
