@@ -14,6 +14,10 @@ use crate::error::AppError;
 use crate::region::RegionCode;
 
 /// Roles the services check. A token may carry several.
+/// A service's authorization: each gRPC method (its short name) and the roles that may call
+/// it. Whose records are then in scope is the caller's [`Audience`] and region.
+pub type Authorization = &'static [(&'static str, &'static [&'static str])];
+
 pub mod roles {
     /// Maintains the catalog of matters, departments, posts and staff.
     pub const CATALOG_ADMIN: &str = "catalog_admin";
@@ -81,6 +85,17 @@ impl Caller {
                 "one of the roles {roles:?} is required"
             )))
         }
+    }
+
+    /// Requires one of the roles `table` lists for `method` (a method missing from the table
+    /// is denied to everyone).
+    pub fn authorize(&self, table: Authorization, method: &str) -> Result<(), AppError> {
+        let roles = table
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map(|(_, r)| *r)
+            .unwrap_or(&[]);
+        self.require_any_role(roles)
     }
 
     /// Requires that `region` lies inside the caller's region.

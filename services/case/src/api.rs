@@ -1,12 +1,13 @@
-//! gRPC handlers: parse, authorize, fetch the matter's terms from the catalog, apply the
-//! domain rule through the store, map.
+//! The gRPC adapter: each handler checks the caller's roles against [`AUTHORIZATION`], parses
+//! the request (every bad field listed), calls one use case of [`crate::service`] with the
+//! domain rule to apply, and maps the case to protobuf.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
-use xiaoneng_calendar::{Calendars, Clock};
+use xiaoneng_calendar::Calendars;
 use xiaoneng_kit::auth::{self, roles, Audience, Caller};
 use xiaoneng_kit::catalog::Catalog;
 use xiaoneng_kit::clock::BusinessClock;
@@ -17,11 +18,10 @@ use xiaoneng_proto::case::v1 as pb;
 
 use crate::domain::Reason;
 use crate::domain::{
-    self, date, Action, Case, CaseRecord, CaseRow, NoticeMeta, Policy, Referral, RuleError, State,
-    CERTIFICATE_DAYS,
+    self, date, Action, Case, CaseRecord, CaseRow, FiredRow, HistoryRow, InquiryRecord, InquiryRow,
+    NewCase, NoticeMeta, Policy, Referral, RuleError, State, CERTIFICATE_DAYS,
 };
 use crate::service::{self, Change, Ctx};
-use crate::store::{self, FiredRow, HistoryRow, NewCase};
 
 pub struct CaseApi {
     pool: PgPool,
@@ -58,12 +58,7 @@ impl CaseApi {
 }
 
 fn rule_error(e: RuleError) -> AppError {
-    match e {
-        RuleError::IllegalTransition { .. } => {
-            AppError::precondition(Reason::IllegalTransition.name(), e.to_string())
-        }
-        RuleError::Invalid { field, message } => AppError::invalid(field, message),
-    }
+    e.into()
 }
 
 fn parse_id(id: &str) -> AppResult<Uuid> {
@@ -218,19 +213,6 @@ fn to_pb(
     }
 }
 
-/// The case's shared pause list as a clock, to pause or resume it.
-fn pause_clock(row: &CaseRow) -> AppResult<Clock> {
-    let start = row.accepted_on.ok_or_else(|| {
-        AppError::precondition(Reason::NotAccepted.name(), "the case is not accepted")
-    })?;
-    Ok(Clock {
-        start,
-        limit: 0,
-        extension: 0,
-        pauses: row.body.pauses.clone(),
-    })
-}
-
 fn primary_role(caller: &Caller) -> String {
     caller.roles.first().cloned().unwrap_or_default()
 }
@@ -267,8 +249,7 @@ impl CaseApi {
 
     /// The case as the API shows it: with its history and fired escalations.
     async fn load(&self, scope: &Audience, id: Uuid) -> AppResult<pb::Case> {
-        let (row, history) = store::get(&self.pool, scope, id).await?;
-        let fired = store::fired_escalations(&self.pool, id).await?;
+        let (row, history, fired) = service::view(&self.pool, scope, id).await?;
         Ok(to_pb(
             row,
             history,
@@ -307,7 +288,7 @@ const SUPERVISE_ROLES: &[&str] = &[roles::SUPERVISOR, roles::HALL_MANAGER];
 /// Who may call what: every method of the service and the roles that may call it. Each handler
 /// asks this table first; where a role may act (own records, region, sub-regions) is the
 /// caller's audience, checked against the record (`kit::auth::Audience`).
-pub const AUTHORIZATION: &[(&str, &[&str])] = &[
+pub const AUTHORIZATION: auth::Authorization = &[
     ("SubmitCase", &[roles::CLERK, roles::CITIZEN, roles::SYSTEM]),
     ("GetCase", READ_ROLES),
     ("StartPreReview", WINDOW_ROLES),
@@ -337,12 +318,7 @@ pub const AUTHORIZATION: &[(&str, &[&str])] = &[
 ];
 
 fn authorize(caller: &Caller, method: &str) -> Result<(), AppError> {
-    let roles = AUTHORIZATION
-        .iter()
-        .find(|(m, _)| *m == method)
-        .map(|(_, r)| *r)
-        .unwrap_or(&[]);
-    caller.require_any_role(roles)
+    caller.authorize(AUTHORIZATION, method)
 }
 
 /// A transition that needs only the domain rule.
@@ -435,7 +411,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         // 首问负责: whoever received the citizen first — at an inquiry before, or now.
         let (first_responsible, handling_department, handler) = match inquiry {
             Some(id) => {
-                let (_, inq) = store::get_inquiry(&self.pool, &caller.region, id).await?;
+                let (_, inq) = service::inquiry(&self.pool, &caller.region, id).await?;
                 (
                     inq.first_responsible.clone(),
                     inq.handling_department.clone(),
@@ -798,39 +774,8 @@ impl pb::case_service_server::CaseService for CaseApi {
                 "extend_deadline",
                 &reason,
                 move |row| {
-                    if !matches!(
-                        row.body.case.state,
-                        State::Accepted | State::InReview | State::Suspended
-                    ) {
-                        return Err(AppError::precondition(
-                            Reason::IllegalTransition.name(),
-                            "only a case under the clock can be extended",
-                        ));
-                    }
-                    // 行政许可法 art. 42: +10 alone, +15 when several departments review jointly.
-                    let max = if row.body.case.review.len() > 1 {
-                        15
-                    } else {
-                        10
-                    };
-                    if r.days < 1 || r.days > max {
-                        return Err(AppError::invalid(
-                            "days",
-                            format!("must be 1-{max} working days"),
-                        ));
-                    }
-                    let mut statutory = pause_clock(row)?;
-                    statutory.extension = row.body.extension;
-                    statutory.extend(r.days as u32).map_err(|e| {
-                        AppError::precondition(Reason::AlreadyExtended.name(), e.to_string())
-                    })?;
-                    row.body.extension = statutory.extension;
-                    domain::recompute_deadlines(
-                        row,
-                        &calendars.for_region(&row.region_code),
-                        today,
-                    );
-                    Ok(domain::Effects::default())
+                    let cal = calendars.for_region(&row.region_code);
+                    row.extend(r.days, &cal, today)
                 },
             )
             .await?;
@@ -859,18 +804,8 @@ impl pb::case_service_server::CaseService for CaseApi {
                 "suspend",
                 &r.reason,
                 move |row| {
-                    let fx = row.body.case.apply(&action).map_err(rule_error)?;
-                    let mut clock = pause_clock(row)?;
-                    clock
-                        .pause(today)
-                        .map_err(|e| AppError::precondition(Reason::Clock.name(), e.to_string()))?;
-                    row.body.pauses = clock.pauses;
-                    domain::recompute_deadlines(
-                        row,
-                        &calendars.for_region(&row.region_code),
-                        today,
-                    );
-                    Ok(fx)
+                    let cal = calendars.for_region(&row.region_code);
+                    row.pause(&action, &cal, today)
                 },
             )
             .await?;
@@ -894,18 +829,8 @@ impl pb::case_service_server::CaseService for CaseApi {
                 "resume",
                 "",
                 move |row| {
-                    let fx = row.body.case.apply(&Action::Resume).map_err(rule_error)?;
-                    let mut clock = pause_clock(row)?;
-                    clock
-                        .resume(today)
-                        .map_err(|e| AppError::precondition(Reason::Clock.name(), e.to_string()))?;
-                    row.body.pauses = clock.pauses;
-                    domain::recompute_deadlines(
-                        row,
-                        &calendars.for_region(&row.region_code),
-                        today,
-                    );
-                    Ok(fx)
+                    let cal = calendars.for_region(&row.region_code);
+                    row.pause(&Action::Resume, &cal, today)
                 },
             )
             .await?;
@@ -1028,34 +953,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                 r.expected_version,
                 "supply_tolerated",
                 &reason,
-                move |row| {
-                    if !matches!(
-                        row.body.case.state,
-                        State::Accepted | State::InReview | State::Suspended
-                    ) {
-                        return Err(AppError::precondition(
-                            Reason::IllegalTransition.name(),
-                            "容缺 materials are supplied while the case is under way",
-                        ));
-                    }
-                    let outstanding = row.body.tolerated_outstanding();
-                    let mut v = Violations::new();
-                    v.check(
-                        !r.materials.is_empty(),
-                        "materials",
-                        "name at least one material",
-                    );
-                    for (i, m) in r.materials.iter().enumerate() {
-                        v.check(
-                            outstanding.contains(m),
-                            &format!("materials[{i}]"),
-                            "is not an outstanding 容缺 material of this case",
-                        );
-                    }
-                    v.into_result()?;
-                    row.body.case.supplied.extend(r.materials.iter().cloned());
-                    Ok(domain::Effects::default())
-                },
+                move |row| row.supply_tolerated(&r.materials),
             )
             .await?;
         Ok(Response::new(pb::SupplyToleratedMaterialsResponse {
@@ -1078,20 +976,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                 r.expected_version,
                 "refer",
                 &r.reason,
-                move |row| {
-                    if row.body.case.state.is_final() || row.body.case.state == State::Closed {
-                        return Err(AppError::precondition(
-                            Reason::IllegalTransition.name(),
-                            "a finished case is not referred",
-                        ));
-                    }
-                    let mut referral = referral;
-                    referral.from_department = row.body.handling_department.clone();
-                    row.body.handling_department = referral.to_department.clone();
-                    row.body.handler = referral.handler.clone();
-                    row.body.referrals.push(referral);
-                    Ok(domain::Effects::default())
-                },
+                move |row| row.refer(referral),
             )
             .await?;
         Ok(Response::new(pb::ReferCaseResponse { case: Some(case) }))
@@ -1144,14 +1029,8 @@ impl pb::case_service_server::CaseService for CaseApi {
             ),
             Err(_) => return Err(AppError::invalid("state", "is not a case state").into()),
         };
-        let (rows, next_page_token) = store::list(
-            &self.pool,
-            &scope.like_pattern(),
-            state,
-            r.flagged_only,
-            &page,
-        )
-        .await?;
+        let (rows, next_page_token) =
+            service::list(&self.pool, &scope, state, r.flagged_only, &page).await?;
         let today = self.clock.today();
         let cases = rows
             .into_iter()
@@ -1182,7 +1061,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         } else {
             r.department
         };
-        let rec = store::InquiryRecord {
+        let rec = InquiryRecord {
             citizen_name: r.citizen_name.trim().to_string(),
             question: r.question.trim().to_string(),
             first_responsible: caller.subject.clone(),
@@ -1190,7 +1069,7 @@ impl pb::case_service_server::CaseService for CaseApi {
             handler: caller.subject.clone(),
             referrals: Vec::new(),
         };
-        let row = store::open_inquiry(&self.pool, &region, &rec, self.clock.now()).await?;
+        let row = service::open_inquiry(&self.pool, &region, &rec, self.clock.now()).await?;
         Ok(Response::new(pb::OpenInquiryResponse {
             inquiry: Some(inquiry_pb(row)),
         }))
@@ -1206,7 +1085,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         let id =
             Uuid::parse_str(&r.id).map_err(|_| AppError::invalid("id", "must be an inquiry id"))?;
         let referral = self.referral(&caller, &r.department, &r.handler, &r.reason)?;
-        let row = store::refer_inquiry(&self.pool, &caller.region, id, referral).await?;
+        let row = service::refer_inquiry(&self.pool, &caller.region, id, referral).await?;
         Ok(Response::new(pb::ReferInquiryResponse {
             inquiry: Some(inquiry_pb(row)),
         }))
@@ -1221,8 +1100,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         let r = req.into_inner();
         let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
-        let (rows, next_page_token) =
-            store::list_inquiries(&self.pool, &scope.like_pattern(), &page).await?;
+        let (rows, next_page_token) = service::list_inquiries(&self.pool, &scope, &page).await?;
         Ok(Response::new(pb::ListInquiriesResponse {
             inquiries: rows.into_iter().map(inquiry_pb).collect(),
             next_page_token,
@@ -1255,7 +1133,7 @@ impl CaseApi {
     }
 }
 
-fn inquiry_pb(row: store::InquiryRow) -> pb::Inquiry {
+fn inquiry_pb(row: InquiryRow) -> pb::Inquiry {
     let rec = row.body.0;
     pb::Inquiry {
         id: row.id.to_string(),

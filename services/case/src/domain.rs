@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use xiaoneng_calendar::{Calendar, Clock, Pause};
 use xiaoneng_kit::clock::cst;
+use xiaoneng_kit::region::RegionCode;
+use xiaoneng_kit::{AppError, AppResult, Violations};
 
 xiaoneng_kit::named_enum! {
     /// The reasons a client switches on: `ErrorInfo.reason` of a FAILED_PRECONDITION from this
@@ -583,6 +585,65 @@ pub struct CaseRow {
     pub applicant_citizen_id: String,
 }
 
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub action: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub actor: String,
+    pub actor_role: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A new case as inserted.
+pub struct NewCase {
+    pub region: RegionCode,
+    pub matter_id: Uuid,
+    pub matter_version: i32,
+    pub matter_name: String,
+    pub promised_limit: i32,
+    pub statutory_limit: i32,
+    pub record: CaseRecord,
+    pub first_responsible: String,
+    /// Who submitted: the first-responsible, or an agent acting for the applicant.
+    pub actor: String,
+    pub actor_role: String,
+    pub submitted_on: NaiveDate,
+    /// The applicant's citizen account ('' when the applicant has none).
+    pub applicant_citizen_id: String,
+}
+
+/// An escalation that fired.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FiredRow {
+    pub clock: String,
+    pub kind: String,
+    pub deadline: Option<NaiveDate>,
+    pub fired_at: DateTime<Utc>,
+}
+
+/// A citizen's inquiry (咨询): 首问负责 starts with whoever received it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InquiryRecord {
+    pub citizen_name: String,
+    pub question: String,
+    pub first_responsible: String,
+    pub handling_department: String,
+    pub handler: String,
+    #[serde(default)]
+    pub referrals: Vec<Referral>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InquiryRow {
+    pub id: Uuid,
+    pub region_code: String,
+    pub body: sqlx::types::Json<InquiryRecord>,
+    pub created_at: DateTime<Utc>,
+    pub case_id: Option<Uuid>,
+}
+
 /// One entry of a case's history.
 pub struct History<'a> {
     pub action: &'a str,
@@ -821,6 +882,158 @@ pub fn decide(
                 deadline: c.deadline(cal, today),
             }
         }
+    }
+}
+
+/// 首问负责, for a case and an inquiry alike: the matter goes on to the referral's department
+/// and handler, the referral is kept with the department it came from, and the
+/// first-responsible (not touched here) never changes.
+pub fn pass_on(
+    department: &mut String,
+    handler: &mut String,
+    referrals: &mut Vec<Referral>,
+    mut referral: Referral,
+) {
+    referral.from_department = std::mem::take(department);
+    *department = referral.to_department.clone();
+    *handler = referral.handler.clone();
+    referrals.push(referral);
+}
+
+impl InquiryRecord {
+    pub fn refer(&mut self, referral: Referral) {
+        pass_on(
+            &mut self.handling_department,
+            &mut self.handler,
+            &mut self.referrals,
+            referral,
+        );
+    }
+}
+
+impl From<RuleError> for AppError {
+    fn from(e: RuleError) -> Self {
+        match e {
+            RuleError::IllegalTransition { .. } => {
+                AppError::precondition(Reason::IllegalTransition.name(), e.to_string())
+            }
+            RuleError::Invalid { field, message } => AppError::invalid(field, message),
+        }
+    }
+}
+
+/// The changes of a case that move its clocks or its handler; each returns the effects of
+/// the change (none beyond the case itself) or refuses with the reason a client switches on.
+impl CaseRow {
+    fn under_the_clock(&self, what: &str) -> AppResult<()> {
+        if !matches!(
+            self.body.case.state,
+            State::Accepted | State::InReview | State::Suspended
+        ) {
+            return Err(AppError::precondition(
+                Reason::IllegalTransition.name(),
+                format!("{what} only while the case is under the clock"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The case's shared pause list as a clock, to pause or resume it.
+    fn pause_clock(&self) -> AppResult<Clock> {
+        let start = self.accepted_on.ok_or_else(|| {
+            AppError::precondition(Reason::NotAccepted.name(), "the case is not accepted")
+        })?;
+        Ok(Clock {
+            start,
+            limit: 0,
+            extension: 0,
+            pauses: self.body.pauses.clone(),
+        })
+    }
+
+    /// One extension of the statutory limit (行政许可法 art. 42): at most 10 working days
+    /// when one department reviews, 15 when several review jointly.
+    pub fn extend(&mut self, days: i32, cal: &Calendar, today: NaiveDate) -> AppResult<Effects> {
+        self.under_the_clock("a deadline is extended")?;
+        let max = if self.body.case.review.len() > 1 {
+            15
+        } else {
+            10
+        };
+        if days < 1 || days > max {
+            return Err(AppError::invalid(
+                "days",
+                format!("must be 1-{max} working days"),
+            ));
+        }
+        let mut statutory = self.pause_clock()?;
+        statutory.extension = self.body.extension;
+        statutory
+            .extend(days as u32)
+            .map_err(|e| AppError::precondition(Reason::AlreadyExtended.name(), e.to_string()))?;
+        self.body.extension = statutory.extension;
+        recompute_deadlines(self, cal, today);
+        Ok(Effects::default())
+    }
+
+    /// Suspends (every clock stops from `today`) or resumes (they run on) the case.
+    pub fn pause(
+        &mut self,
+        action: &Action,
+        cal: &Calendar,
+        today: NaiveDate,
+    ) -> AppResult<Effects> {
+        let fx = self.body.case.apply(action)?;
+        let mut clock = self.pause_clock()?;
+        let moved = match action {
+            Action::Resume => clock.resume(today),
+            _ => clock.pause(today),
+        };
+        moved.map_err(|e| AppError::precondition(Reason::Clock.name(), e.to_string()))?;
+        self.body.pauses = clock.pauses;
+        recompute_deadlines(self, cal, today);
+        Ok(fx)
+    }
+
+    /// 容缺 materials supplied: only outstanding ones, at least one.
+    pub fn supply_tolerated(&mut self, materials: &[String]) -> AppResult<Effects> {
+        self.under_the_clock("容缺 materials are supplied")?;
+        let outstanding = self.body.tolerated_outstanding();
+        let mut v = Violations::new();
+        v.check(
+            !materials.is_empty(),
+            "materials",
+            "name at least one material",
+        );
+        for (i, m) in materials.iter().enumerate() {
+            v.check(
+                outstanding.contains(m),
+                &format!("materials[{i}]"),
+                "is not an outstanding 容缺 material of this case",
+            );
+        }
+        v.into_result()?;
+        self.body.case.supplied.extend(materials.iter().cloned());
+        Ok(Effects::default())
+    }
+
+    /// 首问负责: the case goes on to another department and handler; the first-responsible
+    /// never changes, and the referral is kept.
+    pub fn refer(&mut self, referral: Referral) -> AppResult<Effects> {
+        if self.body.case.state.is_final() || self.body.case.state == State::Closed {
+            return Err(AppError::precondition(
+                Reason::IllegalTransition.name(),
+                "a finished case is not referred",
+            ));
+        }
+        let b = &mut *self.body;
+        pass_on(
+            &mut b.handling_department,
+            &mut b.handler,
+            &mut b.referrals,
+            referral,
+        );
+        Ok(Effects::default())
     }
 }
 

@@ -9,11 +9,16 @@ use uuid::Uuid;
 use xiaoneng_calendar::Calendars;
 use xiaoneng_kit::auth::Audience;
 use xiaoneng_kit::clock::BusinessClock;
+use xiaoneng_kit::paging::PageRequest;
+use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{outbox, AppError, AppResult};
 
-use crate::domain::{self, CaseRow, History, Policy, State};
+use crate::domain::{
+    self, CaseRow, FiredRow, History, HistoryRow, InquiryRecord, InquiryRow, NewCase, Policy,
+    Referral, State,
+};
 use crate::events;
-use crate::store::{self, NewCase};
+use crate::store;
 
 /// What every write needs besides the case: the calendars and the escalation policy to keep
 /// the timer index right, and the business time of the change.
@@ -222,4 +227,70 @@ pub async fn fire_due(
     }
     tx.commit().await?;
     Ok(fired)
+}
+
+/// A case as the caller may read it, with its history and the escalations that fired.
+pub async fn view(
+    pool: &PgPool,
+    scope: &Audience,
+    id: Uuid,
+) -> AppResult<(CaseRow, Vec<HistoryRow>, Vec<FiredRow>)> {
+    let (row, history) = store::get(pool, scope, id).await?;
+    let fired = store::fired_escalations(pool, id).await?;
+    Ok((row, history, fired))
+}
+
+/// Cases of a region scope, newest first, one page.
+pub async fn list(
+    pool: &PgPool,
+    scope: &RegionCode,
+    state: Option<State>,
+    flagged_only: bool,
+    page: &PageRequest,
+) -> AppResult<(Vec<CaseRow>, String)> {
+    store::list(pool, &scope.like_pattern(), state, flagged_only, page).await
+}
+
+/// An inquiry of the caller's region.
+pub async fn inquiry(
+    pool: &PgPool,
+    scope: &RegionCode,
+    id: Uuid,
+) -> AppResult<(InquiryRow, InquiryRecord)> {
+    store::get_inquiry(pool, scope, id).await
+}
+
+/// Opens an inquiry; whoever received it is its first-responsible.
+pub async fn open_inquiry(
+    pool: &PgPool,
+    region: &RegionCode,
+    rec: &InquiryRecord,
+    at: DateTime<Utc>,
+) -> AppResult<InquiryRow> {
+    store::open_inquiry(pool, region, rec, at).await
+}
+
+/// Refers an inquiry on under its row lock (首问负责: the first-responsible stays).
+pub async fn refer_inquiry(
+    pool: &PgPool,
+    scope: &RegionCode,
+    id: Uuid,
+    referral: Referral,
+) -> AppResult<InquiryRow> {
+    let mut tx = pool.begin().await?;
+    let row = store::lock_inquiry(&mut tx, scope, id).await?;
+    let mut rec = row.body.0;
+    rec.refer(referral);
+    let row = store::update_inquiry(&mut tx, id, &rec).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Inquiries of a region scope, newest first, one page.
+pub async fn list_inquiries(
+    pool: &PgPool,
+    scope: &RegionCode,
+    page: &PageRequest,
+) -> AppResult<(Vec<InquiryRow>, String)> {
+    store::list_inquiries(pool, &scope.like_pattern(), page).await
 }

@@ -1,8 +1,6 @@
-//! Case persistence: SQL with typed rows, no rules, no events, no transactions of its own
-//! except the inquiry referral. The use cases that combine these are in `service`.
+//! Case persistence: SQL with typed rows, no rules, no events, no transactions of its own. The use cases that combine these are in `service`.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use xiaoneng_kit::auth::Audience;
@@ -10,41 +8,15 @@ use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{AppError, AppResult};
 
 use crate::domain::Reason;
-pub use crate::domain::{CaseRecord, CaseRow, History, NoticeMeta, Referral};
+pub use crate::domain::{
+    CaseRecord, CaseRow, FiredRow, History, HistoryRow, InquiryRecord, InquiryRow, NewCase,
+    NoticeMeta, Referral,
+};
 use crate::domain::{Due, State};
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct HistoryRow {
-    pub action: String,
-    pub from_state: String,
-    pub to_state: String,
-    pub actor: String,
-    pub actor_role: String,
-    pub reason: String,
-    pub at: DateTime<Utc>,
-}
 
 const COLS: &str = "id, region_code, matter_id, matter_version, matter_name, version, body, promised_limit,
     statutory_limit, first_responsible, submitted_on, accepted_on, promised_deadline, statutory_deadline, tolerance_due,
     applicant_citizen_id";
-
-/// A new case as inserted.
-pub struct NewCase {
-    pub region: RegionCode,
-    pub matter_id: Uuid,
-    pub matter_version: i32,
-    pub matter_name: String,
-    pub promised_limit: i32,
-    pub statutory_limit: i32,
-    pub record: CaseRecord,
-    pub first_responsible: String,
-    /// Who submitted: the first-responsible, or an agent acting for the applicant.
-    pub actor: String,
-    pub actor_role: String,
-    pub submitted_on: NaiveDate,
-    /// The applicant's citizen account ('' when the applicant has none).
-    pub applicant_citizen_id: String,
-}
 
 /// The case an earlier request with this id created.
 pub async fn by_request(conn: &mut PgConnection, request_id: &str) -> AppResult<Option<CaseRow>> {
@@ -274,15 +246,6 @@ pub async fn list(
     Ok(page.finish(rows, |r| r.id.to_string()))
 }
 
-/// An escalation that fired.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct FiredRow {
-    pub clock: String,
-    pub kind: String,
-    pub deadline: Option<NaiveDate>,
-    pub fired_at: DateTime<Utc>,
-}
-
 pub async fn fired_escalations(pool: &PgPool, id: Uuid) -> AppResult<Vec<FiredRow>> {
     Ok(sqlx::query_as(
         "SELECT clock, kind, deadline, fired_at FROM case_timers
@@ -326,27 +289,6 @@ pub async fn get(
     Ok((row, history))
 }
 
-/// A citizen's inquiry (咨询): 首问负责 starts with whoever received it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InquiryRecord {
-    pub citizen_name: String,
-    pub question: String,
-    pub first_responsible: String,
-    pub handling_department: String,
-    pub handler: String,
-    #[serde(default)]
-    pub referrals: Vec<Referral>,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct InquiryRow {
-    pub id: Uuid,
-    pub region_code: String,
-    pub body: sqlx::types::Json<InquiryRecord>,
-    pub created_at: DateTime<Utc>,
-    pub case_id: Option<Uuid>,
-}
-
 pub async fn open_inquiry(
     pool: &PgPool,
     region: &RegionCode,
@@ -383,37 +325,34 @@ pub async fn get_inquiry(
     Ok((row, rec))
 }
 
-/// Refers an inquiry on under its row lock; the first-responsible never changes.
-pub async fn refer_inquiry(
-    pool: &PgPool,
+/// An inquiry of the caller's region, locked for a change.
+pub async fn lock_inquiry(
+    conn: &mut PgConnection,
     scope: &RegionCode,
     id: Uuid,
-    referral: Referral,
 ) -> AppResult<InquiryRow> {
-    let mut tx = pool.begin().await?;
-    let row: InquiryRow = sqlx::query_as(
+    sqlx::query_as(
         "SELECT id, region_code, body, created_at, case_id FROM inquiries WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
     .filter(|r: &InquiryRow| RegionCode::parse(&r.region_code).is_ok_and(|r| scope.contains(&r)))
-    .ok_or_else(|| AppError::not_found("inquiry", id.to_string()))?;
-    let mut rec = row.body.0;
-    let mut referral = referral;
-    referral.from_department = rec.handling_department.clone();
-    rec.handling_department = referral.to_department.clone();
-    rec.handler = referral.handler.clone();
-    rec.referrals.push(referral);
-    let row = sqlx::query_as(
+    .ok_or_else(|| AppError::not_found("inquiry", id.to_string()))
+}
+
+pub async fn update_inquiry(
+    conn: &mut PgConnection,
+    id: Uuid,
+    rec: &InquiryRecord,
+) -> AppResult<InquiryRow> {
+    Ok(sqlx::query_as(
         "UPDATE inquiries SET body = $2 WHERE id = $1 RETURNING id, region_code, body, created_at, case_id",
     )
     .bind(id)
-    .bind(sqlx::types::Json(&rec))
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(row)
+    .bind(sqlx::types::Json(rec))
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Inquiries in regions matching `region_like`, newest first.

@@ -1,7 +1,7 @@
-//! gRPC handlers: parse, authorize, run the rule through PostgreSQL (the record) and Redis (the
-//! hot queue), publish to the board.
+//! The gRPC adapter: each handler checks the caller's roles against [`AUTHORIZATION`], parses
+//! the request into domain values (every bad field listed), calls one use case of
+//! [`Queue`](crate::service::Queue) and maps the answer to protobuf.
 
-use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -9,37 +9,88 @@ use chrono::{NaiveTime, Utc};
 use futures::Stream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
-use xiaoneng_kit::auth::{self, roles, Caller};
-use xiaoneng_kit::clock::cst;
+use xiaoneng_kit::auth::{self, roles, Authorization, Caller};
 use xiaoneng_kit::region::RegionCode;
-use xiaoneng_kit::{outbox, parse_date_field, AppError, AppResult, Violations};
+use xiaoneng_kit::{parse_date_field, AppError, AppResult, Violations};
 use xiaoneng_proto::queue::v1 as pb;
 
-use crate::domain::wire;
-use crate::domain::Reason;
 use crate::domain::{
-    self, AppointmentAction, AppointmentState, CallAction, Category, Priority, ServiceKind,
-    StaffOnDuty, TicketState, TidalPolicy, WindowKind, WindowState,
+    eligible_codes, wire, AppointmentRow, Category, HallRow, Priority, ServiceKind, SlotRow,
+    StaffOnDuty, TicketRow, TidalPolicy, WindowKind, WindowRow, WindowState,
 };
-use crate::events;
-use crate::service::{eligible_codes, parse_uuid, Queue};
-use crate::store::{self, AppointmentRow, HallRow, SlotRow, TicketRow, WindowRow};
+use crate::service::{parse_uuid, NewSlots, NewTicket, Queue, Step};
 
 const MANAGE: &[&str] = &[roles::HALL_MANAGER];
 const WINDOW_STAFF: &[&str] = &[roles::CLERK, roles::HALL_MANAGER];
-const READ_TICKET: &[&str] = &[
-    roles::CITIZEN,
-    roles::CLERK,
-    roles::HALL_MANAGER,
-    roles::SUPERVISOR,
-    roles::SYSTEM,
-];
 const TAKE_TICKET: &[&str] = &[
     roles::CITIZEN,
     roles::CLERK,
     roles::HALL_MANAGER,
     roles::SYSTEM,
 ];
+const HALL_STAFF: &[&str] = &[
+    roles::CLERK,
+    roles::HALL_MANAGER,
+    roles::SUPERVISOR,
+    roles::INSPECTOR,
+    roles::SYSTEM,
+];
+const ANYONE_SIGNED_IN: &[&str] = &[
+    roles::CITIZEN,
+    roles::CLERK,
+    roles::REVIEWER,
+    roles::HALL_MANAGER,
+    roles::SUPERVISOR,
+    roles::INSPECTOR,
+    roles::SYSTEM,
+    roles::CATALOG_ADMIN,
+];
+
+/// Method → the roles that may call it. Whose records are then in scope: a citizen their own
+/// tickets and appointments, staff their region's halls, the city its counties'. WatchBoard,
+/// EstimateWait and ListSlots are public (no token) and not listed.
+pub const AUTHORIZATION: Authorization = &[
+    ("CreateHall", MANAGE),
+    ("GetHall", ANYONE_SIGNED_IN),
+    ("UpsertWindow", MANAGE),
+    ("SetWindowState", WINDOW_STAFF),
+    ("SetStaffRoster", MANAGE),
+    ("SetTidalPolicy", MANAGE),
+    ("CreateSlots", MANAGE),
+    ("BookAppointment", TAKE_TICKET),
+    ("CancelAppointment", TAKE_TICKET),
+    ("RescheduleAppointment", TAKE_TICKET),
+    ("CheckIn", TAKE_TICKET),
+    ("IssueTicket", TAKE_TICKET),
+    (
+        "GetTicket",
+        &[
+            roles::CITIZEN,
+            roles::CLERK,
+            roles::HALL_MANAGER,
+            roles::SUPERVISOR,
+            roles::SYSTEM,
+        ],
+    ),
+    ("CallNext", WINDOW_STAFF),
+    ("CallTicket", WINDOW_STAFF),
+    ("Recall", WINDOW_STAFF),
+    ("MarkNoShow", WINDOW_STAFF),
+    ("HoldTicket", WINDOW_STAFF),
+    ("ResumeTicket", WINDOW_STAFF),
+    ("TransferTicket", WINDOW_STAFF),
+    ("StartService", WINDOW_STAFF),
+    ("FinishService", WINDOW_STAFF),
+    ("LinkCase", WINDOW_STAFF),
+    ("ListTidalEvents", HALL_STAFF),
+];
+
+/// The caller of `req`, allowed to call `method`.
+fn authorized<T>(req: &Request<T>, method: &str) -> Result<Caller, Status> {
+    let caller = auth::caller(req)?;
+    caller.authorize(AUTHORIZATION, method)?;
+    Ok(caller)
+}
 
 pub fn window_kind(k: pb::WindowKind) -> Option<WindowKind> {
     match k {
@@ -181,30 +232,44 @@ fn parse_time(s: &str, field: &str) -> AppResult<NaiveTime> {
         .map_err(|_| AppError::invalid(field, "must be a time HH:MM"))
 }
 
-/// A citizen reads only a ticket taken in their name; staff any ticket of their region.
-fn may_read_ticket(caller: &Caller, t: &TicketRow) -> AppResult<()> {
-    let region = RegionCode::parse(&t.region_code)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored region: {e}")))?;
-    caller
-        .audience()
-        .check("ticket", &t.id.to_string(), &region, &t.citizen_id)
+fn priority(p: i32) -> Option<Priority> {
+    match pb::Priority::try_from(p) {
+        Ok(pb::Priority::Unspecified | pb::Priority::Normal) => Some(Priority::Normal),
+        Ok(pb::Priority::Urgent) => Some(Priority::Urgent),
+        Ok(pb::Priority::Elderly) => Some(Priority::Elderly),
+        _ => None,
+    }
+}
+
+fn service_kind(k: i32) -> Option<ServiceKind> {
+    match pb::ServiceKind::try_from(k) {
+        Ok(pb::ServiceKind::Unspecified | pb::ServiceKind::Normal) => Some(ServiceKind::Normal),
+        Ok(pb::ServiceKind::Complaint) => Some(ServiceKind::Complaint),
+        Ok(pb::ServiceKind::Assisted) => Some(ServiceKind::Assisted),
+        Err(_) => None,
+    }
 }
 
 /// The gRPC adapter over the queue's use cases.
 pub struct QueueApi(pub Arc<Queue>);
 
 impl QueueApi {
-    async fn ticket_response(&self, t: &TicketRow) -> AppResult<pb::Ticket> {
-        let windows = self.hall_windows(t.hall_id).await?;
+    /// A ticket in its response form (with the windows of its hall that may serve it).
+    async fn ticket(&self, t: &TicketRow) -> AppResult<pb::Ticket> {
+        let windows = self.0.hall_windows(t.hall_id).await?;
         Ok(ticket_pb(t, &windows))
     }
-}
 
-impl std::ops::Deref for QueueApi {
-    type Target = Queue;
-
-    fn deref(&self) -> &Queue {
-        &self.0
+    /// A window step on the ticket `window_id` is on, answered as the ticket.
+    async fn step(
+        &self,
+        caller: &Caller,
+        window_id: &str,
+        step: Step,
+    ) -> AppResult<Option<pb::Ticket>> {
+        let window_id = parse_uuid(window_id, "window_id")?;
+        let t = self.0.step(caller, window_id, step).await?;
+        Ok(Some(self.ticket(&t).await?))
     }
 }
 
@@ -216,8 +281,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::CreateHallRequest>,
     ) -> Result<Response<pb::CreateHallResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(MANAGE)?;
+        let caller = authorized(&req, "CreateHall")?;
         let r = req.into_inner();
         let mut v = Violations::new();
         let region = RegionCode::parse_field(&r.region_code, "region_code", &mut v);
@@ -231,21 +295,21 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 matter_ids: c.matter_ids.clone(),
             })
             .collect();
-        if let Err((field, msg)) = domain::check_categories(&categories) {
+        if let Err((field, msg)) = crate::domain::check_categories(&categories) {
             v.add(&field, &msg);
         }
         v.into_result()?;
         let region = region.expect("checked");
-        caller.require_region(&region)?;
-        let h = store::create_hall(
-            &self.pool,
-            &region,
-            r.name.trim(),
-            &categories,
-            r.weekend_service,
-        )
-        .await?;
-        self.rebuild(h.id).await?;
+        let h = self
+            .0
+            .create_hall(
+                &caller,
+                region,
+                r.name.trim(),
+                &categories,
+                r.weekend_service,
+            )
+            .await?;
         Ok(Response::new(pb::CreateHallResponse {
             hall: Some(hall_pb(&h, &[])),
         }))
@@ -255,10 +319,9 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::GetHallRequest>,
     ) -> Result<Response<pb::GetHallResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        let (h, w) = self
-            .load_hall(Some(&caller), &req.get_ref().hall_id)
-            .await?;
+        let caller = authorized(&req, "GetHall")?;
+        let id = parse_uuid(&req.get_ref().hall_id, "hall_id")?;
+        let (h, w) = self.0.hall(Some(&caller), id).await?;
         Ok(Response::new(pb::GetHallResponse {
             hall: Some(hall_pb(&h, &w)),
         }))
@@ -268,8 +331,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::UpsertWindowRequest>,
     ) -> Result<Response<pb::UpsertWindowResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(MANAGE)?;
+        let caller = authorized(&req, "UpsertWindow")?;
         let w = req.into_inner().window.unwrap_or_default();
         let mut v = Violations::new();
         let hall_id = Uuid::parse_str(&w.hall_id).ok();
@@ -291,11 +353,9 @@ impl pb::queue_service_server::QueueService for QueueApi {
         };
         v.check(id.is_some(), "window.id", "must be a window id or empty");
         v.into_result()?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let hall = store::hall(&mut tx, Some(&caller.region), hall_id.expect("checked")).await?;
         let row = WindowRow {
             id: id.expect("checked"),
-            hall_id: hall.id,
+            hall_id: hall_id.expect("checked"),
             code: w.code.trim().to_string(),
             kind: kind.expect("checked").name().to_string(),
             matter_ids: w.matter_ids.clone(),
@@ -304,16 +364,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
             tidal: w.tidal,
             tidal_category: String::new(),
         };
-        let saved = store::upsert_window(&mut tx, &row).await?;
-        if saved.hall_id != hall.id {
-            return Err(AppError::invalid(
-                "window.hall_id",
-                "a window cannot move to another hall",
-            )
-            .into());
-        }
-        tx.commit().await.map_err(AppError::from)?;
-        self.forget_windows(hall.id);
+        let saved = self.0.upsert_window(&caller, row).await?;
         Ok(Response::new(pb::UpsertWindowResponse {
             window: Some(window_pb(&saved)),
         }))
@@ -323,50 +374,33 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::SetWindowStateRequest>,
     ) -> Result<Response<pb::SetWindowStateResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
+        let caller = authorized(&req, "SetWindowState")?;
         let r = req.into_inner();
+        let mut v = Violations::new();
         let state = match pb::WindowState::try_from(r.state) {
-            Ok(pb::WindowState::Open) => WindowState::Open,
-            Ok(pb::WindowState::Paused) => WindowState::Paused,
-            Ok(pb::WindowState::Closed) => WindowState::Closed,
-            _ => return Err(AppError::invalid("state", "must be open, paused or closed").into()),
+            Ok(pb::WindowState::Open) => Some(WindowState::Open),
+            Ok(pb::WindowState::Paused) => Some(WindowState::Paused),
+            Ok(pb::WindowState::Closed) => Some(WindowState::Closed),
+            _ => None,
         };
-        let window_id = parse_uuid(&r.window_id, "window_id")?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let (w, hall) = store::lock_window(&mut tx, &caller.region, window_id).await?;
-        let staff = match state {
-            WindowState::Open => {
-                let staff = r.staff_id.trim().to_string();
-                if staff.is_empty() {
-                    return Err(
-                        AppError::invalid("staff_id", "an open window has someone on it").into(),
-                    );
-                }
-                staff
-            }
-            WindowState::Paused => w.staff_id.clone(),
-            WindowState::Closed => {
-                if let Some(cur) = store::current_at(&mut tx, w.id).await? {
-                    return Err(AppError::precondition(
-                        Reason::WindowBusy.name(),
-                        format!("window {} is still on {}", w.code, cur.number),
-                    )
-                    .into());
-                }
-                String::new()
-            }
-        };
-        let tidal_category = if state == WindowState::Closed {
-            String::new()
-        } else {
-            w.tidal_category.clone()
-        };
-        let saved = store::set_window_state(&mut tx, w.id, state, &staff, &tidal_category).await?;
-        tx.commit().await.map_err(AppError::from)?;
-        self.forget_windows(hall.id);
-        self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
-            .await;
+        v.check(state.is_some(), "state", "must be open, paused or closed");
+        v.check(
+            state != Some(WindowState::Open) || !r.staff_id.trim().is_empty(),
+            "staff_id",
+            "an open window has someone on it",
+        );
+        let window_id = Uuid::parse_str(&r.window_id).ok();
+        v.check(window_id.is_some(), "window_id", "must be an id");
+        v.into_result()?;
+        let saved = self
+            .0
+            .set_window_state(
+                &caller,
+                window_id.expect("checked"),
+                state.expect("checked"),
+                &r.staff_id,
+            )
+            .await?;
         Ok(Response::new(pb::SetWindowStateResponse {
             window: Some(window_pb(&saved)),
         }))
@@ -376,29 +410,9 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::SetStaffRosterRequest>,
     ) -> Result<Response<pb::SetStaffRosterResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(MANAGE)?;
+        let caller = authorized(&req, "SetStaffRoster")?;
         let r = req.into_inner();
-        let (h, _) = self.load_hall(Some(&caller), &r.hall_id).await?;
-        let mut v = Violations::new();
-        let codes: BTreeSet<&str> = h.categories.iter().map(|c| c.code.as_str()).collect();
-        let mut seen = BTreeSet::new();
-        for (i, s) in r.staff.iter().enumerate() {
-            v.text(&s.staff_id, &format!("staff[{i}].staff_id"), 64);
-            v.check(
-                seen.insert(s.staff_id.clone()),
-                &format!("staff[{i}].staff_id"),
-                "is listed twice",
-            );
-            for (j, c) in s.categories.iter().enumerate() {
-                v.check(
-                    codes.contains(c.as_str()),
-                    &format!("staff[{i}].categories[{j}]"),
-                    "is not a category of the hall",
-                );
-            }
-        }
-        v.into_result()?;
+        let hall_id = parse_uuid(&r.hall_id, "hall_id")?;
         let staff: Vec<StaffOnDuty> = r
             .staff
             .iter()
@@ -408,16 +422,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
                 categories: s.categories.clone(),
             })
             .collect();
-        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        store::set_hall_json(
-            &mut conn,
-            h.id,
-            "staff",
-            serde_json::to_value(&staff).map_err(|e| AppError::Internal(e.into()))?,
-        )
-        .await?;
-        drop(conn);
-        let (h, w) = self.load_hall(Some(&caller), &r.hall_id).await?;
+        let (h, w) = self.0.set_roster(&caller, hall_id, staff).await?;
         Ok(Response::new(pb::SetStaffRosterResponse {
             hall: Some(hall_pb(&h, &w)),
         }))
@@ -427,56 +432,17 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::SetTidalPolicyRequest>,
     ) -> Result<Response<pb::SetTidalPolicyResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(MANAGE)?;
+        let caller = authorized(&req, "SetTidalPolicy")?;
         let r = req.into_inner();
-        let (h, _) = self.load_hall(Some(&caller), &r.hall_id).await?;
+        let hall_id = parse_uuid(&r.hall_id, "hall_id")?;
         let p = r.policy.unwrap_or_default();
-        let mut v = Violations::new();
-        v.check(
-            h.categories.iter().any(|c| c.code == p.category),
-            "policy.category",
-            "is not a category of the hall",
-        );
-        v.check(
-            p.open_waiting >= 1,
-            "policy.open_waiting",
-            "must be at least 1",
-        );
-        v.check(
-            p.open_wait_minutes >= 0,
-            "policy.open_wait_minutes",
-            "must not be negative",
-        );
-        v.check(
-            p.close_waiting >= 0 && p.close_waiting < p.open_waiting,
-            "policy.close_waiting",
-            "must be below open_waiting",
-        );
-        v.into_result()?;
-        let mut policies: Vec<TidalPolicy> = h
-            .tidal
-            .0
-            .iter()
-            .filter(|x| x.category != p.category)
-            .cloned()
-            .collect();
-        policies.push(TidalPolicy {
+        let policy = TidalPolicy {
             category: p.category,
             open_waiting: p.open_waiting,
             open_wait_minutes: p.open_wait_minutes,
             close_waiting: p.close_waiting,
-        });
-        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        store::set_hall_json(
-            &mut conn,
-            h.id,
-            "tidal",
-            serde_json::to_value(&policies).map_err(|e| AppError::Internal(e.into()))?,
-        )
-        .await?;
-        drop(conn);
-        let (h, w) = self.load_hall(Some(&caller), &r.hall_id).await?;
+        };
+        let (h, w) = self.0.set_tidal_policy(&caller, hall_id, policy).await?;
         Ok(Response::new(pb::SetTidalPolicyResponse {
             hall: Some(hall_pb(&h, &w)),
         }))
@@ -486,13 +452,12 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::CreateSlotsRequest>,
     ) -> Result<Response<pb::CreateSlotsResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(MANAGE)?;
+        let caller = authorized(&req, "CreateSlots")?;
         let r = req.into_inner();
-        let (h, _) = self.load_hall(Some(&caller), &r.hall_id).await?;
-        let today = self.today();
         let mut v = Violations::new();
-        let day = parse_date_field(&r.date, "date", today).ok();
+        let hall_id = Uuid::parse_str(&r.hall_id).ok();
+        v.check(hall_id.is_some(), "hall_id", "must be an id");
+        let day = parse_date_field(&r.date, "date", self.0.today()).ok();
         v.check(
             day.is_some() && !r.date.is_empty(),
             "date",
@@ -512,48 +477,19 @@ impl pb::queue_service_server::QueueService for QueueApi {
             v.check(s < e, "end_time", "must be after start_time");
         }
         v.into_result()?;
-        let (day, start, end) = (
-            day.expect("checked"),
-            start.expect("checked"),
-            end.expect("checked"),
-        );
-        if day < today {
-            return Err(AppError::invalid("date", "must not be in the past").into());
-        }
-        // Blackout days: the calendar's holidays, and weekends unless the hall serves then
-        // (周末不打烊); 调休 workdays are open.
-        let cal = self.calendars.for_region(&h.region_code);
-        if !(cal.is_working_day(day) || (h.weekend_service && !cal.is_holiday(day))) {
-            return Err(AppError::precondition(
-                Reason::ClosedDay.name(),
-                format!("{day} is not a working day in {}", h.region_code),
-            )
-            .into());
-        }
-        self.matter(&r.matter_id).await?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let mut out = Vec::new();
-        let mut t = start;
-        while t < end {
-            let next = (t + chrono::Duration::minutes(i64::from(r.minutes))).min(end);
-            if next <= t {
-                break;
-            }
-            let s = SlotRow {
-                id: Uuid::now_v7(),
-                hall_id: h.id,
-                matter_id: r.matter_id.clone(),
-                day,
-                start_time: t,
-                end_time: next,
-                capacity: r.capacity,
-                booked: 0,
-            };
-            out.push(slot_pb(&store::insert_slot(&mut tx, &s).await?));
-            t = next;
-        }
-        tx.commit().await.map_err(AppError::from)?;
-        Ok(Response::new(pb::CreateSlotsResponse { slots: out }))
+        let ask = NewSlots {
+            hall_id: hall_id.expect("checked"),
+            matter_id: r.matter_id,
+            day: day.expect("checked"),
+            start: start.expect("checked"),
+            end: end.expect("checked"),
+            minutes: r.minutes as u32,
+            capacity: r.capacity,
+        };
+        let slots = self.0.create_slots(&caller, ask).await?;
+        Ok(Response::new(pb::CreateSlotsResponse {
+            slots: slots.iter().map(slot_pb).collect(),
+        }))
     }
 
     async fn list_slots(
@@ -561,9 +497,9 @@ impl pb::queue_service_server::QueueService for QueueApi {
         req: Request<pb::ListSlotsRequest>,
     ) -> Result<Response<pb::ListSlotsResponse>, Status> {
         let r = req.into_inner();
-        let (h, _) = self.load_hall(None, &r.hall_id).await?;
-        let day = parse_date_field(&r.date, "date", self.today())?;
-        let slots = store::slots(&self.pool, h.id, &r.matter_id, day).await?;
+        let hall_id = parse_uuid(&r.hall_id, "hall_id")?;
+        let day = parse_date_field(&r.date, "date", self.0.today())?;
+        let slots = self.0.slots(hall_id, &r.matter_id, day).await?;
         Ok(Response::new(pb::ListSlotsResponse {
             slots: slots.iter().map(slot_pb).collect(),
         }))
@@ -573,56 +509,13 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::BookAppointmentRequest>,
     ) -> Result<Response<pb::BookAppointmentResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(TAKE_TICKET)?;
+        let caller = authorized(&req, "BookAppointment")?;
         let r = req.into_inner();
         let slot_id = parse_uuid(&r.slot_id, "slot_id")?;
-        let citizen = Queue::citizen_of(&caller, &r.citizen_id)?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        store::lock_citizen(&mut tx, &citizen).await?;
-        let slot = store::slot(&mut tx, slot_id).await?;
-        let hall = store::hall(&mut tx, Some(&caller.region), slot.hall_id)
-            .await
-            .map_err(|_| AppError::not_found("slot", slot_id.to_string()))?;
-        self.slot_day_checks(&slot).await?;
-        let booked = store::booked_on(&mut tx, &citizen, hall.id, slot.day, None).await?;
-        if booked.iter().any(|(_, s)| *s == slot.id) {
-            return Err(AppError::precondition(
-                Reason::AlreadyBooked.name(),
-                "this person already holds this slot",
-            )
-            .into());
-        }
-        if booked.len() >= self.settings.daily_cap {
-            return Err(AppError::precondition(
-                Reason::DailyCap.name(),
-                format!(
-                    "at most {} appointments a day per person",
-                    self.settings.daily_cap
-                ),
-            )
-            .into());
-        }
-        if !store::take_place(&mut tx, slot.id).await? {
-            return Err(AppError::precondition(
-                Reason::SlotFull.name(),
-                "the slot is fully booked",
-            )
-            .into());
-        }
-        let a = AppointmentRow {
-            id: Uuid::now_v7(),
-            slot_id: slot.id,
-            hall_id: hall.id,
-            matter_id: slot.matter_id.clone(),
-            citizen_id: citizen,
-            citizen_name: r.citizen_name.trim().to_string(),
-            state: AppointmentState::Booked,
-            ticket_id: None,
-        };
-        let a = store::insert_appointment(&mut tx, &a).await?;
-        Queue::record_appointment(&mut tx, &a, &slot, &hall, AppointmentAction::Booked).await?;
-        tx.commit().await.map_err(AppError::from)?;
+        let (a, slot) = self
+            .0
+            .book(&caller, slot_id, &r.citizen_id, &r.citizen_name)
+            .await?;
         Ok(Response::new(pb::BookAppointmentResponse {
             appointment: Some(appointment_pb(&a, &slot)),
         }))
@@ -632,17 +525,9 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::CancelAppointmentRequest>,
     ) -> Result<Response<pb::CancelAppointmentResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(TAKE_TICKET)?;
+        let caller = authorized(&req, "CancelAppointment")?;
         let id = parse_uuid(&req.get_ref().appointment_id, "appointment_id")?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let (mut a, hall) = Queue::booked_appointment(&mut tx, &caller, id, true).await?;
-        store::release_place(&mut tx, a.slot_id).await?;
-        a.state = AppointmentState::Cancelled;
-        let a = store::update_appointment(&mut tx, &a).await?;
-        let slot = store::slot(&mut tx, a.slot_id).await?;
-        Queue::record_appointment(&mut tx, &a, &slot, &hall, AppointmentAction::Cancelled).await?;
-        tx.commit().await.map_err(AppError::from)?;
+        let (a, slot) = self.0.cancel(&caller, id).await?;
         Ok(Response::new(pb::CancelAppointmentResponse {
             appointment: Some(appointment_pb(&a, &slot)),
         }))
@@ -652,52 +537,11 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::RescheduleAppointmentRequest>,
     ) -> Result<Response<pb::RescheduleAppointmentResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(TAKE_TICKET)?;
+        let caller = authorized(&req, "RescheduleAppointment")?;
         let r = req.into_inner();
         let id = parse_uuid(&r.appointment_id, "appointment_id")?;
         let slot_id = parse_uuid(&r.slot_id, "slot_id")?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let (mut a, hall) = Queue::booked_appointment(&mut tx, &caller, id, true).await?;
-        store::lock_citizen(&mut tx, &a.citizen_id).await?;
-        let slot = store::slot(&mut tx, slot_id).await?;
-        if slot.hall_id != a.hall_id || slot.matter_id != a.matter_id {
-            return Err(
-                AppError::invalid("slot_id", "must be a slot of the same hall and matter").into(),
-            );
-        }
-        self.slot_day_checks(&slot).await?;
-        if slot.id == a.slot_id {
-            return Err(AppError::invalid("slot_id", "is the slot already booked").into());
-        }
-        if store::booked_on(&mut tx, &a.citizen_id, a.hall_id, slot.day, Some(a.id))
-            .await?
-            .len()
-            >= self.settings.daily_cap
-        {
-            return Err(AppError::precondition(
-                Reason::DailyCap.name(),
-                format!(
-                    "at most {} appointments a day per person",
-                    self.settings.daily_cap
-                ),
-            )
-            .into());
-        }
-        // Take the new place first: a full slot leaves the old booking as it was.
-        if !store::take_place(&mut tx, slot.id).await? {
-            return Err(AppError::precondition(
-                Reason::SlotFull.name(),
-                "the slot is fully booked",
-            )
-            .into());
-        }
-        store::release_place(&mut tx, a.slot_id).await?;
-        a.slot_id = slot.id;
-        let a = store::update_appointment(&mut tx, &a).await?;
-        Queue::record_appointment(&mut tx, &a, &slot, &hall, AppointmentAction::Rescheduled)
-            .await?;
-        tx.commit().await.map_err(AppError::from)?;
+        let (a, slot) = self.0.reschedule(&caller, id, slot_id).await?;
         Ok(Response::new(pb::RescheduleAppointmentResponse {
             appointment: Some(appointment_pb(&a, &slot)),
         }))
@@ -707,58 +551,13 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::CheckInRequest>,
     ) -> Result<Response<pb::CheckInResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(TAKE_TICKET)?;
+        let caller = authorized(&req, "CheckIn")?;
         let id = parse_uuid(&req.get_ref().appointment_id, "appointment_id")?;
-        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        let (a, hall) = Queue::booked_appointment(&mut conn, &caller, id, false).await?;
-        let slot = store::slot(&mut conn, a.slot_id).await?;
-        drop(conn);
-        let now = self.clock.now().with_timezone(&cst());
-        if slot.day != now.date_naive() {
-            return Err(AppError::precondition(
-                Reason::NotToday.name(),
-                format!("the appointment is for {}", slot.day),
-            )
-            .into());
-        }
-        // Within the grace period after the slot's start: ahead of walk-ins; later: a walk-in.
-        let late =
-            now.time() > slot.start_time + chrono::Duration::minutes(self.settings.grace_minutes);
-        let priority = if late {
-            Priority::Normal
-        } else {
-            Priority::Appointment
-        };
-        let windows = self.hall_windows(hall.id).await?;
-        let t = self
-            .prepare(
-                &hall,
-                &windows,
-                &a.matter_id,
-                priority,
-                ServiceKind::Normal,
-                &a.citizen_id,
-                "",
-                Some(a.id),
-            )
-            .await?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        // Checked again under the lock: two check-ins of one appointment give one ticket.
-        let (mut a, _) = Queue::booked_appointment(&mut tx, &caller, id, true).await?;
-        let t = Queue::persist(&mut tx, &t, None).await?;
-        a.state = AppointmentState::CheckedIn;
-        a.ticket_id = Some(t.id);
-        let a = store::update_appointment(&mut tx, &a).await?;
-        Queue::record_appointment(&mut tx, &a, &slot, &hall, AppointmentAction::CheckedIn).await?;
-        tx.commit().await.map_err(AppError::from)?;
-        self.queue_after_commit(&t).await;
-        self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
-            .await;
+        let c = self.0.check_in(&caller, id).await?;
         Ok(Response::new(pb::CheckInResponse {
-            appointment: Some(appointment_pb(&a, &slot)),
-            ticket: Some(ticket_pb(&t, &windows)),
-            late,
+            appointment: Some(appointment_pb(&c.appointment, &c.slot)),
+            ticket: Some(ticket_pb(&c.ticket, &c.windows)),
+            late: c.late,
         }))
     }
 
@@ -766,82 +565,38 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::IssueTicketRequest>,
     ) -> Result<Response<pb::IssueTicketResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(TAKE_TICKET)?;
+        let caller = authorized(&req, "IssueTicket")?;
         let r = req.into_inner();
         let mut v = Violations::new();
         let hall_id = Uuid::parse_str(&r.hall_id).ok();
         v.check(hall_id.is_some(), "hall_id", "must be a hall id");
         v.check(!r.matter_id.trim().is_empty(), "matter_id", "is required");
-        let priority = match pb::Priority::try_from(r.priority) {
-            Ok(pb::Priority::Unspecified | pb::Priority::Normal) => Some(Priority::Normal),
-            Ok(pb::Priority::Urgent) => Some(Priority::Urgent),
-            Ok(pb::Priority::Elderly) => Some(Priority::Elderly),
-            _ => None,
-        };
+        let priority = priority(r.priority);
         v.check(
             priority.is_some(),
             "priority",
             "must be normal, urgent or elderly (appointments come through CheckIn)",
         );
-        let kind = match pb::ServiceKind::try_from(r.service_kind) {
-            Ok(pb::ServiceKind::Unspecified | pb::ServiceKind::Normal) => Some(ServiceKind::Normal),
-            Ok(pb::ServiceKind::Complaint) => Some(ServiceKind::Complaint),
-            Ok(pb::ServiceKind::Assisted) => Some(ServiceKind::Assisted),
-            Err(_) => None,
-        };
+        let kind = service_kind(r.service_kind);
         v.check(kind.is_some(), "service_kind", "must be a service kind");
         v.into_result()?;
-        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        if !r.request_id.is_empty() {
-            if let Some(t) = store::ticket_by_request(&mut conn, &r.request_id).await? {
-                drop(conn);
-                // The same request again: answered only to whoever may read the ticket.
-                may_read_ticket(&caller, &t)?;
-                return Ok(Response::new(pb::IssueTicketResponse {
-                    ticket: Some(self.ticket_response(&t).await?),
-                    ..Default::default()
-                }));
-            }
-        }
-        let hall = store::hall(&mut conn, Some(&caller.region), hall_id.expect("checked")).await?;
-        drop(conn);
-        let windows = self.hall_windows(hall.id).await?;
-        let citizen = if caller.acts_as_citizen() {
-            caller.subject.clone()
-        } else {
-            r.citizen_id.clone()
+        let ask = NewTicket {
+            hall_id: hall_id.expect("checked"),
+            matter_id: r.matter_id.trim().to_string(),
+            priority: priority.expect("checked"),
+            kind: kind.expect("checked"),
+            citizen_id: r.citizen_id,
+            case_id: r.case_id,
+            request_id: r.request_id,
         };
-        let t = self
-            .prepare(
-                &hall,
-                &windows,
-                r.matter_id.trim(),
-                priority.expect("checked"),
-                kind.expect("checked"),
-                &citizen,
-                &r.case_id,
-                None,
-            )
-            .await?;
-        let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let t = Queue::persist(&mut tx, &t, request_id).await?;
-        tx.commit().await.map_err(AppError::from)?;
-        self.queue_after_commit(&t).await;
-        self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
-            .await;
-        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        let waits = self.waits(&mut conn, &hall, &windows).await?;
-        let w = waits
-            .iter()
-            .find(|w| w.category == t.category)
-            .cloned()
-            .unwrap_or_default();
+        let issued = self.0.issue(&caller, ask).await?;
+        let (waiting_ahead, estimated_wait_minutes) = issued.wait.map_or((0, 0), |w| {
+            ((w.waiting - 1).max(0), w.estimated_wait_minutes)
+        });
         Ok(Response::new(pb::IssueTicketResponse {
-            ticket: Some(ticket_pb(&t, &windows)),
-            estimated_wait_minutes: w.estimated_wait_minutes,
-            waiting_ahead: (w.waiting - 1).max(0),
+            ticket: Some(ticket_pb(&issued.ticket, &issued.windows)),
+            estimated_wait_minutes,
+            waiting_ahead,
         }))
     }
 
@@ -849,16 +604,11 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::GetTicketRequest>,
     ) -> Result<Response<pb::GetTicketResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(READ_TICKET)?;
+        let caller = authorized(&req, "GetTicket")?;
         let id = parse_uuid(&req.get_ref().ticket_id, "ticket_id")?;
-        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        let t = store::ticket(&mut conn, Some(&caller.region), id, false).await?;
-        drop(conn);
-        // A citizen reads only a ticket taken in their name.
-        may_read_ticket(&caller, &t)?;
+        let t = self.0.ticket(&caller, id).await?;
         Ok(Response::new(pb::GetTicketResponse {
-            ticket: Some(self.ticket_response(&t).await?),
+            ticket: Some(self.ticket(&t).await?),
         }))
     }
 
@@ -866,11 +616,10 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::CallNextRequest>,
     ) -> Result<Response<pb::CallNextResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
-        let t = self.call(&caller, &req.get_ref().window_id, None).await?;
-        let ticket = match t {
-            Some(t) => Some(self.ticket_response(&t).await?),
+        let caller = authorized(&req, "CallNext")?;
+        let window_id = parse_uuid(&req.get_ref().window_id, "window_id")?;
+        let ticket = match self.0.call(&caller, window_id, None).await? {
+            Some(t) => Some(self.ticket(&t).await?),
             None => None,
         };
         Ok(Response::new(pb::CallNextResponse { ticket }))
@@ -880,16 +629,23 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::CallTicketRequest>,
     ) -> Result<Response<pb::CallTicketResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
+        let caller = authorized(&req, "CallTicket")?;
         let r = req.into_inner();
-        let tid = parse_uuid(&r.ticket_id, "ticket_id")?;
+        let mut v = Violations::new();
+        let window_id = Uuid::parse_str(&r.window_id).ok();
+        v.check(window_id.is_some(), "window_id", "must be an id");
+        let ticket_id = Uuid::parse_str(&r.ticket_id).ok();
+        v.check(ticket_id.is_some(), "ticket_id", "must be an id");
+        v.into_result()?;
         let t = self
-            .call(&caller, &r.window_id, Some(tid))
+            .0
+            .call(&caller, window_id.expect("checked"), ticket_id)
             .await?
-            .ok_or_else(|| AppError::precondition(Reason::NotWaiting.name(), "not waiting"))?;
+            .ok_or_else(|| {
+                AppError::precondition(crate::domain::Reason::NotWaiting.name(), "not waiting")
+            })?;
         Ok(Response::new(pb::CallTicketResponse {
-            ticket: Some(self.ticket_response(&t).await?),
+            ticket: Some(self.ticket(&t).await?),
         }))
     }
 
@@ -897,127 +653,44 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::RecallRequest>,
     ) -> Result<Response<pb::RecallResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
-        let (t, hall, w, _) = self
-            .at_window(
-                &caller,
-                &req.get_ref().window_id,
-                CallAction::Recalled,
-                |t, _, _| {
-                    if t.state != TicketState::Called {
-                        return Err(AppError::precondition(
-                            Reason::AlreadyServing.name(),
-                            "the citizen is already being served",
-                        ));
-                    }
-                    t.recalls += 1;
-                    Ok(false)
-                },
-            )
+        let caller = authorized(&req, "Recall")?;
+        let ticket = self
+            .step(&caller, &req.get_ref().window_id, Step::Recall)
             .await?;
-        self.announce(
-            &hall,
-            pb::watch_board_response::Kind::Recalled,
-            &t.number,
-            &w.code,
-        )
-        .await;
-        Ok(Response::new(pb::RecallResponse {
-            ticket: Some(self.ticket_response(&t).await?),
-        }))
+        Ok(Response::new(pb::RecallResponse { ticket }))
     }
 
     async fn mark_no_show(
         &self,
         req: Request<pb::MarkNoShowRequest>,
     ) -> Result<Response<pb::MarkNoShowResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
-        let (t, hall, _, _) = self
-            .at_window(
-                &caller,
-                &req.get_ref().window_id,
-                CallAction::NoShow,
-                |t, _, now| {
-                    if t.state != TicketState::Called {
-                        return Err(AppError::precondition(
-                            Reason::AlreadyServing.name(),
-                            "the citizen is being served",
-                        ));
-                    }
-                    t.no_shows += 1;
-                    t.window_id = None;
-                    t.window_code = String::new();
-                    t.staff_id = String::new();
-                    if t.no_shows >= 2 {
-                        t.state = TicketState::Dropped;
-                        Ok(false)
-                    } else {
-                        // Back in the queue once, at the end of its class.
-                        t.state = TicketState::Waiting;
-                        t.arrival_ms = now.timestamp_millis();
-                        Ok(true)
-                    }
-                },
-            )
+        let caller = authorized(&req, "MarkNoShow")?;
+        let ticket = self
+            .step(&caller, &req.get_ref().window_id, Step::NoShow)
             .await?;
-        self.announce(&hall, pb::watch_board_response::Kind::Counts, "", "")
-            .await;
-        Ok(Response::new(pb::MarkNoShowResponse {
-            ticket: Some(self.ticket_response(&t).await?),
-        }))
+        Ok(Response::new(pb::MarkNoShowResponse { ticket }))
     }
 
     async fn hold_ticket(
         &self,
         req: Request<pb::HoldTicketRequest>,
     ) -> Result<Response<pb::HoldTicketResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
-        let (t, _, _, _) = self
-            .at_window(
-                &caller,
-                &req.get_ref().window_id,
-                CallAction::Held,
-                |t, _, _| {
-                    t.state = TicketState::Held;
-                    t.window_id = None;
-                    Ok(false)
-                },
-            )
+        let caller = authorized(&req, "HoldTicket")?;
+        let ticket = self
+            .step(&caller, &req.get_ref().window_id, Step::Hold)
             .await?;
-        Ok(Response::new(pb::HoldTicketResponse {
-            ticket: Some(self.ticket_response(&t).await?),
-        }))
+        Ok(Response::new(pb::HoldTicketResponse { ticket }))
     }
 
     async fn resume_ticket(
         &self,
         req: Request<pb::ResumeTicketRequest>,
     ) -> Result<Response<pb::ResumeTicketResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
+        let caller = authorized(&req, "ResumeTicket")?;
         let id = parse_uuid(&req.get_ref().ticket_id, "ticket_id")?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let mut t = store::ticket(&mut tx, Some(&caller.region), id, true).await?;
-        if t.state != TicketState::Held {
-            return Err(AppError::precondition(
-                Reason::NotHeld.name(),
-                format!("ticket {} is {}", t.number, t.state),
-            )
-            .into());
-        }
-        // Back where it was: its original arrival time.
-        t.state = TicketState::Waiting;
-        let t = store::update_ticket(&mut tx, &t).await?;
-        outbox::enqueue(&mut tx, &events::called(&t, CallAction::Resumed, "", "")?)
-            .await
-            .map_err(AppError::from)?;
-        tx.commit().await.map_err(AppError::from)?;
-        self.queue_after_commit(&t).await;
+        let t = self.0.resume(&caller, id).await?;
         Ok(Response::new(pb::ResumeTicketResponse {
-            ticket: Some(self.ticket_response(&t).await?),
+            ticket: Some(self.ticket(&t).await?),
         }))
     }
 
@@ -1025,8 +698,7 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::TransferTicketRequest>,
     ) -> Result<Response<pb::TransferTicketResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
+        let caller = authorized(&req, "TransferTicket")?;
         let r = req.into_inner();
         if r.matter_id.is_empty() && r.to_window_id.is_empty() {
             return Err(AppError::invalid(
@@ -1040,118 +712,48 @@ impl pb::queue_service_server::QueueService for QueueApi {
         } else {
             Some(parse_uuid(&r.to_window_id, "to_window_id")?)
         };
-        let matter = if r.matter_id.is_empty() {
-            None
-        } else {
-            Some(self.matter(&r.matter_id).await?)
+        let matter_id = Some(r.matter_id.clone()).filter(|m| !m.is_empty());
+        let step = Step::Transfer {
+            matter_id,
+            to_window,
         };
-        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        let window_id = parse_uuid(&r.window_id, "window_id")?;
-        let (_, hall) = store::window(&mut conn, &caller.region, window_id, false).await?;
-        let windows = store::windows(&mut conn, hall.id).await?;
-        drop(conn);
-        if let Some(to) = to_window {
-            if !windows.iter().any(|w| w.id == to) {
-                return Err(
-                    AppError::invalid("to_window_id", "is not a window of this hall").into(),
-                );
-            }
-        }
-        let (t, _, _, _) = self
-            .at_window(&caller, &r.window_id, CallAction::Transferred, |t, _, _| {
-                if let Some(m) = matter {
-                    t.matter_id = r.matter_id.clone();
-                    t.matter_name = m.name;
-                    t.window_codes = m.window_codes;
-                }
-                // The original arrival time stays: the citizen does not queue again from the back.
-                t.state = TicketState::Waiting;
-                t.window_id = None;
-                t.window_code = String::new();
-                t.staff_id = String::new();
-                t.direct_window = to_window;
-                if to_window.is_none() && eligible_codes(&windows, t).is_empty() {
-                    return Err(AppError::precondition(
-                        Reason::NoWindow.name(),
-                        "no window of the hall serves that matter",
-                    ));
-                }
-                Ok(true)
-            })
-            .await?;
-        Ok(Response::new(pb::TransferTicketResponse {
-            ticket: Some(self.ticket_response(&t).await?),
-        }))
+        let ticket = self.step(&caller, &r.window_id, step).await?;
+        Ok(Response::new(pb::TransferTicketResponse { ticket }))
     }
 
     async fn start_service(
         &self,
         req: Request<pb::StartServiceRequest>,
     ) -> Result<Response<pb::StartServiceResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
-        let (t, _, _, _) = self
-            .at_window(
-                &caller,
-                &req.get_ref().window_id,
-                CallAction::Started,
-                |t, _, now| {
-                    if t.state != TicketState::Called {
-                        return Err(AppError::precondition(
-                            Reason::AlreadyServing.name(),
-                            "the service already started",
-                        ));
-                    }
-                    t.state = TicketState::Serving;
-                    t.started_at = Some(now);
-                    Ok(false)
-                },
-            )
+        let caller = authorized(&req, "StartService")?;
+        let ticket = self
+            .step(&caller, &req.get_ref().window_id, Step::Start)
             .await?;
-        Ok(Response::new(pb::StartServiceResponse {
-            ticket: Some(self.ticket_response(&t).await?),
-        }))
+        Ok(Response::new(pb::StartServiceResponse { ticket }))
     }
 
     async fn finish_service(
         &self,
         req: Request<pb::FinishServiceRequest>,
     ) -> Result<Response<pb::FinishServiceResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
-        let (t, _, _, _) = self
-            .at_window(
-                &caller,
-                &req.get_ref().window_id,
-                CallAction::Finished,
-                |t, _, now| {
-                    t.state = TicketState::Finished;
-                    t.finished_at = Some(now);
-                    Ok(false)
-                },
-            )
+        let caller = authorized(&req, "FinishService")?;
+        let ticket = self
+            .step(&caller, &req.get_ref().window_id, Step::Finish)
             .await?;
-        Ok(Response::new(pb::FinishServiceResponse {
-            ticket: Some(self.ticket_response(&t).await?),
-        }))
+        Ok(Response::new(pb::FinishServiceResponse { ticket }))
     }
 
     async fn link_case(
         &self,
         req: Request<pb::LinkCaseRequest>,
     ) -> Result<Response<pb::LinkCaseResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        caller.require_any_role(WINDOW_STAFF)?;
+        let caller = authorized(&req, "LinkCase")?;
         let r = req.into_inner();
         let id = parse_uuid(&r.ticket_id, "ticket_id")?;
-        parse_uuid(&r.case_id, "case_id")?;
-        let mut tx = self.pool.begin().await.map_err(AppError::from)?;
-        let mut t = store::ticket(&mut tx, Some(&caller.region), id, true).await?;
-        t.case_id = r.case_id;
-        let t = store::update_ticket(&mut tx, &t).await?;
-        tx.commit().await.map_err(AppError::from)?;
+        let case_id = parse_uuid(&r.case_id, "case_id")?;
+        let t = self.0.link_case(&caller, id, case_id).await?;
         Ok(Response::new(pb::LinkCaseResponse {
-            ticket: Some(self.ticket_response(&t).await?),
+            ticket: Some(self.ticket(&t).await?),
         }))
     }
 
@@ -1159,9 +761,8 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::EstimateWaitRequest>,
     ) -> Result<Response<pb::EstimateWaitResponse>, Status> {
-        let (h, w) = self.load_hall(None, &req.get_ref().hall_id).await?;
-        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        let categories = self.waits(&mut conn, &h, &w).await?;
+        let hall_id = parse_uuid(&req.get_ref().hall_id, "hall_id")?;
+        let categories = self.0.hall_waits(hall_id).await?;
         Ok(Response::new(pb::EstimateWaitResponse { categories }))
     }
 
@@ -1171,19 +772,11 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::WatchBoardRequest>,
     ) -> Result<Response<Self::WatchBoardStream>, Status> {
-        let (h, _) = self.load_hall(None, &req.get_ref().hall_id).await?;
+        let hall_id = parse_uuid(&req.get_ref().hall_id, "hall_id")?;
         // Subscribe before the snapshot: nothing between the two is missed.
-        let rx = self.board.subscribe();
-        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        let waiting = self.counts(&mut conn, &h).await?.into_iter().collect();
-        let snapshot = pb::WatchBoardResponse {
-            kind: pb::watch_board_response::Kind::Snapshot as i32,
-            hall_id: h.id.to_string(),
-            waiting,
-            time: Some(xiaoneng_kit::timestamp(self.clock.now())),
-            ..Default::default()
-        };
-        let hall_id = h.id.to_string();
+        let rx = self.0.board.subscribe();
+        let snapshot = self.0.board_snapshot(hall_id).await?;
+        let hall_id = snapshot.hall_id.clone();
         use tokio_stream::StreamExt;
         let updates =
             tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |u| match u {
@@ -1202,12 +795,11 @@ impl pb::queue_service_server::QueueService for QueueApi {
         &self,
         req: Request<pb::ListTidalEventsRequest>,
     ) -> Result<Response<pb::ListTidalEventsResponse>, Status> {
-        let caller = auth::caller(&req)?;
-        let (h, _) = self
-            .load_hall(Some(&caller), &req.get_ref().hall_id)
-            .await?;
-        let mut conn = self.pool.acquire().await.map_err(AppError::from)?;
-        let events = store::tidal_events(&mut conn, h.id)
+        let caller = authorized(&req, "ListTidalEvents")?;
+        let hall_id = parse_uuid(&req.get_ref().hall_id, "hall_id")?;
+        let events = self
+            .0
+            .tidal_events(&caller, hall_id)
             .await?
             .into_iter()
             .map(|t| pb::TidalEvent {

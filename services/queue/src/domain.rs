@@ -5,6 +5,12 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+mod records;
+mod rules;
+
+pub use records::{AppointmentRow, HallRow, SlotRow, TicketRow, TidalRow, WindowRow};
+pub use rules::*;
+
 xiaoneng_kit::named_enum! {
     /// The reasons a client switches on: `ErrorInfo.reason` of a FAILED_PRECONDITION from this
     /// service (listed in the service's proto comment).

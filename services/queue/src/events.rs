@@ -7,7 +7,7 @@ use xiaoneng_proto::queue::events::v1 as ev;
 
 use crate::domain::wire;
 use crate::domain::{AppointmentAction, CallAction};
-use crate::store::{AppointmentRow, SlotRow, TicketRow, TidalRow};
+use crate::domain::{AppointmentRow, SlotRow, TicketRow, TidalRow};
 
 fn region(code: &str) -> AppResult<RegionCode> {
     RegionCode::parse(code)

@@ -19,61 +19,26 @@ use xiaoneng_kit::clock::{cst, BusinessClock};
 use xiaoneng_kit::{outbox, AppError, AppResult};
 use xiaoneng_proto::queue::v1 as pb;
 
-use crate::domain::Reason;
 use crate::domain::{
-    self, AppointmentAction, AppointmentState, CallAction, Priority, ServiceKind, TicketState,
-    WindowKind, WindowState, WindowView,
+    self, eligible_codes, view, CallAction, HallRow, MatterInfo, Priority, Reason, ServiceKind,
+    TicketRow, TicketState, WindowRow, WindowState,
 };
 use crate::events;
 use crate::hot::{self, Hot, Popped};
-use crate::store::{self, AppointmentRow, HallRow, SlotRow, TicketRow, WindowRow};
+use crate::store;
+
+mod appointments;
+mod halls;
+mod reconcile;
+mod tickets;
+mod tidal;
+
+pub use appointments::CheckedIn;
+pub use halls::NewSlots;
+pub use tickets::{Issued, NewTicket, Step};
 
 pub(crate) fn parse_uuid(s: &str, field: &str) -> AppResult<Uuid> {
     Uuid::parse_str(s).map_err(|_| AppError::invalid(field, "must be an id"))
-}
-
-pub fn view(w: &WindowRow) -> WindowView {
-    WindowView {
-        code: w.code.clone(),
-        kind: WindowKind::from_name(&w.kind).unwrap_or(WindowKind::Comprehensive),
-        matter_ids: w.matter_ids.iter().cloned().collect(),
-        tidal_category: (w.tidal && !w.tidal_category.is_empty()).then(|| w.tidal_category.clone()),
-    }
-}
-
-/// Whether window `w` may serve ticket `t`: a ticket sent to a named window goes there only;
-/// any other goes to every window whose filter takes it.
-pub fn window_may_serve(w: &WindowRow, t: &TicketRow) -> bool {
-    match t.direct_window {
-        Some(d) => d == w.id,
-        None => domain::may_serve(&domain::filter(&view(w)), &ticket_view(t)),
-    }
-}
-
-/// The window codes of `windows` that may serve `t`.
-pub fn eligible_codes(windows: &[WindowRow], t: &TicketRow) -> Vec<String> {
-    windows
-        .iter()
-        .filter(|w| window_may_serve(w, t))
-        .map(|w| w.code.clone())
-        .collect()
-}
-
-pub(crate) fn ticket_view(t: &TicketRow) -> domain::TicketView {
-    domain::TicketView {
-        matter_id: t.matter_id.clone(),
-        kind: ServiceKind::from_name(&t.service_kind).unwrap_or(ServiceKind::Normal),
-        priority: Priority::from_rank(t.priority).unwrap_or(Priority::Normal),
-        category: t.category.clone(),
-        window_codes: t.window_codes.clone(),
-    }
-}
-
-/// Terms of a matter the queue needs, cached briefly per process.
-#[derive(Debug, Clone)]
-pub struct MatterInfo {
-    pub name: String,
-    pub window_codes: Vec<String>,
 }
 
 pub struct Settings {
@@ -331,45 +296,18 @@ impl Queue {
         }
     }
 
-    pub(crate) async fn load_hall(
-        &self,
-        caller: Option<&Caller>,
-        id: &str,
-    ) -> AppResult<(HallRow, Vec<WindowRow>)> {
-        let id = parse_uuid(id, "hall_id")?;
-        let mut conn = self.pool.acquire().await?;
-        let h = store::hall(&mut conn, caller.map(|c| &c.region), id).await?;
-        let w = store::windows(&mut conn, id).await?;
-        Ok((h, w))
-    }
-
     /// Calls the best (or a named) waiting ticket to `window_id`.
-    pub(crate) async fn call(
+    pub async fn call(
         &self,
         caller: &Caller,
-        window_id: &str,
+        window_id: Uuid,
         named: Option<Uuid>,
     ) -> AppResult<Option<TicketRow>> {
-        let window_id = parse_uuid(window_id, "window_id")?;
         for _ in 0..100 {
             let mut tx = self.pool.begin().await?;
             let (w, hall) = store::lock_window(&mut tx, &caller.region, window_id).await?;
-            if w.state != WindowState::Open {
-                return Err(AppError::precondition(
-                    Reason::WindowNotOpen.name(),
-                    format!("window {} is {}", w.code, w.state),
-                ));
-            }
-            if let Some(cur) = store::current_at(&mut tx, w.id).await? {
-                return Err(AppError::precondition(
-                    Reason::WindowBusy.name(),
-                    format!(
-                        "window {} is still on {}: finish, hold or mark a no-show first",
-                        w.code, cur.number
-                    ),
-                ));
-            }
-            let (id, seq) = match named {
+            let current = store::current_at(&mut tx, w.id).await?;
+            let named_ticket = match named {
                 Some(tid) => {
                     let t = store::ticket(&mut tx, Some(&caller.region), tid, true).await?;
                     if t.hall_id != hall.id {
@@ -378,18 +316,14 @@ impl Queue {
                             "the ticket is of another hall",
                         ));
                     }
-                    if t.state != TicketState::Waiting {
-                        return Err(AppError::precondition(
-                            Reason::NotWaiting.name(),
-                            format!("ticket {} is {}", t.number, t.state),
-                        ));
-                    }
-                    if !window_may_serve(&w, &t) {
-                        return Err(AppError::precondition(
-                            Reason::NotEligible.name(),
-                            format!("window {} may not serve {}", w.code, t.number),
-                        ));
-                    }
+                    Some(t)
+                }
+                None => None,
+            };
+            domain::may_call(&w, current.as_ref(), named_ticket.as_ref())?;
+            let (id, seq) = match named_ticket {
+                Some(t) => {
+                    let tid = t.id;
                     match self
                         .hot
                         .take(hall.id, &entry_of(&t), Utc::now().timestamp_millis())
@@ -467,42 +401,6 @@ impl Queue {
         }
     }
 
-    /// Runs `f` on the window's current ticket under the window lock; `requeue` puts the result back
-    /// in the queue after commit.
-    pub(crate) async fn at_window<F>(
-        &self,
-        caller: &Caller,
-        window_id: &str,
-        action: CallAction,
-        f: F,
-    ) -> AppResult<(TicketRow, HallRow, WindowRow, bool)>
-    where
-        F: FnOnce(&mut TicketRow, &WindowRow, chrono::DateTime<Utc>) -> AppResult<bool>,
-    {
-        let window_id = parse_uuid(window_id, "window_id")?;
-        let mut tx = self.pool.begin().await?;
-        let (w, hall) = store::lock_window(&mut tx, &caller.region, window_id).await?;
-        let mut t = store::current_at(&mut tx, w.id).await?.ok_or_else(|| {
-            AppError::precondition(
-                Reason::NoCurrentTicket.name(),
-                format!("window {} has no called ticket", w.code),
-            )
-        })?;
-        let requeue = f(&mut t, &w, self.clock.now())?;
-        let t = store::update_ticket(&mut tx, &t).await?;
-        let ev = if action == CallAction::Finished {
-            events::finished(&t)?
-        } else {
-            events::called(&t, action, &w.id.to_string(), &w.code)?
-        };
-        outbox::enqueue(&mut tx, &ev).await?;
-        tx.commit().await?;
-        if requeue {
-            self.queue_after_commit(&t).await;
-        }
-        Ok((t, hall, w, requeue))
-    }
-
     /// Opens the response with the windows of the ticket's hall (for eligible windows).
     /// The hall's windows as of at most a second ago.
     pub(crate) async fn hall_windows(&self, hall: Uuid) -> AppResult<Arc<Vec<WindowRow>>> {
@@ -569,71 +467,5 @@ impl Queue {
             });
         }
         Ok(out)
-    }
-
-    pub(crate) async fn slot_day_checks(&self, slot: &SlotRow) -> AppResult<()> {
-        if slot.day < self.today() {
-            return Err(AppError::precondition(
-                Reason::SlotPast.name(),
-                "the slot is in the past",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Records an appointment change's event in the caller's transaction.
-    pub(crate) async fn record_appointment(
-        conn: &mut PgConnection,
-        a: &AppointmentRow,
-        slot: &SlotRow,
-        hall: &HallRow,
-        action: AppointmentAction,
-    ) -> AppResult<()> {
-        outbox::enqueue(
-            conn,
-            &events::appointment(a, slot, &hall.region_code, action)?,
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// The booked appointment `id` as the caller may act on it (in their region; their own
-    /// when they are a citizen), with its hall.
-    pub(crate) async fn booked_appointment(
-        conn: &mut PgConnection,
-        caller: &Caller,
-        id: Uuid,
-        lock: bool,
-    ) -> AppResult<(AppointmentRow, HallRow)> {
-        let a = store::appointment(conn, id, lock).await?;
-        let hall = store::hall(conn, Some(&caller.region), a.hall_id)
-            .await
-            .map_err(|_| AppError::not_found("appointment", id.to_string()))?;
-        if caller.acts_as_citizen() && a.citizen_id != caller.subject {
-            return Err(AppError::not_found("appointment", id.to_string()));
-        }
-        if a.state != AppointmentState::Booked {
-            return Err(AppError::precondition(
-                Reason::NotBooked.name(),
-                format!("the appointment is {}", a.state),
-            ));
-        }
-        Ok((a, hall))
-    }
-
-    /// The citizen a booking is for: a citizen books for themself; staff name one.
-    pub(crate) fn citizen_of(caller: &Caller, given: &str) -> AppResult<String> {
-        if caller.acts_as_citizen() {
-            if !given.is_empty() && given != caller.subject {
-                return Err(AppError::PermissionDenied(
-                    "a citizen books for themself".into(),
-                ));
-            }
-            return Ok(caller.subject.clone());
-        }
-        if given.trim().is_empty() {
-            return Err(AppError::invalid("citizen_id", "is required"));
-        }
-        Ok(given.trim().to_string())
     }
 }

@@ -1,69 +1,14 @@
 //! Queue persistence: halls, windows, tickets, slots, appointments, tidal events.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{AppError, AppResult};
 
 use crate::domain::{
-    AppointmentState, Category, StaffOnDuty, TicketState, TidalAction, TidalPolicy, WindowState,
+    AppointmentRow, Category, HallRow, SlotRow, TicketRow, TidalRow, WindowRow, WindowState,
 };
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct HallRow {
-    pub id: Uuid,
-    pub region_code: String,
-    pub name: String,
-    pub categories: sqlx::types::Json<Vec<Category>>,
-    pub staff: sqlx::types::Json<Vec<StaffOnDuty>>,
-    pub tidal: sqlx::types::Json<Vec<TidalPolicy>>,
-    pub weekend_service: bool,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct WindowRow {
-    pub id: Uuid,
-    pub hall_id: Uuid,
-    pub code: String,
-    pub kind: String,
-    pub matter_ids: Vec<String>,
-    pub state: WindowState,
-    pub staff_id: String,
-    pub tidal: bool,
-    pub tidal_category: String,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TicketRow {
-    pub id: Uuid,
-    pub hall_id: Uuid,
-    pub region_code: String,
-    pub day: NaiveDate,
-    pub number: String,
-    pub category: String,
-    pub matter_id: String,
-    pub matter_name: String,
-    pub window_codes: Vec<String>,
-    pub priority: i16,
-    pub service_kind: String,
-    pub state: TicketState,
-    pub arrival_at: DateTime<Utc>,
-    pub arrival_ms: i64,
-    pub window_id: Option<Uuid>,
-    pub window_code: String,
-    pub staff_id: String,
-    pub called_at: Option<DateTime<Utc>>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub no_shows: i32,
-    pub recalls: i32,
-    pub call_seq: Option<i64>,
-    pub case_id: String,
-    pub citizen_id: String,
-    pub appointment_id: Option<Uuid>,
-    pub direct_window: Option<Uuid>,
-}
 
 pub const TICKET_COLS: &str = "id, hall_id, region_code, day, number, category, matter_id, matter_name, window_codes, priority,
     service_kind, state, arrival_at, arrival_ms, window_id, window_code, staff_id, called_at, started_at, finished_at,
@@ -388,18 +333,6 @@ pub async fn mean_service_secs(conn: &mut PgConnection, hall: Uuid) -> AppResult
     Ok(mean.map(|m| m.round() as i64))
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SlotRow {
-    pub id: Uuid,
-    pub hall_id: Uuid,
-    pub matter_id: String,
-    pub day: NaiveDate,
-    pub start_time: NaiveTime,
-    pub end_time: NaiveTime,
-    pub capacity: i32,
-    pub booked: i32,
-}
-
 const SLOT_COLS: &str = "id, hall_id, matter_id, day, start_time, end_time, capacity, booked";
 
 pub async fn insert_slot(conn: &mut PgConnection, s: &SlotRow) -> AppResult<SlotRow> {
@@ -457,18 +390,6 @@ pub async fn release_place(conn: &mut PgConnection, slot: Uuid) -> AppResult<()>
         .execute(conn)
         .await?;
     Ok(())
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AppointmentRow {
-    pub id: Uuid,
-    pub slot_id: Uuid,
-    pub hall_id: Uuid,
-    pub matter_id: String,
-    pub citizen_id: String,
-    pub citizen_name: String,
-    pub state: AppointmentState,
-    pub ticket_id: Option<Uuid>,
 }
 
 const APPT_COLS: &str =
@@ -549,21 +470,6 @@ pub async fn booked_on(
     .bind(except)
     .fetch_all(conn)
     .await?)
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TidalRow {
-    pub id: Uuid,
-    pub hall_id: Uuid,
-    pub category: String,
-    pub action: TidalAction,
-    pub window_id: Option<Uuid>,
-    pub window_code: String,
-    pub staff_id: String,
-    pub waiting: i32,
-    pub estimated_wait: i32,
-    pub reason: String,
-    pub at: DateTime<Utc>,
 }
 
 const TIDAL_COLS: &str = "id, hall_id, category, action, window_id, window_code, staff_id, waiting, estimated_wait, reason, at";

@@ -35,15 +35,8 @@ fn layer_of(module: &str) -> &str {
 const KNOWN: &[(&str, &str, &str)] = &[
     ("accountability", "api", "store"),
     ("accountability", "events", "store"),
-    ("case", "api", "store"),
     ("catalog", "api", "cache"),
     ("catalog", "api", "store"),
-    ("queue", "api", "events"),
-    ("queue", "api", "store"),
-    ("queue", "events", "store"),
-    ("queue", "reconcile", "store"),
-    ("queue", "tidal", "events"),
-    ("queue", "tidal", "store"),
 ];
 
 /// The `crate::<module>` paths a source file names in code (doc comments ignored).
