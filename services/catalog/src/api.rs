@@ -1,56 +1,40 @@
-//! gRPC handlers: parse, authorize, call the store, map. No rules live here.
+//! The gRPC adapter: each handler checks the caller's roles against [`AUTHORIZATION`] (the
+//! public reads need no token), parses the request, calls one use case of
+//! [`service::Catalog`] and maps the answer. No rules live here.
 
-use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
-use xiaoneng_kit::auth::{self, roles};
+use xiaoneng_kit::auth::{self, roles, Authorization};
 use xiaoneng_kit::paging::PageRequest;
+use xiaoneng_kit::parse_date_field;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::AppError;
 use xiaoneng_proto::catalog::v1 as pb;
 
-use crate::cache::Cache;
-use crate::domain::NewDepartment;
-use crate::service;
-use crate::store::matters::{self, Filter, VersionRow};
-use crate::store::staff::{self, CertificateRow, NewCertificate, NewStaff, PostRow, StaffRow};
-use crate::store::{self, DepartmentRow};
-use xiaoneng_kit::{parse_date_field, today_cn};
+use crate::domain::{
+    version_to_pb, versions_to_pb, CertificateRow, DepartmentRow, Filter, NewCertificate,
+    NewDepartment, NewStaff, PostRow, StaffRow,
+};
+use crate::service::Catalog;
 
-pub struct CatalogApi {
-    pool: PgPool,
-    cache: Cache,
-}
+/// Method → the roles that may call it; every write is the catalog administrator's, within
+/// their region. The public reads (`PUBLIC_METHODS` in lib.rs) need no token and are not listed.
+pub const AUTHORIZATION: Authorization = &[
+    ("CreateDepartment", &[roles::CATALOG_ADMIN]),
+    ("CreateMatterDraft", &[roles::CATALOG_ADMIN]),
+    ("UpdateMatterDraft", &[roles::CATALOG_ADMIN]),
+    ("PublishMatterVersion", &[roles::CATALOG_ADMIN]),
+    ("RetireMatter", &[roles::CATALOG_ADMIN]),
+    ("GetMatterVersion", &[roles::CATALOG_ADMIN]),
+    ("CreatePost", &[roles::CATALOG_ADMIN]),
+    ("CreateStaff", &[roles::CATALOG_ADMIN]),
+    ("SetPostStaff", &[roles::CATALOG_ADMIN]),
+    ("IssueCertificate", &[roles::CATALOG_ADMIN]),
+    ("RevokeCertificate", &[roles::CATALOG_ADMIN]),
+    ("AssignMatterToStaff", &[roles::CATALOG_ADMIN]),
+];
 
-impl CatalogApi {
-    pub fn new(pool: PgPool, cache: Cache) -> Self {
-        CatalogApi { pool, cache }
-    }
-}
-
-fn version_to_pb(r: VersionRow) -> Result<pb::MatterVersion, AppError> {
-    let terms = r.terms()?;
-    Ok(pb::MatterVersion {
-        matter_id: r.matter_id.to_string(),
-        region_code: r.region_code,
-        version: r.version,
-        state: match r.state.as_str() {
-            "draft" => pb::VersionState::Draft,
-            _ if r.retire_date.is_some() => pb::VersionState::Retired,
-            _ => pb::VersionState::Published,
-        } as i32,
-        effective_date: r.effective_date.map(|d| d.to_string()).unwrap_or_default(),
-        retire_date: r.retire_date.map(|d| d.to_string()).unwrap_or_default(),
-        terms: Some(terms),
-        department_name: r.department_name,
-        create_time: Some(xiaoneng_kit::timestamp(r.created_at)),
-        publish_time: r.published_at.map(xiaoneng_kit::timestamp),
-    })
-}
-
-fn versions_to_pb(rows: Vec<VersionRow>) -> Result<Vec<pb::MatterVersion>, AppError> {
-    rows.into_iter().map(version_to_pb).collect()
-}
+pub struct CatalogApi(pub Catalog);
 
 fn post_to_pb(p: PostRow) -> pb::Post {
     pb::Post {
@@ -109,8 +93,10 @@ fn enum_filter(value: i32) -> Option<i32> {
     (value != 0).then_some(value)
 }
 
-fn admin(caller: &auth::Caller) -> Result<RegionCode, AppError> {
-    caller.require_role(roles::CATALOG_ADMIN)?;
+/// The caller of `req`, allowed to call `method`, and the region they act in.
+fn admin<T>(req: &Request<T>, method: &str) -> Result<RegionCode, Status> {
+    let caller = auth::caller(req)?;
+    caller.authorize(AUTHORIZATION, method)?;
     Ok(caller.region.clone())
 }
 
@@ -135,6 +121,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         req: Request<pb::CreateDepartmentRequest>,
     ) -> Result<Response<pb::CreateDepartmentResponse>, Status> {
         let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "CreateDepartment")?;
         let r = req.into_inner();
         let d = r
             .department
@@ -142,7 +129,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let new = NewDepartment::parse(&d.region_code, &d.code, &d.display_name, "department.")?;
         caller.require_role_in(roles::CATALOG_ADMIN, &new.region)?;
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
-        let row = service::create_department(&self.pool, &new, request_id).await?;
+        let row = self.0.create_department(&new, request_id).await?;
         Ok(Response::new(pb::CreateDepartmentResponse {
             department: Some(to_pb(row)),
         }))
@@ -153,7 +140,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         req: Request<pb::GetDepartmentRequest>,
     ) -> Result<Response<pb::GetDepartmentResponse>, Status> {
         let id = parse_id(&req.get_ref().id, "id")?;
-        let row = store::get_department(&self.pool, id).await?;
+        let row = self.0.department(id).await?;
         Ok(Response::new(pb::GetDepartmentResponse {
             department: Some(to_pb(row)),
         }))
@@ -167,7 +154,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
         // Departments are public (亮牌服务): no token needed, any region may be asked for.
         let like = region_like(&r.region_code)?;
-        let (rows, next_page_token) = store::list_departments(&self.pool, &like, &page).await?;
+        let (rows, next_page_token) = self.0.departments(&like, &page).await?;
         Ok(Response::new(pb::ListDepartmentsResponse {
             departments: rows.into_iter().map(to_pb).collect(),
             next_page_token,
@@ -179,6 +166,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         req: Request<pb::CreateMatterDraftRequest>,
     ) -> Result<Response<pb::CreateMatterDraftResponse>, Status> {
         let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "CreateMatterDraft")?;
         let r = req.into_inner();
         let region =
             RegionCode::parse(&r.region_code).map_err(|e| AppError::invalid("region_code", e))?;
@@ -187,7 +175,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             .terms
             .ok_or_else(|| AppError::invalid("terms", "is required"))?;
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
-        let row = matters::create_draft(&self.pool, &region, &terms, request_id).await?;
+        let row = self.0.create_draft(&region, &terms, request_id).await?;
         Ok(Response::new(pb::CreateMatterDraftResponse {
             matter: Some(version_to_pb(row)?),
         }))
@@ -197,13 +185,13 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         req: Request<pb::UpdateMatterDraftRequest>,
     ) -> Result<Response<pb::UpdateMatterDraftResponse>, Status> {
-        let scope = admin(&auth::caller(&req)?)?;
+        let scope = admin(&req, "UpdateMatterDraft")?;
         let r = req.into_inner();
         let id = parse_id(&r.matter_id, "matter_id")?;
         let terms = r
             .terms
             .ok_or_else(|| AppError::invalid("terms", "is required"))?;
-        let row = matters::update_draft(&self.pool, &scope, id, r.version, &terms).await?;
+        let row = self.0.update_draft(&scope, id, r.version, &terms).await?;
         Ok(Response::new(pb::UpdateMatterDraftResponse {
             matter: Some(version_to_pb(row)?),
         }))
@@ -213,12 +201,11 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         req: Request<pb::PublishMatterVersionRequest>,
     ) -> Result<Response<pb::PublishMatterVersionResponse>, Status> {
-        let scope = admin(&auth::caller(&req)?)?;
+        let scope = admin(&req, "PublishMatterVersion")?;
         let r = req.into_inner();
         let id = parse_id(&r.matter_id, "matter_id")?;
-        let effective = parse_date_field(&r.effective_date, "effective_date", today_cn())?;
-        let row = service::publish(&self.pool, &scope, id, r.version, effective).await?;
-        self.cache.invalidate().await;
+        let effective = parse_date_field(&r.effective_date, "effective_date", self.0.today())?;
+        let row = self.0.publish(&scope, id, r.version, effective).await?;
         Ok(Response::new(pb::PublishMatterVersionResponse {
             matter: Some(version_to_pb(row)?),
         }))
@@ -228,15 +215,14 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         req: Request<pb::RetireMatterRequest>,
     ) -> Result<Response<pb::RetireMatterResponse>, Status> {
-        let scope = admin(&auth::caller(&req)?)?;
+        let scope = admin(&req, "RetireMatter")?;
         let r = req.into_inner();
         let id = parse_id(&r.matter_id, "matter_id")?;
-        let on = parse_date_field(&r.retire_date, "retire_date", today_cn())?;
+        let on = parse_date_field(&r.retire_date, "retire_date", self.0.today())?;
         if r.reason.trim().is_empty() {
             return Err(AppError::invalid("reason", "is required").into());
         }
-        let row = service::retire(&self.pool, &scope, id, on, &r.reason).await?;
-        self.cache.invalidate().await;
+        let row = self.0.retire(&scope, id, on, &r.reason).await?;
         Ok(Response::new(pb::RetireMatterResponse {
             matter: Some(version_to_pb(row)?),
         }))
@@ -248,16 +234,8 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
     ) -> Result<Response<pb::GetMatterResponse>, Status> {
         let r = req.get_ref();
         let id = parse_id(&r.matter_id, "matter_id")?;
-        let on = parse_date_field(&r.as_of, "as_of", today_cn())?;
-        let resp = self
-            .cache
-            .get_or(&format!("matter:{id}:{on}"), || async {
-                let row = matters::get_in_force(&self.pool, id, on).await?;
-                Ok::<_, AppError>(pb::GetMatterResponse {
-                    matter: Some(version_to_pb(row)?),
-                })
-            })
-            .await?;
+        let on = parse_date_field(&r.as_of, "as_of", self.0.today())?;
+        let resp = self.0.matter_in_force(id, on).await?;
         Ok(Response::new(resp))
     }
 
@@ -265,17 +243,10 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         req: Request<pb::GetMatterVersionRequest>,
     ) -> Result<Response<pb::GetMatterVersionResponse>, Status> {
-        let scope = admin(&auth::caller(&req)?)?;
+        let scope = admin(&req, "GetMatterVersion")?;
         let r = req.get_ref();
         let id = parse_id(&r.matter_id, "matter_id")?;
-        let row = matters::get_version(&self.pool, id, r.version).await?;
-        let region = RegionCode::parse(&row.region_code)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
-        if !scope.contains(&region) {
-            return Err(
-                AppError::not_found("matter version", format!("{id}/{}", r.version)).into(),
-            );
-        }
+        let row = self.0.version(&scope, id, r.version).await?;
         Ok(Response::new(pb::GetMatterVersionResponse {
             matter: Some(version_to_pb(row)?),
         }))
@@ -292,10 +263,10 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             department_id: optional_id(&r.department_id, "department_id")?,
             matter_type: enum_filter(r.matter_type),
             channel: enum_filter(r.channel),
-            on: today_cn(),
+            on: self.0.today(),
             query: None,
         };
-        let (rows, next_page_token) = matters::find(&self.pool, &filter, &page).await?;
+        let (rows, next_page_token) = self.0.matters(&filter, &page).await?;
         Ok(Response::new(pb::ListMattersResponse {
             matters: versions_to_pb(rows)?,
             next_page_token,
@@ -317,7 +288,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             department_id: optional_id(&r.department_id, "department_id")?,
             matter_type: enum_filter(r.matter_type),
             channel: enum_filter(r.channel),
-            on: today_cn(),
+            on: self.0.today(),
             query: Some(query),
         };
         let key = format!(
@@ -331,16 +302,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             r.page_token,
             query
         );
-        let resp = self
-            .cache
-            .get_or(&key, || async {
-                let (rows, next_page_token) = matters::find(&self.pool, &filter, &page).await?;
-                Ok::<_, AppError>(pb::SearchMattersResponse {
-                    matters: versions_to_pb(rows)?,
-                    next_page_token,
-                })
-            })
-            .await?;
+        let resp = self.0.search(&key, &filter, &page).await?;
         Ok(Response::new(resp))
     }
 
@@ -348,7 +310,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         req: Request<pb::CreatePostRequest>,
     ) -> Result<Response<pb::CreatePostResponse>, Status> {
-        let scope = admin(&auth::caller(&req)?)?;
+        let scope = admin(&req, "CreatePost")?;
         let p = req
             .into_inner()
             .post
@@ -358,8 +320,10 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         v.text(&p.duties, "post.duties", 2000);
         v.into_result()?;
         let dept = parse_id(&p.department_id, "post.department_id")?;
-        let row =
-            staff::create_post(&self.pool, &scope, dept, p.name.trim(), p.duties.trim()).await?;
+        let row = self
+            .0
+            .create_post(&scope, dept, p.name.trim(), p.duties.trim())
+            .await?;
         Ok(Response::new(pb::CreatePostResponse {
             post: Some(post_to_pb(row)),
         }))
@@ -370,7 +334,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         req: Request<pb::ListPostsRequest>,
     ) -> Result<Response<pb::ListPostsResponse>, Status> {
         let dept = parse_id(&req.get_ref().department_id, "department_id")?;
-        let rows = staff::list_posts(&self.pool, dept).await?;
+        let rows = self.0.posts(dept).await?;
         Ok(Response::new(pb::ListPostsResponse {
             posts: rows.into_iter().map(post_to_pb).collect(),
         }))
@@ -380,7 +344,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         req: Request<pb::CreateStaffRequest>,
     ) -> Result<Response<pb::CreateStaffResponse>, Status> {
-        let scope = admin(&auth::caller(&req)?)?;
+        let scope = admin(&req, "CreateStaff")?;
         let s = req
             .into_inner()
             .staff
@@ -400,9 +364,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             main_business: s.main_business.trim().into(),
             trained: s.trained,
         };
-        let row = staff::create_staff(&self.pool, &scope, &new).await?;
+        let row = self.0.create_staff(&scope, &new).await?;
         Ok(Response::new(pb::CreateStaffResponse {
-            staff: Some(staff_to_pb(row, vec![], vec![])),
+            staff: Some(staff_to_pb(row, vec![], vec![], self.0.today())),
         }))
     }
 
@@ -411,9 +375,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         req: Request<pb::GetStaffRequest>,
     ) -> Result<Response<pb::GetStaffResponse>, Status> {
         let id = parse_id(&req.get_ref().id, "id")?;
-        let (row, certs, matters) = staff::get_staff(&self.pool, id).await?;
+        let (row, certs, matters) = self.0.staff(id).await?;
         Ok(Response::new(pb::GetStaffResponse {
-            staff: Some(staff_to_pb(row, certs, matters)),
+            staff: Some(staff_to_pb(row, certs, matters, self.0.today())),
         }))
     }
 
@@ -421,12 +385,12 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         req: Request<pb::SetPostStaffRequest>,
     ) -> Result<Response<pb::SetPostStaffResponse>, Status> {
-        let scope = admin(&auth::caller(&req)?)?;
+        let scope = admin(&req, "SetPostStaff")?;
         let r = req.get_ref();
         let post = parse_id(&r.post_id, "post_id")?;
         let a = optional_id(&r.a_staff_id, "a_staff_id")?;
         let b = optional_id(&r.b_staff_id, "b_staff_id")?;
-        let row = staff::set_post_staff(&self.pool, &scope, post, a, b).await?;
+        let row = self.0.set_post_staff(&scope, post, a, b).await?;
         Ok(Response::new(pb::SetPostStaffResponse {
             post: Some(post_to_pb(row)),
         }))
@@ -436,7 +400,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         req: Request<pb::IssueCertificateRequest>,
     ) -> Result<Response<pb::IssueCertificateResponse>, Status> {
-        let scope = admin(&auth::caller(&req)?)?;
+        let scope = admin(&req, "IssueCertificate")?;
         let c = req
             .into_inner()
             .certificate
@@ -445,7 +409,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         v.text(&c.number, "certificate.number", 64);
         v.text(&c.scope, "certificate.scope", 500);
         v.into_result()?;
-        let issue = parse_date_field(&c.issue_date, "certificate.issue_date", today_cn())?;
+        let issue = parse_date_field(&c.issue_date, "certificate.issue_date", self.0.today())?;
         let expiry =
             chrono::NaiveDate::parse_from_str(&c.expiry_date, "%Y-%m-%d").map_err(|_| {
                 AppError::invalid("certificate.expiry_date", "must be a date YYYY-MM-DD")
@@ -464,9 +428,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             issue_date: issue,
             expiry_date: expiry,
         };
-        let row = service::issue_certificate(&self.pool, &scope, &new).await?;
+        let row = self.0.issue_certificate(&scope, &new).await?;
         Ok(Response::new(pb::IssueCertificateResponse {
-            certificate: Some(cert_to_pb(row, today_cn())),
+            certificate: Some(cert_to_pb(row, self.0.today())),
         }))
     }
 
@@ -474,15 +438,18 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         req: Request<pb::RevokeCertificateRequest>,
     ) -> Result<Response<pb::RevokeCertificateResponse>, Status> {
-        let scope = admin(&auth::caller(&req)?)?;
+        let scope = admin(&req, "RevokeCertificate")?;
         let r = req.get_ref();
         let id = parse_id(&r.id, "id")?;
         if r.reason.trim().is_empty() {
             return Err(AppError::invalid("reason", "is required").into());
         }
-        let row = service::revoke_certificate(&self.pool, &scope, id, r.reason.trim()).await?;
+        let row = self
+            .0
+            .revoke_certificate(&scope, id, r.reason.trim())
+            .await?;
         Ok(Response::new(pb::RevokeCertificateResponse {
-            certificate: Some(cert_to_pb(row, today_cn())),
+            certificate: Some(cert_to_pb(row, self.0.today())),
         }))
     }
 
@@ -494,14 +461,11 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         if !(0..=3650).contains(&r.expiring_within_days) {
             return Err(AppError::invalid("expiring_within_days", "must be 0-3650").into());
         }
-        let today = today_cn();
-        let (expiring, revoked) = staff::certificate_notices(
-            &self.pool,
-            &region_like(&r.region_code)?,
-            today,
-            r.expiring_within_days,
-        )
-        .await?;
+        let today = self.0.today();
+        let (expiring, revoked) = self
+            .0
+            .certificate_notices(&region_like(&r.region_code)?, r.expiring_within_days)
+            .await?;
         Ok(Response::new(pb::ListCertificateNoticesResponse {
             expiring: expiring.into_iter().map(|c| cert_to_pb(c, today)).collect(),
             revoked: revoked.into_iter().map(|c| cert_to_pb(c, today)).collect(),
@@ -512,20 +476,23 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         req: Request<pb::AssignMatterToStaffRequest>,
     ) -> Result<Response<pb::AssignMatterToStaffResponse>, Status> {
-        let scope = admin(&auth::caller(&req)?)?;
+        let scope = admin(&req, "AssignMatterToStaff")?;
         let r = req.get_ref();
         let staff_id = parse_id(&r.staff_id, "staff_id")?;
         let matter_id = parse_id(&r.matter_id, "matter_id")?;
-        staff::assign_matter(&self.pool, &scope, staff_id, matter_id, today_cn()).await?;
-        let (row, certs, matters) = staff::get_staff(&self.pool, staff_id).await?;
+        let (row, certs, matters) = self.0.assign_matter(&scope, staff_id, matter_id).await?;
         Ok(Response::new(pb::AssignMatterToStaffResponse {
-            staff: Some(staff_to_pb(row, certs, matters)),
+            staff: Some(staff_to_pb(row, certs, matters, self.0.today())),
         }))
     }
 }
 
-fn staff_to_pb(s: StaffRow, certs: Vec<CertificateRow>, matters: Vec<Uuid>) -> pb::Staff {
-    let today = today_cn();
+fn staff_to_pb(
+    s: StaffRow,
+    certs: Vec<CertificateRow>,
+    matters: Vec<Uuid>,
+    today: chrono::NaiveDate,
+) -> pb::Staff {
     pb::Staff {
         id: s.id.to_string(),
         department_id: s.department_id.to_string(),

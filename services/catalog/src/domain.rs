@@ -1,9 +1,12 @@
 //! Pure rules of the catalog: what a valid department is.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use prost::Message;
 use uuid::Uuid;
 use xiaoneng_kit::region::RegionCode;
+use xiaoneng_kit::AppError;
 use xiaoneng_kit::{AppResult, Violations};
+use xiaoneng_proto::catalog::v1::MatterTerms;
 
 xiaoneng_kit::named_enum! {
     /// The reasons a client switches on: `ErrorInfo.reason` of a FAILED_PRECONDITION from this
@@ -83,6 +86,107 @@ pub struct CertificateRow {
     pub revoked: bool,
     pub revoke_reason: Option<String>,
     pub staff_name: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRow {
+    pub matter_id: Uuid,
+    pub region_code: String,
+    pub version: i32,
+    pub state: String,
+    pub effective_date: Option<NaiveDate>,
+    pub retire_date: Option<NaiveDate>,
+    pub terms: Vec<u8>,
+    pub department_name: String,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl VersionRow {
+    pub fn terms(&self) -> AppResult<MatterTerms> {
+        MatterTerms::decode(self.terms.as_slice()).map_err(|e| AppError::Internal(e.into()))
+    }
+}
+
+/// Filters of lists and searches over matters in force on `on`.
+pub struct Filter<'a> {
+    pub region_like: String,
+    pub department_id: Option<Uuid>,
+    pub matter_type: Option<i32>,
+    pub channel: Option<i32>,
+    pub on: NaiveDate,
+    pub query: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PostRow {
+    pub id: Uuid,
+    pub department_id: Uuid,
+    pub region_code: String,
+    pub name: String,
+    pub duties: String,
+    pub a_staff_id: Option<Uuid>,
+    pub b_staff_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffRow {
+    pub id: Uuid,
+    pub department_id: Uuid,
+    pub region_code: String,
+    pub post_id: Option<Uuid>,
+    pub name: String,
+    pub badge_number: String,
+    pub title: String,
+    pub main_business: String,
+    pub trained: bool,
+}
+
+pub struct NewStaff {
+    pub department_id: Uuid,
+    pub post_id: Option<Uuid>,
+    pub name: String,
+    pub badge_number: String,
+    pub title: String,
+    pub main_business: String,
+    pub trained: bool,
+}
+
+pub struct NewCertificate {
+    pub staff_id: Uuid,
+    pub number: String,
+    pub scope: String,
+    pub issue_date: NaiveDate,
+    pub expiry_date: NaiveDate,
+}
+
+/// A matter version as the API and the cache show it.
+pub fn version_to_pb(
+    r: VersionRow,
+) -> Result<xiaoneng_proto::catalog::v1::MatterVersion, AppError> {
+    let terms = r.terms()?;
+    Ok(xiaoneng_proto::catalog::v1::MatterVersion {
+        matter_id: r.matter_id.to_string(),
+        region_code: r.region_code,
+        version: r.version,
+        state: match r.state.as_str() {
+            "draft" => xiaoneng_proto::catalog::v1::VersionState::Draft,
+            _ if r.retire_date.is_some() => xiaoneng_proto::catalog::v1::VersionState::Retired,
+            _ => xiaoneng_proto::catalog::v1::VersionState::Published,
+        } as i32,
+        effective_date: r.effective_date.map(|d| d.to_string()).unwrap_or_default(),
+        retire_date: r.retire_date.map(|d| d.to_string()).unwrap_or_default(),
+        terms: Some(terms),
+        department_name: r.department_name,
+        create_time: Some(xiaoneng_kit::timestamp(r.created_at)),
+        publish_time: r.published_at.map(xiaoneng_kit::timestamp),
+    })
+}
+
+pub fn versions_to_pb(
+    rows: Vec<VersionRow>,
+) -> Result<Vec<xiaoneng_proto::catalog::v1::MatterVersion>, AppError> {
+    rows.into_iter().map(version_to_pb).collect()
 }
 
 #[cfg(test)]

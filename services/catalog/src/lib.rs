@@ -1,9 +1,8 @@
 //! The catalog service (事项目录, 办事指南, departments, staff, certificates).
 //!
-//! Layout (shared by all six services): [`api`] gRPC handlers (mapping only), [`domain`] pure
-//! rules, [`store`] sqlx, [`events`] what it publishes, `migrations/`.
-//! So far it holds departments; matters, guides, posts, staff and certificates come with the
-//! catalog issue.
+//! Layout (shared by all six services, ARCHITECTURE.md): [`api`] the gRPC adapter, [`service`]
+//! the use cases, [`domain`] records and pure rules, [`store`] sqlx, [`cache`] the guide cache
+//! in Redis, [`events`] what it publishes, `migrations/`; [`starter`] loads the starter catalog.
 
 pub mod api;
 pub mod cache;
@@ -13,6 +12,8 @@ pub mod service;
 pub mod starter;
 pub mod store;
 
+use serde::{Deserialize, Serialize};
+use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::config::Settings;
 use xiaoneng_kit::foundation::RunningService;
 use xiaoneng_kit::{Foundation, ServiceKind};
@@ -30,8 +31,19 @@ pub const PUBLIC_METHODS: &[&str] = &[
     "/xiaoneng.catalog.v1.CatalogService/ListCertificateNotices",
 ];
 
+/// The catalog's own settings (`[domain]`, env `XIAONENG__DOMAIN__*`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests): the
+    /// day a guide is in force, a certificate expires, a matter is assigned.
+    pub business_time: String,
+}
+
 /// Starts the service: database, relay, and the gRPC server on `service.grpc_addr`.
-pub async fn build(settings: Settings) -> anyhow::Result<RunningService> {
+pub async fn build(settings: Settings<CatalogSettings>) -> anyhow::Result<RunningService> {
+    let clock = BusinessClock::starting_at(&settings.domain.business_time, "domain.business_time")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let f = Foundation::start(
         ServiceKind::Catalog,
         settings,
@@ -39,9 +51,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<RunningService> {
     )
     .await?;
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(CatalogServiceServer::new(api::CatalogApi::new(
-        f.pool.clone(),
-        cache::Cache::new(f.redis.clone()),
-    )));
+    let catalog = service::Catalog::new(f.pool.clone(), cache::Cache::new(f.redis.clone()), clock);
+    routes.add_service(CatalogServiceServer::new(api::CatalogApi(catalog)));
     Ok(f.spawn(routes, PUBLIC_METHODS))
 }

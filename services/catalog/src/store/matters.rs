@@ -1,7 +1,7 @@
 //! Matters and their versions. A published version is never changed; "in force on D" is the
 //! published version with the latest effective date ≤ D, unless the matter was retired by D.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -12,40 +12,11 @@ use xiaoneng_proto::catalog::v1::MatterTerms;
 
 use crate::domain::matter;
 use crate::domain::Reason;
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct VersionRow {
-    pub matter_id: Uuid,
-    pub region_code: String,
-    pub version: i32,
-    pub state: String,
-    pub effective_date: Option<NaiveDate>,
-    pub retire_date: Option<NaiveDate>,
-    pub terms: Vec<u8>,
-    pub department_name: String,
-    pub created_at: DateTime<Utc>,
-    pub published_at: Option<DateTime<Utc>>,
-}
-
-impl VersionRow {
-    pub fn terms(&self) -> AppResult<MatterTerms> {
-        MatterTerms::decode(self.terms.as_slice()).map_err(|e| AppError::Internal(e.into()))
-    }
-}
+pub use crate::domain::{Filter, VersionRow};
 
 const SELECT: &str = "SELECT v.matter_id, m.region_code, v.version, v.state, v.effective_date, m.retire_date, v.terms,
         d.display_name AS department_name, v.created_at, v.published_at
     FROM matter_versions v JOIN matters m ON m.id = v.matter_id JOIN departments d ON d.id = v.department_id";
-
-/// Filters of lists and searches over matters in force on `on`.
-pub struct Filter<'a> {
-    pub region_like: String,
-    pub department_id: Option<Uuid>,
-    pub matter_type: Option<i32>,
-    pub channel: Option<i32>,
-    pub on: NaiveDate,
-    pub query: Option<&'a str>,
-}
 
 /// The department's name, checking it belongs to `region`.
 async fn department_name(

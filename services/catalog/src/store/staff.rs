@@ -7,41 +7,7 @@ use uuid::Uuid;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{AppError, AppResult};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PostRow {
-    pub id: Uuid,
-    pub department_id: Uuid,
-    pub region_code: String,
-    pub name: String,
-    pub duties: String,
-    pub a_staff_id: Option<Uuid>,
-    pub b_staff_id: Option<Uuid>,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StaffRow {
-    pub id: Uuid,
-    pub department_id: Uuid,
-    pub region_code: String,
-    pub post_id: Option<Uuid>,
-    pub name: String,
-    pub badge_number: String,
-    pub title: String,
-    pub main_business: String,
-    pub trained: bool,
-}
-
-pub use crate::domain::CertificateRow;
-
-pub struct NewStaff {
-    pub department_id: Uuid,
-    pub post_id: Option<Uuid>,
-    pub name: String,
-    pub badge_number: String,
-    pub title: String,
-    pub main_business: String,
-    pub trained: bool,
-}
+pub use crate::domain::{CertificateRow, NewCertificate, NewStaff, PostRow, StaffRow};
 
 const POST_COLS: &str = "id, department_id, region_code, name, duties, a_staff_id, b_staff_id";
 const STAFF_COLS: &str =
@@ -221,14 +187,6 @@ pub async fn set_post_staff(
     .await?;
     tx.commit().await?;
     Ok(row)
-}
-
-pub struct NewCertificate {
-    pub staff_id: Uuid,
-    pub number: String,
-    pub scope: String,
-    pub issue_date: NaiveDate,
-    pub expiry_date: NaiveDate,
 }
 
 async fn fetch_cert(conn: &mut PgConnection, id: Uuid) -> AppResult<CertificateRow> {
