@@ -229,7 +229,7 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
         TokenVerifier {
-            key: DecodingKey::from_secret(s.jwt_secret.as_bytes()),
+            key: DecodingKey::from_secret(s.jwt_secret.expose().as_bytes()),
             validation,
         }
     }
@@ -275,7 +275,7 @@ pub struct TokenMinter {
 impl TokenMinter {
     pub fn new(s: &AuthSettings) -> Self {
         TokenMinter {
-            key: EncodingKey::from_secret(s.jwt_secret.as_bytes()),
+            key: EncodingKey::from_secret(s.jwt_secret.expose().as_bytes()),
             issuer: s.issuer.clone(),
             audience: s.audience.clone(),
         }
@@ -311,7 +311,7 @@ mod tests {
 
     fn settings(secret: &str) -> AuthSettings {
         AuthSettings {
-            jwt_secret: secret.into(),
+            jwt_secret: crate::config::Secret::new(secret),
             issuer: "xiaoneng".into(),
             audience: "xiaoneng".into(),
         }

@@ -32,11 +32,75 @@ pub struct Settings<D = NoDomain> {
 #[serde(deny_unknown_fields)]
 pub struct NoDomain {}
 
+impl DomainSettings for NoDomain {}
+
+/// A service's own `[domain]` section: checked at load like the rest, so a bad value stops
+/// the process at start with the key named (`domain.<key>`), never later in a loop.
+pub trait DomainSettings: Default + Serialize + DeserializeOwned {
+    fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
+}
+
+/// `domain.<key>` must be positive.
+pub fn positive(key: &str, value: i64) -> Result<(), ConfigError> {
+    if value <= 0 {
+        return Err(invalid(&format!("domain.{key}"), "must be positive"));
+    }
+    Ok(())
+}
+
+/// `domain.business_time` is empty (real time) or an RFC 3339 time.
+pub fn business_time(value: &str) -> Result<(), ConfigError> {
+    crate::clock::BusinessClock::starting_at(value, "domain.business_time")
+        .map(|_| ())
+        .map_err(|e| invalid("domain.business_time", e.to_string()))
+}
+
+/// `domain.<key>` is an http:// or https:// URL (another service's gRPC address).
+pub fn service_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(invalid(
+            &format!("domain.{key}"),
+            format!("{value:?} is not an http:// or https:// URL"),
+        ));
+    }
+    Ok(())
+}
+
+/// A secret (a signing key): read from configuration, never printed — `Debug` and
+/// `Display` show `***`; [`Secret::expose`] is the one way to the value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
     /// Address the gRPC server binds, e.g. `127.0.0.1:50051` (port 0 picks a free port).
-    pub grpc_addr: String,
+    pub grpc_addr: SocketAddr,
     /// Address of the Prometheus `/metrics` listener; empty disables it.
     pub metrics_addr: String,
     /// Seconds in-flight calls get to finish on shutdown.
@@ -75,7 +139,7 @@ pub struct KafkaSettings {
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// HS256 key shared by the token issuer and every service (a Kubernetes Secret in a cluster).
-    pub jwt_secret: String,
+    pub jwt_secret: Secret,
     pub issuer: String,
     pub audience: String,
 }
@@ -146,7 +210,7 @@ impl fmt::Debug for RedisSettings {
 impl fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthSettings")
-            .field("jwt_secret", &"***")
+            .field("jwt_secret", &self.jwt_secret)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()
@@ -177,7 +241,7 @@ impl<D: Default> Settings<D> {
     pub fn defaults(kind: ServiceKind) -> Self {
         Settings {
             service: ServiceSettings {
-                grpc_addr: format!("127.0.0.1:{}", kind.default_port()),
+                grpc_addr: SocketAddr::from(([127, 0, 0, 1], kind.default_port())),
                 metrics_addr: format!("127.0.0.1:{}", kind.default_port() + 1000),
                 shutdown_grace_secs: 10,
             },
@@ -196,7 +260,7 @@ impl<D: Default> Settings<D> {
                 message_timeout_ms: 15_000,
             },
             auth: AuthSettings {
-                jwt_secret: DEV_JWT_SECRET.into(),
+                jwt_secret: Secret::new(DEV_JWT_SECRET),
                 issuer: "xiaoneng".into(),
                 audience: "xiaoneng".into(),
             },
@@ -240,7 +304,7 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
 /// `XIAONENG__*` environment variables.
 pub fn load<D>(kind: ServiceKind) -> Result<Settings<D>, ConfigError>
 where
-    D: Default + Serialize + DeserializeOwned,
+    D: DomainSettings,
 {
     let file = std::env::var("XIAONENG_CONFIG")
         .ok()
@@ -255,7 +319,7 @@ pub fn load_from<D>(
     env: Option<HashMap<String, String>>,
 ) -> Result<Settings<D>, ConfigError>
 where
-    D: Default + Serialize + DeserializeOwned,
+    D: DomainSettings,
 {
     let defaults = Settings::<D>::defaults(kind);
     let mut builder = config::Config::builder().add_source(config::Config::try_from(&defaults)?);
@@ -271,18 +335,13 @@ where
     );
     let settings: Settings<D> = builder.build()?.try_deserialize()?;
     settings.validate()?;
+    settings.domain.validate()?;
     Ok(settings)
 }
 
 impl<D> Settings<D> {
     /// Checks what serde cannot: addresses, ranges, identifiers.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.service.grpc_addr.parse::<SocketAddr>().map_err(|e| {
-            invalid(
-                "service.grpc_addr",
-                format!("{:?} is not host:port ({e})", self.service.grpc_addr),
-            )
-        })?;
         if !self.service.metrics_addr.is_empty() {
             self.service
                 .metrics_addr
@@ -333,11 +392,11 @@ impl<D> Settings<D> {
         if self.kafka.message_timeout_ms < 1000 {
             return Err(invalid("kafka.message_timeout_ms", "must be at least 1000"));
         }
-        if self.auth.jwt_secret.len() < 16 {
+        if self.auth.jwt_secret.expose().len() < 16 {
             return Err(invalid("auth.jwt_secret", "must be at least 16 bytes"));
         }
         if std::env::var("XIAONENG_ENV").as_deref() == Ok("production")
-            && self.auth.jwt_secret == DEV_JWT_SECRET
+            && self.auth.jwt_secret.expose() == DEV_JWT_SECRET
         {
             return Err(invalid(
                 "auth.jwt_secret",
@@ -404,10 +463,10 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_per_service() {
         let s = load_env(&[]).unwrap();
-        assert_eq!(s.service.grpc_addr, "127.0.0.1:50051");
+        assert_eq!(s.service.grpc_addr.to_string(), "127.0.0.1:50051");
         assert_eq!(s.database.name, "xiaoneng_catalog");
         let q: Settings = load_from(ServiceKind::Accountability, None, env(&[])).unwrap();
-        assert_eq!(q.service.grpc_addr, "127.0.0.1:50056");
+        assert_eq!(q.service.grpc_addr.to_string(), "127.0.0.1:50056");
     }
 
     #[test]
@@ -499,5 +558,72 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("app:***@db"));
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Demo {
+        interval_ms: u64,
+        business_time: String,
+        catalog_addr: String,
+    }
+
+    impl Default for Demo {
+        fn default() -> Self {
+            Demo {
+                interval_ms: 1000,
+                business_time: String::new(),
+                catalog_addr: "http://127.0.0.1:50051".into(),
+            }
+        }
+    }
+
+    impl DomainSettings for Demo {
+        fn validate(&self) -> Result<(), ConfigError> {
+            positive("interval_ms", self.interval_ms as i64)?;
+            business_time(&self.business_time)?;
+            service_url("catalog_addr", &self.catalog_addr)
+        }
+    }
+
+    fn load_demo(pairs: &[(&str, &str)]) -> Result<Settings<Demo>, ConfigError> {
+        load_from(ServiceKind::Case, None, env(pairs))
+    }
+
+    #[test]
+    fn the_domain_block_is_validated_at_load_naming_the_key() {
+        assert!(load_demo(&[]).is_ok());
+        let cases = [
+            ("XIAONENG__DOMAIN__INTERVAL_MS", "0", "domain.interval_ms"),
+            (
+                "XIAONENG__DOMAIN__BUSINESS_TIME",
+                "yesterday",
+                "domain.business_time",
+            ),
+            (
+                "XIAONENG__DOMAIN__CATALOG_ADDR",
+                "127.0.0.1:50051",
+                "domain.catalog_addr",
+            ),
+        ];
+        for (var, value, key) in cases {
+            let err = load_demo(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{var}={value}: {err}");
+        }
+        let ok = load_demo(&[(
+            "XIAONENG__DOMAIN__BUSINESS_TIME",
+            "2026-09-14T09:00:00+08:00",
+        )]);
+        assert_eq!(
+            ok.unwrap().domain.business_time,
+            "2026-09-14T09:00:00+08:00"
+        );
+    }
+
+    #[test]
+    fn a_secret_shows_stars_and_exposes_its_value_only_when_asked() {
+        let s = Secret::new("a-very-secret-signing-key");
+        assert_eq!(format!("{s} {s:?}"), "*** ***");
+        assert_eq!(s.expose(), "a-very-secret-signing-key");
     }
 }

@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use sqlx::migrate::Migrator;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -217,7 +215,7 @@ impl<D> Foundation<D> {
 /// error), start telemetry, build the service, run until SIGINT or SIGTERM.
 pub fn run_main<D, F, Fut>(kind: ServiceKind, build: F) -> ExitCode
 where
-    D: Default + Serialize + DeserializeOwned,
+    D: crate::config::DomainSettings,
     F: FnOnce(Settings<D>) -> Fut,
     Fut: Future<Output = anyhow::Result<RunningService>>,
 {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use xiaoneng_kit::clock::BusinessClock;
-use xiaoneng_kit::config::Settings;
+use xiaoneng_kit::config::{self, ConfigError, DomainSettings, Settings};
 use xiaoneng_kit::foundation::RunningService;
 use xiaoneng_kit::{Foundation, ServiceKind};
 use xiaoneng_proto::case::v1::case_service_server::CaseServiceServer;
@@ -53,16 +53,20 @@ impl Default for CaseSettings {
     }
 }
 
+impl DomainSettings for CaseSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        config::service_url("catalog_addr", &self.catalog_addr)?;
+        config::positive("timer_interval_ms", self.timer_interval_ms as i64)?;
+        config::positive("timer_batch", self.timer_batch)?;
+        config::business_time(&self.business_time)
+    }
+}
+
 /// Starts the service: database, relay, timer loop, and the gRPC server on `service.grpc_addr`.
 pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningService> {
     let d = settings.domain.clone();
     let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    anyhow::ensure!(
-        d.timer_interval_ms > 0,
-        "domain.timer_interval_ms: must be positive"
-    );
-    anyhow::ensure!(d.timer_batch > 0, "domain.timer_batch: must be positive");
     let policy = domain::Policy {
         warn_days: d.warn_days,
         red_after_days: d.red_after_days,

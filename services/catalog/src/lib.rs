@@ -14,7 +14,7 @@ pub mod store;
 
 use serde::{Deserialize, Serialize};
 use xiaoneng_kit::clock::BusinessClock;
-use xiaoneng_kit::config::Settings;
+use xiaoneng_kit::config::{self, ConfigError, DomainSettings, Settings};
 use xiaoneng_kit::foundation::RunningService;
 use xiaoneng_kit::{Foundation, ServiceKind};
 use xiaoneng_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
@@ -38,6 +38,12 @@ pub struct CatalogSettings {
     /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests): the
     /// day a guide is in force, a certificate expires, a matter is assigned.
     pub business_time: String,
+}
+
+impl DomainSettings for CatalogSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        config::business_time(&self.business_time)
+    }
 }
 
 /// Starts the service: database, relay, and the gRPC server on `service.grpc_addr`.

@@ -22,7 +22,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use xiaoneng_kit::clock::BusinessClock;
-use xiaoneng_kit::config::Settings;
+use xiaoneng_kit::config::{self, ConfigError, DomainSettings, Settings};
 use xiaoneng_kit::foundation::RunningService;
 use xiaoneng_kit::{Foundation, ServiceKind};
 use xiaoneng_proto::queue::v1 as pb;
@@ -59,6 +59,23 @@ impl Default for QueueSettings {
             in_flight_grace_ms: 10_000,
             business_time: String::new(),
         }
+    }
+}
+
+impl DomainSettings for QueueSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        config::service_url("catalog_addr", &self.catalog_addr)?;
+        config::positive("tidal_interval_ms", self.tidal_interval_ms as i64)?;
+        config::positive("reconcile_interval_ms", self.reconcile_interval_ms as i64)?;
+        config::positive("daily_appointment_cap", self.daily_appointment_cap as i64)?;
+        config::positive("in_flight_grace_ms", self.in_flight_grace_ms as i64)?;
+        if self.grace_minutes < 0 {
+            return Err(ConfigError::Invalid {
+                key: "domain.grace_minutes".into(),
+                message: "must not be negative".into(),
+            });
+        }
+        config::business_time(&self.business_time)
     }
 }
 
@@ -105,18 +122,6 @@ pub async fn build(settings: Settings<QueueSettings>) -> anyhow::Result<RunningS
     let d = settings.domain.clone();
     let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    anyhow::ensure!(
-        d.tidal_interval_ms > 0,
-        "domain.tidal_interval_ms: must be positive"
-    );
-    anyhow::ensure!(
-        d.reconcile_interval_ms > 0,
-        "domain.reconcile_interval_ms: must be positive"
-    );
-    anyhow::ensure!(
-        d.daily_appointment_cap > 0,
-        "domain.daily_appointment_cap: must be positive"
-    );
     let catalog =
         xiaoneng_kit::catalog::Catalog::connect_lazy(&d.catalog_addr, "domain.catalog_addr")?;
     let redis_url = settings.redis.url.clone();
