@@ -13,6 +13,7 @@ use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
 mod appointments;
+mod authorization;
 mod counter;
 mod driver;
 mod load;

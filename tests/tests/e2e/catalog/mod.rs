@@ -11,6 +11,8 @@ use xiaoneng_e2e::{bin_dir, channel, shared_brokers, token, Intercepted, Service
 use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
+mod authorization;
+
 type Client = CatalogServiceClient<Intercepted>;
 
 async fn clients(catalog: &ServiceProc, region: &str) -> (Client, Client) {
