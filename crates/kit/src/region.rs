@@ -93,6 +93,17 @@ pub fn narrow(scope: &RegionCode, requested: &str, field: &str) -> Result<Region
     Ok(wanted)
 }
 
+/// The region filter of a public read (no caller): the requested region and everything
+/// inside it, or every region when none is asked for — as a SQL `LIKE` pattern.
+pub fn public_filter(requested: &str, field: &str) -> Result<String, AppError> {
+    if requested.is_empty() {
+        return Ok("%".to_string());
+    }
+    Ok(RegionCode::parse(requested)
+        .map_err(|e| AppError::invalid(field, e))?
+        .like_pattern())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +150,12 @@ mod tests {
             narrow(&r("410702"), "x", "region_code"),
             Err(AppError::InvalidArgument(_))
         ));
+    }
+
+    #[test]
+    fn a_public_read_filters_by_the_asked_region_or_none() {
+        assert_eq!(public_filter("", "region_code").unwrap(), "%");
+        assert_eq!(public_filter("410700", "region_code").unwrap(), "4107%");
+        assert!(public_filter("41x", "region_code").is_err());
     }
 }

@@ -1,13 +1,19 @@
-//! gRPC handlers: parse, authorize, call the store, map.
+//! The gRPC adapter: check the caller's roles against [`AUTHORIZATION`], parse, call one use
+//! case of [`crate::service`], map.
 
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
-use xiaoneng_kit::auth::{self, roles};
+use xiaoneng_kit::auth::{self, roles, Authorization};
 use xiaoneng_kit::paging::PageRequest;
-use xiaoneng_kit::{region, AppError};
+use xiaoneng_kit::region;
 use xiaoneng_proto::accountability::v1 as pb;
 
-use crate::store;
+use crate::service;
+
+/// Method → the roles that may call it: the efficiency office and discipline inspectors, each
+/// within their region (the city over its counties).
+pub const AUTHORIZATION: Authorization =
+    &[("ListLedgerEntries", &[roles::SUPERVISOR, roles::INSPECTOR])];
 
 pub struct AccountabilityApi {
     pool: PgPool,
@@ -26,18 +32,13 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
         req: Request<pb::ListLedgerEntriesRequest>,
     ) -> Result<Response<pb::ListLedgerEntriesResponse>, Status> {
         let caller = auth::caller(&req)?;
-        if !caller.has_role(roles::SUPERVISOR) && !caller.has_role(roles::INSPECTOR) {
-            return Err(AppError::PermissionDenied(
-                "the `supervisor` or `inspector` role is required".into(),
-            )
-            .into());
-        }
+        caller.authorize(AUTHORIZATION, "ListLedgerEntries")?;
         let r = req.get_ref();
         let page = PageRequest::parse(r.page_size, &r.page_token)?;
         let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
         let event_type = Some(r.event_type.as_str()).filter(|t| !t.is_empty());
         let (rows, next_page_token) =
-            store::list(&self.pool, &scope.like_pattern(), event_type, &page).await?;
+            service::ledger(&self.pool, &scope, event_type, &page).await?;
         Ok(Response::new(pb::ListLedgerEntriesResponse {
             entries: rows
                 .into_iter()

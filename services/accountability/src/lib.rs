@@ -1,12 +1,14 @@
 //! The accountability service (效能督查): consumes every service's events and turns them into
 //! warnings, cards, rankings and bulletins.
 //!
-//! Layout (shared by all six services): [`api`] gRPC handlers (mapping only), [`store`] sqlx,
-//! [`events`] what it consumes, `migrations/`. So far it keeps the supervision ledger — every
+//! Layout (shared by all six services, ARCHITECTURE.md): [`api`] the gRPC adapter, [`service`]
+//! the use cases (the ledger consumer among them), [`domain`] records and rules, [`store`] sqlx,
+//! `migrations/`. So far it keeps the supervision ledger — every
 //! event applied exactly once, visible by region; the rules come with the accountability issue.
 
 pub mod api;
-pub mod events;
+pub mod domain;
+pub mod service;
 pub mod store;
 
 use xiaoneng_kit::config::Settings;
@@ -23,7 +25,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<RunningService> {
     )
     .await?;
     let topics = ServiceKind::ALL.iter().map(|k| k.topic()).collect();
-    f.spawn_consumer("ledger", topics, events::LedgerHandler)?;
+    f.spawn_consumer("ledger", topics, service::LedgerHandler)?;
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(AccountabilityServiceServer::new(
         api::AccountabilityApi::new(f.pool.clone()),

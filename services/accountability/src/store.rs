@@ -1,23 +1,11 @@
 //! Ledger persistence.
 
-use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 use xiaoneng_kit::events::ConsumedEvent;
 use xiaoneng_kit::paging::PageRequest;
 use xiaoneng_kit::{AppError, AppResult};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct LedgerRow {
-    pub id: i64,
-    pub event_id: Uuid,
-    pub event_type: String,
-    pub source: String,
-    pub subject: String,
-    pub region_code: String,
-    pub occurred_at: DateTime<Utc>,
-    pub recorded_at: DateTime<Utc>,
-}
+pub use crate::domain::LedgerRow;
 
 pub async fn record(tx: &mut PgConnection, e: &ConsumedEvent) -> sqlx::Result<()> {
     sqlx::query(

@@ -80,13 +80,7 @@ fn optional_id(id: &str, field: &str) -> Result<Option<Uuid>, AppError> {
 
 /// The region filter of a public read: the requested region and everything inside it.
 fn region_like(region_code: &str) -> Result<String, AppError> {
-    if region_code.is_empty() {
-        Ok("%".to_string())
-    } else {
-        Ok(RegionCode::parse(region_code)
-            .map_err(|e| AppError::invalid("region_code", e))?
-            .like_pattern())
-    }
+    xiaoneng_kit::region::public_filter(region_code, "region_code")
 }
 
 fn enum_filter(value: i32) -> Option<i32> {
