@@ -11,7 +11,9 @@
 //! from P to R (resumed on R) stops the clock for the working days in (P, R].
 //!
 //! Years with no data file fall back to the plain Monday–Friday rule; [`Calendar::covers`]
-//! tells whether a year is backed by an official notice.
+//! tells whether a year is backed by an official notice, and a deadline computed over an
+//! uncovered year is *provisional* ([`Calendar::covers_span`]). New years' notices and
+//! regional overlays also arrive at run time as [`Notice`]s ([`Calendars::with_notices`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -20,7 +22,9 @@ use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use serde::Deserialize;
 
 mod clock;
+mod notice;
 pub use clock::{Clock, ClockError, Pause};
+pub use notice::{Notice, NoticeErrors, Scope};
 
 /// Embedded national year files: the official notices of the State Council General Office.
 const NATIONAL_YEARS: &[&str] = &[
@@ -155,26 +159,55 @@ impl Calendar {
         self.off.contains(&d)
     }
 
-    /// Applies a regional overlay (local closures, extra workdays) and returns the result.
-    fn with_overlay(&self, file: &str, overlay: &OverlayFile) -> Result<Self, CalendarError> {
-        let mut cal = self.clone();
-        let mut closures = BTreeSet::new();
-        expand(file, &overlay.closures, &mut closures)?;
-        for d in closures {
-            cal.on.remove(&d);
-            cal.off.insert(d);
+    /// Applies a regional overlay (local closures, extra workdays).
+    fn apply_overlay(&mut self, overlay: &Overlay) {
+        for d in &overlay.off {
+            self.on.remove(d);
+            self.off.insert(*d);
         }
-        for w in &overlay.workdays {
-            let d = parse_date(file, "workdays", w)?;
-            cal.off.remove(&d);
-            cal.on.insert(d);
+        for d in &overlay.on {
+            self.off.remove(d);
+            self.on.insert(*d);
         }
-        Ok(cal)
+    }
+
+    /// Replaces everything known about `year` with a national notice of that year.
+    fn replace_year(&mut self, year: i32, notice: &Notice) {
+        self.off.retain(|d| d.year() != year);
+        self.on.retain(|d| d.year() != year);
+        self.off.extend(notice.off.iter().copied());
+        self.on.extend(notice.on.iter().copied());
+        self.covered.insert(year);
     }
 
     /// Whether the year is backed by an official notice (otherwise Monday–Friday is assumed).
     pub fn covers(&self, year: i32) -> bool {
         self.covered.contains(&year)
+    }
+
+    /// Whether every day from `from` to `to` lies in covered years: a deadline computed over an
+    /// uncovered year used the Monday–Friday fallback and is provisional.
+    pub fn covers_span(&self, from: NaiveDate, to: NaiveDate) -> bool {
+        let (a, b) = (from.min(to).year(), from.max(to).year());
+        (a..=b).all(|y| self.covers(y))
+    }
+
+    /// The last day of the covered years that run on without a gap from the earliest one
+    /// through `today`'s year; None when `today`'s year itself is not covered.
+    pub fn covered_through(&self, today: NaiveDate) -> Option<NaiveDate> {
+        let mut year = today.year();
+        if !self.covers(year) {
+            return None;
+        }
+        while self.covers(year + 1) {
+            year += 1;
+        }
+        NaiveDate::from_ymd_opt(year, 12, 31)
+    }
+
+    /// Days of coverage left after `today` (0 when today's year is not covered).
+    pub fn coverage_days_left(&self, today: NaiveDate) -> i64 {
+        self.covered_through(today).map(|end| (end - today).num_days()).unwrap_or(0)
     }
 
     pub fn is_working_day(&self, d: NaiveDate) -> bool {
@@ -227,8 +260,17 @@ impl Calendar {
 #[derive(Debug, Clone)]
 pub struct Calendars {
     national: Calendar,
-    /// Region code → (file it came from, overlay).
-    overlays: BTreeMap<String, (String, std::sync::Arc<OverlayFile>)>,
+    /// Region code → its overlay (closures and extra workdays).
+    overlays: BTreeMap<String, Overlay>,
+    /// The notices loaded at run time over the embedded data, in load order.
+    notices: Vec<Notice>,
+}
+
+/// A region's closures and extra workdays, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Overlay {
+    off: BTreeSet<NaiveDate>,
+    on: BTreeSet<NaiveDate>,
 }
 
 impl Calendars {
@@ -237,7 +279,34 @@ impl Calendars {
         Calendars {
             national: Calendar::national(),
             overlays: BTreeMap::new(),
+            notices: Vec::new(),
         }
+    }
+
+    /// These calendars with `notices` applied in order over them: a national notice replaces
+    /// its year, a region's notice replaces that region's overlay.
+    pub fn with_notices(&self, notices: &[Notice]) -> Self {
+        let mut me = self.clone();
+        for n in notices {
+            match &n.scope {
+                Scope::National { year } => me.national.replace_year(*year, n),
+                Scope::Region { code } => {
+                    me.overlays.insert(code.clone(), Overlay { off: n.off.clone(), on: n.on.clone() });
+                }
+            }
+            me.notices.push(n.clone());
+        }
+        me
+    }
+
+    /// The notices loaded at run time, in load order.
+    pub fn notices(&self) -> &[Notice] {
+        &self.notices
+    }
+
+    /// The region codes that have an overlay.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        self.overlays.keys().map(String::as_str)
     }
 
     /// The national calendar plus every `<region code>.toml` overlay found in `dir`.
@@ -271,9 +340,12 @@ impl Calendars {
                 });
             }
             // Validate now so a bad file fails at start, not at the first deadline.
-            me.national.with_overlay(&file, &overlay)?;
-            me.overlays
-                .insert(stem.to_string(), (file, std::sync::Arc::new(overlay)));
+            let mut o = Overlay::default();
+            expand(&file, &overlay.closures, &mut o.off)?;
+            for w in &overlay.workdays {
+                o.on.insert(parse_date(&file, "workdays", w)?);
+            }
+            me.overlays.insert(stem.to_string(), o);
         }
         Ok(me)
     }
@@ -294,11 +366,8 @@ impl Calendars {
             if !seen.insert(code.clone()) {
                 continue;
             }
-            if let Some((file, o)) = self.overlays.get(&code) {
-                // Overlays were validated in `load`.
-                if let Ok(next) = cal.with_overlay(file, o) {
-                    cal = next;
-                }
+            if let Some(o) = self.overlays.get(&code) {
+                cal.apply_overlay(o);
             }
         }
         cal
@@ -344,6 +413,99 @@ mod tests {
             "2025 National Day runs to the 8th"
         );
         assert!(cal.is_working_day(d("2025-09-28")));
+    }
+
+    /// Every 2026 holiday day and make-up workday of 国务院办公厅 2025-11-04, written out.
+    #[test]
+    fn every_2026_holiday_range_and_make_up_workday_is_pinned() {
+        let cal = Calendar::national();
+        let ranges = [
+            ("2026-01-01", 3),
+            ("2026-02-15", 9),
+            ("2026-04-04", 3),
+            ("2026-05-01", 5),
+            ("2026-06-19", 3),
+            ("2026-09-25", 3),
+            ("2026-10-01", 7),
+        ];
+        let mut off = 0;
+        for (from, days) in ranges {
+            let from = d(from);
+            for i in 0..days {
+                let day = from + Duration::days(i);
+                assert!(cal.is_holiday(day) && !cal.is_working_day(day), "{day} is a holiday");
+                off += 1;
+            }
+            assert!(!cal.is_holiday(from - Duration::days(1)), "the day before {from}");
+            assert!(!cal.is_holiday(from + Duration::days(days)), "the day after {from}+{days}");
+        }
+        assert_eq!(off, 33);
+        let holidays_in_2026 = (0..365)
+            .map(|i| d("2026-01-01") + Duration::days(i))
+            .filter(|&x| cal.is_holiday(x))
+            .count();
+        assert_eq!(holidays_in_2026, 33, "no holiday outside the seven ranges");
+        for w in ["2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10"] {
+            assert!(cal.is_working_day(d(w)), "{w} is a make-up workday");
+        }
+        let weekend_workdays = (0..365)
+            .map(|i| d("2026-01-01") + Duration::days(i))
+            .filter(|x| matches!(x.weekday(), Weekday::Sat | Weekday::Sun) && cal.is_working_day(*x))
+            .count();
+        assert_eq!(weekend_workdays, 6, "no make-up workday beyond the six");
+        // 2026: 365 days, 104 weekend days, 33 holiday days of which 14 fall on a weekend
+        // (1-3 Jan: Sat; 15-23 Feb: 15, 21, 22; 4-5 Apr; 2-3 May; 20-21 Jun; 26-27 Sep; 3-4 Oct),
+        // 6 make-up days: 365 - 104 - (33 - 14) + 6 = 248 working days.
+        assert_eq!(cal.working_days_between(d("2025-12-31"), d("2026-12-31")), 248);
+    }
+
+    #[test]
+    fn coverage_ends_with_the_last_covered_year() {
+        let cal = Calendar::national();
+        assert_eq!(cal.covered_through(d("2026-12-01")), Some(d("2026-12-31")));
+        assert_eq!(cal.coverage_days_left(d("2026-12-01")), 30);
+        assert_eq!(cal.covered_through(d("2027-01-04")), None);
+        assert_eq!(cal.coverage_days_left(d("2027-01-04")), 0);
+        assert!(cal.covers_span(d("2025-03-01"), d("2026-12-31")));
+        assert!(!cal.covers_span(d("2026-12-01"), d("2027-02-05")));
+    }
+
+    /// A fabricated 2027 notice (test data, not the State Council's): 元旦 1-3 Jan, 春节 6-14 Feb
+    /// with a make-up Saturday on 20 Feb.
+    const FABRICATED_2027: &str = "year = 2027\nversion = \"2027-test\"\nsource = \"fabricated for tests\"\n\
+        fabricated = true\nholidays = [\n  { name = \"元旦\", from = \"2027-01-01\", to = \"2027-01-03\" },\n\
+        { name = \"春节\", from = \"2027-02-06\", to = \"2027-02-14\" },\n]\nworkdays = [\"2027-02-20\"]\n";
+
+    #[test]
+    fn a_loaded_year_moves_a_deadline_and_ends_the_fallback() {
+        let base = Calendars::national_only();
+        let before = base.for_region("410702");
+        // Mon–Fri fallback: from Tue 1 Dec 2026, 45 working days. December after the 1st has
+        // 22 (2-4, 7-11, 14-18, 21-25, 28-31); January 2027 then gives 23 more by Mon 1 Feb
+        // (1, 4-8, 11-15, 18-22, 25-29 = 21; 1 Feb = 22; 2 Feb = 23).
+        assert_eq!(before.add_working_days(d("2026-12-01"), 45), d("2027-02-02"));
+        let notice = Notice::parse(FABRICATED_2027).unwrap();
+        let after = base.with_notices(&[notice]).for_region("410702");
+        assert!(after.covers(2027));
+        // 1 Jan off: one day later, Wed 3 Feb.
+        assert_eq!(after.add_working_days(d("2026-12-01"), 45), d("2027-02-03"));
+        assert!(after.covers_span(d("2026-12-01"), d("2027-02-03")));
+        assert!(!after.is_working_day(d("2027-02-08")) && after.is_working_day(d("2027-02-20")));
+        assert_eq!(after.covered_through(d("2026-12-01")), Some(d("2027-12-31")));
+    }
+
+    #[test]
+    fn a_region_notice_replaces_that_regions_overlay_only() {
+        let typhoon = "region_code = \"410702\"\nversion = \"1\"\nsource = \"台风停班\"\n\
+            closures = [{ name = \"台风\", from = \"2026-12-03\", to = \"2026-12-03\" }]\n";
+        let cals = Calendars::national_only().with_notices(&[Notice::parse(typhoon).unwrap()]);
+        assert!(!cals.for_region("410702").is_working_day(d("2026-12-03")));
+        assert!(cals.for_region("410703").is_working_day(d("2026-12-03")));
+        let lifted = typhoon.replace("version = \"1\"", "version = \"2\"").replace("2026-12-03\", to = \"2026-12-03", "2026-12-04\", to = \"2026-12-04");
+        let cals = cals.with_notices(&[Notice::parse(&lifted).unwrap()]);
+        assert!(cals.for_region("410702").is_working_day(d("2026-12-03")));
+        assert!(!cals.for_region("410702").is_working_day(d("2026-12-04")));
+        assert_eq!(cals.notices().len(), 2);
     }
 
     #[test]
