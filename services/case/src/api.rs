@@ -2,8 +2,6 @@
 //! the request (every bad field listed), calls one use case of [`crate::service`] with the
 //! domain rule to apply, and maps the case to protobuf.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -16,10 +14,9 @@ use xiaoneng_kit::region::{self, RegionCode};
 use xiaoneng_kit::{parse_date_field, AppError, AppResult, Violations};
 use xiaoneng_proto::case::v1 as pb;
 
-use crate::domain::Reason;
 use crate::domain::{
-    self, date, Action, Case, CaseRecord, CaseRow, FiredRow, HistoryRow, InquiryRecord, InquiryRow,
-    NewCase, NoticeMeta, Policy, Referral, RuleError, State, CERTIFICATE_DAYS,
+    self, date, Action, Application, CaseRow, FiredRow, HistoryRow, InquiryRecord, InquiryRow,
+    Policy, Referral, RuleError, State, CERTIFICATE_DAYS,
 };
 use crate::service::{self, Change, Ctx};
 
@@ -374,100 +371,24 @@ impl pb::case_service_server::CaseService for CaseApi {
             applicant.citizen_id.trim().to_string()
         };
         v.into_result()?;
-        let (region, matter_id) = (region.expect("checked"), matter_id.expect("checked"));
+        let region = region.expect("checked");
         caller.require_region(&region)?;
-        // The matter version in force today: the case keeps these terms.
-        let matter = self
-            .catalog
-            .matter_in_force(&matter_id.to_string(), self.clock.today())
-            .await?;
-        let terms = matter.terms.clone().unwrap_or_default();
-        if matter.region_code != region.as_str() && !terms.cross_region {
-            return Err(AppError::precondition(
-                Reason::NotCrossRegion.name(),
-                format!(
-                    "{} is handled in {} and is not 通办",
-                    terms.name, matter.region_code
-                ),
-            )
-            .into());
-        }
-        let known: BTreeSet<&str> = terms.materials.iter().map(|m| m.name.as_str()).collect();
-        let mut v = Violations::new();
-        for (i, m) in r.supplied_materials.iter().enumerate() {
-            v.check(
-                known.contains(m.as_str()),
-                &format!("supplied_materials[{i}]"),
-                "is not a material of this matter",
-            );
-        }
-        v.into_result()?;
-        let required: BTreeMap<String, bool> = terms
-            .materials
-            .iter()
-            .filter(|m| m.required)
-            .map(|m| (m.name.clone(), m.key))
-            .collect();
-        // 首问负责: whoever received the citizen first — at an inquiry before, or now.
-        let (first_responsible, handling_department, handler) = match inquiry {
-            Some(id) => {
-                let (_, inq) = service::inquiry(&self.pool, &caller.region, id).await?;
-                (
-                    inq.first_responsible.clone(),
-                    inq.handling_department.clone(),
-                    inq.handler.clone(),
-                )
-            }
-            None => (
-                caller.subject.clone(),
-                caller.department.clone().unwrap_or_default(),
-                caller.subject.clone(),
-            ),
-        };
-        let record = CaseRecord {
-            case: Case::new(required, r.supplied_materials.iter().cloned().collect()),
+        let app = Application {
+            region,
+            matter_id: matter_id.expect("checked"),
             applicant_name: applicant.name.trim().to_string(),
             applicant_phone: applicant.phone,
             agent_name: agent,
-            notices: Vec::new(),
-            tolerated: Vec::new(),
-            pauses: Vec::new(),
-            extension: 0,
-            decided_on: None,
-            certificate_number: String::new(),
-            delivery_method: String::new(),
-            steps: terms
-                .steps
-                .iter()
-                .map(|s| (s.name.clone(), s.limit_days.max(0) as u32))
-                .collect(),
-            review_step: None,
-            review_started_on: None,
-            handling_department,
-            handler,
-            referrals: Vec::new(),
-            joint: false,
-            supervised: false,
             agent_kind: applicant.agent_kind,
-            deemed_accepted: false,
-        };
-        let new = NewCase {
-            region,
-            matter_id,
-            matter_version: matter.version,
-            matter_name: terms.name.clone(),
-            promised_limit: terms.promised_limit_days,
-            statutory_limit: terms.statutory_limit_days,
-            record,
-            first_responsible,
+            applicant_citizen_id,
+            supplied: r.supplied_materials,
+            inquiry,
             actor: caller.subject.clone(),
             actor_role: primary_role(&caller),
-            submitted_on: self.clock.today(),
-            applicant_citizen_id,
         };
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
         let ctx = self.ctx();
-        let row = service::submit(&self.pool, &ctx, &new, request_id, inquiry).await?;
+        let row = service::apply(&self.pool, &self.catalog, &ctx, app, &caller, request_id).await?;
         Ok(Response::new(pb::SubmitCaseResponse {
             case: Some(self.load(&caller.audience(), row.id).await?),
         }))
@@ -492,21 +413,8 @@ impl pb::case_service_server::CaseService for CaseApi {
         let caller = auth::caller(&req)?;
         authorize(&caller, "StartPreReview")?;
         let r = req.into_inner();
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "start_pre_review",
-                "",
-                |row| {
-                    row.body
-                        .case
-                        .apply(&Action::StartPreReview)
-                        .map_err(rule_error)
-                },
-            )
-            .await?;
+        let rule = plain(Action::StartPreReview);
+        let case = self.change(&caller, &r.id, r.expected_version, "start_pre_review", "", rule).await?;
         Ok(Response::new(pb::StartPreReviewResponse {
             case: Some(case),
         }))
@@ -519,33 +427,11 @@ impl pb::case_service_server::CaseService for CaseApi {
         let caller = auth::caller(&req)?;
         authorize(&caller, "RequestCorrection")?;
         let r = req.into_inner();
-        let reason = r.reason.clone();
         // The business clock, like every other stamp: deemed acceptance reads this date.
         let at = self.clock.now();
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "request_correction",
-                &r.reason,
-                move |row| {
-                    let fx = row
-                        .body
-                        .case
-                        .apply(&Action::RequestCorrection {
-                            materials: r.materials.clone(),
-                        })
-                        .map_err(rule_error)?;
-                    row.body.notices.push(NoticeMeta {
-                        reason,
-                        at,
-                        violation: fx.notice_violation.clone(),
-                    });
-                    Ok(fx)
-                },
-            )
-            .await?;
+        let why = r.reason.clone();
+        let rule = move |row: &mut CaseRow| row.request_correction(r.materials, r.reason, at);
+        let case = self.change(&caller, &r.id, r.expected_version, "request_correction", &why, rule).await?;
         Ok(Response::new(pb::RequestCorrectionResponse {
             case: Some(case),
         }))
@@ -558,33 +444,8 @@ impl pb::case_service_server::CaseService for CaseApi {
         let caller = auth::caller(&req)?;
         authorize(&caller, "SupplyMaterials")?;
         let r = req.into_inner();
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "supply_materials",
-                "",
-                |row| {
-                    let fx = row
-                        .body
-                        .case
-                        .apply(&Action::SupplyMaterials)
-                        .map_err(rule_error)?;
-                    let mut v = Violations::new();
-                    for (i, m) in r.materials.iter().enumerate() {
-                        v.check(
-                            row.body.case.matter_materials.contains_key(m),
-                            &format!("materials[{i}]"),
-                            "is not a required material of this matter",
-                        );
-                    }
-                    v.into_result()?;
-                    row.body.case.supplied.extend(r.materials.iter().cloned());
-                    Ok(fx)
-                },
-            )
-            .await?;
+        let rule = |row: &mut CaseRow| row.supply(&r.materials);
+        let case = self.change(&caller, &r.id, r.expected_version, "supply_materials", "", rule).await?;
         Ok(Response::new(pb::SupplyMaterialsResponse {
             case: Some(case),
         }))
@@ -608,29 +469,8 @@ impl pb::case_service_server::CaseService for CaseApi {
             )?)
         };
         let calendars = &self.calendars;
-        let case = self
-            .change(&caller, &r.id, r.expected_version, "accept", "", |row| {
-                let missing = row.body.case.missing();
-                let mut tolerated = Vec::new();
-                if !missing.is_empty() {
-                    // 容缺受理: only non-key materials, only with a due date.
-                    let due = due.ok_or_else(|| {
-                        AppError::invalid(
-                            "tolerance_due_date",
-                            "is required when materials are missing (容缺受理)",
-                        )
-                    })?;
-                    tolerated =
-                        domain::check_tolerated(&row.body.case, due, today).map_err(rule_error)?;
-                    row.tolerance_due = Some(due);
-                }
-                let fx = row.body.case.apply(&Action::Accept).map_err(rule_error)?;
-                row.body.tolerated = tolerated;
-                row.accepted_on = Some(today);
-                domain::recompute_deadlines(row, &calendars.for_region(&row.region_code), today);
-                Ok(fx)
-            })
-            .await?;
+        let rule = |row: &mut CaseRow| row.accept(due, &calendars.for_region(&row.region_code), today);
+        let case = self.change(&caller, &r.id, r.expected_version, "accept", "", rule).await?;
         Ok(Response::new(pb::AcceptCaseResponse { case: Some(case) }))
     }
 
@@ -641,23 +481,8 @@ impl pb::case_service_server::CaseService for CaseApi {
         let caller = auth::caller(&req)?;
         authorize(&caller, "RefuseCase")?;
         let r = req.into_inner();
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "refuse",
-                &r.reason,
-                |row| {
-                    row.body
-                        .case
-                        .apply(&Action::Refuse {
-                            reason: r.reason.clone(),
-                        })
-                        .map_err(rule_error)
-                },
-            )
-            .await?;
+        let action = Action::Refuse { reason: r.reason.clone() };
+        let case = self.change(&caller, &r.id, r.expected_version, "refuse", &r.reason, plain(action)).await?;
         Ok(Response::new(pb::RefuseCaseResponse { case: Some(case) }))
     }
 
@@ -669,41 +494,9 @@ impl pb::case_service_server::CaseService for CaseApi {
         authorize(&caller, "StartReview")?;
         let r = req.into_inner();
         let today = self.clock.today();
-        let action = Action::StartReview {
-            departments: r.departments.clone(),
-        };
-        let reason = if r.step.is_empty() {
-            String::new()
-        } else {
-            format!("环节: {}", r.step)
-        };
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "start_review",
-                &reason,
-                move |row| {
-                    // Each department's step has the limit of the named matter step (kept from submission).
-                    let step = if r.step.is_empty() {
-                        None
-                    } else {
-                        let found = row.body.steps.iter().find(|(n, _)| *n == r.step).cloned();
-                        Some(found.ok_or_else(|| {
-                            AppError::invalid(
-                                "step",
-                                format!("{:?} is not a step of this matter", r.step),
-                            )
-                        })?)
-                    };
-                    let fx = row.body.case.apply(&action).map_err(rule_error)?;
-                    row.body.review_step = step.filter(|(_, limit)| *limit > 0);
-                    row.body.review_started_on = Some(today);
-                    Ok(fx)
-                },
-            )
-            .await?;
+        let reason = if r.step.is_empty() { String::new() } else { format!("环节: {}", r.step) };
+        let rule = move |row: &mut CaseRow| row.start_review(r.departments, &r.step, today);
+        let case = self.change(&caller, &r.id, r.expected_version, "start_review", &reason, rule).await?;
         Ok(Response::new(pb::StartReviewResponse { case: Some(case) }))
     }
 
@@ -726,27 +519,9 @@ impl pb::case_service_server::CaseService for CaseApi {
             .into());
         }
         let today = self.clock.today();
-        let action = Action::ConcludeStep {
-            department: r.department.clone(),
-            approve: r.approve,
-            reason: r.reason.clone(),
-        };
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "conclude_review_step",
-                &r.reason,
-                move |row| {
-                    let fx = row.body.case.apply(&action).map_err(rule_error)?;
-                    if fx.review_finished {
-                        row.body.decided_on = Some(today);
-                    }
-                    Ok(fx)
-                },
-            )
-            .await?;
+        let why = r.reason.clone();
+        let rule = move |row: &mut CaseRow| row.conclude(r.department, r.approve, r.reason, today);
+        let case = self.change(&caller, &r.id, r.expected_version, "conclude_review_step", &why, rule).await?;
         Ok(Response::new(pb::ConcludeReviewStepResponse {
             case: Some(case),
         }))
@@ -847,24 +622,8 @@ impl pb::case_service_server::CaseService for CaseApi {
         let mut v = Violations::new();
         v.text(&r.certificate_number, "certificate_number", 64);
         v.into_result()?;
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "issue_certificate",
-                "",
-                move |row| {
-                    let fx = row
-                        .body
-                        .case
-                        .apply(&Action::IssueCertificate)
-                        .map_err(rule_error)?;
-                    row.body.certificate_number = r.certificate_number.trim().to_string();
-                    Ok(fx)
-                },
-            )
-            .await?;
+        let rule = |row: &mut CaseRow| row.issue_certificate(&r.certificate_number);
+        let case = self.change(&caller, &r.id, r.expected_version, "issue_certificate", "", rule).await?;
         Ok(Response::new(pb::IssueCertificateResponse {
             case: Some(case),
         }))
@@ -880,21 +639,8 @@ impl pb::case_service_server::CaseService for CaseApi {
         let mut v = Violations::new();
         v.text(&r.method, "method", 50);
         v.into_result()?;
-        let method = r.method.trim().to_string();
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "deliver",
-                &r.method,
-                move |row| {
-                    let fx = row.body.case.apply(&Action::Deliver).map_err(rule_error)?;
-                    row.body.delivery_method = method;
-                    Ok(fx)
-                },
-            )
-            .await?;
+        let rule = |row: &mut CaseRow| row.deliver(&r.method);
+        let case = self.change(&caller, &r.id, r.expected_version, "deliver", &r.method, rule).await?;
         Ok(Response::new(pb::DeliverCaseResponse { case: Some(case) }))
     }
 
@@ -992,20 +738,8 @@ impl pb::case_service_server::CaseService for CaseApi {
         let mut v = Violations::new();
         v.text(&r.reason, "reason", 500);
         v.into_result()?;
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "set_flags",
-                &r.reason,
-                move |row| {
-                    row.body.joint = r.joint;
-                    row.body.supervised = r.supervised;
-                    Ok(domain::Effects::default())
-                },
-            )
-            .await?;
+        let rule = |row: &mut CaseRow| row.set_flags(r.joint, r.supervised);
+        let case = self.change(&caller, &r.id, r.expected_version, "set_flags", &r.reason, rule).await?;
         Ok(Response::new(pb::SetCaseFlagsResponse { case: Some(case) }))
     }
 

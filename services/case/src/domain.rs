@@ -614,6 +614,103 @@ pub struct NewCase {
     pub applicant_citizen_id: String,
 }
 
+/// An application as the API parsed it; the matter's terms and the reception complete it
+/// into a [`NewCase`].
+pub struct Application {
+    pub region: RegionCode,
+    pub matter_id: Uuid,
+    pub applicant_name: String,
+    pub applicant_phone: String,
+    pub agent_name: String,
+    /// 代办 or 帮办 when an agent acts, else empty.
+    pub agent_kind: String,
+    /// The applicant's citizen account ('' when the applicant has none).
+    pub applicant_citizen_id: String,
+    pub supplied: Vec<String>,
+    /// The inquiry (咨询) the application follows, whose first-responsible it keeps.
+    pub inquiry: Option<Uuid>,
+    pub actor: String,
+    pub actor_role: String,
+}
+
+/// The terms of the matter version in force that a case keeps for its whole life.
+pub struct Terms {
+    pub version: i32,
+    /// The region that handles the matter.
+    pub region_code: String,
+    pub name: String,
+    pub cross_region: bool,
+    /// Every material: (name, required, key).
+    pub materials: Vec<(String, bool, bool)>,
+    /// Steps and their limits in working days (0: none).
+    pub steps: Vec<(String, u32)>,
+    pub promised_limit: i32,
+    pub statutory_limit: i32,
+}
+
+/// 首问负责: who received the citizen first, and where the case is handled from the start.
+pub struct Reception {
+    pub first_responsible: String,
+    pub handling_department: String,
+    pub handler: String,
+}
+
+impl NewCase {
+    /// The case an application opens under `terms` on `today`: a matter of another region
+    /// only when it is 通办; supplied materials only those the matter lists.
+    pub fn open(app: Application, terms: &Terms, reception: Reception, today: NaiveDate) -> AppResult<NewCase> {
+        if terms.region_code != app.region.as_str() && !terms.cross_region {
+            let why = format!("{} is handled in {} and is not 通办", terms.name, terms.region_code);
+            return Err(AppError::precondition(Reason::NotCrossRegion.name(), why));
+        }
+        let mut v = Violations::new();
+        for (i, m) in app.supplied.iter().enumerate() {
+            let known = terms.materials.iter().any(|(name, _, _)| name == m);
+            v.check(known, &format!("supplied_materials[{i}]"), "is not a material of this matter");
+        }
+        v.into_result()?;
+        let required = terms.materials.iter().filter(|(_, req, _)| *req);
+        let required: BTreeMap<String, bool> = required.map(|(n, _, key)| (n.clone(), *key)).collect();
+        let record = CaseRecord {
+            case: Case::new(required, app.supplied.iter().cloned().collect()),
+            applicant_name: app.applicant_name,
+            applicant_phone: app.applicant_phone,
+            agent_name: app.agent_name,
+            notices: Vec::new(),
+            tolerated: Vec::new(),
+            pauses: Vec::new(),
+            extension: 0,
+            decided_on: None,
+            certificate_number: String::new(),
+            delivery_method: String::new(),
+            steps: terms.steps.clone(),
+            review_step: None,
+            review_started_on: None,
+            handling_department: reception.handling_department,
+            handler: reception.handler,
+            referrals: Vec::new(),
+            joint: false,
+            supervised: false,
+            agent_kind: app.agent_kind,
+            deemed_accepted: false,
+        };
+        Ok(NewCase {
+            region: app.region,
+            matter_id: app.matter_id,
+            matter_version: terms.version,
+            matter_name: terms.name.clone(),
+            promised_limit: terms.promised_limit,
+            statutory_limit: terms.statutory_limit,
+            record,
+            first_responsible: reception.first_responsible,
+            actor: app.actor,
+            actor_role: app.actor_role,
+            submitted_on: today,
+            applicant_citizen_id: app.applicant_citizen_id,
+        })
+    }
+}
+
 /// An escalation that fired.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FiredRow {
@@ -1033,6 +1130,116 @@ impl CaseRow {
             &mut b.referrals,
             referral,
         );
+        Ok(Effects::default())
+    }
+}
+
+/// The changes of a case's file beside its state: each applies the state rule and keeps the
+/// facts the rule leaves to the file (dates, notices, materials, flags).
+impl CaseRow {
+    /// 一次性告知: one notice names every missing material; it is dated `at`, the business
+    /// time, since deemed acceptance reads the notice date against the business calendar.
+    pub fn request_correction(
+        &mut self,
+        materials: Vec<String>,
+        reason: String,
+        at: DateTime<Utc>,
+    ) -> AppResult<Effects> {
+        let fx = self.body.case.apply(&Action::RequestCorrection { materials })?;
+        let violation = fx.notice_violation.clone();
+        self.body.notices.push(NoticeMeta { reason, at, violation });
+        Ok(fx)
+    }
+
+    /// Materials handed in after a notice: only materials the matter lists.
+    pub fn supply(&mut self, materials: &[String]) -> AppResult<Effects> {
+        let fx = self.body.case.apply(&Action::SupplyMaterials)?;
+        let mut v = Violations::new();
+        for (i, m) in materials.iter().enumerate() {
+            let known = self.body.case.matter_materials.contains_key(m);
+            v.check(known, &format!("materials[{i}]"), "is not a required material of this matter");
+        }
+        v.into_result()?;
+        self.body.case.supplied.extend(materials.iter().cloned());
+        Ok(fx)
+    }
+
+    /// Acceptance on `today`. With materials missing only as 容缺受理: non-key ones, with a
+    /// due date. The clocks start and the deadlines are set.
+    pub fn accept(
+        &mut self,
+        tolerance_due: Option<NaiveDate>,
+        cal: &Calendar,
+        today: NaiveDate,
+    ) -> AppResult<Effects> {
+        let mut tolerated = Vec::new();
+        if !self.body.case.missing().is_empty() {
+            let due = tolerance_due.ok_or_else(|| {
+                AppError::invalid("tolerance_due_date", "is required when materials are missing (容缺受理)")
+            })?;
+            tolerated = check_tolerated(&self.body.case, due, today)?;
+            self.tolerance_due = Some(due);
+        }
+        let fx = self.body.case.apply(&Action::Accept)?;
+        self.body.tolerated = tolerated;
+        self.accepted_on = Some(today);
+        recompute_deadlines(self, cal, today);
+        Ok(fx)
+    }
+
+    /// Review by `departments` from `today`; each step has the limit of the named matter step
+    /// (kept from submission), none when `step` is empty.
+    pub fn start_review(
+        &mut self,
+        departments: Vec<String>,
+        step: &str,
+        today: NaiveDate,
+    ) -> AppResult<Effects> {
+        let step = match step {
+            "" => None,
+            name => Some(self.body.steps.iter().find(|(n, _)| n == name).cloned().ok_or_else(|| {
+                AppError::invalid("step", format!("{name:?} is not a step of this matter"))
+            })?),
+        };
+        let fx = self.body.case.apply(&Action::StartReview { departments })?;
+        self.body.review_step = step.filter(|(_, limit)| *limit > 0);
+        self.body.review_started_on = Some(today);
+        Ok(fx)
+    }
+
+    /// One department's conclusion; the case is decided on `today` when it was the last.
+    pub fn conclude(
+        &mut self,
+        department: String,
+        approve: bool,
+        reason: String,
+        today: NaiveDate,
+    ) -> AppResult<Effects> {
+        let fx = self.body.case.apply(&Action::ConcludeStep { department, approve, reason })?;
+        if fx.review_finished {
+            self.body.decided_on = Some(today);
+        }
+        Ok(fx)
+    }
+
+    /// The certificate (证照) with its number.
+    pub fn issue_certificate(&mut self, number: &str) -> AppResult<Effects> {
+        let fx = self.body.case.apply(&Action::IssueCertificate)?;
+        self.body.certificate_number = number.trim().to_string();
+        Ok(fx)
+    }
+
+    /// The result handed over (window, mail …).
+    pub fn deliver(&mut self, method: &str) -> AppResult<Effects> {
+        let fx = self.body.case.apply(&Action::Deliver)?;
+        self.body.delivery_method = method.trim().to_string();
+        Ok(fx)
+    }
+
+    /// 联办 / 督办 flags of a key project; no state change.
+    pub fn set_flags(&mut self, joint: bool, supervised: bool) -> AppResult<Effects> {
+        self.body.joint = joint;
+        self.body.supervised = supervised;
         Ok(Effects::default())
     }
 }

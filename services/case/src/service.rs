@@ -7,14 +7,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use xiaoneng_calendar::Calendars;
-use xiaoneng_kit::auth::Audience;
+use xiaoneng_kit::auth::{Audience, Caller};
 use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::paging::PageRequest;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{outbox, AppError, AppResult};
 
+use xiaoneng_kit::catalog::Catalog;
+
 use crate::domain::{
-    self, CaseRow, FiredRow, History, HistoryRow, InquiryRecord, InquiryRow, NewCase, Policy,
+    self, Application, CaseRow, Reception, Terms, FiredRow, History, HistoryRow, InquiryRecord, InquiryRow, NewCase, Policy,
     Referral, State,
 };
 use crate::events;
@@ -34,6 +36,49 @@ impl Ctx<'_> {
             .with_timezone(&xiaoneng_kit::clock::cst())
             .date_naive()
     }
+}
+
+/// Opens the case an application asks for under the matter version in force today (the case
+/// keeps its terms), received by whoever received the inquiry it follows (of the caller's
+/// region), or by the caller now.
+pub async fn apply(
+    pool: &PgPool,
+    catalog: &Catalog,
+    ctx: &Ctx<'_>,
+    app: Application,
+    caller: &Caller,
+    request_id: Option<&str>,
+) -> AppResult<CaseRow> {
+    let matter = catalog.matter_in_force(&app.matter_id.to_string(), ctx.today()).await?;
+    let t = matter.terms.unwrap_or_default();
+    let terms = Terms {
+        version: matter.version,
+        region_code: matter.region_code,
+        name: t.name,
+        cross_region: t.cross_region,
+        materials: t.materials.into_iter().map(|m| (m.name, m.required, m.key)).collect(),
+        steps: t.steps.into_iter().map(|s| (s.name, s.limit_days.max(0) as u32)).collect(),
+        promised_limit: t.promised_limit_days,
+        statutory_limit: t.statutory_limit_days,
+    };
+    let reception = match app.inquiry {
+        Some(id) => {
+            let (_, inq) = store::get_inquiry(pool, &caller.region, id).await?;
+            Reception {
+                first_responsible: inq.first_responsible,
+                handling_department: inq.handling_department,
+                handler: inq.handler,
+            }
+        }
+        None => Reception {
+            first_responsible: caller.subject.clone(),
+            handling_department: caller.department.clone().unwrap_or_default(),
+            handler: caller.subject.clone(),
+        },
+    };
+    let inquiry = app.inquiry;
+    let new = NewCase::open(app, &terms, reception, ctx.today())?;
+    submit(pool, ctx, &new, request_id, inquiry).await
 }
 
 /// Submits a new case (or returns the one an earlier request with the same id created), with

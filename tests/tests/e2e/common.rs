@@ -4,8 +4,20 @@
 use xiaoneng_e2e::proto::catalog::v1::{
     catalog_service_client::CatalogServiceClient, CreateDepartmentRequest, Department,
 };
-use xiaoneng_e2e::{channel, token, ServiceProc};
+use xiaoneng_e2e::{channel, token, Intercepted, ServiceProc};
 use xiaoneng_kit::auth::roles;
+
+/// Creates the department `code` named `name` in `region` through the catalog's API; its id.
+pub async fn department(c: &mut CatalogServiceClient<Intercepted>, region: &str, code: &str, name: &str) -> String {
+    let department = Some(Department {
+        region_code: region.into(),
+        code: code.into(),
+        display_name: name.into(),
+        ..Default::default()
+    });
+    let req = CreateDepartmentRequest { department, request_id: String::new() };
+    c.create_department(req).await.expect("create department").into_inner().department.expect("department").id
+}
 
 /// Creates `n` departments in `region` through the catalog's gRPC API, 8 at a time.
 pub async fn create_departments(catalog: &ServiceProc, region: &str, prefix: &str, n: usize) {

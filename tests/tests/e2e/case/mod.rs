@@ -40,22 +40,7 @@ async fn matter(catalog: &ServiceProc) -> String {
 async fn matter_with(catalog: &ServiceProc, effective: &str, steps: Vec<pb::Step>) -> String {
     let admin = token("admin", &[roles::CATALOG_ADMIN], "410702");
     let mut c = CatalogServiceClient::new(channel(&catalog.addr(), Some(&admin)).await);
-    let dept = c
-        .create_department(pb::CreateDepartmentRequest {
-            department: Some(pb::Department {
-                region_code: "410702".into(),
-                code: "SCJGJ".into(),
-                display_name: "红旗区市场监督管理局".into(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .department
-        .unwrap()
-        .id;
+    let dept = crate::common::department(&mut c, "410702", "SCJGJ", "红旗区市场监督管理局").await;
     let draft = c
         .create_matter_draft(pb::CreateMatterDraftRequest {
             region_code: "410702".into(),

@@ -24,21 +24,7 @@ async fn clients(catalog: &ServiceProc, region: &str) -> (Client, Client) {
 }
 
 async fn department(c: &mut Client, region: &str, code: &str) -> String {
-    c.create_department(pb::CreateDepartmentRequest {
-        department: Some(pb::Department {
-            region_code: region.into(),
-            code: code.into(),
-            display_name: format!("{code}局"),
-            ..Default::default()
-        }),
-        request_id: String::new(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .department
-    .unwrap()
-    .id
+    crate::common::department(c, region, code, &format!("{code}局")).await
 }
 
 fn terms(dept: &str, code: &str, promised: i32) -> pb::MatterTerms {
