@@ -14,9 +14,11 @@
 //!   graceful shutdown; [`Foundation`] ties it together for a service's `build`.
 //! - [`paging`]: AIP-158 page tokens.
 //! - [`background`]: periodic loops with shutdown; [`failpoint`]: crash points for tests.
+//! - [`calendar`]: the live working-day calendar (notices loaded at run time, every replica).
 
 pub mod auth;
 pub mod background;
+pub mod calendar;
 pub mod catalog;
 pub mod clock;
 pub mod config;

@@ -5,7 +5,8 @@
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
-use xiaoneng_calendar::Calendars;
+use xiaoneng_calendar::{Calendar, Calendars, Scope};
+use xiaoneng_kit::calendar::{self, LiveCalendars, StoredNotice};
 use xiaoneng_kit::auth::{self, roles, Audience, Caller};
 use xiaoneng_kit::catalog::Catalog;
 use xiaoneng_kit::clock::BusinessClock;
@@ -23,7 +24,7 @@ use crate::service::{self, Change, Ctx};
 pub struct CaseApi {
     pool: PgPool,
     catalog: Catalog,
-    calendars: Calendars,
+    calendars: LiveCalendars,
     policy: Policy,
     clock: BusinessClock,
 }
@@ -32,7 +33,7 @@ impl CaseApi {
     pub fn new(
         pool: PgPool,
         catalog: Catalog,
-        calendars: Calendars,
+        calendars: LiveCalendars,
         policy: Policy,
         clock: BusinessClock,
     ) -> Self {
@@ -45,9 +46,11 @@ impl CaseApi {
         }
     }
 
-    fn ctx(&self) -> Ctx<'_> {
+    /// What a write needs, on the calendars of `snap` (one snapshot for the whole change).
+    fn ctx<'a>(&self, snap: &'a calendar::Snapshot) -> Ctx<'a> {
         Ctx {
-            calendars: &self.calendars,
+            calendars: &snap.calendars,
+            epoch: snap.epoch,
             policy: self.policy,
             now: self.clock.now(),
         }
@@ -101,14 +104,19 @@ fn to_pb(
         .first()
         .map(|(_, c)| c.paused_working_days(&cal, today))
         .unwrap_or(0);
-    let clocks = running
+    let clocks: Vec<pb::ClockState> = running
         .iter()
-        .map(|(name, c)| pb::ClockState {
-            clock: name.clone(),
-            limit_days: (c.limit + c.extension) as i32,
-            deadline: c.deadline(&cal, today).to_string(),
+        .map(|(name, c)| {
+            let deadline = c.deadline(&cal, today);
+            pb::ClockState {
+                clock: name.clone(),
+                limit_days: (c.limit + c.extension) as i32,
+                deadline: deadline.to_string(),
+                provisional: !cal.covers_span(c.start, deadline),
+            }
         })
         .collect();
+    let deadline_provisional = clocks.iter().any(|c| c.provisional);
     let rec = row.body.0;
     let certificate_deadline = rec
         .decided_on
@@ -195,6 +203,7 @@ fn to_pb(
             .unwrap_or(0),
         review_started_date: date(rec.review_started_on),
         deemed_accepted: rec.deemed_accepted,
+        deadline_provisional,
         history: history
             .into_iter()
             .map(|h| pb::HistoryEntry {
@@ -226,7 +235,7 @@ impl CaseApi {
         rule: F,
     ) -> AppResult<pb::Case>
     where
-        F: FnOnce(&mut CaseRow) -> AppResult<domain::Effects>,
+        F: FnOnce(&mut CaseRow, &Calendar) -> AppResult<domain::Effects>,
     {
         let id = parse_id(id)?;
         let role = primary_role(caller);
@@ -239,21 +248,16 @@ impl CaseApi {
             actor_role: &role,
             reason,
         };
-        let ctx = self.ctx();
-        service::change(&self.pool, &ctx, id, &ch, rule).await?;
+        let snap = self.calendars.current();
+        service::change(&self.pool, &self.ctx(&snap), id, &ch, rule).await?;
         self.load(&audience, id).await
     }
 
     /// The case as the API shows it: with its history and fired escalations.
     async fn load(&self, scope: &Audience, id: Uuid) -> AppResult<pb::Case> {
         let (row, history, fired) = service::view(&self.pool, scope, id).await?;
-        Ok(to_pb(
-            row,
-            history,
-            fired,
-            &self.calendars,
-            self.clock.today(),
-        ))
+        let snap = self.calendars.current();
+        Ok(to_pb(row, history, fired, &snap.calendars, self.clock.today()))
     }
 }
 
@@ -279,6 +283,9 @@ const READ_ROLES: &[&str] = &[
     roles::INSPECTOR,
     roles::SYSTEM,
 ];
+/// Who loads calendar notices: the efficiency office (a national year needs a city or
+/// province office, a region's overlay the office of that region) and the platform.
+const CALENDAR_ROLES: &[&str] = &[roles::SUPERVISOR, roles::SYSTEM];
 /// Who sets key-project flags (联办, 督办).
 const SUPERVISE_ROLES: &[&str] = &[roles::SUPERVISOR, roles::HALL_MANAGER];
 
@@ -312,6 +319,8 @@ pub const AUTHORIZATION: auth::Authorization = &[
     ),
     ("ReferInquiry", REFER_ROLES),
     ("ListInquiries", LIST_ROLES),
+    ("LoadCalendarNotice", CALENDAR_ROLES),
+    ("GetCalendarCoverage", LIST_ROLES),
 ];
 
 fn authorize(caller: &Caller, method: &str) -> Result<(), AppError> {
@@ -319,8 +328,8 @@ fn authorize(caller: &Caller, method: &str) -> Result<(), AppError> {
 }
 
 /// A transition that needs only the domain rule.
-fn plain(action: Action) -> impl FnOnce(&mut CaseRow) -> AppResult<domain::Effects> {
-    move |row| row.body.case.apply(&action).map_err(rule_error)
+fn plain(action: Action) -> impl FnOnce(&mut CaseRow, &Calendar) -> AppResult<domain::Effects> {
+    move |row, _| row.body.case.apply(&action).map_err(rule_error)
 }
 
 #[tonic::async_trait]
@@ -387,7 +396,8 @@ impl pb::case_service_server::CaseService for CaseApi {
             actor_role: primary_role(&caller),
         };
         let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
-        let ctx = self.ctx();
+        let snap = self.calendars.current();
+        let ctx = self.ctx(&snap);
         let row = service::apply(&self.pool, &self.catalog, &ctx, app, &caller, request_id).await?;
         Ok(Response::new(pb::SubmitCaseResponse {
             case: Some(self.load(&caller.audience(), row.id).await?),
@@ -430,7 +440,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         // The business clock, like every other stamp: deemed acceptance reads this date.
         let at = self.clock.now();
         let why = r.reason.clone();
-        let rule = move |row: &mut CaseRow| row.request_correction(r.materials, r.reason, at);
+        let rule = move |row: &mut CaseRow, _: &Calendar| row.request_correction(r.materials, r.reason, at);
         let case = self.change(&caller, &r.id, r.expected_version, "request_correction", &why, rule).await?;
         Ok(Response::new(pb::RequestCorrectionResponse {
             case: Some(case),
@@ -444,7 +454,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         let caller = auth::caller(&req)?;
         authorize(&caller, "SupplyMaterials")?;
         let r = req.into_inner();
-        let rule = |row: &mut CaseRow| row.supply(&r.materials);
+        let rule = |row: &mut CaseRow, _: &Calendar| row.supply(&r.materials);
         let case = self.change(&caller, &r.id, r.expected_version, "supply_materials", "", rule).await?;
         Ok(Response::new(pb::SupplyMaterialsResponse {
             case: Some(case),
@@ -468,8 +478,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                 today,
             )?)
         };
-        let calendars = &self.calendars;
-        let rule = |row: &mut CaseRow| row.accept(due, &calendars.for_region(&row.region_code), today);
+        let rule = |row: &mut CaseRow, cal: &Calendar| row.accept(due, cal, today);
         let case = self.change(&caller, &r.id, r.expected_version, "accept", "", rule).await?;
         Ok(Response::new(pb::AcceptCaseResponse { case: Some(case) }))
     }
@@ -495,7 +504,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         let r = req.into_inner();
         let today = self.clock.today();
         let reason = if r.step.is_empty() { String::new() } else { format!("环节: {}", r.step) };
-        let rule = move |row: &mut CaseRow| row.start_review(r.departments, &r.step, today);
+        let rule = move |row: &mut CaseRow, _: &Calendar| row.start_review(r.departments, &r.step, today);
         let case = self.change(&caller, &r.id, r.expected_version, "start_review", &reason, rule).await?;
         Ok(Response::new(pb::StartReviewResponse { case: Some(case) }))
     }
@@ -520,7 +529,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         }
         let today = self.clock.today();
         let why = r.reason.clone();
-        let rule = move |row: &mut CaseRow| row.conclude(r.department, r.approve, r.reason, today);
+        let rule = move |row: &mut CaseRow, _: &Calendar| row.conclude(r.department, r.approve, r.reason, today);
         let case = self.change(&caller, &r.id, r.expected_version, "conclude_review_step", &why, rule).await?;
         Ok(Response::new(pb::ConcludeReviewStepResponse {
             case: Some(case),
@@ -539,21 +548,9 @@ impl pb::case_service_server::CaseService for CaseApi {
         v.text(&r.approver, "approver", 100);
         v.into_result()?;
         let today = self.clock.today();
-        let calendars = &self.calendars;
         let reason = format!("{} (批准: {})", r.reason.trim(), r.approver.trim());
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "extend_deadline",
-                &reason,
-                move |row| {
-                    let cal = calendars.for_region(&row.region_code);
-                    row.extend(r.days, &cal, today)
-                },
-            )
-            .await?;
+        let rule = move |row: &mut CaseRow, cal: &Calendar| row.extend(r.days, cal, today);
+        let case = self.change(&caller, &r.id, r.expected_version, "extend_deadline", &reason, rule).await?;
         Ok(Response::new(pb::ExtendDeadlineResponse {
             case: Some(case),
         }))
@@ -567,23 +564,9 @@ impl pb::case_service_server::CaseService for CaseApi {
         authorize(&caller, "SuspendCase")?;
         let r = req.into_inner();
         let today = self.clock.today();
-        let calendars = &self.calendars;
-        let action = Action::Suspend {
-            reason: r.reason.clone(),
-        };
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "suspend",
-                &r.reason,
-                move |row| {
-                    let cal = calendars.for_region(&row.region_code);
-                    row.pause(&action, &cal, today)
-                },
-            )
-            .await?;
+        let action = Action::Suspend { reason: r.reason.clone() };
+        let rule = move |row: &mut CaseRow, cal: &Calendar| row.pause(&action, cal, today);
+        let case = self.change(&caller, &r.id, r.expected_version, "suspend", &r.reason, rule).await?;
         Ok(Response::new(pb::SuspendCaseResponse { case: Some(case) }))
     }
 
@@ -595,20 +578,8 @@ impl pb::case_service_server::CaseService for CaseApi {
         authorize(&caller, "ResumeCase")?;
         let r = req.into_inner();
         let today = self.clock.today();
-        let calendars = &self.calendars;
-        let case = self
-            .change(
-                &caller,
-                &r.id,
-                r.expected_version,
-                "resume",
-                "",
-                move |row| {
-                    let cal = calendars.for_region(&row.region_code);
-                    row.pause(&Action::Resume, &cal, today)
-                },
-            )
-            .await?;
+        let rule = move |row: &mut CaseRow, cal: &Calendar| row.pause(&Action::Resume, cal, today);
+        let case = self.change(&caller, &r.id, r.expected_version, "resume", "", rule).await?;
         Ok(Response::new(pb::ResumeCaseResponse { case: Some(case) }))
     }
 
@@ -622,7 +593,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         let mut v = Violations::new();
         v.text(&r.certificate_number, "certificate_number", 64);
         v.into_result()?;
-        let rule = |row: &mut CaseRow| row.issue_certificate(&r.certificate_number);
+        let rule = |row: &mut CaseRow, _: &Calendar| row.issue_certificate(&r.certificate_number);
         let case = self.change(&caller, &r.id, r.expected_version, "issue_certificate", "", rule).await?;
         Ok(Response::new(pb::IssueCertificateResponse {
             case: Some(case),
@@ -639,7 +610,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         let mut v = Violations::new();
         v.text(&r.method, "method", 50);
         v.into_result()?;
-        let rule = |row: &mut CaseRow| row.deliver(&r.method);
+        let rule = |row: &mut CaseRow, _: &Calendar| row.deliver(&r.method);
         let case = self.change(&caller, &r.id, r.expected_version, "deliver", &r.method, rule).await?;
         Ok(Response::new(pb::DeliverCaseResponse { case: Some(case) }))
     }
@@ -699,7 +670,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                 r.expected_version,
                 "supply_tolerated",
                 &reason,
-                move |row| row.supply_tolerated(&r.materials),
+                move |row: &mut CaseRow, _: &Calendar| row.supply_tolerated(&r.materials),
             )
             .await?;
         Ok(Response::new(pb::SupplyToleratedMaterialsResponse {
@@ -722,7 +693,7 @@ impl pb::case_service_server::CaseService for CaseApi {
                 r.expected_version,
                 "refer",
                 &r.reason,
-                move |row| row.refer(referral),
+                move |row: &mut CaseRow, _: &Calendar| row.refer(referral),
             )
             .await?;
         Ok(Response::new(pb::ReferCaseResponse { case: Some(case) }))
@@ -738,7 +709,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         let mut v = Violations::new();
         v.text(&r.reason, "reason", 500);
         v.into_result()?;
-        let rule = |row: &mut CaseRow| row.set_flags(r.joint, r.supervised);
+        let rule = |row: &mut CaseRow, _: &Calendar| row.set_flags(r.joint, r.supervised);
         let case = self.change(&caller, &r.id, r.expected_version, "set_flags", &r.reason, rule).await?;
         Ok(Response::new(pb::SetCaseFlagsResponse { case: Some(case) }))
     }
@@ -766,9 +737,10 @@ impl pb::case_service_server::CaseService for CaseApi {
         let (rows, next_page_token) =
             service::list(&self.pool, &scope, state, r.flagged_only, &page).await?;
         let today = self.clock.today();
+        let snap = self.calendars.current();
         let cases = rows
             .into_iter()
-            .map(|row| to_pb(row, Vec::new(), Vec::new(), &self.calendars, today))
+            .map(|row| to_pb(row, Vec::new(), Vec::new(), &snap.calendars, today))
             .collect();
         Ok(Response::new(pb::ListCasesResponse {
             cases,
@@ -825,6 +797,25 @@ impl pb::case_service_server::CaseService for CaseApi {
         }))
     }
 
+    async fn load_calendar_notice(
+        &self,
+        req: Request<pb::LoadCalendarNoticeRequest>,
+    ) -> Result<Response<pb::LoadCalendarNoticeResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        authorize(&caller, "LoadCalendarNotice")?;
+        let notice = Some(self.load_calendar_notice_(&caller, req.into_inner()).await?);
+        Ok(Response::new(pb::LoadCalendarNoticeResponse { notice }))
+    }
+
+    async fn get_calendar_coverage(
+        &self,
+        req: Request<pb::GetCalendarCoverageRequest>,
+    ) -> Result<Response<pb::GetCalendarCoverageResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        authorize(&caller, "GetCalendarCoverage")?;
+        Ok(Response::new(self.calendar_coverage(&caller, &req.get_ref().region_code)?))
+    }
+
     async fn list_inquiries(
         &self,
         req: Request<pb::ListInquiriesRequest>,
@@ -843,6 +834,44 @@ impl pb::case_service_server::CaseService for CaseApi {
 }
 
 impl CaseApi {
+    async fn load_calendar_notice_(
+        &self,
+        caller: &Caller,
+        r: pb::LoadCalendarNoticeRequest,
+    ) -> AppResult<pb::CalendarNotice> {
+        let notice = calendar::parse_notice(&r.text, "text")?;
+        match &notice.scope {
+            Scope::Region { code } => caller.require_region(&RegionCode::parse(code).map_err(|e| AppError::invalid("text", e))?)?,
+            Scope::National { .. } if !caller.region.as_str().ends_with("00") => {
+                return Err(AppError::PermissionDenied(
+                    "a national notice is loaded by a city or province office".into(),
+                ))
+            }
+            Scope::National { .. } => {}
+        }
+        let now = self.clock.now();
+        let epoch = service::load_notice(&self.pool, &self.calendars, &notice, &r.text, &caller.subject, now).await?;
+        let stored = StoredNotice { epoch, notice, loaded_by: caller.subject.clone(), loaded_at: now };
+        Ok(notice_pb(&stored))
+    }
+
+    fn calendar_coverage(&self, caller: &Caller, region: &str) -> AppResult<pb::GetCalendarCoverageResponse> {
+        let code = if region.is_empty() {
+            caller.region.clone()
+        } else {
+            RegionCode::parse(region).map_err(|e| AppError::invalid("region_code", e))?
+        };
+        caller.require_region(&code)?;
+        let cal = self.calendars.current().calendars.for_region(code.as_str());
+        let today = self.clock.today();
+        Ok(pb::GetCalendarCoverageResponse {
+            region_code: code.as_str().to_string(),
+            covered_through: date(cal.covered_through(today)),
+            days_left: cal.coverage_days_left(today) as i32,
+            notices: self.calendars.notices().iter().map(notice_pb).collect(),
+        })
+    }
+
     /// A referral to `department` and `handler`, checked.
     fn referral(
         &self,
@@ -864,6 +893,18 @@ impl CaseApi {
             by: caller.subject.clone(),
             at: self.clock.now(),
         })
+    }
+}
+
+fn notice_pb(n: &StoredNotice) -> pb::CalendarNotice {
+    pb::CalendarNotice {
+        scope: n.notice.scope.key(),
+        version: n.notice.version.clone(),
+        source: n.notice.source.clone(),
+        fabricated: n.notice.fabricated,
+        epoch: n.epoch,
+        loaded_by: n.loaded_by.clone(),
+        load_time: Some(xiaoneng_kit::timestamp(n.loaded_at)),
     }
 }
 

@@ -583,6 +583,10 @@ pub struct CaseRow {
     pub tolerance_due: Option<NaiveDate>,
     /// The applicant's citizen account ('' when the applicant has none).
     pub applicant_citizen_id: String,
+    /// The calendar epoch the deadlines were last computed under.
+    pub calendar_epoch: i64,
+    /// A deadline falls past the calendar's official coverage (counted Monday–Friday).
+    pub provisional: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -1244,15 +1248,46 @@ impl CaseRow {
     }
 }
 
-/// Sets the statutory and promised deadlines from the clocks.
+/// Sets the statutory and promised deadlines from the clocks, and whether any running clock's
+/// deadline is provisional (past the calendar's official coverage).
 pub fn recompute_deadlines(row: &mut CaseRow, cal: &Calendar, today: NaiveDate) {
+    let mut provisional = false;
     for (name, clock) in running_clocks(row) {
+        let deadline = clock.deadline(cal, today);
+        provisional |= !cal.covers_span(clock.start, deadline);
         match name.as_str() {
-            "promised" => row.promised_deadline = Some(clock.deadline(cal, today)),
-            "statutory" => row.statutory_deadline = Some(clock.deadline(cal, today)),
+            "promised" => row.promised_deadline = Some(deadline),
+            "statutory" => row.statutory_deadline = Some(deadline),
             _ => {}
         }
     }
+    row.provisional = provisional;
+}
+
+/// How a calendar change moved a case's deadlines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub old_promised: Option<NaiveDate>,
+    pub old_statutory: Option<NaiveDate>,
+    pub was_provisional: bool,
+}
+
+/// Recomputes the deadlines of a case on a changed calendar; what moved, if anything did.
+/// Only a case under its clocks has deadlines to move.
+pub fn recalendar(row: &mut CaseRow, cal: &Calendar, today: NaiveDate) -> Option<Moved> {
+    if !matches!(row.body.case.state, State::Accepted | State::InReview | State::Suspended | State::Approved) {
+        return None;
+    }
+    let before = Moved {
+        old_promised: row.promised_deadline,
+        old_statutory: row.statutory_deadline,
+        was_provisional: row.provisional,
+    };
+    recompute_deadlines(row, cal, today);
+    let same = row.promised_deadline == before.old_promised
+        && row.statutory_deadline == before.old_statutory
+        && row.provisional == before.was_provisional;
+    (!same).then_some(before)
 }
 
 #[cfg(test)]
@@ -1292,6 +1327,109 @@ mod tests {
     }
 
     use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    /// A submitted case with 申请书 (key) supplied and 场所证明 (not key) missing.
+    fn submitted(promised: i32, statutory: i32, supplied: &[&str]) -> CaseRow {
+        let app = Application {
+            region: RegionCode::parse("410702").unwrap(),
+            matter_id: Uuid::nil(),
+            applicant_name: "王小明".into(),
+            applicant_phone: String::new(),
+            agent_name: String::new(),
+            agent_kind: String::new(),
+            applicant_citizen_id: String::new(),
+            supplied: supplied.iter().map(|s| s.to_string()).collect(),
+            inquiry: None,
+            actor: "clerk".into(),
+            actor_role: "clerk".into(),
+        };
+        let terms = Terms {
+            version: 1,
+            region_code: "410702".into(),
+            name: "食品经营许可".into(),
+            cross_region: false,
+            materials: vec![("申请书".into(), true, true), ("场所证明".into(), true, false)],
+            steps: vec![],
+            promised_limit: promised,
+            statutory_limit: statutory,
+        };
+        let who = Reception { first_responsible: "clerk".into(), handling_department: "SCJ".into(), handler: "clerk".into() };
+        let new = NewCase::open(app, &terms, who, day("2026-12-01")).unwrap();
+        CaseRow {
+            id: Uuid::nil(),
+            region_code: "410702".into(),
+            matter_id: new.matter_id,
+            matter_version: 1,
+            matter_name: new.matter_name,
+            version: 1,
+            body: sqlx::types::Json(new.record),
+            promised_limit: promised,
+            statutory_limit: statutory,
+            first_responsible: new.first_responsible,
+            submitted_on: new.submitted_on,
+            accepted_on: None,
+            promised_deadline: None,
+            statutory_deadline: None,
+            tolerance_due: None,
+            applicant_citizen_id: String::new(),
+            calendar_epoch: 0,
+            provisional: false,
+        }
+    }
+
+    const FABRICATED_2027: &str = "year = 2027\nversion = \"2027-test\"\nsource = \"fabricated for tests\"\n\
+        fabricated = true\nholidays = [{ name = \"元旦\", from = \"2027-01-01\", to = \"2027-01-03\" }]\n";
+
+    /// Accepted Tue 1 Dec 2026, 30 and 45 working days: Mon–Fri gives Tue 12 Jan and Tue 2 Feb
+    /// 2027 (December after the 1st has 22 working days), provisional; with 1 Jan a holiday,
+    /// Wed 13 Jan and Wed 3 Feb, no longer provisional; a second recompute moves nothing.
+    #[test]
+    fn a_deadline_past_the_calendar_is_provisional_until_its_year_is_loaded() {
+        let national = xiaoneng_calendar::Calendars::national_only();
+        let mut row = submitted(30, 45, &["申请书", "场所证明"]);
+        row.accept(None, &national.for_region("410702"), day("2026-12-01")).unwrap();
+        assert_eq!((row.promised_deadline, row.statutory_deadline), (Some(day("2027-01-12")), Some(day("2027-02-02"))));
+        assert!(row.provisional);
+        let notice = xiaoneng_calendar::Notice::parse(FABRICATED_2027).unwrap();
+        let loaded = national.with_notices(&[notice]).for_region("410702");
+        let moved = recalendar(&mut row, &loaded, day("2026-12-02")).expect("moved");
+        assert_eq!(
+            moved,
+            Moved { old_promised: Some(day("2027-01-12")), old_statutory: Some(day("2027-02-02")), was_provisional: true }
+        );
+        assert_eq!((row.promised_deadline, row.statutory_deadline), (Some(day("2027-01-13")), Some(day("2027-02-03"))));
+        assert!(!row.provisional);
+        assert_eq!(recalendar(&mut row, &loaded, day("2026-12-02")), None);
+    }
+
+    /// A deadline inside the covered year is never provisional; a case not yet accepted has
+    /// no deadline to move.
+    #[test]
+    fn only_clocks_past_the_coverage_are_provisional() {
+        let national = xiaoneng_calendar::Calendars::national_only().for_region("410702");
+        let mut row = submitted(5, 20, &["申请书", "场所证明"]);
+        assert_eq!(recalendar(&mut row, &national, day("2026-12-01")), None);
+        row.accept(None, &national, day("2026-12-01")).unwrap();
+        // 5 and 20 working days from Tue 1 Dec: Tue 8 Dec and Tue 29 Dec.
+        assert_eq!((row.promised_deadline, row.statutory_deadline), (Some(day("2026-12-08")), Some(day("2026-12-29"))));
+        assert!(!row.provisional);
+    }
+
+    /// 容缺受理 through the case file: a missing non-key material needs a due date after today.
+    #[test]
+    fn acceptance_with_a_missing_material_needs_a_due_date() {
+        let cal = xiaoneng_calendar::Calendars::national_only().for_region("410702");
+        let mut row = submitted(5, 20, &["申请书"]);
+        let err = row.clone().accept(None, &cal, day("2026-12-01")).unwrap_err();
+        assert!(matches!(err, AppError::InvalidArgument(ref v) if v[0].field == "tolerance_due_date"), "{err:?}");
+        row.accept(Some(day("2026-12-04")), &cal, day("2026-12-01")).unwrap();
+        assert_eq!(row.body.tolerated, vec!["场所证明".to_string()]);
+        assert_eq!((row.tolerance_due, row.body.case.state), (Some(day("2026-12-04")), State::Accepted));
+    }
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

@@ -7,9 +7,11 @@ use chrono::NaiveDate;
 use xiaoneng_kit::events::NewEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
-use xiaoneng_proto::case::events::v1::{CaseEscalated, CaseTransitioned, OneTimeNoticeViolated};
+use xiaoneng_proto::case::events::v1::{
+    CaseDeadlinesMoved, CaseEscalated, CaseTransitioned, OneTimeNoticeViolated,
+};
 
-use crate::domain::{date, CaseRow, Escalation, History};
+use crate::domain::{date, CaseRow, Escalation, History, Moved};
 
 fn region(row: &CaseRow) -> anyhow::Result<RegionCode> {
     RegionCode::parse(&row.region_code).map_err(anyhow::Error::msg)
@@ -46,6 +48,7 @@ pub fn transitioned(row: &CaseRow, h: &History<'_>, today: NaiveDate) -> anyhow:
             decided_date: date(rec.decided_on),
             applicant_name: rec.applicant_name.clone(),
             agent_name: rec.agent_name.clone(),
+            provisional: row.provisional,
         },
     ))
 }
@@ -56,6 +59,7 @@ pub fn escalated(
     level: Escalation,
     deadline: NaiveDate,
     due: NaiveDate,
+    provisional: bool,
 ) -> anyhow::Result<NewEvent> {
     let rec = &row.body;
     Ok(NewEvent::new(
@@ -77,6 +81,37 @@ pub fn escalated(
             handler: rec.handler.clone(),
             joint: rec.joint,
             supervised: rec.supervised,
+            provisional,
+        },
+    ))
+}
+
+/// The deadlines of `row` moved from `moved` because of the calendar notice `notice`
+/// (`<scope> <version>`).
+pub fn deadlines_moved(
+    row: &CaseRow,
+    moved: &Moved,
+    notice: &str,
+    today: NaiveDate,
+) -> anyhow::Result<NewEvent> {
+    let (scope, version) = notice.split_once(' ').unwrap_or((notice, ""));
+    Ok(NewEvent::new(
+        ServiceKind::Case,
+        row.id.to_string(),
+        &region(row)?,
+        &CaseDeadlinesMoved {
+            case_id: row.id.to_string(),
+            region_code: row.region_code.clone(),
+            matter_id: row.matter_id.to_string(),
+            calendar_scope: scope.to_string(),
+            calendar_version: version.to_string(),
+            old_promised_deadline: date(moved.old_promised),
+            promised_deadline: date(row.promised_deadline),
+            old_statutory_deadline: date(moved.old_statutory),
+            statutory_deadline: date(row.statutory_deadline),
+            provisional: row.provisional,
+            case_version: row.version,
+            on_date: today.to_string(),
         },
     ))
 }

@@ -15,6 +15,8 @@ pub mod timers;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use xiaoneng_kit::background;
+use xiaoneng_kit::calendar::LiveCalendars;
 use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::config::{self, ConfigError, DomainSettings, Settings};
 use xiaoneng_kit::foundation::RunningService;
@@ -35,6 +37,10 @@ pub struct CaseSettings {
     /// How often the timer loop looks for due timers, and how many cases one pass takes.
     pub timer_interval_ms: u64,
     pub timer_batch: i64,
+    /// How often each replica looks for calendar notices loaded at run time (and recomputes
+    /// the deadlines they move), and how many cases one recompute transaction takes.
+    pub calendar_refresh_ms: u64,
+    pub recompute_batch: i64,
     /// Empty: real time. An RFC 3339 time starts the service's business clock there (drills,
     /// demos, tests that must play a given date); it runs on at real speed.
     pub business_time: String,
@@ -48,6 +54,8 @@ impl Default for CaseSettings {
             red_after_days: 5,
             timer_interval_ms: 1000,
             timer_batch: 100,
+            calendar_refresh_ms: 1000,
+            recompute_batch: 500,
             business_time: String::new(),
         }
     }
@@ -58,8 +66,65 @@ impl DomainSettings for CaseSettings {
         config::service_url("catalog_addr", &self.catalog_addr)?;
         config::positive("timer_interval_ms", self.timer_interval_ms as i64)?;
         config::positive("timer_batch", self.timer_batch)?;
+        config::positive("calendar_refresh_ms", self.calendar_refresh_ms as i64)?;
+        config::positive("recompute_batch", self.recompute_batch)?;
         config::business_time(&self.business_time)
     }
+}
+
+/// Days of official calendar coverage below which operators are warned (the longest limit,
+/// joint handling 45 + 15 working days, reaches about this far).
+pub const COVERAGE_WARN_DAYS: i64 = 45;
+
+fn warn_on_coverage(calendars: &LiveCalendars, today: chrono::NaiveDate) {
+    let cal = calendars.current().calendars.for_region("000000");
+    let left = cal.coverage_days_left(today);
+    if left < COVERAGE_WARN_DAYS {
+        tracing::warn!(
+            days_left = left,
+            covered_through = %domain::date(cal.covered_through(today)),
+            "calendar coverage is short: deadlines past it are provisional until the next year's notice is loaded"
+        );
+    }
+}
+
+/// One pass of the live calendar: apply new notices, export coverage and the provisional
+/// count, and recompute the open cases computed under an older calendar, batch by batch.
+async fn calendar_pass(
+    pool: &sqlx::PgPool,
+    live: &LiveCalendars,
+    policy: domain::Policy,
+    clock: &BusinessClock,
+    batch: i64,
+) -> anyhow::Result<()> {
+    live.refresh(pool).await?;
+    live.export_coverage(clock.today());
+    let snap = live.current();
+    if snap.epoch > 0 {
+        let notice = live
+            .notices()
+            .last()
+            .map(|n| format!("{} {}", n.notice.scope.key(), n.notice.version))
+            .unwrap_or_default();
+        let ctx = service::Ctx { calendars: &snap.calendars, epoch: snap.epoch, policy, now: clock.now() };
+        let started = std::time::Instant::now();
+        let mut total = 0;
+        loop {
+            let n = service::recalendar(pool, &ctx, &notice, batch).await?;
+            total += n;
+            if (n as i64) < batch {
+                break;
+            }
+        }
+        if total > 0 {
+            let secs = started.elapsed().as_secs_f64();
+            metrics::counter!("case_deadlines_recomputed_total").increment(total as u64);
+            tracing::info!(cases = total, seconds = secs, epoch = snap.epoch, "deadlines recomputed on the calendar");
+        }
+    }
+    let provisional = service::provisional_count(pool).await?;
+    metrics::gauge!("case_provisional_deadlines").set(provisional as f64);
+    Ok(())
 }
 
 /// Starts the service: database, relay, timer loop, and the gRPC server on `service.grpc_addr`.
@@ -74,11 +139,21 @@ pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningSe
     let catalog =
         xiaoneng_kit::catalog::Catalog::connect_lazy(&d.catalog_addr, "domain.catalog_addr")?;
     let f = Foundation::start(ServiceKind::Case, settings, sqlx::migrate!("./migrations")).await?;
-    let calendars = xiaoneng_calendar::Calendars::national_only();
+    let calendars = LiveCalendars::new(xiaoneng_calendar::Calendars::national_only());
+    calendars.refresh(&f.pool).await?;
+    warn_on_coverage(&calendars, clock.today());
     let (pool, cals) = (f.pool.clone(), calendars.clone());
     let interval = Duration::from_millis(d.timer_interval_ms);
     f.spawn_background(move |stop| {
         timers::run(pool, cals, policy, clock, interval, d.timer_batch, stop)
+    });
+    let (pool, cals) = (f.pool.clone(), calendars.clone());
+    let (every, batch) = (Duration::from_millis(d.calendar_refresh_ms), d.recompute_batch);
+    f.spawn_background(move |stop| {
+        background::every("case_calendar", every, stop, move || {
+            let (pool, cals) = (pool.clone(), cals.clone());
+            async move { calendar_pass(&pool, &cals, policy, &clock, batch).await }
+        })
     });
     let api = api::CaseApi::new(f.pool.clone(), catalog, calendars, policy, clock);
     let mut routes = tonic::service::RoutesBuilder::default();

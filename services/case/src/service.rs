@@ -6,7 +6,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
-use xiaoneng_calendar::Calendars;
+use chrono::Datelike;
+use xiaoneng_calendar::{Calendar, Notice};
+use xiaoneng_kit::calendar::{self, LiveCalendars, Snapshot};
 use xiaoneng_kit::auth::{Audience, Caller};
 use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::paging::PageRequest;
@@ -26,6 +28,8 @@ use crate::store;
 /// the timer index right, and the business time of the change.
 pub struct Ctx<'a> {
     pub calendars: &'a xiaoneng_calendar::Calendars,
+    /// The calendar epoch `calendars` are at (see `kit::calendar`).
+    pub epoch: i64,
     pub policy: Policy,
     pub now: DateTime<Utc>,
 }
@@ -96,7 +100,7 @@ pub async fn submit(
             return Ok(row);
         }
     }
-    let row = store::insert(&mut tx, c, request_id).await?;
+    let row = store::insert(&mut tx, c, request_id, ctx.epoch).await?;
     if let Some(inquiry) = inquiry {
         store::link_inquiry(&mut tx, inquiry, row.id).await?;
     }
@@ -147,7 +151,7 @@ pub async fn change<F>(
     rule: F,
 ) -> AppResult<CaseRow>
 where
-    F: FnOnce(&mut CaseRow) -> AppResult<domain::Effects>,
+    F: FnOnce(&mut CaseRow, &Calendar) -> AppResult<domain::Effects>,
 {
     let mut tx = pool.begin().await?;
     let mut row = store::lock(&mut tx, ch.scope, id).await?;
@@ -158,7 +162,10 @@ where
         )));
     }
     let from = row.body.case.state;
-    let effects = rule(&mut row)?;
+    let cal = ctx.calendars.for_region(&row.region_code);
+    let effects = rule(&mut row, &cal)?;
+    // A replica still on an older calendar lowers the epoch, so the recompute pass revisits.
+    row.calendar_epoch = row.calendar_epoch.min(ctx.epoch);
     let updated = store::update(&mut tx, &row).await?;
     let h = History {
         action: ch.action,
@@ -191,14 +198,16 @@ pub async fn sync(conn: &mut PgConnection, row: &CaseRow, ctx: &Ctx<'_>) -> AppR
 /// number of timers fired.
 pub async fn fire_due(
     pool: &PgPool,
-    calendars: &Calendars,
+    snap: &Snapshot,
     policy: Policy,
     clock: &BusinessClock,
     batch: i64,
 ) -> AppResult<usize> {
     let now = clock.now();
+    let calendars = &snap.calendars;
     let ctx = Ctx {
         calendars,
+        epoch: snap.epoch,
         policy,
         now,
     };
@@ -232,7 +241,7 @@ pub async fn fire_due(
                     store::insert_history(&mut tx, &row, &h).await?;
                     outbox::enqueue(
                         &mut tx,
-                        &events::escalated(&row, &clock, *level, *deadline, today)?,
+                        &events::escalated(&row, &clock, *level, *deadline, today, !cal.covers(deadline.year()) || row.provisional)?,
                     )
                     .await?;
                 }
@@ -272,6 +281,71 @@ pub async fn fire_due(
     }
     tx.commit().await?;
     Ok(fired)
+}
+
+/// Recomputes, in one transaction, the deadlines of up to `batch` open cases computed under an
+/// older calendar than `ctx`'s: a case whose deadlines move gets a history entry naming the
+/// notice, a `CaseDeadlinesMoved` event and its timers moved (a fired escalation stays fired
+/// and never fires again); the others are only marked. Replicas share the work: each batch
+/// skips the cases another holds. Returns the number of cases taken.
+pub async fn recalendar(pool: &PgPool, ctx: &Ctx<'_>, notice: &str, batch: i64) -> AppResult<usize> {
+    let mut tx = pool.begin().await?;
+    let rows = store::lock_behind_calendar(&mut tx, ctx.epoch, batch).await?;
+    let taken = rows.len();
+    let today = ctx.today();
+    let mut unmoved = Vec::new();
+    for mut row in rows {
+        let cal = ctx.calendars.for_region(&row.region_code);
+        row.calendar_epoch = ctx.epoch;
+        let Some(moved) = domain::recalendar(&mut row, &cal, today) else {
+            unmoved.push(row.id);
+            sync(&mut tx, &row, ctx).await?;
+            continue;
+        };
+        let updated = store::update(&mut tx, &row).await?;
+        let reason = format!(
+            "日历 {notice}: 承诺期限 {} → {}, 法定期限 {} → {}{}",
+            domain::date(moved.old_promised),
+            domain::date(updated.promised_deadline),
+            domain::date(moved.old_statutory),
+            domain::date(updated.statutory_deadline),
+            if updated.provisional { " (仍为暂定)" } else { "" },
+        );
+        let h = History {
+            action: "recompute_deadlines",
+            from: updated.body.case.state,
+            actor: "system",
+            role: "system",
+            reason: &reason,
+            at: ctx.now,
+        };
+        store::insert_history(&mut tx, &updated, &h).await?;
+        outbox::enqueue(&mut tx, &events::deadlines_moved(&updated, &moved, notice, today)?).await?;
+        sync(&mut tx, &updated, ctx).await?;
+    }
+    store::set_calendar_epoch(&mut tx, &unmoved, ctx.epoch).await?;
+    tx.commit().await?;
+    Ok(taken)
+}
+
+/// Open cases with a provisional deadline (a gauge for operators).
+pub async fn provisional_count(pool: &PgPool) -> AppResult<i64> {
+    store::count_provisional(pool).await
+}
+
+/// Stores a validated calendar notice and applies it on this replica at once (the others
+/// pick it up on their next refresh); its epoch.
+pub async fn load_notice(
+    pool: &PgPool,
+    live: &LiveCalendars,
+    notice: &Notice,
+    text: &str,
+    by: &str,
+    at: DateTime<Utc>,
+) -> AppResult<i64> {
+    let epoch = calendar::store_notice(pool, notice, text, by, at).await?;
+    live.refresh(pool).await?;
+    Ok(epoch)
 }
 
 /// A case as the caller may read it, with its history and the escalations that fired.

@@ -16,7 +16,7 @@ use crate::domain::{Due, State};
 
 const COLS: &str = "id, region_code, matter_id, matter_version, matter_name, version, body, promised_limit,
     statutory_limit, first_responsible, submitted_on, accepted_on, promised_deadline, statutory_deadline, tolerance_due,
-    applicant_citizen_id";
+    applicant_citizen_id, calendar_epoch, provisional";
 
 /// The case an earlier request with this id created.
 pub async fn by_request(conn: &mut PgConnection, request_id: &str) -> AppResult<Option<CaseRow>> {
@@ -32,11 +32,12 @@ pub async fn insert(
     conn: &mut PgConnection,
     c: &NewCase,
     request_id: Option<&str>,
+    calendar_epoch: i64,
 ) -> AppResult<CaseRow> {
     Ok(sqlx::query_as(&format!(
         "INSERT INTO cases (id, region_code, matter_id, matter_version, matter_name, state, body, promised_limit,
-            statutory_limit, first_responsible, submitted_on, request_id, applicant_citizen_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLS}"
+            statutory_limit, first_responsible, submitted_on, request_id, applicant_citizen_id, calendar_epoch)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLS}"
     ))
     .bind(Uuid::now_v7())
     .bind(c.region.as_str())
@@ -51,6 +52,7 @@ pub async fn insert(
     .bind(c.submitted_on)
     .bind(request_id)
     .bind(&c.applicant_citizen_id)
+    .bind(calendar_epoch)
     .fetch_one(conn)
     .await?)
 }
@@ -183,7 +185,8 @@ pub async fn insert_history(
 pub async fn update(conn: &mut sqlx::PgConnection, row: &CaseRow) -> AppResult<CaseRow> {
     Ok(sqlx::query_as(&format!(
         "UPDATE cases SET state = $2, version = version + 1, body = $3, accepted_on = $4, promised_deadline = $5,
-            statutory_deadline = $6, tolerance_due = $7, joint = $8, supervised = $9
+            statutory_deadline = $6, tolerance_due = $7, joint = $8, supervised = $9,
+            calendar_epoch = $10, provisional = $11
          WHERE id = $1 RETURNING {COLS}"
     ))
     .bind(row.id)
@@ -195,7 +198,48 @@ pub async fn update(conn: &mut sqlx::PgConnection, row: &CaseRow) -> AppResult<C
     .bind(row.tolerance_due)
     .bind(row.body.joint)
     .bind(row.body.supervised)
+    .bind(row.calendar_epoch)
+    .bind(row.provisional)
     .fetch_one(conn)
+    .await?)
+}
+
+/// Open cases whose deadlines were computed under an epoch before `epoch`, locked for the
+/// recompute pass (skipping any another writer or replica holds).
+pub async fn lock_behind_calendar(
+    conn: &mut PgConnection,
+    epoch: i64,
+    batch: i64,
+) -> AppResult<Vec<CaseRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLS} FROM cases
+         WHERE calendar_epoch < $1
+           AND state NOT IN ('Closed', 'Withdrawn', 'NotAccepted', 'Returned', 'Delivered', 'Denied')
+         ORDER BY calendar_epoch, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(epoch)
+    .bind(batch)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Marks cases as computed under `epoch` without another change.
+pub async fn set_calendar_epoch(conn: &mut PgConnection, ids: &[Uuid], epoch: i64) -> AppResult<()> {
+    sqlx::query("UPDATE cases SET calendar_epoch = $2 WHERE id = ANY($1)")
+        .bind(ids)
+        .bind(epoch)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Open cases with a provisional deadline.
+pub async fn count_provisional(pool: &sqlx::PgPool) -> AppResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM cases WHERE provisional
+           AND state NOT IN ('Closed', 'Withdrawn', 'NotAccepted', 'Returned', 'Delivered', 'Denied')",
+    )
+    .fetch_one(pool)
     .await?)
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use xiaoneng_calendar::Calendars;
+use xiaoneng_kit::calendar::LiveCalendars;
 use xiaoneng_kit::clock::BusinessClock;
 
 use crate::domain::Policy;
@@ -15,7 +15,7 @@ use crate::service;
 /// The firing loop: every `interval`, fires what is due; goes on at once while batches are full.
 pub async fn run(
     pool: PgPool,
-    calendars: Calendars,
+    calendars: LiveCalendars,
     policy: Policy,
     clock: BusinessClock,
     interval: Duration,
@@ -23,7 +23,8 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     loop {
-        let result = service::fire_due(&pool, &calendars, policy, &clock, batch).await;
+        let snap = calendars.current();
+        let result = service::fire_due(&pool, &snap, policy, &clock, batch).await;
         metrics::counter!("background_passes_total", "loop" => "case_timers").increment(1);
         let wait = match result {
             Ok(n) if n as i64 >= batch => Duration::ZERO,

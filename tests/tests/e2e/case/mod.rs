@@ -12,6 +12,7 @@ use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
 mod authorization;
+mod calendar;
 mod clock;
 mod driver;
 mod lifecycle;
@@ -38,6 +39,17 @@ async fn matter(catalog: &ServiceProc) -> String {
 
 /// The same matter, in force from `effective`, with `steps`.
 async fn matter_with(catalog: &ServiceProc, effective: &str, steps: Vec<pb::Step>) -> String {
+    matter_limited(catalog, effective, steps, 20, 5).await
+}
+
+/// The same matter with a statutory and a promised limit of its own (working days).
+async fn matter_limited(
+    catalog: &ServiceProc,
+    effective: &str,
+    steps: Vec<pb::Step>,
+    statutory: i32,
+    promised: i32,
+) -> String {
     let admin = token("admin", &[roles::CATALOG_ADMIN], "410702");
     let mut c = CatalogServiceClient::new(channel(&catalog.addr(), Some(&admin)).await);
     let dept = crate::common::department(&mut c, "410702", "SCJGJ", "红旗区市场监督管理局").await;
@@ -49,8 +61,8 @@ async fn matter_with(catalog: &ServiceProc, effective: &str, steps: Vec<pb::Step
                 name: "食品经营许可".into(),
                 matter_type: pb::MatterType::License as i32,
                 department_id: dept,
-                statutory_limit_days: 20,
-                promised_limit_days: 5,
+                statutory_limit_days: statutory,
+                promised_limit_days: promised,
                 free: true,
                 channels: vec![pb::Channel::Window as i32],
                 window_codes: vec!["ZH01".into()],
