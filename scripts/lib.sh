@@ -34,7 +34,7 @@ apt_install() { # package...
     apt_updated=1
   fi
   log "installing $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 ensure_tools() {
@@ -46,6 +46,7 @@ ensure_tools() {
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v psql >/dev/null || missing+=(postgresql postgresql-client)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v promtool >/dev/null || missing+=(prometheus)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
   if ! command -v tansu >/dev/null; then
     log "installing the tansu broker (cargo install, about 10 minutes, once)"
