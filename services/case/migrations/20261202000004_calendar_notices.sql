@@ -22,3 +22,5 @@ ALTER TABLE cases ADD COLUMN provisional BOOLEAN NOT NULL DEFAULT false;
 CREATE INDEX cases_calendar_behind ON cases (calendar_epoch, id)
     WHERE state NOT IN ('Closed', 'Withdrawn', 'NotAccepted', 'Returned', 'Delivered', 'Denied');
 CREATE INDEX cases_provisional ON cases (region_code) WHERE provisional;
+-- A timer whose deadline is past the calendar's coverage fires on a provisional date.
+ALTER TABLE case_timers ADD COLUMN provisional BOOLEAN NOT NULL DEFAULT false;

@@ -858,6 +858,8 @@ pub struct Due {
     pub on: NaiveDate,
     /// The deadline an escalation is about.
     pub deadline: Option<NaiveDate>,
+    /// The deadline falls past the calendar's official coverage (counted Monday–Friday).
+    pub provisional: bool,
 }
 
 /// Every timer the case should have now (fired or not): pure, from the case alone.
@@ -872,6 +874,7 @@ pub fn desired(row: &CaseRow, cal: &Calendar, policy: Policy) -> Vec<Due> {
             kind: DEEMED_ACCEPTANCE.into(),
             on: last.succ_opt().expect("date"),
             deadline: Some(last),
+            provisional: !cal.covers_span(row.submitted_on, last),
         });
     }
     if let (true, Some(due)) = (
@@ -884,6 +887,7 @@ pub fn desired(row: &CaseRow, cal: &Calendar, policy: Policy) -> Vec<Due> {
                 kind: TOLERANCE_DUE.into(),
                 on: due.succ_opt().expect("date"),
                 deadline: Some(due),
+                provisional: false,
             });
         }
     }
@@ -898,6 +902,7 @@ pub fn desired(row: &CaseRow, cal: &Calendar, policy: Policy) -> Vec<Due> {
                 kind: level.name().into(),
                 on,
                 deadline: Some(deadline),
+                provisional: !cal.covers_span(clock.start, deadline),
             });
         }
     }

@@ -229,7 +229,10 @@ pub async fn fire_due(
                     continue;
                 }
                 domain::Outcome::Escalated { level, deadline } => {
-                    let reason = format!("{clock}: 期限 {deadline}");
+                    // Past the calendar's coverage the date was counted Monday–Friday: say so.
+                    let provisional = !cal.covers(deadline.year()) || row.provisional;
+                    let note = if provisional { " (暂定期限)" } else { "" };
+                    let reason = format!("{clock}: 期限 {deadline}{note}");
                     let h = History {
                         action: level.name(),
                         from: row.body.case.state,
@@ -241,7 +244,7 @@ pub async fn fire_due(
                     store::insert_history(&mut tx, &row, &h).await?;
                     outbox::enqueue(
                         &mut tx,
-                        &events::escalated(&row, &clock, *level, *deadline, today, !cal.covers(deadline.year()) || row.provisional)?,
+                        &events::escalated(&row, &clock, *level, *deadline, today, provisional)?,
                     )
                     .await?;
                 }

@@ -95,6 +95,7 @@ pub async fn sync_timers(conn: &mut PgConnection, id: Uuid, due: &[Due]) -> AppR
         .map(|d| xiaoneng_kit::clock::BusinessClock::start_of(d.on))
         .collect();
     let deadlines: Vec<Option<NaiveDate>> = due.iter().map(|d| d.deadline).collect();
+    let provisional: Vec<bool> = due.iter().map(|d| d.provisional).collect();
     sqlx::query(
         "DELETE FROM case_timers t WHERE t.case_id = $1 AND t.fired_at IS NULL
            AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS d(clock, kind)
@@ -107,9 +108,10 @@ pub async fn sync_timers(conn: &mut PgConnection, id: Uuid, due: &[Due]) -> AppR
     .await?;
     if !due.is_empty() {
         sqlx::query(
-            "INSERT INTO case_timers (case_id, clock, kind, due_at, deadline)
-             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::date[])
-             ON CONFLICT (case_id, clock, kind) DO UPDATE SET due_at = EXCLUDED.due_at, deadline = EXCLUDED.deadline
+            "INSERT INTO case_timers (case_id, clock, kind, due_at, deadline, provisional)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::date[], $6::bool[])
+             ON CONFLICT (case_id, clock, kind) DO UPDATE
+               SET due_at = EXCLUDED.due_at, deadline = EXCLUDED.deadline, provisional = EXCLUDED.provisional
              WHERE case_timers.fired_at IS NULL",
         )
         .bind(id)
@@ -117,6 +119,7 @@ pub async fn sync_timers(conn: &mut PgConnection, id: Uuid, due: &[Due]) -> AppR
         .bind(&kinds)
         .bind(&at)
         .bind(&deadlines)
+        .bind(&provisional)
         .execute(&mut *conn)
         .await?;
     }

@@ -109,6 +109,8 @@ async fn a_2027_notice_moves_provisional_deadlines_once_on_every_replica() {
     let mut clerk = t.clerk(&t.one).await;
     wait_fired(&t.one, &mut clerk, &k.id, &["promised/warning"], "8 Jan").await;
     let db = t.one.db().await;
+    let warning = get(&mut clerk, &k.id).await.history.into_iter().find(|h| h.action == "warning").expect("warned");
+    assert_eq!(warning.reason, "promised: 期限 2027-01-12 (暂定期限)");
     let warned = outbox(&db, "CaseEscalated", &k.id).await;
     assert_eq!(warned.len(), 1);
     assert!(CaseEscalated::decode(warned[0].as_slice()).unwrap().provisional);
@@ -146,19 +148,22 @@ async fn a_2027_notice_moves_provisional_deadlines_once_on_every_replica() {
     assert_eq!(dates, ["2027-01-12", "2027-01-13", "2027-02-02", "2027-02-03"]);
     assert_eq!((e.calendar_version.as_str(), e.provisional), ("2027-test", false));
     assert_eq!(outbox(&db, "CaseEscalated", &k.id).await.len(), 1, "no escalation fired twice");
-    let deadlines: Vec<(String, String, Option<chrono::NaiveDate>, bool)> = sqlx::query_as(
-        "SELECT clock, kind, deadline, fired_at IS NOT NULL FROM case_timers WHERE case_id = $1::uuid ORDER BY clock, kind",
+    let deadlines: Vec<(String, String, Option<chrono::NaiveDate>, bool, bool)> = sqlx::query_as(
+        "SELECT clock, kind, deadline, fired_at IS NOT NULL, provisional FROM case_timers WHERE case_id = $1::uuid
+         ORDER BY clock, kind",
     )
     .bind(&k.id)
     .fetch_all(&db)
     .await
     .unwrap();
     let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-    for (clock, kind, deadline, fired) in &deadlines {
+    for (clock, kind, deadline, fired, provisional) in &deadlines {
         match (clock.as_str(), kind.as_str()) {
-            ("promised", "warning") => assert!(*fired && *deadline == d("2027-01-12"), "fired on the old date"),
-            ("promised", _) => assert_eq!((*deadline, *fired), (d("2027-01-13"), false), "{kind}"),
-            ("statutory", _) => assert_eq!((*deadline, *fired), (d("2027-02-03"), false), "{kind}"),
+            ("promised", "warning") => {
+                assert!(*fired && *provisional && *deadline == d("2027-01-12"), "fired on the old, provisional date")
+            }
+            ("promised", _) => assert_eq!((*deadline, *fired, *provisional), (d("2027-01-13"), false, false), "{kind}"),
+            ("statutory", _) => assert_eq!((*deadline, *fired, *provisional), (d("2027-02-03"), false, false), "{kind}"),
             other => panic!("unexpected timer {other:?}"),
         }
     }
@@ -190,6 +195,15 @@ async fn a_bad_notice_is_refused_whole_and_a_county_cannot_load_a_national_year(
             "text: line 10: make-up workday 2027-02-08 is a Mon, not a weekend day",
         ]
     );
+    // The operator command says the same and exits non-zero.
+    let file = std::env::temp_dir().join(format!("{}-bad-notice.toml", t.one.database));
+    std::fs::write(&file, &bad).unwrap();
+    let admin = std::process::Command::new(xiaoneng_e2e::bin_dir().join("xiaoneng-admin"))
+        .args(["load-calendar", file.to_str().unwrap(), "--addr", &format!("127.0.0.1:{}", t.one.port), "--region", "410700"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&admin.stderr);
+    assert!(!admin.status.success() && said.contains("line 7:") && said.contains("line 10:"), "{said}");
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM calendar_notices").fetch_one(&t.one.db().await).await.unwrap();
     assert_eq!(stored, 0);
     let county = as_in(&t.one, "xiaonengban-hq", &[roles::SUPERVISOR], "410702").await;

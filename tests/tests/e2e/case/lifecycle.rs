@@ -12,11 +12,13 @@ use super::driver::{act, as_, as_in, names};
 use super::{accepted, get, matter, start, submit, with_dept};
 use crate::common::{reason, violations};
 
-/// Deadlines are counted on the national working-day calendar from the day of acceptance.
-fn working_days_from_today(n: u32) -> String {
-    let cal = xiaoneng_calendar::Calendar::national();
-    cal.add_working_days(xiaoneng_kit::today_cn(), n).to_string()
-}
+// The service runs from Mon 14 Sep 2026 (`BUSINESS_TIME`). Counted by hand on the State
+// Council's 2026 notice (中秋 25-27 Sep, 国庆 1-7 Oct; make-up workdays Sun 20 Sep, Sat 10 Oct):
+// +5 working days: 15, 16, 17, 18, 20 → Sun 20 Sep;
+// +10: 21, 22, 23, 24, 28 → Mon 28 Sep;
+// +20: 29, 30, 8 Oct, 9, 10, 12, 13, 14, 15, 16 → Fri 16 Oct;
+// +30: 19-23, 26-30 Oct → Fri 30 Oct.
+const TODAY: &str = "2026-09-14";
 
 /// The second notice names 场所证明, missing from the start but left out of the first: a
 /// violation of the one-time notice, with its own event; every change is in the history and
@@ -46,9 +48,9 @@ async fn a_material_left_out_of_the_first_notice_is_a_violation() {
     assert_eq!(k.notices[1].violation_materials, ["场所证明"]);
     act!(c, k, accept_case, AcceptCaseRequest {}).unwrap();
     assert_eq!(k.state, cpb::CaseState::Accepted as i32);
-    assert_eq!(k.accepted_date, xiaoneng_kit::today_cn().to_string());
-    assert_eq!(k.promised_deadline, working_days_from_today(5));
-    assert_eq!(k.statutory_deadline, working_days_from_today(20));
+    assert_eq!(k.accepted_date, TODAY);
+    assert_eq!(k.promised_deadline, "2026-09-20");
+    assert_eq!(k.statutory_deadline, "2026-10-16");
     let actions: Vec<_> = k.history.iter().map(|h| h.action.as_str()).collect();
     let want = ["submit", "start_pre_review", "request_correction", "supply_materials"];
     assert_eq!(actions, [&want[..], &want[2..], &["accept"]].concat());
@@ -86,7 +88,7 @@ async fn tolerated_acceptance_needs_a_due_date_and_never_a_key_material() {
     let mut k = submit(&mut c, &matter_id, &["申请书"]).await;
     let e = act!(c, k, accept_case, AcceptCaseRequest {}).unwrap_err();
     assert_eq!(violations(&e), ["tolerance_due_date"]);
-    let due = (xiaoneng_kit::today_cn() + chrono::Duration::days(10)).to_string();
+    let due = "2026-09-24".to_string();
     act!(c, k, accept_case, AcceptCaseRequest { tolerance_due_date: due.clone() }).unwrap();
     assert_eq!((k.tolerance_due_date.as_str(), k.tolerated_materials.len()), (due.as_str(), 2));
     let mut k = submit(&mut c, &matter_id, &["营业执照复印件"]).await;
@@ -180,7 +182,7 @@ async fn a_parallel_review_is_denied_by_one_department() {
     act!(health, k, conclude_review_step, ConcludeReviewStepRequest { department: "卫健".into(), reason: why.clone() })
         .unwrap();
     assert_eq!((k.state, &k.denial_reason), (cpb::CaseState::Denied as i32, &why));
-    assert_eq!(k.decided_date, xiaoneng_kit::today_cn().to_string());
+    assert_eq!(k.decided_date, TODAY);
     act!(c, k, close_case, CloseCaseRequest {}).unwrap();
     assert_eq!(k.state, cpb::CaseState::Closed as i32);
 }
@@ -212,8 +214,8 @@ async fn an_approved_case_is_extended_once_suspended_delivered_and_closed() {
         ExtendDeadlineRequest { days: 10, reason: why.clone(), approver: approver.clone() }
     )
     .unwrap();
-    assert_eq!((k.extension_days, k.statutory_deadline.clone()), (10, working_days_from_today(30)));
-    assert_eq!(k.promised_deadline, working_days_from_today(5), "the promise is not extended");
+    assert_eq!((k.extension_days, k.statutory_deadline.clone()), (10, "2026-10-30".to_string()));
+    assert_eq!(k.promised_deadline, "2026-09-20", "the promise is not extended");
     let again = act!(market, k, extend_deadline, ExtendDeadlineRequest { days: 5, reason: why, approver: approver });
     assert_eq!(again.unwrap_err().code(), Code::FailedPrecondition);
     act!(market, k, suspend_case, SuspendCaseRequest { reason: "专家评审".into() }).unwrap();
@@ -224,7 +226,7 @@ async fn an_approved_case_is_extended_once_suspended_delivered_and_closed() {
         .unwrap();
     assert_eq!(
         (k.state, k.certificate_deadline.clone()),
-        (cpb::CaseState::Approved as i32, working_days_from_today(10))
+        (cpb::CaseState::Approved as i32, "2026-09-28".to_string())
     );
     act!(c, k, issue_certificate, IssueCertificateRequest { certificate_number: "JY34107020012345".into() }).unwrap();
     act!(c, k, deliver_case, DeliverCaseRequest { method: "邮寄送达".into() }).unwrap();

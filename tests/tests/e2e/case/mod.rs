@@ -31,11 +31,15 @@ fn material(name: &str, key: bool, required: bool) -> pb::Material {
     }
 }
 
-/// A published matter of 410702: 申请书 (key), 营业执照复印件 and 场所证明 (required), 委托书 (optional).
+/// A published matter of 410702 in force all 2026: 申请书 (key), 营业执照复印件 and 场所证明
+/// (required), 委托书 (optional).
 async fn matter(catalog: &ServiceProc) -> String {
-    let yesterday = (xiaoneng_kit::today_cn() - chrono::Duration::days(1)).to_string();
-    matter_with(catalog, &yesterday, vec![]).await
+    matter_with(catalog, "2026-01-01", vec![]).await
 }
+
+/// The business moment the case service of [`start`] runs from: Mon 14 Sep 2026, 09:00, so
+/// that expected dates are written out from a fixed day, never from the wall clock.
+const BUSINESS_TIME: &str = "2026-09-14T09:00:00+08:00";
 
 /// The same matter, in force from `effective`, with `steps`.
 async fn matter_with(catalog: &ServiceProc, effective: &str, steps: Vec<pb::Step>) -> String {
@@ -112,8 +116,8 @@ async fn submit(c: &mut Cases, matter_id: &str, supplied: &[&str]) -> cpb::Case 
 async fn start(catalog_brokers: &str) -> (ServiceProc, ServiceProc) {
     let catalog = ServiceProc::start(ServiceKind::Catalog, catalog_brokers).await;
     let addr = catalog.addr();
-    let case =
-        ServiceProc::start_with(ServiceKind::Case, catalog_brokers, &[("XIAONENG__DOMAIN__CATALOG_ADDR", &addr)]).await;
+    let env = [("XIAONENG__DOMAIN__CATALOG_ADDR", addr.as_str()), ("XIAONENG__DOMAIN__BUSINESS_TIME", BUSINESS_TIME)];
+    let case = ServiceProc::start_with(ServiceKind::Case, catalog_brokers, &env).await;
     (catalog, case)
 }
 
