@@ -207,7 +207,9 @@ impl Calendar {
 
     /// Days of coverage left after `today` (0 when today's year is not covered).
     pub fn coverage_days_left(&self, today: NaiveDate) -> i64 {
-        self.covered_through(today).map(|end| (end - today).num_days()).unwrap_or(0)
+        self.covered_through(today)
+            .map(|end| (end - today).num_days())
+            .unwrap_or(0)
     }
 
     pub fn is_working_day(&self, d: NaiveDate) -> bool {
@@ -291,7 +293,13 @@ impl Calendars {
             match &n.scope {
                 Scope::National { year } => me.national.replace_year(*year, n),
                 Scope::Region { code } => {
-                    me.overlays.insert(code.clone(), Overlay { off: n.off.clone(), on: n.on.clone() });
+                    me.overlays.insert(
+                        code.clone(),
+                        Overlay {
+                            off: n.off.clone(),
+                            on: n.on.clone(),
+                        },
+                    );
                 }
             }
             me.notices.push(n.clone());
@@ -433,11 +441,20 @@ mod tests {
             let from = d(from);
             for i in 0..days {
                 let day = from + Duration::days(i);
-                assert!(cal.is_holiday(day) && !cal.is_working_day(day), "{day} is a holiday");
+                assert!(
+                    cal.is_holiday(day) && !cal.is_working_day(day),
+                    "{day} is a holiday"
+                );
                 off += 1;
             }
-            assert!(!cal.is_holiday(from - Duration::days(1)), "the day before {from}");
-            assert!(!cal.is_holiday(from + Duration::days(days)), "the day after {from}+{days}");
+            assert!(
+                !cal.is_holiday(from - Duration::days(1)),
+                "the day before {from}"
+            );
+            assert!(
+                !cal.is_holiday(from + Duration::days(days)),
+                "the day after {from}+{days}"
+            );
         }
         assert_eq!(off, 33);
         let holidays_in_2026 = (0..365)
@@ -445,18 +462,30 @@ mod tests {
             .filter(|&x| cal.is_holiday(x))
             .count();
         assert_eq!(holidays_in_2026, 33, "no holiday outside the seven ranges");
-        for w in ["2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10"] {
+        for w in [
+            "2026-01-04",
+            "2026-02-14",
+            "2026-02-28",
+            "2026-05-09",
+            "2026-09-20",
+            "2026-10-10",
+        ] {
             assert!(cal.is_working_day(d(w)), "{w} is a make-up workday");
         }
         let weekend_workdays = (0..365)
             .map(|i| d("2026-01-01") + Duration::days(i))
-            .filter(|x| matches!(x.weekday(), Weekday::Sat | Weekday::Sun) && cal.is_working_day(*x))
+            .filter(|x| {
+                matches!(x.weekday(), Weekday::Sat | Weekday::Sun) && cal.is_working_day(*x)
+            })
             .count();
         assert_eq!(weekend_workdays, 6, "no make-up workday beyond the six");
         // 2026: 365 days, 104 weekend days, 33 holiday days of which 14 fall on a weekend
         // (1-3 Jan: Sat; 15-23 Feb: 15, 21, 22; 4-5 Apr; 2-3 May; 20-21 Jun; 26-27 Sep; 3-4 Oct),
         // 6 make-up days: 365 - 104 - (33 - 14) + 6 = 248 working days.
-        assert_eq!(cal.working_days_between(d("2025-12-31"), d("2026-12-31")), 248);
+        assert_eq!(
+            cal.working_days_between(d("2025-12-31"), d("2026-12-31")),
+            248
+        );
     }
 
     #[test]
@@ -483,7 +512,10 @@ mod tests {
         // Mon–Fri fallback: from Tue 1 Dec 2026, 45 working days. December after the 1st has
         // 22 (2-4, 7-11, 14-18, 21-25, 28-31); January 2027 then gives 23 more by Mon 1 Feb
         // (1, 4-8, 11-15, 18-22, 25-29 = 21; 1 Feb = 22; 2 Feb = 23).
-        assert_eq!(before.add_working_days(d("2026-12-01"), 45), d("2027-02-02"));
+        assert_eq!(
+            before.add_working_days(d("2026-12-01"), 45),
+            d("2027-02-02")
+        );
         let notice = Notice::parse(FABRICATED_2027).unwrap();
         let after = base.with_notices(&[notice]).for_region("410702");
         assert!(after.covers(2027));
@@ -491,7 +523,10 @@ mod tests {
         assert_eq!(after.add_working_days(d("2026-12-01"), 45), d("2027-02-03"));
         assert!(after.covers_span(d("2026-12-01"), d("2027-02-03")));
         assert!(!after.is_working_day(d("2027-02-08")) && after.is_working_day(d("2027-02-20")));
-        assert_eq!(after.covered_through(d("2026-12-01")), Some(d("2027-12-31")));
+        assert_eq!(
+            after.covered_through(d("2026-12-01")),
+            Some(d("2027-12-31"))
+        );
     }
 
     #[test]
@@ -501,7 +536,12 @@ mod tests {
         let cals = Calendars::national_only().with_notices(&[Notice::parse(typhoon).unwrap()]);
         assert!(!cals.for_region("410702").is_working_day(d("2026-12-03")));
         assert!(cals.for_region("410703").is_working_day(d("2026-12-03")));
-        let lifted = typhoon.replace("version = \"1\"", "version = \"2\"").replace("2026-12-03\", to = \"2026-12-03", "2026-12-04\", to = \"2026-12-04");
+        let lifted = typhoon
+            .replace("version = \"1\"", "version = \"2\"")
+            .replace(
+                "2026-12-03\", to = \"2026-12-03",
+                "2026-12-04\", to = \"2026-12-04",
+            );
         let cals = cals.with_notices(&[Notice::parse(&lifted).unwrap()]);
         assert!(cals.for_region("410702").is_working_day(d("2026-12-03")));
         assert!(!cals.for_region("410702").is_working_day(d("2026-12-04")));

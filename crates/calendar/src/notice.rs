@@ -79,7 +79,10 @@ struct RawRange {
 /// The 1-based line of the first line of `text` containing `needle` (quoted), or 0.
 fn line_of(text: &str, needle: &str) -> usize {
     let quoted = format!("\"{needle}\"");
-    text.lines().position(|l| l.contains(&quoted)).map(|i| i + 1).unwrap_or(0)
+    text.lines()
+        .position(|l| l.contains(&quoted))
+        .map(|i| i + 1)
+        .unwrap_or(0)
 }
 
 /// The 1-based line holding a range: the first line with both dates (quoted), or 0.
@@ -92,7 +95,12 @@ fn line_of_range(text: &str, from: &str, to: &str) -> usize {
 /// The line of `key = ...`, or 0.
 fn line_of_key(text: &str, key: &str) -> usize {
     text.lines()
-        .position(|l| l.trim_start().starts_with(key) && l[l.find(key).unwrap_or(0) + key.len()..].trim_start().starts_with('='))
+        .position(|l| {
+            l.trim_start().starts_with(key)
+                && l[l.find(key).unwrap_or(0) + key.len()..]
+                    .trim_start()
+                    .starts_with('=')
+        })
         .map(|i| i + 1)
         .unwrap_or(0)
 }
@@ -130,34 +138,59 @@ impl Notice {
                 .unwrap_or(0);
             NoticeErrors(vec![format!("line {line}: {}", e.message())])
         })?;
-        let mut c = Check { text, errors: Vec::new() };
+        let mut c = Check {
+            text,
+            errors: Vec::new(),
+        };
         if raw.version.trim().is_empty() {
-            c.at(line_of_key(text, "version"), "`version` is required (the notice's version, e.g. \"2027-1\")".into());
+            c.at(
+                line_of_key(text, "version"),
+                "`version` is required (the notice's version, e.g. \"2027-1\")".into(),
+            );
         }
         if raw.source.trim().is_empty() {
-            c.at(line_of_key(text, "source"), "`source` is required (the document the notice comes from)".into());
+            c.at(
+                line_of_key(text, "source"),
+                "`source` is required (the document the notice comes from)".into(),
+            );
         }
         let scope = match (raw.year, &raw.region_code) {
             (Some(year), None) => {
                 if !(2000..=2100).contains(&year) {
-                    c.at(line_of_key(text, "year"), format!("year {year} is out of range"));
+                    c.at(
+                        line_of_key(text, "year"),
+                        format!("year {year} is out of range"),
+                    );
                 }
                 if !raw.closures.is_empty() {
-                    c.at(line_of_key(text, "closures"), "a national notice has `holidays`, not `closures`".into());
+                    c.at(
+                        line_of_key(text, "closures"),
+                        "a national notice has `holidays`, not `closures`".into(),
+                    );
                 }
                 Some(Scope::National { year })
             }
             (None, Some(code)) => {
                 if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-                    c.at(line_of(text, code), format!("region_code {code:?} must be 6 digits"));
+                    c.at(
+                        line_of(text, code),
+                        format!("region_code {code:?} must be 6 digits"),
+                    );
                 }
                 if !raw.holidays.is_empty() {
-                    c.at(line_of_key(text, "holidays"), "a region's overlay has `closures`, not `holidays`".into());
+                    c.at(
+                        line_of_key(text, "holidays"),
+                        "a region's overlay has `closures`, not `holidays`".into(),
+                    );
                 }
                 Some(Scope::Region { code: code.clone() })
             }
             _ => {
-                c.at(0, "a notice names either `year` (national) or `region_code` (a region's overlay)".into());
+                c.at(
+                    0,
+                    "a notice names either `year` (national) or `region_code` (a region's overlay)"
+                        .into(),
+                );
                 None
             }
         };
@@ -177,21 +210,31 @@ impl Notice {
         let mut ranges: Vec<(NaiveDate, NaiveDate, String, usize)> = Vec::new();
         for r in raw.holidays.iter().chain(&raw.closures) {
             let (from, to) = (c.date("from", &r.from), c.date("to", &r.to));
-            let (Some(from), Some(to)) = (from, to) else { continue };
+            let (Some(from), Some(to)) = (from, to) else {
+                continue;
+            };
             let line = line_of_range(text, &r.from, &r.to);
             in_year(&mut c, from, &r.from);
             if to != from {
                 in_year(&mut c, to, &r.to);
             }
             if to < from {
-                c.at(line, format!("{} {from} .. {to} ends before it starts", r.name));
+                c.at(
+                    line,
+                    format!("{} {from} .. {to} ends before it starts", r.name),
+                );
                 continue;
             }
             if (to - from).num_days() > 31 {
-                c.at(line, format!("{} {from} .. {to} is longer than a month", r.name));
+                c.at(
+                    line,
+                    format!("{} {from} .. {to} is longer than a month", r.name),
+                );
                 continue;
             }
-            if let Some((_, _, other, _)) = ranges.iter().find(|(f, t, _, _)| from <= *t && *f <= to) {
+            if let Some((_, _, other, _)) =
+                ranges.iter().find(|(f, t, _, _)| from <= *t && *f <= to)
+            {
                 c.at(line, format!("{} {from} .. {to} overlaps {other}", r.name));
             }
             ranges.push((from, to, r.name.clone(), line));
@@ -203,14 +246,25 @@ impl Notice {
         }
         let mut on = BTreeSet::new();
         for w in &raw.workdays {
-            let Some(d) = c.date("workday", w) else { continue };
+            let Some(d) = c.date("workday", w) else {
+                continue;
+            };
             in_year(&mut c, d, w);
             let line = line_of(text, w);
             if year.is_some() && !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
-                c.at(line, format!("make-up workday {w} is a {:?}, not a weekend day", d.weekday()));
+                c.at(
+                    line,
+                    format!(
+                        "make-up workday {w} is a {:?}, not a weekend day",
+                        d.weekday()
+                    ),
+                );
             }
             if let Some((_, _, name, _)) = ranges.iter().find(|(f, t, _, _)| *f <= d && d <= *t) {
-                c.at(line, format!("workday {w} falls inside {name}: a day is either off or on"));
+                c.at(
+                    line,
+                    format!("workday {w} falls inside {name}: a day is either off or on"),
+                );
             }
             if !on.insert(d) {
                 c.at(line, format!("workday {w} is listed twice"));
@@ -219,7 +273,10 @@ impl Notice {
         if !c.errors.is_empty() {
             c.errors.sort();
             return Err(NoticeErrors(
-                c.errors.into_iter().map(|(l, m)| format!("line {l}: {m}")).collect(),
+                c.errors
+                    .into_iter()
+                    .map(|(l, m)| format!("line {l}: {m}"))
+                    .collect(),
             ));
         }
         Ok(Notice {
@@ -255,7 +312,10 @@ mod tests {
         assert_eq!(n.scope, Scope::National { year: 2027 });
         assert_eq!(n.scope.key(), "national:2027");
         assert_eq!((n.version.as_str(), n.fabricated), ("2027-1", true));
-        assert_eq!(n.off, [d("2027-01-01"), d("2027-01-02"), d("2027-01-03")].into());
+        assert_eq!(
+            n.off,
+            [d("2027-01-01"), d("2027-01-02"), d("2027-01-03")].into()
+        );
         assert_eq!(n.on, [d("2027-01-09")].into());
     }
 
@@ -299,7 +359,9 @@ mod tests {
 
     #[test]
     fn a_syntax_error_names_its_line() {
-        let err = Notice::parse("year = 2027\nversion = \"1\"\nsource = \nholidays = []\n").unwrap_err().0;
+        let err = Notice::parse("year = 2027\nversion = \"1\"\nsource = \nholidays = []\n")
+            .unwrap_err()
+            .0;
         assert_eq!(err.len(), 1);
         assert!(err[0].starts_with("line 3:"), "{err:?}");
     }
@@ -309,12 +371,20 @@ mod tests {
         let ok = "region_code = \"410702\"\nversion = \"v2\"\nsource = \"台风停班\"\n\
                   closures = [{ name = \"台风\", from = \"2027-07-20\", to = \"2027-07-21\" }]\n";
         let n = Notice::parse(ok).unwrap();
-        assert_eq!(n.scope, Scope::Region { code: "410702".into() });
+        assert_eq!(
+            n.scope,
+            Scope::Region {
+                code: "410702".into()
+            }
+        );
         assert_eq!(n.off, [d("2027-07-20"), d("2027-07-21")].into());
         let bad = "region_code = \"410702\"\nversion = \"v2\"\nsource = \"x\"\nclosures = [\n\
                    { name = \"甲\", from = \"2027-07-20\", to = \"2027-07-22\" },\n\
                    { name = \"乙\", from = \"2027-07-22\", to = \"2027-07-23\" },\n]\n";
         let err = Notice::parse(bad).unwrap_err().0;
-        assert_eq!(err, vec!["line 6: 乙 2027-07-22 .. 2027-07-23 overlaps 甲".to_string()]);
+        assert_eq!(
+            err,
+            vec!["line 6: 乙 2027-07-22 .. 2027-07-23 overlaps 甲".to_string()]
+        );
     }
 }

@@ -39,7 +39,10 @@ pub struct LiveCalendars {
 impl LiveCalendars {
     /// Calendars that start from `base` (embedded data and overlay files) at epoch 0.
     pub fn new(base: Calendars) -> Self {
-        let snap = Snapshot { epoch: 0, calendars: base.clone() };
+        let snap = Snapshot {
+            epoch: 0,
+            calendars: base.clone(),
+        };
         LiveCalendars {
             base: Arc::new(base),
             current: Arc::new(RwLock::new(Arc::new(snap))),
@@ -50,12 +53,18 @@ impl LiveCalendars {
     /// The calendars in force now; hold it for the length of one change so that one change
     /// never mixes two calendars.
     pub fn current(&self) -> Arc<Snapshot> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The notices applied, in load order.
     pub fn notices(&self) -> Vec<StoredNotice> {
-        self.stored.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stored
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Reads the notices when the table holds a newer one than applied; returns the epoch in
@@ -86,11 +95,16 @@ impl LiveCalendars {
                     loaded_by: r.get("loaded_by"),
                     loaded_at: r.get("loaded_at"),
                 }),
-                Err(e) => tracing::error!(notice = id, error = %e, "stored calendar notice skipped"),
+                Err(e) => {
+                    tracing::error!(notice = id, error = %e, "stored calendar notice skipped")
+                }
             }
         }
         let notices: Vec<Notice> = stored.iter().map(|s| s.notice.clone()).collect();
-        let snap = Snapshot { epoch: top, calendars: self.base.with_notices(&notices) };
+        let snap = Snapshot {
+            epoch: top,
+            calendars: self.base.with_notices(&notices),
+        };
         *self.stored.write().unwrap_or_else(|e| e.into_inner()) = stored;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
         tracing::info!(epoch = top, "calendar notices applied");
@@ -106,7 +120,8 @@ impl LiveCalendars {
         metrics::gauge!("calendar_coverage_days_left", "region" => "national").set(left);
         for region in snap.calendars.regions() {
             let left = snap.calendars.for_region(region).coverage_days_left(today) as f64;
-            metrics::gauge!("calendar_coverage_days_left", "region" => region.to_string()).set(left);
+            metrics::gauge!("calendar_coverage_days_left", "region" => region.to_string())
+                .set(left);
         }
         metrics::gauge!("calendar_epoch").set(snap.epoch as f64);
     }
@@ -120,7 +135,9 @@ pub fn parse_notice(text: &str, field: &str) -> AppResult<Notice> {
         for line in lines {
             v.check(false, field, &line);
         }
-        v.into_result().err().unwrap_or_else(|| AppError::invalid(field, "is not a notice"))
+        v.into_result()
+            .err()
+            .unwrap_or_else(|| AppError::invalid(field, "is not a notice"))
     })
 }
 

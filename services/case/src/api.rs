@@ -6,8 +6,8 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use xiaoneng_calendar::{Calendar, Calendars, Scope};
-use xiaoneng_kit::calendar::{self, LiveCalendars, StoredNotice};
 use xiaoneng_kit::auth::{self, roles, Audience, Caller};
+use xiaoneng_kit::calendar::{self, LiveCalendars, StoredNotice};
 use xiaoneng_kit::catalog::Catalog;
 use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::paging::PageRequest;
@@ -257,7 +257,13 @@ impl CaseApi {
     async fn load(&self, scope: &Audience, id: Uuid) -> AppResult<pb::Case> {
         let (row, history, fired) = service::view(&self.pool, scope, id).await?;
         let snap = self.calendars.current();
-        Ok(to_pb(row, history, fired, &snap.calendars, self.clock.today()))
+        Ok(to_pb(
+            row,
+            history,
+            fired,
+            &snap.calendars,
+            self.clock.today(),
+        ))
     }
 }
 
@@ -424,7 +430,16 @@ impl pb::case_service_server::CaseService for CaseApi {
         authorize(&caller, "StartPreReview")?;
         let r = req.into_inner();
         let rule = plain(Action::StartPreReview);
-        let case = self.change(&caller, &r.id, r.expected_version, "start_pre_review", "", rule).await?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "start_pre_review",
+                "",
+                rule,
+            )
+            .await?;
         Ok(Response::new(pb::StartPreReviewResponse {
             case: Some(case),
         }))
@@ -440,8 +455,19 @@ impl pb::case_service_server::CaseService for CaseApi {
         // The business clock, like every other stamp: deemed acceptance reads this date.
         let at = self.clock.now();
         let why = r.reason.clone();
-        let rule = move |row: &mut CaseRow, _: &Calendar| row.request_correction(r.materials, r.reason, at);
-        let case = self.change(&caller, &r.id, r.expected_version, "request_correction", &why, rule).await?;
+        let rule = move |row: &mut CaseRow, _: &Calendar| {
+            row.request_correction(r.materials, r.reason, at)
+        };
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "request_correction",
+                &why,
+                rule,
+            )
+            .await?;
         Ok(Response::new(pb::RequestCorrectionResponse {
             case: Some(case),
         }))
@@ -455,7 +481,16 @@ impl pb::case_service_server::CaseService for CaseApi {
         authorize(&caller, "SupplyMaterials")?;
         let r = req.into_inner();
         let rule = |row: &mut CaseRow, _: &Calendar| row.supply(&r.materials);
-        let case = self.change(&caller, &r.id, r.expected_version, "supply_materials", "", rule).await?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "supply_materials",
+                "",
+                rule,
+            )
+            .await?;
         Ok(Response::new(pb::SupplyMaterialsResponse {
             case: Some(case),
         }))
@@ -479,7 +514,9 @@ impl pb::case_service_server::CaseService for CaseApi {
             )?)
         };
         let rule = |row: &mut CaseRow, cal: &Calendar| row.accept(due, cal, today);
-        let case = self.change(&caller, &r.id, r.expected_version, "accept", "", rule).await?;
+        let case = self
+            .change(&caller, &r.id, r.expected_version, "accept", "", rule)
+            .await?;
         Ok(Response::new(pb::AcceptCaseResponse { case: Some(case) }))
     }
 
@@ -490,8 +527,19 @@ impl pb::case_service_server::CaseService for CaseApi {
         let caller = auth::caller(&req)?;
         authorize(&caller, "RefuseCase")?;
         let r = req.into_inner();
-        let action = Action::Refuse { reason: r.reason.clone() };
-        let case = self.change(&caller, &r.id, r.expected_version, "refuse", &r.reason, plain(action)).await?;
+        let action = Action::Refuse {
+            reason: r.reason.clone(),
+        };
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "refuse",
+                &r.reason,
+                plain(action),
+            )
+            .await?;
         Ok(Response::new(pb::RefuseCaseResponse { case: Some(case) }))
     }
 
@@ -503,9 +551,23 @@ impl pb::case_service_server::CaseService for CaseApi {
         authorize(&caller, "StartReview")?;
         let r = req.into_inner();
         let today = self.clock.today();
-        let reason = if r.step.is_empty() { String::new() } else { format!("环节: {}", r.step) };
-        let rule = move |row: &mut CaseRow, _: &Calendar| row.start_review(r.departments, &r.step, today);
-        let case = self.change(&caller, &r.id, r.expected_version, "start_review", &reason, rule).await?;
+        let reason = if r.step.is_empty() {
+            String::new()
+        } else {
+            format!("环节: {}", r.step)
+        };
+        let rule =
+            move |row: &mut CaseRow, _: &Calendar| row.start_review(r.departments, &r.step, today);
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "start_review",
+                &reason,
+                rule,
+            )
+            .await?;
         Ok(Response::new(pb::StartReviewResponse { case: Some(case) }))
     }
 
@@ -529,8 +591,19 @@ impl pb::case_service_server::CaseService for CaseApi {
         }
         let today = self.clock.today();
         let why = r.reason.clone();
-        let rule = move |row: &mut CaseRow, _: &Calendar| row.conclude(r.department, r.approve, r.reason, today);
-        let case = self.change(&caller, &r.id, r.expected_version, "conclude_review_step", &why, rule).await?;
+        let rule = move |row: &mut CaseRow, _: &Calendar| {
+            row.conclude(r.department, r.approve, r.reason, today)
+        };
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "conclude_review_step",
+                &why,
+                rule,
+            )
+            .await?;
         Ok(Response::new(pb::ConcludeReviewStepResponse {
             case: Some(case),
         }))
@@ -550,7 +623,16 @@ impl pb::case_service_server::CaseService for CaseApi {
         let today = self.clock.today();
         let reason = format!("{} (批准: {})", r.reason.trim(), r.approver.trim());
         let rule = move |row: &mut CaseRow, cal: &Calendar| row.extend(r.days, cal, today);
-        let case = self.change(&caller, &r.id, r.expected_version, "extend_deadline", &reason, rule).await?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "extend_deadline",
+                &reason,
+                rule,
+            )
+            .await?;
         Ok(Response::new(pb::ExtendDeadlineResponse {
             case: Some(case),
         }))
@@ -564,9 +646,20 @@ impl pb::case_service_server::CaseService for CaseApi {
         authorize(&caller, "SuspendCase")?;
         let r = req.into_inner();
         let today = self.clock.today();
-        let action = Action::Suspend { reason: r.reason.clone() };
+        let action = Action::Suspend {
+            reason: r.reason.clone(),
+        };
         let rule = move |row: &mut CaseRow, cal: &Calendar| row.pause(&action, cal, today);
-        let case = self.change(&caller, &r.id, r.expected_version, "suspend", &r.reason, rule).await?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "suspend",
+                &r.reason,
+                rule,
+            )
+            .await?;
         Ok(Response::new(pb::SuspendCaseResponse { case: Some(case) }))
     }
 
@@ -579,7 +672,9 @@ impl pb::case_service_server::CaseService for CaseApi {
         let r = req.into_inner();
         let today = self.clock.today();
         let rule = move |row: &mut CaseRow, cal: &Calendar| row.pause(&Action::Resume, cal, today);
-        let case = self.change(&caller, &r.id, r.expected_version, "resume", "", rule).await?;
+        let case = self
+            .change(&caller, &r.id, r.expected_version, "resume", "", rule)
+            .await?;
         Ok(Response::new(pb::ResumeCaseResponse { case: Some(case) }))
     }
 
@@ -594,7 +689,16 @@ impl pb::case_service_server::CaseService for CaseApi {
         v.text(&r.certificate_number, "certificate_number", 64);
         v.into_result()?;
         let rule = |row: &mut CaseRow, _: &Calendar| row.issue_certificate(&r.certificate_number);
-        let case = self.change(&caller, &r.id, r.expected_version, "issue_certificate", "", rule).await?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "issue_certificate",
+                "",
+                rule,
+            )
+            .await?;
         Ok(Response::new(pb::IssueCertificateResponse {
             case: Some(case),
         }))
@@ -611,7 +715,16 @@ impl pb::case_service_server::CaseService for CaseApi {
         v.text(&r.method, "method", 50);
         v.into_result()?;
         let rule = |row: &mut CaseRow, _: &Calendar| row.deliver(&r.method);
-        let case = self.change(&caller, &r.id, r.expected_version, "deliver", &r.method, rule).await?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "deliver",
+                &r.method,
+                rule,
+            )
+            .await?;
         Ok(Response::new(pb::DeliverCaseResponse { case: Some(case) }))
     }
 
@@ -710,7 +823,16 @@ impl pb::case_service_server::CaseService for CaseApi {
         v.text(&r.reason, "reason", 500);
         v.into_result()?;
         let rule = |row: &mut CaseRow, _: &Calendar| row.set_flags(r.joint, r.supervised);
-        let case = self.change(&caller, &r.id, r.expected_version, "set_flags", &r.reason, rule).await?;
+        let case = self
+            .change(
+                &caller,
+                &r.id,
+                r.expected_version,
+                "set_flags",
+                &r.reason,
+                rule,
+            )
+            .await?;
         Ok(Response::new(pb::SetCaseFlagsResponse { case: Some(case) }))
     }
 
@@ -803,7 +925,10 @@ impl pb::case_service_server::CaseService for CaseApi {
     ) -> Result<Response<pb::LoadCalendarNoticeResponse>, Status> {
         let caller = auth::caller(&req)?;
         authorize(&caller, "LoadCalendarNotice")?;
-        let notice = Some(self.load_calendar_notice_(&caller, req.into_inner()).await?);
+        let notice = Some(
+            self.load_calendar_notice_(&caller, req.into_inner())
+                .await?,
+        );
         Ok(Response::new(pb::LoadCalendarNoticeResponse { notice }))
     }
 
@@ -813,7 +938,9 @@ impl pb::case_service_server::CaseService for CaseApi {
     ) -> Result<Response<pb::GetCalendarCoverageResponse>, Status> {
         let caller = auth::caller(&req)?;
         authorize(&caller, "GetCalendarCoverage")?;
-        Ok(Response::new(self.calendar_coverage(&caller, &req.get_ref().region_code)?))
+        Ok(Response::new(
+            self.calendar_coverage(&caller, &req.get_ref().region_code)?,
+        ))
     }
 
     async fn list_inquiries(
@@ -841,7 +968,9 @@ impl CaseApi {
     ) -> AppResult<pb::CalendarNotice> {
         let notice = calendar::parse_notice(&r.text, "text")?;
         match &notice.scope {
-            Scope::Region { code } => caller.require_region(&RegionCode::parse(code).map_err(|e| AppError::invalid("text", e))?)?,
+            Scope::Region { code } => caller.require_region(
+                &RegionCode::parse(code).map_err(|e| AppError::invalid("text", e))?,
+            )?,
             Scope::National { .. } if !caller.region.as_str().ends_with("00") => {
                 return Err(AppError::PermissionDenied(
                     "a national notice is loaded by a city or province office".into(),
@@ -850,12 +979,29 @@ impl CaseApi {
             Scope::National { .. } => {}
         }
         let now = self.clock.now();
-        let epoch = service::load_notice(&self.pool, &self.calendars, &notice, &r.text, &caller.subject, now).await?;
-        let stored = StoredNotice { epoch, notice, loaded_by: caller.subject.clone(), loaded_at: now };
+        let epoch = service::load_notice(
+            &self.pool,
+            &self.calendars,
+            &notice,
+            &r.text,
+            &caller.subject,
+            now,
+        )
+        .await?;
+        let stored = StoredNotice {
+            epoch,
+            notice,
+            loaded_by: caller.subject.clone(),
+            loaded_at: now,
+        };
         Ok(notice_pb(&stored))
     }
 
-    fn calendar_coverage(&self, caller: &Caller, region: &str) -> AppResult<pb::GetCalendarCoverageResponse> {
+    fn calendar_coverage(
+        &self,
+        caller: &Caller,
+        region: &str,
+    ) -> AppResult<pb::GetCalendarCoverageResponse> {
         let code = if region.is_empty() {
             caller.region.clone()
         } else {

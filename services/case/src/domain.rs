@@ -662,19 +662,32 @@ pub struct Reception {
 impl NewCase {
     /// The case an application opens under `terms` on `today`: a matter of another region
     /// only when it is 通办; supplied materials only those the matter lists.
-    pub fn open(app: Application, terms: &Terms, reception: Reception, today: NaiveDate) -> AppResult<NewCase> {
+    pub fn open(
+        app: Application,
+        terms: &Terms,
+        reception: Reception,
+        today: NaiveDate,
+    ) -> AppResult<NewCase> {
         if terms.region_code != app.region.as_str() && !terms.cross_region {
-            let why = format!("{} is handled in {} and is not 通办", terms.name, terms.region_code);
+            let why = format!(
+                "{} is handled in {} and is not 通办",
+                terms.name, terms.region_code
+            );
             return Err(AppError::precondition(Reason::NotCrossRegion.name(), why));
         }
         let mut v = Violations::new();
         for (i, m) in app.supplied.iter().enumerate() {
             let known = terms.materials.iter().any(|(name, _, _)| name == m);
-            v.check(known, &format!("supplied_materials[{i}]"), "is not a material of this matter");
+            v.check(
+                known,
+                &format!("supplied_materials[{i}]"),
+                "is not a material of this matter",
+            );
         }
         v.into_result()?;
         let required = terms.materials.iter().filter(|(_, req, _)| *req);
-        let required: BTreeMap<String, bool> = required.map(|(n, _, key)| (n.clone(), *key)).collect();
+        let required: BTreeMap<String, bool> =
+            required.map(|(n, _, key)| (n.clone(), *key)).collect();
         let record = CaseRecord {
             case: Case::new(required, app.supplied.iter().cloned().collect()),
             applicant_name: app.applicant_name,
@@ -1154,9 +1167,16 @@ impl CaseRow {
         reason: String,
         at: DateTime<Utc>,
     ) -> AppResult<Effects> {
-        let fx = self.body.case.apply(&Action::RequestCorrection { materials })?;
+        let fx = self
+            .body
+            .case
+            .apply(&Action::RequestCorrection { materials })?;
         let violation = fx.notice_violation.clone();
-        self.body.notices.push(NoticeMeta { reason, at, violation });
+        self.body.notices.push(NoticeMeta {
+            reason,
+            at,
+            violation,
+        });
         Ok(fx)
     }
 
@@ -1166,7 +1186,11 @@ impl CaseRow {
         let mut v = Violations::new();
         for (i, m) in materials.iter().enumerate() {
             let known = self.body.case.matter_materials.contains_key(m);
-            v.check(known, &format!("materials[{i}]"), "is not a required material of this matter");
+            v.check(
+                known,
+                &format!("materials[{i}]"),
+                "is not a required material of this matter",
+            );
         }
         v.into_result()?;
         self.body.case.supplied.extend(materials.iter().cloned());
@@ -1184,7 +1208,10 @@ impl CaseRow {
         let mut tolerated = Vec::new();
         if !self.body.case.missing().is_empty() {
             let due = tolerance_due.ok_or_else(|| {
-                AppError::invalid("tolerance_due_date", "is required when materials are missing (容缺受理)")
+                AppError::invalid(
+                    "tolerance_due_date",
+                    "is required when materials are missing (容缺受理)",
+                )
             })?;
             tolerated = check_tolerated(&self.body.case, due, today)?;
             self.tolerance_due = Some(due);
@@ -1206,9 +1233,16 @@ impl CaseRow {
     ) -> AppResult<Effects> {
         let step = match step {
             "" => None,
-            name => Some(self.body.steps.iter().find(|(n, _)| n == name).cloned().ok_or_else(|| {
-                AppError::invalid("step", format!("{name:?} is not a step of this matter"))
-            })?),
+            name => Some(
+                self.body
+                    .steps
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .cloned()
+                    .ok_or_else(|| {
+                        AppError::invalid("step", format!("{name:?} is not a step of this matter"))
+                    })?,
+            ),
         };
         let fx = self.body.case.apply(&Action::StartReview { departments })?;
         self.body.review_step = step.filter(|(_, limit)| *limit > 0);
@@ -1224,7 +1258,11 @@ impl CaseRow {
         reason: String,
         today: NaiveDate,
     ) -> AppResult<Effects> {
-        let fx = self.body.case.apply(&Action::ConcludeStep { department, approve, reason })?;
+        let fx = self.body.case.apply(&Action::ConcludeStep {
+            department,
+            approve,
+            reason,
+        })?;
         if fx.review_finished {
             self.body.decided_on = Some(today);
         }
@@ -1280,7 +1318,10 @@ pub struct Moved {
 /// Recomputes the deadlines of a case on a changed calendar; what moved, if anything did.
 /// Only a case under its clocks has deadlines to move.
 pub fn recalendar(row: &mut CaseRow, cal: &Calendar, today: NaiveDate) -> Option<Moved> {
-    if !matches!(row.body.case.state, State::Accepted | State::InReview | State::Suspended | State::Approved) {
+    if !matches!(
+        row.body.case.state,
+        State::Accepted | State::InReview | State::Suspended | State::Approved
+    ) {
         return None;
     }
     let before = Moved {
@@ -1357,12 +1398,19 @@ mod tests {
             region_code: "410702".into(),
             name: "食品经营许可".into(),
             cross_region: false,
-            materials: vec![("申请书".into(), true, true), ("场所证明".into(), true, false)],
+            materials: vec![
+                ("申请书".into(), true, true),
+                ("场所证明".into(), true, false),
+            ],
             steps: vec![],
             promised_limit: promised,
             statutory_limit: statutory,
         };
-        let who = Reception { first_responsible: "clerk".into(), handling_department: "SCJ".into(), handler: "clerk".into() };
+        let who = Reception {
+            first_responsible: "clerk".into(),
+            handling_department: "SCJ".into(),
+            handler: "clerk".into(),
+        };
         let new = NewCase::open(app, &terms, who, day("2026-12-01")).unwrap();
         CaseRow {
             id: Uuid::nil(),
@@ -1396,17 +1444,28 @@ mod tests {
     fn a_deadline_past_the_calendar_is_provisional_until_its_year_is_loaded() {
         let national = xiaoneng_calendar::Calendars::national_only();
         let mut row = submitted(30, 45, &["申请书", "场所证明"]);
-        row.accept(None, &national.for_region("410702"), day("2026-12-01")).unwrap();
-        assert_eq!((row.promised_deadline, row.statutory_deadline), (Some(day("2027-01-12")), Some(day("2027-02-02"))));
+        row.accept(None, &national.for_region("410702"), day("2026-12-01"))
+            .unwrap();
+        assert_eq!(
+            (row.promised_deadline, row.statutory_deadline),
+            (Some(day("2027-01-12")), Some(day("2027-02-02")))
+        );
         assert!(row.provisional);
         let notice = xiaoneng_calendar::Notice::parse(FABRICATED_2027).unwrap();
         let loaded = national.with_notices(&[notice]).for_region("410702");
         let moved = recalendar(&mut row, &loaded, day("2026-12-02")).expect("moved");
         assert_eq!(
             moved,
-            Moved { old_promised: Some(day("2027-01-12")), old_statutory: Some(day("2027-02-02")), was_provisional: true }
+            Moved {
+                old_promised: Some(day("2027-01-12")),
+                old_statutory: Some(day("2027-02-02")),
+                was_provisional: true
+            }
         );
-        assert_eq!((row.promised_deadline, row.statutory_deadline), (Some(day("2027-01-13")), Some(day("2027-02-03"))));
+        assert_eq!(
+            (row.promised_deadline, row.statutory_deadline),
+            (Some(day("2027-01-13")), Some(day("2027-02-03")))
+        );
         assert!(!row.provisional);
         assert_eq!(recalendar(&mut row, &loaded, day("2026-12-02")), None);
     }
@@ -1420,7 +1479,10 @@ mod tests {
         assert_eq!(recalendar(&mut row, &national, day("2026-12-01")), None);
         row.accept(None, &national, day("2026-12-01")).unwrap();
         // 5 and 20 working days from Tue 1 Dec: Tue 8 Dec and Tue 29 Dec.
-        assert_eq!((row.promised_deadline, row.statutory_deadline), (Some(day("2026-12-08")), Some(day("2026-12-29"))));
+        assert_eq!(
+            (row.promised_deadline, row.statutory_deadline),
+            (Some(day("2026-12-08")), Some(day("2026-12-29")))
+        );
         assert!(!row.provisional);
     }
 
@@ -1429,11 +1491,21 @@ mod tests {
     fn acceptance_with_a_missing_material_needs_a_due_date() {
         let cal = xiaoneng_calendar::Calendars::national_only().for_region("410702");
         let mut row = submitted(5, 20, &["申请书"]);
-        let err = row.clone().accept(None, &cal, day("2026-12-01")).unwrap_err();
-        assert!(matches!(err, AppError::InvalidArgument(ref v) if v[0].field == "tolerance_due_date"), "{err:?}");
-        row.accept(Some(day("2026-12-04")), &cal, day("2026-12-01")).unwrap();
+        let err = row
+            .clone()
+            .accept(None, &cal, day("2026-12-01"))
+            .unwrap_err();
+        assert!(
+            matches!(err, AppError::InvalidArgument(ref v) if v[0].field == "tolerance_due_date"),
+            "{err:?}"
+        );
+        row.accept(Some(day("2026-12-04")), &cal, day("2026-12-01"))
+            .unwrap();
         assert_eq!(row.body.tolerated, vec!["场所证明".to_string()]);
-        assert_eq!((row.tolerance_due, row.body.case.state), (Some(day("2026-12-04")), State::Accepted));
+        assert_eq!(
+            (row.tolerance_due, row.body.case.state),
+            (Some(day("2026-12-04")), State::Accepted)
+        );
     }
 
     fn d(s: &str) -> NaiveDate {

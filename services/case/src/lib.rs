@@ -106,7 +106,12 @@ async fn calendar_pass(
             .last()
             .map(|n| format!("{} {}", n.notice.scope.key(), n.notice.version))
             .unwrap_or_default();
-        let ctx = service::Ctx { calendars: &snap.calendars, epoch: snap.epoch, policy, now: clock.now() };
+        let ctx = service::Ctx {
+            calendars: &snap.calendars,
+            epoch: snap.epoch,
+            policy,
+            now: clock.now(),
+        };
         let started = std::time::Instant::now();
         let mut total = 0;
         loop {
@@ -119,7 +124,12 @@ async fn calendar_pass(
         if total > 0 {
             let secs = started.elapsed().as_secs_f64();
             metrics::counter!("case_deadlines_recomputed_total").increment(total as u64);
-            tracing::info!(cases = total, seconds = secs, epoch = snap.epoch, "deadlines recomputed on the calendar");
+            tracing::info!(
+                cases = total,
+                seconds = secs,
+                epoch = snap.epoch,
+                "deadlines recomputed on the calendar"
+            );
         }
     }
     let provisional = service::provisional_count(pool).await?;
@@ -148,7 +158,10 @@ pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningSe
         timers::run(pool, cals, policy, clock, interval, d.timer_batch, stop)
     });
     let (pool, cals) = (f.pool.clone(), calendars.clone());
-    let (every, batch) = (Duration::from_millis(d.calendar_refresh_ms), d.recompute_batch);
+    let (every, batch) = (
+        Duration::from_millis(d.calendar_refresh_ms),
+        d.recompute_batch,
+    );
     f.spawn_background(move |stop| {
         background::every("case_calendar", every, stop, move || {
             let (pool, cals) = (pool.clone(), cals.clone());

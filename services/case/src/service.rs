@@ -3,13 +3,13 @@
 //! entry, its events and its timer index in one transaction. The API and the timer loop call
 //! these; neither writes SQL or events itself.
 
+use chrono::Datelike;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
-use chrono::Datelike;
 use xiaoneng_calendar::{Calendar, Notice};
-use xiaoneng_kit::calendar::{self, LiveCalendars, Snapshot};
 use xiaoneng_kit::auth::{Audience, Caller};
+use xiaoneng_kit::calendar::{self, LiveCalendars, Snapshot};
 use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::paging::PageRequest;
 use xiaoneng_kit::region::RegionCode;
@@ -18,8 +18,8 @@ use xiaoneng_kit::{outbox, AppError, AppResult};
 use xiaoneng_kit::catalog::Catalog;
 
 use crate::domain::{
-    self, Application, CaseRow, Reception, Terms, FiredRow, History, HistoryRow, InquiryRecord, InquiryRow, NewCase, Policy,
-    Referral, State,
+    self, Application, CaseRow, FiredRow, History, HistoryRow, InquiryRecord, InquiryRow, NewCase,
+    Policy, Reception, Referral, State, Terms,
 };
 use crate::events;
 use crate::store;
@@ -53,15 +53,25 @@ pub async fn apply(
     caller: &Caller,
     request_id: Option<&str>,
 ) -> AppResult<CaseRow> {
-    let matter = catalog.matter_in_force(&app.matter_id.to_string(), ctx.today()).await?;
+    let matter = catalog
+        .matter_in_force(&app.matter_id.to_string(), ctx.today())
+        .await?;
     let t = matter.terms.unwrap_or_default();
     let terms = Terms {
         version: matter.version,
         region_code: matter.region_code,
         name: t.name,
         cross_region: t.cross_region,
-        materials: t.materials.into_iter().map(|m| (m.name, m.required, m.key)).collect(),
-        steps: t.steps.into_iter().map(|s| (s.name, s.limit_days.max(0) as u32)).collect(),
+        materials: t
+            .materials
+            .into_iter()
+            .map(|m| (m.name, m.required, m.key))
+            .collect(),
+        steps: t
+            .steps
+            .into_iter()
+            .map(|s| (s.name, s.limit_days.max(0) as u32))
+            .collect(),
         promised_limit: t.promised_limit_days,
         statutory_limit: t.statutory_limit_days,
     };
@@ -291,7 +301,12 @@ pub async fn fire_due(
 /// notice, a `CaseDeadlinesMoved` event and its timers moved (a fired escalation stays fired
 /// and never fires again); the others are only marked. Replicas share the work: each batch
 /// skips the cases another holds. Returns the number of cases taken.
-pub async fn recalendar(pool: &PgPool, ctx: &Ctx<'_>, notice: &str, batch: i64) -> AppResult<usize> {
+pub async fn recalendar(
+    pool: &PgPool,
+    ctx: &Ctx<'_>,
+    notice: &str,
+    batch: i64,
+) -> AppResult<usize> {
     let mut tx = pool.begin().await?;
     let rows = store::lock_behind_calendar(&mut tx, ctx.epoch, batch).await?;
     let taken = rows.len();
@@ -312,7 +327,11 @@ pub async fn recalendar(pool: &PgPool, ctx: &Ctx<'_>, notice: &str, batch: i64) 
             domain::date(updated.promised_deadline),
             domain::date(moved.old_statutory),
             domain::date(updated.statutory_deadline),
-            if updated.provisional { " (仍为暂定)" } else { "" },
+            if updated.provisional {
+                " (仍为暂定)"
+            } else {
+                ""
+            },
         );
         let h = History {
             action: "recompute_deadlines",
@@ -323,7 +342,11 @@ pub async fn recalendar(pool: &PgPool, ctx: &Ctx<'_>, notice: &str, batch: i64) 
             at: ctx.now,
         };
         store::insert_history(&mut tx, &updated, &h).await?;
-        outbox::enqueue(&mut tx, &events::deadlines_moved(&updated, &moved, notice, today)?).await?;
+        outbox::enqueue(
+            &mut tx,
+            &events::deadlines_moved(&updated, &moved, notice, today)?,
+        )
+        .await?;
         sync(&mut tx, &updated, ctx).await?;
     }
     store::set_calendar_epoch(&mut tx, &unmoved, ctx.epoch).await?;

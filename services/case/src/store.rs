@@ -227,7 +227,11 @@ pub async fn lock_behind_calendar(
 }
 
 /// Marks cases as computed under `epoch` without another change.
-pub async fn set_calendar_epoch(conn: &mut PgConnection, ids: &[Uuid], epoch: i64) -> AppResult<()> {
+pub async fn set_calendar_epoch(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    epoch: i64,
+) -> AppResult<()> {
     sqlx::query("UPDATE cases SET calendar_epoch = $2 WHERE id = ANY($1)")
         .bind(ids)
         .bind(epoch)

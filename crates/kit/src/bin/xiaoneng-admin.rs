@@ -80,29 +80,57 @@ async fn health(addr: &str) -> Result<String, String> {
 }
 
 /// Sends the notice in `file` to the case service at `addr` as the platform, for `region`.
-async fn load_calendar(settings: &xiaoneng_kit::config::Settings<NoDomain>, file: &std::path::Path, addr: &str, region: &str) -> Result<String, String> {
-    use xiaoneng_proto::case::v1::{case_service_client::CaseServiceClient, LoadCalendarNoticeRequest};
+async fn load_calendar(
+    settings: &xiaoneng_kit::config::Settings<NoDomain>,
+    file: &std::path::Path,
+    addr: &str,
+    region: &str,
+) -> Result<String, String> {
+    use xiaoneng_proto::case::v1::{
+        case_service_client::CaseServiceClient, LoadCalendarNoticeRequest,
+    };
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     xiaoneng_kit::region::RegionCode::parse(region).map_err(|e| format!("--region: {e}"))?;
-    let token = TokenMinter::new(&settings.auth).mint("operator", &[xiaoneng_kit::auth::roles::SYSTEM], region, None, 300);
+    let token = TokenMinter::new(&settings.auth).mint(
+        "operator",
+        &[xiaoneng_kit::auth::roles::SYSTEM],
+        region,
+        None,
+        300,
+    );
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .map_err(|e| e.to_string())?
         .connect()
         .await
         .map_err(|e| format!("{addr}: {e}"))?;
     let mut req = tonic::Request::new(LoadCalendarNoticeRequest { text });
-    let bearer = format!("Bearer {token}").parse().map_err(|_| "token".to_string())?;
+    let bearer = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| "token".to_string())?;
     req.metadata_mut().insert("authorization", bearer);
-    match CaseServiceClient::new(channel).load_calendar_notice(req).await {
+    match CaseServiceClient::new(channel)
+        .load_calendar_notice(req)
+        .await
+    {
         Ok(r) => {
             let n = r.into_inner().notice.unwrap_or_default();
-            Ok(format!("loaded {} {} (epoch {}{})", n.scope, n.version, n.epoch, if n.fabricated { ", fabricated" } else { "" }))
+            Ok(format!(
+                "loaded {} {} (epoch {}{})",
+                n.scope,
+                n.version,
+                n.epoch,
+                if n.fabricated { ", fabricated" } else { "" }
+            ))
         }
         Err(status) => {
             use tonic_types::StatusExt;
             let mut lines = vec![format!("{:?}: {}", status.code(), status.message())];
             if let Some(bad) = status.get_details_bad_request() {
-                lines.extend(bad.field_violations.into_iter().map(|v| format!("  {}", v.description)));
+                lines.extend(
+                    bad.field_violations
+                        .into_iter()
+                        .map(|v| format!("  {}", v.description)),
+                );
             }
             Err(lines.join("\n"))
         }

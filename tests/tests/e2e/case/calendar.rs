@@ -116,7 +116,10 @@ async fn a_2027_notice_moves_provisional_deadlines_once_on_every_replica() {
     assert!(CaseEscalated::decode(warned[0].as_slice()).unwrap().provisional);
 
     let notice = load(&mut t.office(&t.one).await, FABRICATED_2027).await.unwrap();
-    assert_eq!((notice.scope.as_str(), notice.version.as_str(), notice.fabricated), ("national:2027", "2027-test", true));
+    assert_eq!(
+        (notice.scope.as_str(), notice.version.as_str(), notice.fabricated),
+        ("national:2027", "2027-test", true)
+    );
     for replica in [&t.one, &t.two] {
         let mut c = t.clerk(replica).await;
         let id = k.id.clone();
@@ -163,7 +166,9 @@ async fn a_2027_notice_moves_provisional_deadlines_once_on_every_replica() {
                 assert!(*fired && *provisional && *deadline == d("2027-01-12"), "fired on the old, provisional date")
             }
             ("promised", _) => assert_eq!((*deadline, *fired, *provisional), (d("2027-01-13"), false, false), "{kind}"),
-            ("statutory", _) => assert_eq!((*deadline, *fired, *provisional), (d("2027-02-03"), false, false), "{kind}"),
+            ("statutory", _) => {
+                assert_eq!((*deadline, *fired, *provisional), (d("2027-02-03"), false, false), "{kind}")
+            }
             other => panic!("unexpected timer {other:?}"),
         }
     }
@@ -199,18 +204,27 @@ async fn a_bad_notice_is_refused_whole_and_a_county_cannot_load_a_national_year(
     let file = std::env::temp_dir().join(format!("{}-bad-notice.toml", t.one.database));
     std::fs::write(&file, &bad).unwrap();
     let admin = std::process::Command::new(xiaoneng_e2e::bin_dir().join("xiaoneng-admin"))
-        .args(["load-calendar", file.to_str().unwrap(), "--addr", &format!("127.0.0.1:{}", t.one.port), "--region", "410700"])
+        .args([
+            "load-calendar",
+            file.to_str().unwrap(),
+            "--addr",
+            &format!("127.0.0.1:{}", t.one.port),
+            "--region",
+            "410700",
+        ])
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&admin.stderr);
     assert!(!admin.status.success() && said.contains("line 7:") && said.contains("line 10:"), "{said}");
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM calendar_notices").fetch_one(&t.one.db().await).await.unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM calendar_notices").fetch_one(&t.one.db().await).await.unwrap();
     assert_eq!(stored, 0);
     let county = as_in(&t.one, "xiaonengban-hq", &[roles::SUPERVISOR], "410702").await;
     let denied = load(&mut county.clone(), FABRICATED_2027).await.unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     let clerk = t.clerk(&t.two).await;
-    let cov = clerk.clone().get_calendar_coverage(cpb::GetCalendarCoverageRequest::default()).await.unwrap().into_inner();
+    let cov =
+        clerk.clone().get_calendar_coverage(cpb::GetCalendarCoverageRequest::default()).await.unwrap().into_inner();
     assert_eq!((cov.covered_through.as_str(), cov.days_left, cov.notices.len()), ("2026-12-31", 30, 0));
     let again = get(&mut clerk.clone(), &k.id).await;
     assert_eq!((again.statutory_deadline.as_str(), again.version), ("2027-02-02", k.version));

@@ -224,10 +224,7 @@ async fn an_approved_case_is_extended_once_suspended_delivered_and_closed() {
     assert_eq!((k.state, k.paused_working_days), (cpb::CaseState::InReview as i32, 0));
     act!(market, k, conclude_review_step, ConcludeReviewStepRequest { department: "市场监管".into(), approve: true })
         .unwrap();
-    assert_eq!(
-        (k.state, k.certificate_deadline.clone()),
-        (cpb::CaseState::Approved as i32, "2026-09-28".to_string())
-    );
+    assert_eq!((k.state, k.certificate_deadline.clone()), (cpb::CaseState::Approved as i32, "2026-09-28".to_string()));
     act!(c, k, issue_certificate, IssueCertificateRequest { certificate_number: "JY34107020012345".into() }).unwrap();
     act!(c, k, deliver_case, DeliverCaseRequest { method: "邮寄送达".into() }).unwrap();
     assert_eq!((k.delivery_method.as_str(), k.certificate_number.as_str()), ("邮寄送达", "JY34107020012345"));
