@@ -1,32 +1,115 @@
-//! The evaluation service. Layout (shared by all six services): `api` (gRPC handlers, mapping only),
-//! `domain` (pure rules), `store` (sqlx), `events`, `migrations/`. This service serves its
-//! gRPC contract with health and reflection; its domain arrives with its own issue.
+//! The evaluation service (好差评 and the 差评 closed loop).
+//!
+//! Layout (shared by all six services, ARCHITECTURE.md): [`api`] the gRPC adapter, [`service`]
+//! the use cases (the invitation consumer among them), [`domain`] levels, invitations, the
+//! rating rules and the loop, [`store`] sqlx, [`events`] what it publishes, [`overdue`] the
+//! loop that reports overdue steps, `migrations/`.
 
-use xiaoneng_kit::config::Settings;
+pub mod api;
+pub mod domain;
+pub mod events;
+pub mod overdue;
+pub mod service;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use xiaoneng_kit::calendar::LiveCalendars;
+use xiaoneng_kit::clock::BusinessClock;
+use xiaoneng_kit::config::{self, ConfigError, DomainSettings, Settings};
+use xiaoneng_kit::foundation::RunningService;
 use xiaoneng_kit::{Foundation, ServiceKind};
 use xiaoneng_proto::evaluation::v1::evaluation_service_server::EvaluationServiceServer;
 
-/// The gRPC handlers.
-pub mod api {
-    /// The EvaluationService implementation.
-    #[derive(Debug, Default)]
-    pub struct EvaluationApi;
+use crate::service::{Evaluation, RegionRules, Rules};
 
-    impl xiaoneng_proto::evaluation::v1::evaluation_service_server::EvaluationService
-        for EvaluationApi
-    {
+/// The evaluation service's own settings (`[domain]`, env `XIAONENG__DOMAIN__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluationSettings {
+    /// The rules of every region without its own: rating window and loop limits.
+    pub rules: RegionRules,
+    /// A county's or a city's own rules, by region code (a county without its own uses its
+    /// city's).
+    pub regions: BTreeMap<String, RegionRules>,
+    /// How often the overdue loop looks for loop steps past their deadline, and how many one
+    /// pass takes.
+    pub overdue_interval_ms: u64,
+    pub overdue_batch: i64,
+    /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests).
+    pub business_time: String,
+}
+
+impl Default for EvaluationSettings {
+    fn default() -> Self {
+        EvaluationSettings {
+            rules: RegionRules::default(),
+            regions: BTreeMap::new(),
+            overdue_interval_ms: 1000,
+            overdue_batch: 200,
+            business_time: String::new(),
+        }
     }
 }
 
-/// Starts the service: database, relay, and the gRPC server on `service.grpc_addr`.
-pub async fn build(settings: Settings) -> anyhow::Result<xiaoneng_kit::foundation::RunningService> {
+impl DomainSettings for EvaluationSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        config::positive("overdue_interval_ms", self.overdue_interval_ms as i64)?;
+        config::positive("overdue_batch", self.overdue_batch)?;
+        for (code, r) in std::iter::once((&"rules".to_string(), &self.rules)).chain(&self.regions) {
+            config::positive(
+                &format!("regions.{code}.rating_window_days"),
+                r.rating_window_days as i64,
+            )?;
+            config::positive(
+                &format!("regions.{code}.rectify_days"),
+                r.rectify_days as i64,
+            )?;
+        }
+        config::business_time(&self.business_time)
+    }
+}
+
+/// Starts the service: database, relay, the invitation consumer over the queue's and the case
+/// service's events, the overdue loop, and gRPC.
+pub async fn build(settings: Settings<EvaluationSettings>) -> anyhow::Result<RunningService> {
+    let d = settings.domain.clone();
+    let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rules = Rules {
+        default: d.rules,
+        regions: d.regions.clone(),
+    };
     let f = Foundation::start(
         ServiceKind::Evaluation,
         settings,
-        sqlx::migrate::Migrator::DEFAULT,
+        sqlx::migrate!("./migrations"),
     )
     .await?;
+    let topics = vec![ServiceKind::Queue.topic(), ServiceKind::Case.topic()];
+    f.spawn_consumer(
+        "invitations",
+        topics,
+        service::InvitationHandler {
+            rules: rules.clone(),
+        },
+    )?;
+    let calendars = LiveCalendars::new(xiaoneng_calendar::Calendars::national_only());
+    let eval = Evaluation {
+        pool: f.pool.clone(),
+        rules,
+        calendars,
+        clock,
+    };
+    let (e, every, batch) = (
+        eval.clone(),
+        Duration::from_millis(d.overdue_interval_ms),
+        d.overdue_batch,
+    );
+    f.spawn_background(move |stop| overdue::run(e, every, batch, stop));
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(EvaluationServiceServer::new(api::EvaluationApi));
+    routes.add_service(EvaluationServiceServer::new(api::EvaluationApi(eval)));
     Ok(f.spawn(routes, &[]))
 }

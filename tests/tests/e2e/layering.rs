@@ -1,6 +1,6 @@
 //! The one service shape, held by a test: inside each service, imports run one way,
 //! api → service → {domain, store, events}, and nothing imports api (ARCHITECTURE.md).
-//! Background loops (timers, tidal, reconcile) use the service, never the API. The module a
+//! Background loops (timers, tidal, reconcile, overdue) use the service, never the API. The module a
 //! file belongs to is its first path segment under `src/` (`store/matters.rs` is `store`).
 //!
 //! `KNOWN` lists the imports the reshape has not removed yet: a new forbidden import fails,
@@ -26,7 +26,7 @@ fn allowed(layer: &str) -> Option<&'static [&'static str]> {
 
 fn layer_of(module: &str) -> &str {
     match module {
-        "timers" | "tidal" | "reconcile" => "loops",
+        "timers" | "tidal" | "reconcile" | "overdue" => "loops",
         m => m,
     }
 }

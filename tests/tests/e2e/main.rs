@@ -6,6 +6,7 @@ mod common;
 mod case;
 mod catalog;
 mod contract;
+mod evaluation;
 mod events;
 mod layering;
 mod platform;

@@ -19,17 +19,17 @@ mod driver;
 mod load;
 mod tidal;
 
-type Queue = QueueServiceClient<Intercepted>;
+pub(crate) type Queue = QueueServiceClient<Intercepted>;
 
 /// A catalog with the starter matters of 410702; returns it and six matter ids.
-async fn catalog() -> (ServiceProc, Vec<String>) {
+pub(crate) async fn catalog() -> (ServiceProc, Vec<String>) {
     let catalog = ServiceProc::start(ServiceKind::Catalog, &shared_brokers()).await;
     let ids = load_starter_into(&catalog).await;
     (catalog, ids)
 }
 
 /// Loads the starter matters of 410702 into `catalog`; returns six matter ids.
-async fn load_starter_into(catalog: &ServiceProc) -> Vec<String> {
+pub(crate) async fn load_starter_into(catalog: &ServiceProc) -> Vec<String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
     let out = std::process::Command::new(bin_dir().join("xiaoneng-catalog-load"))
         .arg("--file")
@@ -51,7 +51,7 @@ async fn load_starter_into(catalog: &ServiceProc) -> Vec<String> {
     ids
 }
 
-async fn queue_service(catalog: &ServiceProc, extra: &[(&str, &str)]) -> ServiceProc {
+pub(crate) async fn queue_service(catalog: &ServiceProc, extra: &[(&str, &str)]) -> ServiceProc {
     let addr = catalog.addr();
     let mut env =
         vec![("XIAONENG__DOMAIN__CATALOG_ADDR", addr.as_str()), ("XIAONENG__DOMAIN__TIDAL_INTERVAL_MS", "200")];
@@ -59,11 +59,11 @@ async fn queue_service(catalog: &ServiceProc, extra: &[(&str, &str)]) -> Service
     ServiceProc::start_with(ServiceKind::Queue, &shared_brokers(), &env).await
 }
 
-async fn client(q: &ServiceProc, who: &str, roles: &[&str]) -> Queue {
+pub(crate) async fn client(q: &ServiceProc, who: &str, roles: &[&str]) -> Queue {
     QueueServiceClient::new(channel(&q.addr(), Some(&token(who, roles, "410702"))).await)
 }
 
-fn category(code: &str, matters: &[&str]) -> pb::Category {
+pub(crate) fn category(code: &str, matters: &[&str]) -> pb::Category {
     pb::Category {
         code: code.into(),
         name: format!("{code}类"),
@@ -71,7 +71,7 @@ fn category(code: &str, matters: &[&str]) -> pb::Category {
     }
 }
 
-async fn hall(m: &mut Queue, name: &str, categories: Vec<pb::Category>) -> pb::Hall {
+pub(crate) async fn hall(m: &mut Queue, name: &str, categories: Vec<pb::Category>) -> pb::Hall {
     m.create_hall(pb::CreateHallRequest {
         region_code: "410702".into(),
         name: name.into(),
@@ -85,7 +85,7 @@ async fn hall(m: &mut Queue, name: &str, categories: Vec<pb::Category>) -> pb::H
     .unwrap()
 }
 
-async fn window(
+pub(crate) async fn window(
     m: &mut Queue,
     hall: &str,
     code: &str,
@@ -110,7 +110,7 @@ async fn window(
     .unwrap()
 }
 
-async fn open(m: &mut Queue, w: &pb::Window, staff: &str) {
+pub(crate) async fn open(m: &mut Queue, w: &pb::Window, staff: &str) {
     m.set_window_state(pb::SetWindowStateRequest {
         window_id: w.id.clone(),
         state: pb::WindowState::Open as i32,
@@ -120,7 +120,7 @@ async fn open(m: &mut Queue, w: &pb::Window, staff: &str) {
     .unwrap();
 }
 
-async fn issue(c: &mut Queue, hall: &str, matter: &str, priority: pb::Priority) -> pb::Ticket {
+pub(crate) async fn issue(c: &mut Queue, hall: &str, matter: &str, priority: pb::Priority) -> pb::Ticket {
     c.issue_ticket(pb::IssueTicketRequest {
         hall_id: hall.into(),
         matter_id: matter.into(),
@@ -199,7 +199,7 @@ async fn a_crash_between_pop_and_commit_strands_no_ticket() {
 }
 
 /// Calls the next ticket at `w` and finishes it; None when nobody waits.
-async fn call_and_finish(clerk: &mut Queue, w: &pb::Window) -> Option<String> {
+pub(crate) async fn call_and_finish(clerk: &mut Queue, w: &pb::Window) -> Option<String> {
     let t = clerk.call_next(pb::CallNextRequest { window_id: w.id.clone() }).await.unwrap().into_inner().ticket?;
     clerk.finish_service(pb::FinishServiceRequest { window_id: w.id.clone() }).await.unwrap();
     Some(t.number)

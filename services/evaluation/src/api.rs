@@ -1,0 +1,251 @@
+//! The gRPC adapter: each handler checks the caller's roles against [`AUTHORIZATION`], parses
+//! the request (every bad field listed), calls one use case of [`Evaluation`] and maps the
+//! answer to protobuf.
+
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+use xiaoneng_kit::auth::{self, roles, Caller};
+use xiaoneng_kit::region;
+use xiaoneng_kit::{parse_date_field, AppError, AppResult};
+use xiaoneng_proto::evaluation::v1 as pb;
+
+use crate::domain::{Confirmation, InvitationRow, RatingRow, Step};
+use crate::service::Evaluation;
+
+/// Who reads ratings and statistics of their region.
+const READERS: &[&str] = &[
+    roles::CITIZEN,
+    roles::CLERK,
+    roles::HALL_MANAGER,
+    roles::SUPERVISOR,
+    roles::INSPECTOR,
+    roles::SYSTEM,
+];
+
+/// Who may call what. A citizen rates and confirms (their own invitations only, through the
+/// audience); a window device or a forwarding platform rates as `system`.
+pub const AUTHORIZATION: auth::Authorization = &[
+    ("GetInvitation", READERS),
+    ("SubmitRating", &[roles::CITIZEN, roles::SYSTEM]),
+    ("AddFollowUp", &[roles::CITIZEN, roles::SYSTEM]),
+    ("GetRating", READERS),
+    (
+        "AdvanceLoop",
+        &[
+            roles::CITIZEN,
+            roles::CLERK,
+            roles::HALL_MANAGER,
+            roles::SUPERVISOR,
+            roles::SYSTEM,
+        ],
+    ),
+    (
+        "GetStatistics",
+        &[
+            roles::HALL_MANAGER,
+            roles::SUPERVISOR,
+            roles::INSPECTOR,
+            roles::SYSTEM,
+        ],
+    ),
+];
+
+pub struct EvaluationApi(pub Evaluation);
+
+fn caller<T>(req: &Request<T>, method: &str) -> Result<Caller, Status> {
+    let c = auth::caller(req)?;
+    c.authorize(AUTHORIZATION, method)?;
+    Ok(c)
+}
+
+fn id(s: &str, field: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(s).map_err(|_| AppError::invalid(field, "must be an id"))
+}
+
+fn date(d: Option<chrono::NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
+fn invitation_pb(i: &InvitationRow) -> pb::Invitation {
+    pb::Invitation {
+        id: i.id.to_string(),
+        region_code: i.region_code.clone(),
+        occurrence: i.occurrence.wire() as i32,
+        ticket_id: i.ticket_id.clone(),
+        case_id: i.case_id.clone(),
+        matter_id: i.matter_id.clone(),
+        matter_name: i.matter_name.clone(),
+        window_code: i.window_code.clone(),
+        hall_id: i.hall_id.clone(),
+        department: i.department.clone(),
+        staff_id: i.staff_id.clone(),
+        citizen_id: i.citizen_id.clone(),
+        open_time: Some(xiaoneng_kit::timestamp(i.opened_at)),
+        rate_by_date: i.rate_by.to_string(),
+        rating_id: i.rating_id.map(|r| r.to_string()).unwrap_or_default(),
+    }
+}
+
+fn rating_pb(r: &RatingRow, today: chrono::NaiveDate) -> pb::Rating {
+    pb::Rating {
+        id: r.id.to_string(),
+        invitation_id: r.invitation_id.to_string(),
+        region_code: r.region_code.clone(),
+        level: r.level,
+        scores: r
+            .scores
+            .0
+            .iter()
+            .map(|(i, l)| pb::Score {
+                indicator: i.clone(),
+                level: *l,
+            })
+            .collect(),
+        comment: r.comment.clone(),
+        tags: r.tags.clone(),
+        reason: r.reason.clone(),
+        channel: r.channel,
+        anonymous: r.anonymous,
+        follow_up: r.follow_up.clone(),
+        rate_time: Some(xiaoneng_kit::timestamp(r.rated_at)),
+        r#loop: r.bad_loop.as_ref().map(|l| pb::BadRatingLoop {
+            state: l.state.wire() as i32,
+            step_due_date: date(l.step_due),
+            step_overdue: l.overdue(today),
+            reopened: l.reopened as i32,
+            callback_outcome: l.callback_outcome.clone(),
+            callback_time: l.callback_at.map(xiaoneng_kit::timestamp),
+            rectification: l.rectification.clone(),
+            reply: l.reply.clone(),
+            confirmation: l.confirmation.clone(),
+        }),
+    }
+}
+
+fn step(r: &pb::AdvanceLoopRequest) -> AppResult<Step> {
+    let text = r.text.clone();
+    Ok(match pb::LoopStep::try_from(r.step) {
+        Ok(pb::LoopStep::Callback) => Step::Callback { outcome: text },
+        Ok(pb::LoopStep::Rectify) => Step::Rectify { text },
+        Ok(pb::LoopStep::Reply) => Step::Reply { text },
+        Ok(pb::LoopStep::Confirm) => Step::Confirm {
+            answer: Confirmation::parse(text.trim()).ok_or_else(|| {
+                AppError::invalid(
+                    "text",
+                    "must be satisfied, basically_satisfied or not_satisfied",
+                )
+            })?,
+        },
+        _ => return Err(AppError::invalid("step", "must name a step of the loop")),
+    })
+}
+
+#[tonic::async_trait]
+impl pb::evaluation_service_server::EvaluationService for EvaluationApi {
+    async fn get_invitation(
+        &self,
+        req: Request<pb::GetInvitationRequest>,
+    ) -> Result<Response<pb::GetInvitationResponse>, Status> {
+        let c = caller(&req, "GetInvitation")?;
+        let inv = self.0.invitation(&c, id(&req.get_ref().id, "id")?).await?;
+        Ok(Response::new(pb::GetInvitationResponse {
+            invitation: Some(invitation_pb(&inv)),
+        }))
+    }
+
+    async fn submit_rating(
+        &self,
+        req: Request<pb::SubmitRatingRequest>,
+    ) -> Result<Response<pb::SubmitRatingResponse>, Status> {
+        let c = caller(&req, "SubmitRating")?;
+        let inv = id(&req.get_ref().invitation_id, "invitation_id")?;
+        let (_, r) = self.0.rate(&c, inv, req.get_ref()).await?;
+        Ok(Response::new(pb::SubmitRatingResponse {
+            rating: Some(rating_pb(&r, self.0.clock.today())),
+        }))
+    }
+
+    async fn add_follow_up(
+        &self,
+        req: Request<pb::AddFollowUpRequest>,
+    ) -> Result<Response<pb::AddFollowUpResponse>, Status> {
+        let c = caller(&req, "AddFollowUp")?;
+        let r = req.get_ref();
+        let mut v = xiaoneng_kit::Violations::new();
+        v.text(&r.comment, "comment", 1000);
+        v.into_result()?;
+        let r = self
+            .0
+            .follow_up(&c, id(&r.rating_id, "rating_id")?, &r.comment)
+            .await?;
+        Ok(Response::new(pb::AddFollowUpResponse {
+            rating: Some(rating_pb(&r, self.0.clock.today())),
+        }))
+    }
+
+    async fn get_rating(
+        &self,
+        req: Request<pb::GetRatingRequest>,
+    ) -> Result<Response<pb::GetRatingResponse>, Status> {
+        let c = caller(&req, "GetRating")?;
+        let r = self
+            .0
+            .rating(&c.audience(), id(&req.get_ref().id, "id")?)
+            .await?;
+        Ok(Response::new(pb::GetRatingResponse {
+            rating: Some(rating_pb(&r, self.0.clock.today())),
+        }))
+    }
+
+    async fn advance_loop(
+        &self,
+        req: Request<pb::AdvanceLoopRequest>,
+    ) -> Result<Response<pb::AdvanceLoopResponse>, Status> {
+        let c = caller(&req, "AdvanceLoop")?;
+        let (rating, step) = (
+            id(&req.get_ref().rating_id, "rating_id")?,
+            step(req.get_ref())?,
+        );
+        let r = self.0.advance(&c, rating, step).await?;
+        Ok(Response::new(pb::AdvanceLoopResponse {
+            rating: Some(rating_pb(&r, self.0.clock.today())),
+        }))
+    }
+
+    async fn get_statistics(
+        &self,
+        req: Request<pb::GetStatisticsRequest>,
+    ) -> Result<Response<pb::GetStatisticsResponse>, Status> {
+        let c = caller(&req, "GetStatistics")?;
+        let r = req.get_ref();
+        let scope = region::narrow(&c.region, &r.region_code, "region_code")?;
+        let today = self.0.clock.today();
+        let from = parse_date_field(&r.from_date, "from_date", today)?;
+        let to = parse_date_field(&r.to_date, "to_date", today)?;
+        let dimension = match pb::Dimension::try_from(r.dimension) {
+            Ok(pb::Dimension::Region) => "region_code",
+            Ok(pb::Dimension::Department) => "department",
+            Ok(pb::Dimension::Staff) => "staff_id",
+            Ok(pb::Dimension::Window) => "window_code",
+            Ok(pb::Dimension::Matter) => "matter_id",
+            _ => return Err(AppError::invalid("dimension", "must name a dimension").into()),
+        };
+        let rows = self.0.statistics(&scope, dimension, from, to).await?;
+        let rows = rows
+            .iter()
+            .map(|s| {
+                let (satisfaction_rate, bad_rate, callback_rate, rectification_rate) = s.rates();
+                pb::StatisticsRow {
+                    key: s.key.clone(),
+                    ratings: s.ratings,
+                    bad_ratings: s.bad,
+                    satisfaction_rate,
+                    bad_rate,
+                    callback_rate,
+                    rectification_rate,
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::GetStatisticsResponse { rows }))
+    }
+}

@@ -1,0 +1,734 @@
+//! Pure rules of 好差评: the five levels, one rating per service occurrence inside the region's
+//! rating window and never by the staff member who gave the service, and the 差评 closed loop
+//! (callback → rectification → reply → the citizen's confirmation) with a working-day limit on
+//! each step. No I/O and no clock reads: times and calendars are passed in.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+use xiaoneng_calendar::Calendar;
+use xiaoneng_kit::{AppError, AppResult, Violations};
+use xiaoneng_proto::evaluation::v1 as pb;
+
+xiaoneng_kit::named_enum! {
+    /// The reasons a client switches on (FAILED_PRECONDITION), listed in the proto.
+    pub enum Reason {
+        AlreadyRated = "ALREADY_RATED",
+        RatingWindowClosed = "RATING_WINDOW_CLOSED",
+        SelfRating = "SELF_RATING",
+        IllegalStep = "ILLEGAL_STEP",
+        FollowUpGiven = "FOLLOW_UP_GIVEN",
+    }
+}
+
+xiaoneng_kit::named_enum! {
+    /// What was rated: a service at a window (一次一评) or a whole case (一事一评).
+    pub enum Occurrence {
+        OnSite = "on_site",
+        Online = "online",
+    }
+}
+
+xiaoneng_kit::named_enum! {
+    /// Where a 差评's closed loop stands.
+    pub enum LoopState {
+        Assigned = "assigned",
+        CalledBack = "called_back",
+        Rectified = "rectified",
+        Replied = "replied",
+        Closed = "closed",
+        Escalated = "escalated",
+    }
+}
+
+impl Occurrence {
+    pub fn wire(self) -> pb::Occurrence {
+        match self {
+            Occurrence::OnSite => pb::Occurrence::OnSite,
+            Occurrence::Online => pb::Occurrence::Online,
+        }
+    }
+}
+
+impl LoopState {
+    pub fn wire(self) -> pb::LoopState {
+        match self {
+            LoopState::Assigned => pb::LoopState::Assigned,
+            LoopState::CalledBack => pb::LoopState::CalledBack,
+            LoopState::Rectified => pb::LoopState::Rectified,
+            LoopState::Replied => pb::LoopState::Replied,
+            LoopState::Closed => pb::LoopState::Closed,
+            LoopState::Escalated => pb::LoopState::Escalated,
+        }
+    }
+
+    /// Whether the loop ended (nothing is due any more).
+    pub fn ended(self) -> bool {
+        matches!(self, LoopState::Closed | LoopState::Escalated)
+    }
+}
+
+/// A rating level, 1 (非常不满意) to 5 (非常满意).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Level(u8);
+
+impl Level {
+    pub fn parse(value: i32) -> Option<Level> {
+        (1..=5).contains(&value).then_some(Level(value as u8))
+    }
+
+    pub fn value(self) -> i32 {
+        self.0 as i32
+    }
+
+    /// 2 (不满意) and 1 (非常不满意) are 差评.
+    pub fn is_bad(self) -> bool {
+        self.0 <= 2
+    }
+}
+
+/// The indicators of the national rules, by occurrence.
+pub fn indicators(o: Occurrence) -> &'static [&'static str] {
+    match o {
+        Occurrence::OnSite => &[
+            "overall",
+            "efficiency",
+            "attitude",
+            "professional",
+            "environment",
+        ],
+        Occurrence::Online => &[
+            "overall",
+            "guide_accuracy",
+            "convenience",
+            "efficiency",
+            "usability",
+        ],
+    }
+}
+
+/// An invitation as stored: one per service occurrence.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InvitationRow {
+    pub id: Uuid,
+    pub region_code: String,
+    pub occurrence: Occurrence,
+    /// `ticket:<id>` or `case:<id>`: one invitation per occurrence.
+    pub source_key: String,
+    pub ticket_id: String,
+    pub case_id: String,
+    pub matter_id: String,
+    pub matter_name: String,
+    pub window_code: String,
+    pub hall_id: String,
+    pub department: String,
+    pub staff_id: String,
+    pub citizen_id: String,
+    pub opened_at: DateTime<Utc>,
+    pub rate_by: NaiveDate,
+    pub rating_id: Option<Uuid>,
+}
+
+/// A new invitation, from a consumed event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInvitation {
+    pub region_code: String,
+    pub occurrence: Occurrence,
+    pub source_key: String,
+    pub ticket_id: String,
+    pub case_id: String,
+    pub matter_id: String,
+    pub matter_name: String,
+    pub window_code: String,
+    pub hall_id: String,
+    pub department: String,
+    pub staff_id: String,
+    pub citizen_id: String,
+    pub opened_at: DateTime<Utc>,
+    pub rate_by: NaiveDate,
+}
+
+/// The last day an occurrence on `opened_on` may be rated: `window_days` calendar days on.
+pub fn rate_by(opened_on: NaiveDate, window_days: u32) -> NaiveDate {
+    opened_on + chrono::Duration::days(window_days as i64)
+}
+
+/// A rating as the citizen gives it, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRating {
+    pub level: Level,
+    pub scores: Vec<(String, Level)>,
+    pub comment: String,
+    pub tags: Vec<String>,
+    pub reason: String,
+    pub channel: i32,
+    pub anonymous: bool,
+}
+
+impl NewRating {
+    /// Parses a rating of an occurrence of kind `o`: every bad field listed.
+    pub fn parse(r: &pb::SubmitRatingRequest, o: Occurrence) -> AppResult<NewRating> {
+        let mut v = Violations::new();
+        let level = Level::parse(r.level);
+        v.check(
+            level.is_some(),
+            "level",
+            "must be 1 (非常不满意) to 5 (非常满意)",
+        );
+        let known = indicators(o);
+        let mut scores = Vec::new();
+        for (i, s) in r.scores.iter().enumerate() {
+            let ok = known.contains(&s.indicator.as_str());
+            v.check(
+                ok,
+                &format!("scores[{i}].indicator"),
+                &format!("must be one of {}", known.join(", ")),
+            );
+            match Level::parse(s.level) {
+                Some(l) if ok => scores.push((s.indicator.clone(), l)),
+                Some(_) => {}
+                None => v.check(false, &format!("scores[{i}].level"), "must be 1 to 5"),
+            }
+        }
+        let channel_ok =
+            matches!(pb::Channel::try_from(r.channel), Ok(c) if c != pb::Channel::Unspecified);
+        v.check(
+            channel_ok,
+            "channel",
+            "must name the channel the rating came by",
+        );
+        v.check(
+            r.comment.chars().count() <= 1000,
+            "comment",
+            "at most 1000 characters",
+        );
+        if level.is_some_and(Level::is_bad) {
+            let why = !r.reason.trim().is_empty() || !r.comment.trim().is_empty();
+            v.check(why, "reason", "a 差评 needs a reason or a comment");
+        }
+        v.into_result()?;
+        Ok(NewRating {
+            level: level.expect("checked"),
+            scores,
+            comment: r.comment.trim().to_string(),
+            tags: r
+                .tags
+                .iter()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            reason: r.reason.trim().to_string(),
+            channel: r.channel,
+            anonymous: r.anonymous,
+        })
+    }
+}
+
+/// Whether `rater` may rate `inv` on `today`: not rated yet, inside the window, not the staff
+/// member who served, and the citizen the invitation names (when it names one).
+pub fn may_rate(
+    inv: &InvitationRow,
+    rater: &str,
+    rater_is_citizen: bool,
+    today: NaiveDate,
+) -> AppResult<()> {
+    if inv.rating_id.is_some() {
+        return Err(AppError::precondition(
+            Reason::AlreadyRated.name(),
+            "this service was rated already",
+        ));
+    }
+    if today > inv.rate_by {
+        let why = format!("ratings for this service closed on {}", inv.rate_by);
+        return Err(AppError::precondition(
+            Reason::RatingWindowClosed.name(),
+            why,
+        ));
+    }
+    if !inv.staff_id.is_empty() && rater == inv.staff_id {
+        let why = "the staff member who gave the service cannot rate it";
+        return Err(AppError::precondition(Reason::SelfRating.name(), why));
+    }
+    if rater_is_citizen && !inv.citizen_id.is_empty() && rater != inv.citizen_id {
+        return Err(AppError::PermissionDenied(
+            "this invitation is another citizen's".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Working-day limits of the loop's steps (defaults: callback 1, rectification 5; regions have
+/// used 5, 7 and 15), and the days for the reply and the confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoopLimits {
+    pub callback_days: u32,
+    pub rectify_days: u32,
+    pub reply_days: u32,
+}
+
+/// A 差评's closed loop as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Loop {
+    pub state: LoopState,
+    /// The working-day deadline of the step under way; None once the loop ended (or while the
+    /// citizen is asked to confirm: no office deadline runs then).
+    pub step_due: Option<NaiveDate>,
+    pub reopened: u32,
+    pub callback_outcome: String,
+    pub callback_at: Option<DateTime<Utc>>,
+    pub rectification: String,
+    pub reply: String,
+    pub confirmation: String,
+}
+
+/// One step a unit (or the citizen) takes in a loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Callback { outcome: String },
+    Rectify { text: String },
+    Reply { text: String },
+    Confirm { answer: Confirmation },
+}
+
+/// The citizen's answer to the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    Satisfied,
+    BasicallySatisfied,
+    NotSatisfied,
+}
+
+impl Confirmation {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "satisfied" => Some(Confirmation::Satisfied),
+            "basically_satisfied" => Some(Confirmation::BasicallySatisfied),
+            "not_satisfied" => Some(Confirmation::NotSatisfied),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Confirmation::Satisfied => "satisfied",
+            Confirmation::BasicallySatisfied => "basically_satisfied",
+            Confirmation::NotSatisfied => "not_satisfied",
+        }
+    }
+}
+
+impl Loop {
+    /// The loop a 差评 given on `today` opens: assigned, the callback due in its limit.
+    pub fn open(limits: LoopLimits, cal: &Calendar, today: NaiveDate) -> Loop {
+        Loop {
+            state: LoopState::Assigned,
+            step_due: Some(cal.add_working_days(today, limits.callback_days)),
+            reopened: 0,
+            callback_outcome: String::new(),
+            callback_at: None,
+            rectification: String::new(),
+            reply: String::new(),
+            confirmation: String::new(),
+        }
+    }
+
+    /// Applies `step` on `today` (at `now`); the state it left. On error nothing changed.
+    /// "Not satisfied" reopens the loop once (back to rectification); a second time it goes
+    /// to the efficiency office.
+    pub fn advance(
+        &mut self,
+        step: Step,
+        limits: LoopLimits,
+        cal: &Calendar,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> AppResult<LoopState> {
+        use LoopState::*;
+        let from = self.state;
+        let illegal = || {
+            let why = format!(
+                "a 差评 loop that is {} does not take this step",
+                from.name()
+            );
+            AppError::precondition(Reason::IllegalStep.name(), why)
+        };
+        let text_of = |t: &str, field: &str| {
+            let t = t.trim();
+            if t.is_empty() {
+                Err(AppError::invalid(field, "is required for this step"))
+            } else {
+                Ok(t.to_string())
+            }
+        };
+        match (from, step) {
+            (Assigned, Step::Callback { outcome }) => {
+                self.callback_outcome = text_of(&outcome, "text")?;
+                self.callback_at = Some(now);
+                self.state = CalledBack;
+                self.step_due = Some(cal.add_working_days(today, limits.rectify_days));
+            }
+            (CalledBack, Step::Rectify { text }) => {
+                self.rectification = text_of(&text, "text")?;
+                self.state = Rectified;
+                self.step_due = Some(cal.add_working_days(today, limits.reply_days));
+            }
+            (Rectified, Step::Reply { text }) => {
+                self.reply = text_of(&text, "text")?;
+                self.state = Replied;
+                self.step_due = None;
+            }
+            (Replied, Step::Confirm { answer }) => {
+                self.confirmation = answer.name().to_string();
+                match answer {
+                    Confirmation::NotSatisfied if self.reopened == 0 => {
+                        self.reopened = 1;
+                        self.state = CalledBack;
+                        self.step_due = Some(cal.add_working_days(today, limits.rectify_days));
+                    }
+                    Confirmation::NotSatisfied => {
+                        self.state = Escalated;
+                        self.step_due = None;
+                    }
+                    _ => {
+                        self.state = Closed;
+                        self.step_due = None;
+                    }
+                }
+            }
+            _ => return Err(illegal()),
+        }
+        Ok(from)
+    }
+
+    /// Whether the step under way is past its deadline on `today`.
+    pub fn overdue(&self, today: NaiveDate) -> bool {
+        self.step_due.is_some_and(|d| today > d)
+    }
+}
+
+/// A rating as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RatingRow {
+    pub id: Uuid,
+    pub invitation_id: Uuid,
+    pub region_code: String,
+    pub level: i32,
+    pub scores: sqlx::types::Json<Vec<(String, i32)>>,
+    pub comment: String,
+    pub tags: Vec<String>,
+    pub reason: String,
+    pub channel: i32,
+    pub anonymous: bool,
+    pub follow_up: String,
+    pub rater: String,
+    pub rated_at: DateTime<Utc>,
+    pub rated_on: NaiveDate,
+    pub bad_loop: Option<sqlx::types::Json<Loop>>,
+    pub version: i64,
+}
+
+/// One row of the statistics, as counted.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StatRow {
+    pub key: String,
+    pub ratings: i64,
+    pub satisfied: i64,
+    pub bad: i64,
+    pub called_back: i64,
+    pub rectified: i64,
+}
+
+impl StatRow {
+    fn rate(n: i64, of: i64) -> f64 {
+        if of == 0 {
+            0.0
+        } else {
+            n as f64 / of as f64
+        }
+    }
+
+    /// (satisfaction, 差评, callback, rectification) rates.
+    pub fn rates(&self) -> (f64, f64, f64, f64) {
+        (
+            Self::rate(self.satisfied, self.ratings),
+            Self::rate(self.bad, self.ratings),
+            Self::rate(self.called_back, self.bad),
+            Self::rate(self.rectified, self.bad),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    const LIMITS: LoopLimits = LoopLimits {
+        callback_days: 1,
+        rectify_days: 5,
+        reply_days: 1,
+    };
+
+    fn cal() -> Calendar {
+        xiaoneng_calendar::Calendars::national_only().for_region("410702")
+    }
+
+    #[test]
+    fn names_are_fixed() {
+        let states: Vec<_> = LoopState::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(
+            states,
+            [
+                "assigned",
+                "called_back",
+                "rectified",
+                "replied",
+                "closed",
+                "escalated"
+            ]
+        );
+        let kinds: Vec<_> = Occurrence::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(kinds, ["on_site", "online"]);
+    }
+
+    #[test]
+    fn levels_and_bad_ratings() {
+        assert_eq!(Level::parse(0), None);
+        assert_eq!(Level::parse(6), None);
+        assert!(Level::parse(1).unwrap().is_bad() && Level::parse(2).unwrap().is_bad());
+        assert!(!Level::parse(3).unwrap().is_bad());
+    }
+
+    #[test]
+    fn a_bad_rating_needs_a_reason_and_every_bad_field_is_listed() {
+        let r = pb::SubmitRatingRequest {
+            level: 2,
+            channel: 0,
+            scores: vec![pb::Score {
+                indicator: "guide_accuracy".into(),
+                level: 9,
+            }],
+            ..Default::default()
+        };
+        let err = NewRating::parse(&r, Occurrence::OnSite).unwrap_err();
+        let AppError::InvalidArgument(v) = err else {
+            panic!("invalid argument")
+        };
+        let fields: Vec<_> = v.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "scores[0].indicator",
+                "scores[0].level",
+                "channel",
+                "reason"
+            ]
+        );
+        let ok = pb::SubmitRatingRequest {
+            level: 2,
+            channel: 1,
+            comment: "等了一小时".into(),
+            ..Default::default()
+        };
+        assert!(NewRating::parse(&ok, Occurrence::OnSite)
+            .unwrap()
+            .level
+            .is_bad());
+    }
+
+    fn invitation() -> InvitationRow {
+        InvitationRow {
+            id: Uuid::nil(),
+            region_code: "410702".into(),
+            occurrence: Occurrence::OnSite,
+            source_key: "ticket:1".into(),
+            ticket_id: "1".into(),
+            case_id: String::new(),
+            matter_id: String::new(),
+            matter_name: String::new(),
+            window_code: "A01".into(),
+            hall_id: String::new(),
+            department: String::new(),
+            staff_id: "clerk-01".into(),
+            citizen_id: "citizen-wang".into(),
+            opened_at: Utc::now(),
+            rate_by: day("2026-09-21"),
+            rating_id: None,
+        }
+    }
+
+    #[test]
+    fn one_rating_inside_the_window_never_by_the_server_or_another_citizen() {
+        let inv = invitation();
+        assert!(may_rate(&inv, "citizen-wang", true, day("2026-09-21")).is_ok());
+        let reason = |e: AppError| match e {
+            AppError::FailedPrecondition { reason, .. } => reason.to_string(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(
+            reason(may_rate(&inv, "citizen-wang", true, day("2026-09-22")).unwrap_err()),
+            "RATING_WINDOW_CLOSED"
+        );
+        assert_eq!(
+            reason(may_rate(&inv, "clerk-01", false, day("2026-09-20")).unwrap_err()),
+            "SELF_RATING"
+        );
+        assert!(matches!(
+            may_rate(&inv, "citizen-li", true, day("2026-09-20")),
+            Err(AppError::PermissionDenied(_))
+        ));
+        let rated = InvitationRow {
+            rating_id: Some(Uuid::nil()),
+            ..inv
+        };
+        assert_eq!(
+            reason(may_rate(&rated, "citizen-wang", true, day("2026-09-20")).unwrap_err()),
+            "ALREADY_RATED"
+        );
+    }
+
+    /// A 差评 on Wed 30 Sep 2026: the callback is due on the next working day, Thu 8 Oct
+    /// (National Day 1-7 Oct); called back on 8 Oct, rectification in 5 working days: 9, 10
+    /// (Sat, make-up), 12, 13, 14 → Wed 14 Oct.
+    #[test]
+    fn the_loops_deadlines_cross_national_day_on_the_calendar() {
+        let cal = cal();
+        let now = Utc::now();
+        let mut l = Loop::open(LIMITS, &cal, day("2026-09-30"));
+        assert_eq!(l.step_due, Some(day("2026-10-08")));
+        assert!(!l.overdue(day("2026-10-08")) && l.overdue(day("2026-10-09")));
+        l.advance(
+            Step::Callback {
+                outcome: "已联系, 群众反映等候太久".into(),
+            },
+            LIMITS,
+            &cal,
+            day("2026-10-08"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            (l.state, l.step_due),
+            (LoopState::CalledBack, Some(day("2026-10-14")))
+        );
+    }
+
+    #[test]
+    fn not_satisfied_reopens_once_then_goes_to_the_efficiency_office() {
+        let (cal, now, d) = (cal(), Utc::now(), day("2026-11-02"));
+        let mut l = Loop::open(LIMITS, &cal, d);
+        let bad = l
+            .advance(Step::Reply { text: "x".into() }, LIMITS, &cal, d, now)
+            .unwrap_err();
+        assert!(matches!(
+            bad,
+            AppError::FailedPrecondition {
+                reason: "ILLEGAL_STEP",
+                ..
+            }
+        ));
+        assert_eq!(
+            l.state,
+            LoopState::Assigned,
+            "a refused step changes nothing"
+        );
+        let steps = |l: &mut Loop| {
+            l.advance(
+                Step::Callback {
+                    outcome: "已回访".into(),
+                },
+                LIMITS,
+                &cal,
+                d,
+                now,
+            )
+            .unwrap();
+            l.advance(
+                Step::Rectify {
+                    text: "已整改".into(),
+                },
+                LIMITS,
+                &cal,
+                d,
+                now,
+            )
+            .unwrap();
+            l.advance(
+                Step::Reply {
+                    text: "已答复".into(),
+                },
+                LIMITS,
+                &cal,
+                d,
+                now,
+            )
+            .unwrap();
+        };
+        steps(&mut l);
+        let not = Step::Confirm {
+            answer: Confirmation::NotSatisfied,
+        };
+        l.advance(not.clone(), LIMITS, &cal, d, now).unwrap();
+        assert_eq!((l.state, l.reopened), (LoopState::CalledBack, 1));
+        l.advance(
+            Step::Rectify {
+                text: "再次整改".into(),
+            },
+            LIMITS,
+            &cal,
+            d,
+            now,
+        )
+        .unwrap();
+        l.advance(
+            Step::Reply {
+                text: "再次答复".into(),
+            },
+            LIMITS,
+            &cal,
+            d,
+            now,
+        )
+        .unwrap();
+        l.advance(not, LIMITS, &cal, d, now).unwrap();
+        assert_eq!((l.state, l.step_due), (LoopState::Escalated, None));
+        let mut ok = Loop::open(LIMITS, &cal, d);
+        steps(&mut ok);
+        ok.advance(
+            Step::Confirm {
+                answer: Confirmation::BasicallySatisfied,
+            },
+            LIMITS,
+            &cal,
+            d,
+            now,
+        )
+        .unwrap();
+        assert_eq!(ok.state, LoopState::Closed);
+        assert!(ok.state.ended());
+    }
+
+    #[test]
+    fn rates_are_counts_over_counts() {
+        let r = StatRow {
+            key: "x".into(),
+            ratings: 8,
+            satisfied: 6,
+            bad: 2,
+            called_back: 2,
+            rectified: 1,
+        };
+        assert_eq!(r.rates(), (0.75, 0.25, 1.0, 0.5));
+        let empty = StatRow {
+            key: "y".into(),
+            ratings: 0,
+            satisfied: 0,
+            bad: 0,
+            called_back: 0,
+            rectified: 0,
+        };
+        assert_eq!(empty.rates(), (0.0, 0.0, 0.0, 0.0));
+    }
+}

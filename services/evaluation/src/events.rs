@@ -1,0 +1,92 @@
+//! Events the evaluation service publishes on `xiaoneng.evaluation.events`: every invitation,
+//! every rating and every step of a 差评's closed loop (overdue steps included).
+
+use chrono::NaiveDate;
+use xiaoneng_kit::events::NewEvent;
+use xiaoneng_kit::region::RegionCode;
+use xiaoneng_kit::ServiceKind;
+use xiaoneng_proto::evaluation::events::v1::{
+    BadRatingLoopChanged, InvitationOpened, RatingSubmitted,
+};
+
+use crate::domain::{InvitationRow, LoopState, RatingRow};
+
+fn region(code: &str) -> anyhow::Result<RegionCode> {
+    RegionCode::parse(code).map_err(anyhow::Error::msg)
+}
+
+fn date(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
+pub fn invitation_opened(i: &InvitationRow) -> anyhow::Result<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Evaluation,
+        i.id.to_string(),
+        &region(&i.region_code)?,
+        &InvitationOpened {
+            invitation_id: i.id.to_string(),
+            region_code: i.region_code.clone(),
+            occurrence: i.occurrence.wire() as i32,
+            ticket_id: i.ticket_id.clone(),
+            case_id: i.case_id.clone(),
+            matter_id: i.matter_id.clone(),
+            staff_id: i.staff_id.clone(),
+            department: i.department.clone(),
+            rate_by_date: i.rate_by.to_string(),
+        },
+    ))
+}
+
+pub fn rating_submitted(i: &InvitationRow, r: &RatingRow) -> anyhow::Result<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Evaluation,
+        r.id.to_string(),
+        &region(&r.region_code)?,
+        &RatingSubmitted {
+            rating_id: r.id.to_string(),
+            invitation_id: i.id.to_string(),
+            region_code: r.region_code.clone(),
+            level: r.level,
+            bad: r.level <= 2,
+            channel: r.channel,
+            occurrence: i.occurrence.wire() as i32,
+            ticket_id: i.ticket_id.clone(),
+            case_id: i.case_id.clone(),
+            matter_id: i.matter_id.clone(),
+            window_code: i.window_code.clone(),
+            department: i.department.clone(),
+            staff_id: i.staff_id.clone(),
+            rate_time: Some(xiaoneng_kit::timestamp(r.rated_at)),
+        },
+    ))
+}
+
+/// A loop step (or its overdue: `from == to`, actor `system`).
+pub fn loop_changed(
+    i: &InvitationRow,
+    r: &RatingRow,
+    from: LoopState,
+    actor: &str,
+    today: NaiveDate,
+    overdue: bool,
+) -> anyhow::Result<NewEvent> {
+    let l = r.bad_loop.as_ref().map(|l| &l.0);
+    Ok(NewEvent::new(
+        ServiceKind::Evaluation,
+        r.id.to_string(),
+        &region(&r.region_code)?,
+        &BadRatingLoopChanged {
+            rating_id: r.id.to_string(),
+            region_code: r.region_code.clone(),
+            from_state: from.wire() as i32,
+            to_state: l.map(|l| l.state.wire() as i32).unwrap_or_default(),
+            actor: actor.to_string(),
+            department: i.department.clone(),
+            staff_id: i.staff_id.clone(),
+            step_due_date: date(l.and_then(|l| l.step_due)),
+            on_date: today.to_string(),
+            overdue,
+        },
+    ))
+}

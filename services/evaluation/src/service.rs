@@ -1,0 +1,330 @@
+//! The evaluation use cases: open invitations from consumed events (in the consumer's
+//! transaction, once per occurrence), rate, follow up, advance a 差评's loop, report overdue
+//! steps, count the statistics. Each write loads under its row lock, applies the domain rule,
+//! saves and enqueues its events in one transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+use xiaoneng_kit::auth::{Audience, Caller};
+use xiaoneng_kit::calendar::LiveCalendars;
+use xiaoneng_kit::clock::BusinessClock;
+use xiaoneng_kit::consumer::EventHandler;
+use xiaoneng_kit::events::ConsumedEvent;
+use xiaoneng_kit::region::RegionCode;
+use xiaoneng_kit::{outbox, AppError, AppResult};
+use xiaoneng_proto::case::events::v1::CaseTransitioned;
+use xiaoneng_proto::case::v1::CaseState;
+use xiaoneng_proto::queue::events::v1::ServiceFinished;
+
+use crate::domain::{
+    self, InvitationRow, Loop, LoopLimits, LoopState, NewInvitation, NewRating, Occurrence,
+    RatingRow, Reason, StatRow, Step,
+};
+use crate::events;
+use crate::store;
+
+/// A region's rules: how long a service may be rated, and the loop's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegionRules {
+    /// Calendar days after the service in which it may be rated.
+    pub rating_window_days: u32,
+    /// Working days for the callback, the rectification and the reply.
+    pub callback_days: u32,
+    pub rectify_days: u32,
+    pub reply_days: u32,
+}
+
+impl Default for RegionRules {
+    fn default() -> Self {
+        RegionRules {
+            rating_window_days: 7,
+            callback_days: 1,
+            rectify_days: 5,
+            reply_days: 1,
+        }
+    }
+}
+
+impl RegionRules {
+    pub fn limits(&self) -> LoopLimits {
+        LoopLimits {
+            callback_days: self.callback_days,
+            rectify_days: self.rectify_days,
+            reply_days: self.reply_days,
+        }
+    }
+}
+
+/// The rules by region code: a county's own, else its city's, else the default.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub default: RegionRules,
+    pub regions: BTreeMap<String, RegionRules>,
+}
+
+impl Rules {
+    pub fn for_region(&self, code: &str) -> RegionRules {
+        let city = code.get(..4).map(|c| format!("{c}00")).unwrap_or_default();
+        self.regions
+            .get(code)
+            .or_else(|| self.regions.get(&city))
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// What every use case needs: the pool, the region rules, the live calendar, the business clock.
+#[derive(Clone)]
+pub struct Evaluation {
+    pub pool: PgPool,
+    pub rules: Rules,
+    pub calendars: LiveCalendars,
+    pub clock: BusinessClock,
+}
+
+/// The invitation an event opens, if it opens one.
+pub fn invitation_for(e: &ConsumedEvent, rules: &Rules) -> Result<Option<NewInvitation>, String> {
+    let cst = xiaoneng_kit::clock::cst();
+    if e.event_type == <ServiceFinished as prost::Name>::full_name() {
+        let f: ServiceFinished = e.decode()?;
+        let at = f
+            .finish_time
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .unwrap_or(e.occurred_at);
+        let window = rules.for_region(&f.region_code).rating_window_days;
+        return Ok(Some(NewInvitation {
+            region_code: f.region_code,
+            occurrence: Occurrence::OnSite,
+            source_key: format!("ticket:{}", f.ticket_id),
+            ticket_id: f.ticket_id,
+            case_id: f.case_id,
+            matter_id: f.matter_id,
+            matter_name: f.matter_name,
+            window_code: f.window_code,
+            hall_id: f.hall_id,
+            department: String::new(),
+            staff_id: f.staff_id,
+            citizen_id: f.citizen_id,
+            opened_at: at,
+            rate_by: domain::rate_by(at.with_timezone(&cst).date_naive(), window),
+        }));
+    }
+    if e.event_type == <CaseTransitioned as prost::Name>::full_name() {
+        let t: CaseTransitioned = e.decode()?;
+        let done = [CaseState::Delivered as i32, CaseState::Closed as i32];
+        if !done.contains(&t.to_state) {
+            return Ok(None);
+        }
+        let on = chrono::NaiveDate::parse_from_str(&t.on_date, "%Y-%m-%d")
+            .unwrap_or_else(|_| e.occurred_at.with_timezone(&cst).date_naive());
+        let window = rules.for_region(&t.region_code).rating_window_days;
+        return Ok(Some(NewInvitation {
+            region_code: t.region_code,
+            occurrence: Occurrence::Online,
+            source_key: format!("case:{}", t.case_id),
+            ticket_id: String::new(),
+            case_id: t.case_id,
+            matter_id: t.matter_id,
+            matter_name: t.matter_name,
+            window_code: String::new(),
+            hall_id: String::new(),
+            department: t.handling_department,
+            staff_id: t.handler,
+            citizen_id: String::new(),
+            opened_at: e.occurred_at,
+            rate_by: domain::rate_by(on, window),
+        }));
+    }
+    Ok(None)
+}
+
+/// Opens invitations from the queue's and the case service's events, once per occurrence, in
+/// the consumer's transaction (which also marks the event applied).
+pub struct InvitationHandler {
+    pub rules: Rules,
+}
+
+impl EventHandler for InvitationHandler {
+    async fn handle(&self, tx: &mut PgConnection, event: &ConsumedEvent) -> anyhow::Result<()> {
+        let Some(new) = invitation_for(event, &self.rules).map_err(anyhow::Error::msg)? else {
+            return Ok(());
+        };
+        if let Some(row) = store::open_invitation(tx, &new).await? {
+            outbox::enqueue(tx, &events::invitation_opened(&row)?).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Evaluation {
+    pub async fn invitation(&self, caller: &Caller, id: Uuid) -> AppResult<InvitationRow> {
+        let mut conn = self.pool.acquire().await?;
+        store::invitation(&mut conn, &caller.audience(), id, false).await
+    }
+
+    /// Rates an invitation once; a 差评 opens its loop with the callback due.
+    pub async fn rate(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        req: &xiaoneng_proto::evaluation::v1::SubmitRatingRequest,
+    ) -> AppResult<(InvitationRow, RatingRow)> {
+        let (now, today) = (self.clock.now(), self.clock.today());
+        let mut tx = self.pool.begin().await?;
+        let inv = store::invitation(&mut tx, &caller.audience(), id, true).await?;
+        let rating = NewRating::parse(req, inv.occurrence)?;
+        domain::may_rate(&inv, &caller.subject, caller.acts_as_citizen(), today)?;
+        let rules = self.rules.for_region(&inv.region_code);
+        let cal = self
+            .calendars
+            .current()
+            .calendars
+            .for_region(&inv.region_code);
+        let bad_loop = rating
+            .level
+            .is_bad()
+            .then(|| Loop::open(rules.limits(), &cal, today));
+        let row = store::insert_rating(
+            &mut tx,
+            &inv,
+            &rating,
+            &caller.subject,
+            now,
+            today,
+            bad_loop.as_ref(),
+        )
+        .await?;
+        outbox::enqueue(&mut tx, &events::rating_submitted(&inv, &row)?).await?;
+        if bad_loop.is_some() {
+            outbox::enqueue(
+                &mut tx,
+                &events::loop_changed(&inv, &row, LoopState::Assigned, "system", today, false)?,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok((inv, row))
+    }
+
+    /// A rating the caller may see (through its invitation's audience).
+    pub async fn rating(&self, scope: &Audience, id: Uuid) -> AppResult<RatingRow> {
+        let mut conn = self.pool.acquire().await?;
+        let r = store::rating(&mut conn, id, false).await?;
+        store::invitation(&mut conn, scope, r.invitation_id, false).await?;
+        Ok(r)
+    }
+
+    /// The one follow-up comment (追评), by whoever rated.
+    pub async fn follow_up(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        comment: &str,
+    ) -> AppResult<RatingRow> {
+        let mut tx = self.pool.begin().await?;
+        let mut r = store::rating(&mut tx, id, true).await?;
+        store::invitation(&mut tx, &caller.audience(), r.invitation_id, false).await?;
+        if r.rater != caller.subject {
+            return Err(AppError::PermissionDenied(
+                "only the rater follows up a rating".into(),
+            ));
+        }
+        if !r.follow_up.is_empty() {
+            return Err(AppError::precondition(
+                Reason::FollowUpGiven.name(),
+                "the one follow-up was given",
+            ));
+        }
+        r.follow_up = comment.trim().to_string();
+        let r = store::update_rating(&mut tx, &r).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// One step of a 差评's loop, with its event.
+    pub async fn advance(&self, caller: &Caller, id: Uuid, step: Step) -> AppResult<RatingRow> {
+        let (now, today) = (self.clock.now(), self.clock.today());
+        let mut tx = self.pool.begin().await?;
+        let mut r = store::rating(&mut tx, id, true).await?;
+        let inv = store::invitation(&mut tx, &caller.audience(), r.invitation_id, false).await?;
+        let confirming = matches!(step, Step::Confirm { .. });
+        // The citizen confirms; the responsible unit takes the other steps.
+        if confirming != caller.acts_as_citizen() && !caller.roles.iter().any(|x| x == "system") {
+            let who = if confirming {
+                "the citizen who rated"
+            } else {
+                "the responsible unit"
+            };
+            return Err(AppError::PermissionDenied(format!(
+                "this step is taken by {who}"
+            )));
+        }
+        let rules = self.rules.for_region(&inv.region_code);
+        let cal = self
+            .calendars
+            .current()
+            .calendars
+            .for_region(&inv.region_code);
+        let Some(l) = r.bad_loop.as_mut() else {
+            return Err(AppError::precondition(
+                Reason::IllegalStep.name(),
+                "only a 差评 has a closed loop",
+            ));
+        };
+        let from = l.0.advance(step, rules.limits(), &cal, today, now)?;
+        let r = store::update_rating(&mut tx, &r).await?;
+        outbox::enqueue(
+            &mut tx,
+            &events::loop_changed(&inv, &r, from, &caller.subject, today, false)?,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// Reports each open loop step past its deadline, once per deadline, the day after it;
+    /// replicas share the work (SKIP LOCKED). Returns how many were reported.
+    pub async fn report_overdue(&self, batch: i64) -> AppResult<usize> {
+        let today = self.clock.today();
+        let mut tx = self.pool.begin().await?;
+        let rows = store::lock_overdue(&mut tx, today, batch).await?;
+        for r in &rows {
+            let l = r
+                .bad_loop
+                .as_ref()
+                .map(|l| l.0.clone())
+                .ok_or_else(|| anyhow::anyhow!("loop"))?;
+            let inv = store::invitation(
+                &mut tx,
+                &Audience::Region(RegionCode::parse(&r.region_code).map_err(anyhow::Error::msg)?),
+                r.invitation_id,
+                false,
+            )
+            .await?;
+            outbox::enqueue(
+                &mut tx,
+                &events::loop_changed(&inv, r, l.state, "system", today, true)?,
+            )
+            .await?;
+            store::mark_overdue(&mut tx, r.id, l.step_due.unwrap_or(today)).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Statistics of `scope` from `from` to `to`, grouped by `dimension` (an invitation column).
+    pub async fn statistics(
+        &self,
+        scope: &RegionCode,
+        dimension: &'static str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> AppResult<Vec<StatRow>> {
+        store::statistics(&self.pool, &scope.like_pattern(), dimension, from, to).await
+    }
+}

@@ -1,0 +1,199 @@
+//! SQL of invitations and ratings, on the caller's connection or transaction; never writes
+//! events.
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+use xiaoneng_kit::auth::Audience;
+use xiaoneng_kit::region::RegionCode;
+use xiaoneng_kit::AppResult;
+
+use crate::domain::{InvitationRow, Loop, NewInvitation, NewRating, RatingRow, StatRow};
+
+const INVITATION: &str =
+    "id, region_code, occurrence, source_key, ticket_id, case_id, matter_id, matter_name,
+    window_code, hall_id, department, staff_id, citizen_id, opened_at, rate_by, rating_id";
+const RATING: &str =
+    "id, invitation_id, region_code, level, scores, comment, tags, reason, channel, anonymous,
+    follow_up, rater, rated_at, rated_on, bad_loop, version";
+
+/// Opens an invitation unless its occurrence has one; the new row, or None.
+pub async fn open_invitation(
+    conn: &mut PgConnection,
+    n: &NewInvitation,
+) -> AppResult<Option<InvitationRow>> {
+    Ok(sqlx::query_as(&format!(
+        "INSERT INTO invitations (id, region_code, occurrence, source_key, ticket_id, case_id, matter_id, matter_name,
+            window_code, hall_id, department, staff_id, citizen_id, opened_at, rate_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (source_key) DO NOTHING RETURNING {INVITATION}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(&n.region_code)
+    .bind(n.occurrence)
+    .bind(&n.source_key)
+    .bind(&n.ticket_id)
+    .bind(&n.case_id)
+    .bind(&n.matter_id)
+    .bind(&n.matter_name)
+    .bind(&n.window_code)
+    .bind(&n.hall_id)
+    .bind(&n.department)
+    .bind(&n.staff_id)
+    .bind(&n.citizen_id)
+    .bind(n.opened_at)
+    .bind(n.rate_by)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// An invitation the audience may see (NOT_FOUND outside the region, PERMISSION_DENIED for
+/// another citizen's), locked when `lock`.
+pub async fn invitation(
+    conn: &mut PgConnection,
+    scope: &Audience,
+    id: Uuid,
+    lock: bool,
+) -> AppResult<InvitationRow> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row: InvitationRow = sqlx::query_as(&format!(
+        "SELECT {INVITATION} FROM invitations WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| xiaoneng_kit::AppError::not_found("invitation", id.to_string()))?;
+    let region = RegionCode::parse(&row.region_code).map_err(anyhow::Error::msg)?;
+    scope.check("invitation", &id.to_string(), &region, &row.citizen_id)?;
+    Ok(row)
+}
+
+/// Stores a rating of `inv` and marks the invitation rated.
+pub async fn insert_rating(
+    conn: &mut PgConnection,
+    inv: &InvitationRow,
+    r: &NewRating,
+    rater: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    on: chrono::NaiveDate,
+    bad_loop: Option<&Loop>,
+) -> AppResult<RatingRow> {
+    let scores: Vec<(String, i32)> = r
+        .scores
+        .iter()
+        .map(|(i, l)| (i.clone(), l.value()))
+        .collect();
+    let row: RatingRow = sqlx::query_as(&format!(
+        "INSERT INTO ratings (id, invitation_id, region_code, level, scores, comment, tags, reason, channel, anonymous,
+            rater, rated_at, rated_on, bad_loop, loop_state, step_due)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING {RATING}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(inv.id)
+    .bind(&inv.region_code)
+    .bind(r.level.value())
+    .bind(sqlx::types::Json(&scores))
+    .bind(&r.comment)
+    .bind(&r.tags)
+    .bind(&r.reason)
+    .bind(r.channel)
+    .bind(r.anonymous)
+    .bind(rater)
+    .bind(at)
+    .bind(on)
+    .bind(bad_loop.map(sqlx::types::Json))
+    .bind(bad_loop.map(|l| l.state))
+    .bind(bad_loop.and_then(|l| l.step_due))
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE invitations SET rating_id = $2 WHERE id = $1")
+        .bind(inv.id)
+        .bind(row.id)
+        .execute(conn)
+        .await?;
+    Ok(row)
+}
+
+/// A rating, locked when `lock`.
+pub async fn rating(conn: &mut PgConnection, id: Uuid, lock: bool) -> AppResult<RatingRow> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    sqlx::query_as(&format!("SELECT {RATING} FROM ratings WHERE id = $1{lock}"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| xiaoneng_kit::AppError::not_found("rating", id.to_string()))
+}
+
+/// Writes a rating's follow-up and loop.
+pub async fn update_rating(conn: &mut PgConnection, r: &RatingRow) -> AppResult<RatingRow> {
+    let l = r.bad_loop.as_ref().map(|l| &l.0);
+    Ok(sqlx::query_as(&format!(
+        "UPDATE ratings SET follow_up = $2, bad_loop = $3, loop_state = $4, step_due = $5, version = version + 1
+         WHERE id = $1 RETURNING {RATING}"
+    ))
+    .bind(r.id)
+    .bind(&r.follow_up)
+    .bind(l.map(sqlx::types::Json))
+    .bind(l.map(|l| l.state))
+    .bind(l.and_then(|l| l.step_due))
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Open loops whose step was due before `today` and not yet reported overdue for that due
+/// date, locked for the overdue pass (skipping what another replica holds).
+pub async fn lock_overdue(
+    conn: &mut PgConnection,
+    today: chrono::NaiveDate,
+    batch: i64,
+) -> AppResult<Vec<RatingRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {RATING} FROM ratings
+         WHERE loop_state NOT IN ('closed', 'escalated') AND step_due < $1
+           AND (overdue_notified_for IS NULL OR overdue_notified_for <> step_due)
+         ORDER BY step_due LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(today)
+    .bind(batch)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Records that the overdue of the step due on `due` was reported.
+pub async fn mark_overdue(
+    conn: &mut PgConnection,
+    id: Uuid,
+    due: chrono::NaiveDate,
+) -> AppResult<()> {
+    sqlx::query("UPDATE ratings SET overdue_notified_for = $2 WHERE id = $1")
+        .bind(id)
+        .bind(due)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The statistics of ratings in regions matching `region_like` rated from `from` to `to`,
+/// grouped by `group` (a column of the invitation, or the region).
+pub async fn statistics(
+    pool: &PgPool,
+    region_like: &str,
+    group: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> AppResult<Vec<StatRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT i.{group} AS key, count(*) AS ratings,
+                count(*) FILTER (WHERE r.level >= 3) AS satisfied,
+                count(*) FILTER (WHERE r.level <= 2) AS bad,
+                count(*) FILTER (WHERE r.level <= 2 AND r.bad_loop->>'callback_at' IS NOT NULL) AS called_back,
+                count(*) FILTER (WHERE r.level <= 2 AND r.loop_state = 'closed') AS rectified
+         FROM ratings r JOIN invitations i ON i.id = r.invitation_id
+         WHERE r.region_code LIKE $1 AND r.rated_on BETWEEN $2 AND $3
+         GROUP BY i.{group} ORDER BY i.{group}"
+    ))
+    .bind(region_like)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,218 @@
+//! The evaluation service against the real stack: a service finished at a window reaches it
+//! over the broker and opens one invitation; the citizen served rates it once; a 差评's closed
+//! loop runs on the working-day calendar (National Day 2026 in the middle), reports an overdue
+//! step once, reopens once and goes to the efficiency office; the statistics count it.
+
+use prost::Message as _;
+use tonic::Code;
+use xiaoneng_e2e::proto::evaluation::events::v1::BadRatingLoopChanged;
+use xiaoneng_e2e::proto::evaluation::v1 as epb;
+use xiaoneng_e2e::proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
+use xiaoneng_e2e::proto::queue::v1 as qpb;
+use xiaoneng_e2e::{channel, eventually, shared_brokers, token, Intercepted, ServiceProc};
+use xiaoneng_kit::auth::roles;
+use xiaoneng_kit::ServiceKind;
+
+use crate::common::{reason, violations};
+use crate::queue::{call_and_finish, catalog, category, client, hall, issue, open, queue_service, window};
+
+type Ratings = EvaluationServiceClient<Intercepted>;
+
+async fn as_(e: &ServiceProc, who: &str, roles: &[&str]) -> Ratings {
+    EvaluationServiceClient::new(channel(&e.addr(), Some(&token(who, roles, "410702"))).await)
+}
+
+/// The catalog, the queue and the evaluation service (business clock at `at`, overdue pass every
+/// 100 ms) on the shared broker; a hall with window ZH01 open for staff `s1`; one ticket taken
+/// by citizen-wang, called and finished there. Returns the services and the invitation's id.
+struct Served {
+    _catalog: ServiceProc,
+    _queue: ServiceProc,
+    eval: ServiceProc,
+    invitation: String,
+    ticket: String,
+}
+
+impl Served {
+    async fn start(at: &str) -> Self {
+        let (catalog, matters) = catalog().await;
+        let queue = queue_service(&catalog, &[]).await;
+        let env = [("XIAONENG__DOMAIN__BUSINESS_TIME", at), ("XIAONENG__DOMAIN__OVERDUE_INTERVAL_MS", "100")];
+        let eval = ServiceProc::start_with(ServiceKind::Evaluation, &shared_brokers(), &env).await;
+        let mut m = client(&queue, "manager", &[roles::HALL_MANAGER]).await;
+        let h = hall(&mut m, "评价大厅", vec![category("A", &[])]).await;
+        let zh = window(&mut m, &h.id, "ZH01", qpb::WindowKind::Comprehensive, &[], false).await;
+        open(&mut m, &zh, "s1").await;
+        let mut wang = client(&queue, "citizen-wang", &[roles::CITIZEN]).await;
+        let t = issue(&mut wang, &h.id, &matters[0], qpb::Priority::Normal).await;
+        let mut clerk = client(&queue, "s1", &[roles::CLERK]).await;
+        assert_eq!(call_and_finish(&mut clerk, &zh).await, Some(t.number.clone()));
+        let db = eval.db().await;
+        let ticket = t.id.clone();
+        let invitation = eventually(60, "the invitation of the finished ticket", || {
+            let (db, ticket) = (db.clone(), ticket.clone());
+            async move {
+                sqlx::query_scalar::<_, String>("SELECT id::text FROM invitations WHERE ticket_id = $1")
+                    .bind(&ticket)
+                    .fetch_optional(&db)
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        Served { _catalog: catalog, _queue: queue, eval, invitation, ticket }
+    }
+
+    fn rating(&self, level: i32, comment: &str) -> epb::SubmitRatingRequest {
+        epb::SubmitRatingRequest {
+            invitation_id: self.invitation.clone(),
+            level,
+            comment: comment.into(),
+            channel: epb::Channel::WindowDevice as i32,
+            ..Default::default()
+        }
+    }
+}
+
+async fn count(db: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db).await.unwrap()
+}
+
+/// One invitation for the finished ticket, bound to its window, staff and citizen; second,
+/// self, other citizens', unknown and malformed ratings are refused and change nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finished_service_opens_one_invitation_and_is_rated_once() {
+    let s = Served::start("2026-09-30T10:00:00+08:00").await;
+    let mut wang = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
+    let inv = wang.get_invitation(epb::GetInvitationRequest { id: s.invitation.clone() }).await.unwrap();
+    let inv = inv.into_inner().invitation.unwrap();
+    assert_eq!(
+        (inv.window_code.as_str(), inv.staff_id.as_str(), inv.citizen_id.as_str()),
+        ("ZH01", "s1", "citizen-wang")
+    );
+    assert_eq!((inv.ticket_id.as_str(), inv.occurrence), (s.ticket.as_str(), epb::Occurrence::OnSite as i32));
+
+    let bad = wang.submit_rating(epb::SubmitRatingRequest { channel: 0, ..s.rating(7, "") }).await.unwrap_err();
+    assert_eq!(violations(&bad), ["channel", "level"]);
+    let no_reason = wang.submit_rating(s.rating(1, "")).await.unwrap_err();
+    assert_eq!(violations(&no_reason), ["reason"]);
+    let mut server = as_(&s.eval, "s1", &[roles::SYSTEM]).await;
+    let own = server.submit_rating(s.rating(5, "")).await.unwrap_err();
+    assert_eq!((own.code(), reason(&own)), (Code::FailedPrecondition, "SELF_RATING".to_string()));
+    let mut li = as_(&s.eval, "citizen-li", &[roles::CITIZEN]).await;
+    assert_eq!(li.submit_rating(s.rating(5, "")).await.unwrap_err().code(), Code::PermissionDenied);
+    let unknown = epb::SubmitRatingRequest { invitation_id: uuid::Uuid::new_v4().to_string(), ..s.rating(5, "") };
+    assert_eq!(wang.submit_rating(unknown).await.unwrap_err().code(), Code::NotFound);
+
+    let r = wang.submit_rating(s.rating(4, "办得很快")).await.unwrap().into_inner().rating.unwrap();
+    assert_eq!((r.level, r.r#loop.is_none()), (4, true), "a good rating has no loop");
+    let again = wang.submit_rating(s.rating(1, "改评差评")).await.unwrap_err();
+    assert_eq!(reason(&again), "ALREADY_RATED");
+    let db = s.eval.db().await;
+    // The shared broker carries other tests' tickets too: count this ticket's.
+    let ratings = format!("SELECT count(*) FROM ratings WHERE invitation_id = '{}'", s.invitation);
+    assert_eq!(count(&db, &ratings).await, 1);
+    let invitations = format!("SELECT count(*) FROM invitations WHERE ticket_id = '{}'", s.ticket);
+    assert_eq!(count(&db, &invitations).await, 1);
+    let opened = format!(
+        "SELECT count(*) FROM outbox WHERE event_type = 'xiaoneng.evaluation.events.v1.InvitationOpened' AND event_key = '{}'",
+        s.invitation
+    );
+    assert_eq!(count(&db, &opened).await, 1);
+    let follow = epb::AddFollowUpRequest { rating_id: r.id.clone(), comment: "窗口人员很耐心".into() };
+    wang.add_follow_up(follow.clone()).await.unwrap();
+    assert_eq!(reason(&wang.add_follow_up(follow).await.unwrap_err()), "FOLLOW_UP_GIVEN");
+}
+
+/// The rating window closes: 7 days after the service (the default), a rating is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rating_after_the_regions_window_is_refused() {
+    let mut s = Served::start("2026-09-30T10:00:00+08:00").await;
+    let inv = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
+    let rate_by = inv.clone().get_invitation(epb::GetInvitationRequest { id: s.invitation.clone() }).await.unwrap();
+    let rate_by = rate_by.into_inner().invitation.unwrap().rate_by_date;
+    let day = chrono::NaiveDate::parse_from_str(&rate_by, "%Y-%m-%d").unwrap() + chrono::Duration::days(1);
+    s.eval.kill();
+    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &format!("{day}T09:00:00+08:00"));
+    s.eval.restart().await;
+    let mut wang = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
+    let late = wang.submit_rating(s.rating(5, "")).await.unwrap_err();
+    assert_eq!(reason(&late), "RATING_WINDOW_CLOSED");
+    let ratings = format!("SELECT count(*) FROM ratings WHERE invitation_id = '{}'", s.invitation);
+    assert_eq!(count(&s.eval.db().await, &ratings).await, 0);
+}
+
+/// A 差评 on Wed 30 Sep 2026: the callback is due Thu 8 Oct (National Day 1-7 Oct). On 9 Oct
+/// it is reported overdue, once; the callback then makes the rectification due in 5 working
+/// days: 10 (Sat, make-up), 12, 13, 14, 15 → Thu 15 Oct. Not satisfied reopens once, then the
+/// loop goes to the efficiency office; an illegal step is refused; the statistics count it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_rating_is_followed_up_until_the_efficiency_office() {
+    let mut s = Served::start("2026-09-30T10:00:00+08:00").await;
+    let mut wang = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
+    let r = wang.submit_rating(s.rating(2, "等候太久")).await.unwrap().into_inner().rating.unwrap();
+    let l = r.r#loop.clone().unwrap();
+    assert_eq!((l.state, l.step_due_date.as_str()), (epb::LoopState::Assigned as i32, "2026-10-08"));
+
+    s.eval.kill();
+    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-10-09T09:00:00+08:00");
+    s.eval.restart().await;
+    let db = s.eval.db().await;
+    let overdue = || async {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT payload FROM outbox WHERE event_type = 'xiaoneng.evaluation.events.v1.BadRatingLoopChanged'",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        rows.iter().map(|p| BadRatingLoopChanged::decode(p.as_slice()).unwrap()).filter(|e| e.overdue).count()
+    };
+    eventually(30, "the overdue callback reported", || async { (overdue().await == 1).then_some(()) }).await;
+    let passes = "background_passes_total{loop=\"evaluation_overdue\"}";
+    let before = s.eval.metric(passes).await;
+    eventually(20, "three more overdue passes", || async {
+        (s.eval.metric(passes).await >= before + 3.0).then_some(())
+    })
+    .await;
+    assert_eq!(overdue().await, 1, "reported once per deadline");
+
+    let mut unit = as_(&s.eval, "hall-manager", &[roles::HALL_MANAGER]).await;
+    let step = |step: epb::LoopStep, text: &str| epb::AdvanceLoopRequest {
+        rating_id: r.id.clone(),
+        step: step as i32,
+        text: text.into(),
+    };
+    let early = unit.advance_loop(step(epb::LoopStep::Reply, "已答复")).await.unwrap_err();
+    assert_eq!(reason(&early), "ILLEGAL_STEP");
+    let cb = unit.advance_loop(step(epb::LoopStep::Callback, "已电话回访")).await.unwrap().into_inner();
+    let l = cb.rating.unwrap().r#loop.unwrap();
+    assert_eq!((l.state, l.step_due_date.as_str()), (epb::LoopState::CalledBack as i32, "2026-10-15"));
+    let not_mine = unit.advance_loop(step(epb::LoopStep::Confirm, "satisfied")).await.unwrap_err();
+    assert_eq!(not_mine.code(), Code::PermissionDenied, "the citizen confirms");
+    for round in 0..2 {
+        unit.advance_loop(step(epb::LoopStep::Rectify, "已整改: 增开窗口")).await.unwrap();
+        unit.advance_loop(step(epb::LoopStep::Reply, "已答复群众")).await.unwrap();
+        let answer = wang.advance_loop(step(epb::LoopStep::Confirm, "not_satisfied")).await.unwrap().into_inner();
+        let l = answer.rating.unwrap().r#loop.unwrap();
+        let want = if round == 0 { epb::LoopState::CalledBack } else { epb::LoopState::Escalated };
+        assert_eq!((l.state, l.reopened), (want as i32, 1), "round {round}");
+    }
+    let mut office = EvaluationServiceClient::new(
+        channel(&s.eval.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
+    );
+    let stats = office
+        .get_statistics(epb::GetStatisticsRequest {
+            dimension: epb::Dimension::Staff as i32,
+            from_date: "2026-09-01".into(),
+            to_date: "2026-10-31".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    assert_eq!(stats.len(), 1);
+    let row = &stats[0];
+    assert_eq!((row.key.as_str(), row.ratings, row.bad_ratings), ("s1", 1, 1));
+    assert_eq!((row.satisfaction_rate, row.bad_rate, row.callback_rate, row.rectification_rate), (0.0, 1.0, 1.0, 0.0));
+}
