@@ -320,7 +320,9 @@ pub async fn recalendar(
             sync(&mut tx, &row, ctx).await?;
             continue;
         };
-        let updated = store::update(&mut tx, &row).await?;
+        store::set_deadlines(&mut tx, &row).await?;
+        row.version += 1;
+        let updated = row;
         let reason = format!(
             "日历 {notice}: 承诺期限 {} → {}, 法定期限 {} → {}{}",
             domain::date(moved.old_promised),

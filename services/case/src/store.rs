@@ -226,6 +226,24 @@ pub async fn lock_behind_calendar(
     .await?)
 }
 
+/// Writes what a calendar change moves: the deadlines, whether one is provisional, and the
+/// epoch; the version goes up (the body is unchanged, so it is not rewritten).
+pub async fn set_deadlines(conn: &mut PgConnection, row: &CaseRow) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE cases SET promised_deadline = $2, statutory_deadline = $3, provisional = $4, calendar_epoch = $5,
+            version = version + 1
+         WHERE id = $1",
+    )
+    .bind(row.id)
+    .bind(row.promised_deadline)
+    .bind(row.statutory_deadline)
+    .bind(row.provisional)
+    .bind(row.calendar_epoch)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Marks cases as computed under `epoch` without another change.
 pub async fn set_calendar_epoch(
     conn: &mut PgConnection,
