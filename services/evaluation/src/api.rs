@@ -9,7 +9,7 @@ use xiaoneng_kit::region;
 use xiaoneng_kit::{parse_date_field, AppError, AppResult};
 use xiaoneng_proto::evaluation::v1 as pb;
 
-use crate::domain::{Confirmation, InvitationRow, RatingRow, Step};
+use crate::domain::{AppealState, Confirmation, InvitationRow, RatingRow, Step};
 use crate::service::Evaluation;
 
 /// Who reads ratings and statistics of their region.
@@ -38,6 +38,13 @@ pub const AUTHORIZATION: auth::Authorization = &[
             roles::SUPERVISOR,
             roles::SYSTEM,
         ],
+    ),
+    // The rated unit appeals; the efficiency office decides.
+    ("AppealRating", &[roles::CLERK, roles::HALL_MANAGER]),
+    ("DecideAppeal", &[roles::SUPERVISOR]),
+    (
+        "ListManipulationFlags",
+        &[roles::SUPERVISOR, roles::INSPECTOR],
     ),
     (
         "GetStatistics",
@@ -108,6 +115,20 @@ fn rating_pb(r: &RatingRow, today: chrono::NaiveDate) -> pb::Rating {
         anonymous: r.anonymous,
         follow_up: r.follow_up.clone(),
         rate_time: Some(xiaoneng_kit::timestamp(r.rated_at)),
+        excluded: r.excluded,
+        appeal: r.appeal.as_ref().map(|a| pb::Appeal {
+            state: match a.state {
+                AppealState::Pending => pb::AppealState::Pending,
+                AppealState::Upheld => pb::AppealState::Upheld,
+                AppealState::Rejected => pb::AppealState::Rejected,
+            } as i32,
+            grounds: a.grounds.clone(),
+            statement: a.statement.clone(),
+            evidence: a.evidence.clone(),
+            appealed_by: a.appealed_by.clone(),
+            decided_by: a.decided_by.clone(),
+            decision_reason: a.decision_reason.clone(),
+        }),
         r#loop: r.bad_loop.as_ref().map(|l| pb::BadRatingLoop {
             state: l.state.wire() as i32,
             step_due_date: date(l.step_due),
@@ -210,6 +231,56 @@ impl pb::evaluation_service_server::EvaluationService for EvaluationApi {
         Ok(Response::new(pb::AdvanceLoopResponse {
             rating: Some(rating_pb(&r, self.0.clock.today())),
         }))
+    }
+
+    async fn appeal_rating(
+        &self,
+        req: Request<pb::AppealRatingRequest>,
+    ) -> Result<Response<pb::AppealRatingResponse>, Status> {
+        let c = caller(&req, "AppealRating")?;
+        let rating = id(&req.get_ref().rating_id, "rating_id")?;
+        let r = self.0.appeal(&c, rating, req.get_ref()).await?;
+        Ok(Response::new(pb::AppealRatingResponse {
+            rating: Some(rating_pb(&r, self.0.clock.today())),
+        }))
+    }
+
+    async fn decide_appeal(
+        &self,
+        req: Request<pb::DecideAppealRequest>,
+    ) -> Result<Response<pb::DecideAppealResponse>, Status> {
+        let c = caller(&req, "DecideAppeal")?;
+        let r = req.get_ref();
+        let r = self
+            .0
+            .decide_appeal(&c, id(&r.rating_id, "rating_id")?, r.uphold, &r.reason)
+            .await?;
+        Ok(Response::new(pb::DecideAppealResponse {
+            rating: Some(rating_pb(&r, self.0.clock.today())),
+        }))
+    }
+
+    async fn list_manipulation_flags(
+        &self,
+        req: Request<pb::ListManipulationFlagsRequest>,
+    ) -> Result<Response<pb::ListManipulationFlagsResponse>, Status> {
+        let c = caller(&req, "ListManipulationFlags")?;
+        let scope = region::narrow(&c.region, &req.get_ref().region_code, "region_code")?;
+        let flags = self.0.flags(&scope).await?;
+        let flags = flags
+            .into_iter()
+            .map(|f| pb::ManipulationFlag {
+                id: f.id.to_string(),
+                region_code: f.region_code,
+                kind: f.kind.name().to_string(),
+                subject: f.subject,
+                ratings: f.ratings,
+                window_minutes: f.window_minutes,
+                rating_ids: f.rating_ids.iter().map(|r| r.to_string()).collect(),
+                flag_time: Some(xiaoneng_kit::timestamp(f.flagged_at)),
+            })
+            .collect();
+        Ok(Response::new(pb::ListManipulationFlagsResponse { flags }))
     }
 
     async fn get_statistics(

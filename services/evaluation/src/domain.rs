@@ -17,6 +17,136 @@ xiaoneng_kit::named_enum! {
         SelfRating = "SELF_RATING",
         IllegalStep = "ILLEGAL_STEP",
         FollowUpGiven = "FOLLOW_UP_GIVEN",
+        AppealExists = "APPEAL_EXISTS",
+        NoPendingAppeal = "NO_PENDING_APPEAL",
+    }
+}
+
+xiaoneng_kit::named_enum! {
+    /// Where an appeal (申诉复核) stands.
+    pub enum AppealState {
+        Pending = "pending",
+        Upheld = "upheld",
+        Rejected = "rejected",
+    }
+}
+
+xiaoneng_kit::named_enum! {
+    /// A manipulation signal's kind.
+    pub enum FlagKind {
+        /// Many ratings from one device or phone within minutes.
+        DeviceBurst = "device_burst",
+        /// Many ratings of one staff member within minutes.
+        StaffBurst = "staff_burst",
+    }
+}
+
+/// An appeal against a rating, as stored with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Appeal {
+    pub state: AppealState,
+    /// mistaken | malicious
+    pub grounds: String,
+    pub statement: String,
+    pub evidence: Vec<String>,
+    pub appealed_by: String,
+    pub decided_by: String,
+    pub decision_reason: String,
+}
+
+impl Appeal {
+    /// The rated unit's appeal: grounds `mistaken` or `malicious`, a statement and evidence.
+    pub fn lodge(
+        existing: Option<&Appeal>,
+        grounds: &str,
+        statement: &str,
+        evidence: &[String],
+        by: &str,
+    ) -> AppResult<Appeal> {
+        let mut v = Violations::new();
+        v.check(
+            matches!(grounds, "mistaken" | "malicious"),
+            "grounds",
+            "must be mistaken or malicious",
+        );
+        v.text(statement, "statement", 2000);
+        v.check(
+            !evidence.is_empty(),
+            "evidence",
+            "an appeal needs its evidence (references)",
+        );
+        v.into_result()?;
+        if existing.is_some() {
+            return Err(AppError::precondition(
+                Reason::AppealExists.name(),
+                "a rating is appealed once",
+            ));
+        }
+        Ok(Appeal {
+            state: AppealState::Pending,
+            grounds: grounds.to_string(),
+            statement: statement.trim().to_string(),
+            evidence: evidence.to_vec(),
+            appealed_by: by.to_string(),
+            decided_by: String::new(),
+            decision_reason: String::new(),
+        })
+    }
+
+    /// A supervisor's decision, with its reason; an upheld appeal excludes the rating.
+    pub fn decide(&mut self, uphold: bool, reason: &str, by: &str) -> AppResult<()> {
+        if reason.trim().is_empty() {
+            return Err(AppError::invalid("reason", "a decision needs its reason"));
+        }
+        if self.state != AppealState::Pending {
+            return Err(AppError::precondition(
+                Reason::NoPendingAppeal.name(),
+                "the appeal was decided",
+            ));
+        }
+        self.state = if uphold {
+            AppealState::Upheld
+        } else {
+            AppealState::Rejected
+        };
+        self.decided_by = by.to_string();
+        self.decision_reason = reason.trim().to_string();
+        Ok(())
+    }
+}
+
+/// When ratings look manipulated: this many from one device, or of one staff member, within
+/// `window_minutes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Signals {
+    pub device_burst: u32,
+    pub staff_burst: u32,
+    pub window_minutes: u32,
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Signals {
+            device_burst: 5,
+            staff_burst: 20,
+            window_minutes: 10,
+        }
+    }
+}
+
+impl Signals {
+    /// The kinds a rating raises, given the ratings (this one included) from its device and of
+    /// its staff member within the window.
+    pub fn raised(&self, from_device: i64, of_staff: i64) -> Vec<FlagKind> {
+        let mut out = Vec::new();
+        if self.device_burst > 0 && from_device >= self.device_burst as i64 {
+            out.push(FlagKind::DeviceBurst);
+        }
+        if self.staff_burst > 0 && of_staff >= self.staff_burst as i64 {
+            out.push(FlagKind::StaffBurst);
+        }
+        out
     }
 }
 
@@ -162,6 +292,7 @@ pub struct NewRating {
     pub reason: String,
     pub channel: i32,
     pub anonymous: bool,
+    pub device: String,
 }
 
 impl NewRating {
@@ -219,6 +350,7 @@ impl NewRating {
             reason: r.reason.trim().to_string(),
             channel: r.channel,
             anonymous: r.anonymous,
+            device: r.device.trim().to_string(),
         })
     }
 }
@@ -424,6 +556,22 @@ pub struct RatingRow {
     pub rated_on: NaiveDate,
     pub bad_loop: Option<sqlx::types::Json<Loop>>,
     pub version: i64,
+    pub appeal: Option<sqlx::types::Json<Appeal>>,
+    pub excluded: bool,
+    pub device: String,
+}
+
+/// A manipulation flag as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FlagRow {
+    pub id: Uuid,
+    pub region_code: String,
+    pub kind: FlagKind,
+    pub subject: String,
+    pub ratings: i32,
+    pub window_minutes: i32,
+    pub rating_ids: Vec<Uuid>,
+    pub flagged_at: DateTime<Utc>,
 }
 
 /// One row of the statistics, as counted.
@@ -708,6 +856,61 @@ mod tests {
         .unwrap();
         assert_eq!(ok.state, LoopState::Closed);
         assert!(ok.state.ended());
+    }
+
+    #[test]
+    fn an_appeal_is_lodged_once_with_evidence_and_decided_once_with_a_reason() {
+        let err = Appeal::lodge(None, "unfair", "", &[], "unit").unwrap_err();
+        let AppError::InvalidArgument(v) = err else {
+            panic!("invalid")
+        };
+        let fields: Vec<_> = v.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["grounds", "statement", "evidence"]);
+        let ev = vec!["录像:ZH01-0930-1012".to_string()];
+        let mut a = Appeal::lodge(None, "malicious", "同一号码连续差评", &ev, "unit").unwrap();
+        assert!(matches!(
+            Appeal::lodge(Some(&a), "malicious", "x", &ev, "unit"),
+            Err(AppError::FailedPrecondition {
+                reason: "APPEAL_EXISTS",
+                ..
+            })
+        ));
+        assert!(matches!(
+            a.decide(true, " ", "sup"),
+            Err(AppError::InvalidArgument(_))
+        ));
+        a.decide(true, "录像证实群众未到窗口", "sup").unwrap();
+        assert_eq!(a.state, AppealState::Upheld);
+        assert!(matches!(
+            a.decide(false, "x", "sup"),
+            Err(AppError::FailedPrecondition {
+                reason: "NO_PENDING_APPEAL",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn bursts_raise_flags_at_their_thresholds() {
+        let s = Signals {
+            device_burst: 5,
+            staff_burst: 20,
+            window_minutes: 10,
+        };
+        assert_eq!(s.raised(4, 19), vec![]);
+        assert_eq!(s.raised(5, 19), vec![FlagKind::DeviceBurst]);
+        assert_eq!(s.raised(1, 20), vec![FlagKind::StaffBurst]);
+        assert_eq!(
+            FlagKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>(),
+            ["device_burst", "staff_burst"]
+        );
+        assert_eq!(
+            AppealState::ALL
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>(),
+            ["pending", "upheld", "rejected"]
+        );
     }
 
     #[test]

@@ -6,10 +6,10 @@ use xiaoneng_kit::events::NewEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
 use xiaoneng_proto::evaluation::events::v1::{
-    BadRatingLoopChanged, InvitationOpened, RatingSubmitted,
+    AppealDecided, BadRatingLoopChanged, InvitationOpened, ManipulationFlagged, RatingSubmitted,
 };
 
-use crate::domain::{InvitationRow, LoopState, RatingRow};
+use crate::domain::{Appeal, AppealState, FlagKind, InvitationRow, LoopState, RatingRow};
 
 fn region(code: &str) -> anyhow::Result<RegionCode> {
     RegionCode::parse(code).map_err(anyhow::Error::msg)
@@ -87,6 +87,46 @@ pub fn loop_changed(
             step_due_date: date(l.and_then(|l| l.step_due)),
             on_date: today.to_string(),
             overdue,
+        },
+    ))
+}
+
+pub fn appeal_decided(i: &InvitationRow, r: &RatingRow, a: &Appeal) -> anyhow::Result<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Evaluation,
+        r.id.to_string(),
+        &region(&r.region_code)?,
+        &AppealDecided {
+            rating_id: r.id.to_string(),
+            region_code: r.region_code.clone(),
+            upheld: a.state == AppealState::Upheld,
+            grounds: a.grounds.clone(),
+            decided_by: a.decided_by.clone(),
+            reason: a.decision_reason.clone(),
+            staff_id: i.staff_id.clone(),
+            department: i.department.clone(),
+        },
+    ))
+}
+
+pub fn flagged(
+    id: uuid::Uuid,
+    region_code: &str,
+    kind: FlagKind,
+    subject: &str,
+    ratings: &[uuid::Uuid],
+) -> anyhow::Result<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Evaluation,
+        id.to_string(),
+        &region(region_code)?,
+        &ManipulationFlagged {
+            flag_id: id.to_string(),
+            region_code: region_code.to_string(),
+            kind: kind.name().to_string(),
+            subject: subject.to_string(),
+            ratings: ratings.len() as i32,
+            rating_ids: ratings.iter().map(|r| r.to_string()).collect(),
         },
     ))
 }

@@ -34,6 +34,8 @@ pub struct EvaluationSettings {
     /// A county's or a city's own rules, by region code (a county without its own uses its
     /// city's).
     pub regions: BTreeMap<String, RegionRules>,
+    /// When ratings look manipulated (bursts from one device, of one staff member).
+    pub signals: domain::Signals,
     /// How often the overdue loop looks for loop steps past their deadline, and how many one
     /// pass takes.
     pub overdue_interval_ms: u64,
@@ -47,6 +49,7 @@ impl Default for EvaluationSettings {
         EvaluationSettings {
             rules: RegionRules::default(),
             regions: BTreeMap::new(),
+            signals: domain::Signals::default(),
             overdue_interval_ms: 1000,
             overdue_batch: 200,
             business_time: String::new(),
@@ -58,6 +61,7 @@ impl DomainSettings for EvaluationSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         config::positive("overdue_interval_ms", self.overdue_interval_ms as i64)?;
         config::positive("overdue_batch", self.overdue_batch)?;
+        config::positive("signals.window_minutes", self.signals.window_minutes as i64)?;
         for (code, r) in std::iter::once((&"rules".to_string(), &self.rules)).chain(&self.regions) {
             config::positive(
                 &format!("regions.{code}.rating_window_days"),
@@ -100,6 +104,7 @@ pub async fn build(settings: Settings<EvaluationSettings>) -> anyhow::Result<Run
     let eval = Evaluation {
         pool: f.pool.clone(),
         rules,
+        signals: d.signals,
         calendars,
         clock,
     };

@@ -21,8 +21,8 @@ use xiaoneng_proto::case::v1::CaseState;
 use xiaoneng_proto::queue::events::v1::ServiceFinished;
 
 use crate::domain::{
-    self, InvitationRow, Loop, LoopLimits, LoopState, NewInvitation, NewRating, Occurrence,
-    RatingRow, Reason, StatRow, Step,
+    self, Appeal, FlagKind, FlagRow, InvitationRow, Loop, LoopLimits, LoopState, NewInvitation,
+    NewRating, Occurrence, RatingRow, Reason, Signals, StatRow, Step,
 };
 use crate::events;
 use crate::store;
@@ -83,6 +83,7 @@ impl Rules {
 pub struct Evaluation {
     pub pool: PgPool,
     pub rules: Rules,
+    pub signals: Signals,
     pub calendars: LiveCalendars,
     pub clock: BusinessClock,
 }
@@ -207,8 +208,91 @@ impl Evaluation {
             )
             .await?;
         }
+        self.signal(&mut tx, &inv, &row).await?;
         tx.commit().await?;
         Ok((inv, row))
+    }
+
+    /// Flags the bursts this rating completes (from its device, of its staff member), once per
+    /// subject and window, with their events; the rating itself is kept.
+    async fn signal(
+        &self,
+        tx: &mut PgConnection,
+        inv: &InvitationRow,
+        r: &RatingRow,
+    ) -> AppResult<()> {
+        let s = self.signals;
+        let (device, staff) =
+            store::recent(tx, &r.device, &inv.staff_id, r.rated_at, s.window_minutes).await?;
+        for kind in s.raised(device.len() as i64, staff.len() as i64) {
+            let (subject, ids) = match kind {
+                FlagKind::DeviceBurst => (&r.device, &device),
+                FlagKind::StaffBurst => (&inv.staff_id, &staff),
+            };
+            let at = r.rated_at;
+            if let Some(id) =
+                store::flag(tx, &r.region_code, kind, subject, ids, s.window_minutes, at).await?
+            {
+                let ev = events::flagged(id, &r.region_code, kind, subject, ids)?;
+                outbox::enqueue(tx, &ev).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rated unit's appeal (申诉复核) of a rating of its region.
+    pub async fn appeal(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        req: &xiaoneng_proto::evaluation::v1::AppealRatingRequest,
+    ) -> AppResult<RatingRow> {
+        let mut tx = self.pool.begin().await?;
+        let mut r = store::rating(&mut tx, id, true).await?;
+        store::invitation(&mut tx, &caller.audience(), r.invitation_id, false).await?;
+        let existing = r.appeal.as_ref().map(|a| &a.0);
+        let a = Appeal::lodge(
+            existing,
+            &req.grounds,
+            &req.statement,
+            &req.evidence,
+            &caller.subject,
+        )?;
+        r.appeal = Some(sqlx::types::Json(a));
+        let r = store::update_rating(&mut tx, &r).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// A supervisor's decision on an appeal; upheld takes the rating out of the statistics.
+    pub async fn decide_appeal(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        uphold: bool,
+        reason: &str,
+    ) -> AppResult<RatingRow> {
+        let mut tx = self.pool.begin().await?;
+        let mut r = store::rating(&mut tx, id, true).await?;
+        let inv = store::invitation(&mut tx, &caller.audience(), r.invitation_id, false).await?;
+        let Some(a) = r.appeal.as_mut() else {
+            return Err(AppError::precondition(
+                Reason::NoPendingAppeal.name(),
+                "the rating was not appealed",
+            ));
+        };
+        a.0.decide(uphold, reason, &caller.subject)?;
+        let a = a.0.clone();
+        r.excluded = uphold;
+        let r = store::update_rating(&mut tx, &r).await?;
+        outbox::enqueue(&mut tx, &events::appeal_decided(&inv, &r, &a)?).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// Manipulation flags of a region scope, newest first.
+    pub async fn flags(&self, scope: &RegionCode) -> AppResult<Vec<FlagRow>> {
+        store::flags(&self.pool, &scope.like_pattern()).await
     }
 
     /// A rating the caller may see (through its invitation's audience).

@@ -7,14 +7,16 @@ use xiaoneng_kit::auth::Audience;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::AppResult;
 
-use crate::domain::{InvitationRow, Loop, NewInvitation, NewRating, RatingRow, StatRow};
+use crate::domain::{
+    FlagKind, FlagRow, InvitationRow, Loop, NewInvitation, NewRating, RatingRow, StatRow,
+};
 
 const INVITATION: &str =
     "id, region_code, occurrence, source_key, ticket_id, case_id, matter_id, matter_name,
     window_code, hall_id, department, staff_id, citizen_id, opened_at, rate_by, rating_id";
 const RATING: &str =
     "id, invitation_id, region_code, level, scores, comment, tags, reason, channel, anonymous,
-    follow_up, rater, rated_at, rated_on, bad_loop, version";
+    follow_up, rater, rated_at, rated_on, bad_loop, version, appeal, excluded, device";
 
 /// Opens an invitation unless its occurrence has one; the new row, or None.
 pub async fn open_invitation(
@@ -84,8 +86,8 @@ pub async fn insert_rating(
         .collect();
     let row: RatingRow = sqlx::query_as(&format!(
         "INSERT INTO ratings (id, invitation_id, region_code, level, scores, comment, tags, reason, channel, anonymous,
-            rater, rated_at, rated_on, bad_loop, loop_state, step_due)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING {RATING}"
+            rater, rated_at, rated_on, bad_loop, loop_state, step_due, device)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {RATING}"
     ))
     .bind(Uuid::now_v7())
     .bind(inv.id)
@@ -103,6 +105,7 @@ pub async fn insert_rating(
     .bind(bad_loop.map(sqlx::types::Json))
     .bind(bad_loop.map(|l| l.state))
     .bind(bad_loop.and_then(|l| l.step_due))
+    .bind(&r.device)
     .fetch_one(&mut *conn)
     .await?;
     sqlx::query("UPDATE invitations SET rating_id = $2 WHERE id = $1")
@@ -127,7 +130,8 @@ pub async fn rating(conn: &mut PgConnection, id: Uuid, lock: bool) -> AppResult<
 pub async fn update_rating(conn: &mut PgConnection, r: &RatingRow) -> AppResult<RatingRow> {
     let l = r.bad_loop.as_ref().map(|l| &l.0);
     Ok(sqlx::query_as(&format!(
-        "UPDATE ratings SET follow_up = $2, bad_loop = $3, loop_state = $4, step_due = $5, version = version + 1
+        "UPDATE ratings SET follow_up = $2, bad_loop = $3, loop_state = $4, step_due = $5, appeal = $6,
+            excluded = $7, version = version + 1
          WHERE id = $1 RETURNING {RATING}"
     ))
     .bind(r.id)
@@ -135,7 +139,87 @@ pub async fn update_rating(conn: &mut PgConnection, r: &RatingRow) -> AppResult<
     .bind(l.map(sqlx::types::Json))
     .bind(l.map(|l| l.state))
     .bind(l.and_then(|l| l.step_due))
+    .bind(r.appeal.as_ref())
+    .bind(r.excluded)
     .fetch_one(conn)
+    .await?)
+}
+
+/// Ratings within the last `minutes` before `at` from `device` and of `staff` (the new one
+/// included), with their ids: what the manipulation signals look at.
+pub async fn recent(
+    conn: &mut PgConnection,
+    device: &str,
+    staff: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    minutes: u32,
+) -> AppResult<(Vec<Uuid>, Vec<Uuid>)> {
+    let since = at - chrono::Duration::minutes(minutes as i64);
+    let by_device: Vec<Uuid> = if device.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar("SELECT id FROM ratings WHERE device = $1 AND rated_at > $2 AND rated_at <= $3 ORDER BY id")
+            .bind(device)
+            .bind(since)
+            .bind(at)
+            .fetch_all(&mut *conn)
+            .await?
+    };
+    let of_staff: Vec<Uuid> = if staff.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar(
+            "SELECT r.id FROM ratings r JOIN invitations i ON i.id = r.invitation_id
+             WHERE i.staff_id = $1 AND r.rated_at > $2 AND r.rated_at <= $3 ORDER BY r.id",
+        )
+        .bind(staff)
+        .bind(since)
+        .bind(at)
+        .fetch_all(&mut *conn)
+        .await?
+    };
+    Ok((by_device, of_staff))
+}
+
+/// Flags `kind` on `subject` unless it was flagged within the window; the new flag's id.
+#[allow(clippy::too_many_arguments)]
+pub async fn flag(
+    conn: &mut PgConnection,
+    region: &str,
+    kind: FlagKind,
+    subject: &str,
+    ratings: &[Uuid],
+    minutes: u32,
+    at: chrono::DateTime<chrono::Utc>,
+) -> AppResult<Option<Uuid>> {
+    let since = at - chrono::Duration::minutes(minutes as i64);
+    Ok(sqlx::query_scalar(
+        "INSERT INTO manipulation_flags (id, region_code, kind, subject, ratings, window_minutes, rating_ids, flagged_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8
+         WHERE NOT EXISTS (SELECT 1 FROM manipulation_flags WHERE kind = $3 AND subject = $4 AND flagged_at > $9)
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(region)
+    .bind(kind)
+    .bind(subject)
+    .bind(ratings.len() as i32)
+    .bind(minutes as i32)
+    .bind(ratings)
+    .bind(at)
+    .bind(since)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Flags in regions matching `region_like`, newest first (at most 500).
+pub async fn flags(pool: &PgPool, region_like: &str) -> AppResult<Vec<FlagRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, region_code, kind, subject, ratings, window_minutes, rating_ids, flagged_at
+         FROM manipulation_flags WHERE region_code LIKE $1 ORDER BY flagged_at DESC LIMIT 500",
+    )
+    .bind(region_like)
+    .fetch_all(pool)
     .await?)
 }
 
@@ -188,7 +272,7 @@ pub async fn statistics(
                 count(*) FILTER (WHERE r.level <= 2 AND r.bad_loop->>'callback_at' IS NOT NULL) AS called_back,
                 count(*) FILTER (WHERE r.level <= 2 AND r.loop_state = 'closed') AS rectified
          FROM ratings r JOIN invitations i ON i.id = r.invitation_id
-         WHERE r.region_code LIKE $1 AND r.rated_on BETWEEN $2 AND $3
+         WHERE r.region_code LIKE $1 AND r.rated_on BETWEEN $2 AND $3 AND NOT r.excluded
          GROUP BY i.{group} ORDER BY i.{group}"
     ))
     .bind(region_like)

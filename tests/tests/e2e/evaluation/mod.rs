@@ -31,10 +31,17 @@ struct Served {
     eval: ServiceProc,
     invitation: String,
     ticket: String,
+    more: Vec<String>,
 }
 
 impl Served {
     async fn start(at: &str) -> Self {
+        Self::start_for(at, &["citizen-wang"]).await
+    }
+
+    /// As [`Served::start`], with one ticket for each of `citizens`, served in turn; the
+    /// invitation and ticket of the first are kept, the others' invitations in `more`.
+    async fn start_for(at: &str, citizens: &[&str]) -> Self {
         let (catalog, matters) = catalog().await;
         let queue = queue_service(&catalog, &[]).await;
         let env = [("XIAONENG__DOMAIN__BUSINESS_TIME", at), ("XIAONENG__DOMAIN__OVERDUE_INTERVAL_MS", "100")];
@@ -43,24 +50,30 @@ impl Served {
         let h = hall(&mut m, "评价大厅", vec![category("A", &[])]).await;
         let zh = window(&mut m, &h.id, "ZH01", qpb::WindowKind::Comprehensive, &[], false).await;
         open(&mut m, &zh, "s1").await;
-        let mut wang = client(&queue, "citizen-wang", &[roles::CITIZEN]).await;
-        let t = issue(&mut wang, &h.id, &matters[0], qpb::Priority::Normal).await;
         let mut clerk = client(&queue, "s1", &[roles::CLERK]).await;
-        assert_eq!(call_and_finish(&mut clerk, &zh).await, Some(t.number.clone()));
         let db = eval.db().await;
-        let ticket = t.id.clone();
-        let invitation = eventually(60, "the invitation of the finished ticket", || {
-            let (db, ticket) = (db.clone(), ticket.clone());
-            async move {
-                sqlx::query_scalar::<_, String>("SELECT id::text FROM invitations WHERE ticket_id = $1")
-                    .bind(&ticket)
-                    .fetch_optional(&db)
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
-        Served { _catalog: catalog, _queue: queue, eval, invitation, ticket }
+        let mut served = Vec::new();
+        for who in citizens {
+            let mut citizen = client(&queue, who, &[roles::CITIZEN]).await;
+            let t = issue(&mut citizen, &h.id, &matters[0], qpb::Priority::Normal).await;
+            assert_eq!(call_and_finish(&mut clerk, &zh).await, Some(t.number.clone()));
+            let ticket = t.id.clone();
+            let invitation = eventually(60, "the invitation of the finished ticket", || {
+                let (db, ticket) = (db.clone(), ticket.clone());
+                async move {
+                    sqlx::query_scalar::<_, String>("SELECT id::text FROM invitations WHERE ticket_id = $1")
+                        .bind(&ticket)
+                        .fetch_optional(&db)
+                        .await
+                        .unwrap()
+                }
+            })
+            .await;
+            served.push((invitation, t.id));
+        }
+        let (invitation, ticket) = served.remove(0);
+        let more = served.into_iter().map(|(i, _)| i).collect();
+        Served { _catalog: catalog, _queue: queue, eval, invitation, ticket, more }
     }
 
     fn rating(&self, level: i32, comment: &str) -> epb::SubmitRatingRequest {
@@ -215,4 +228,68 @@ async fn a_bad_rating_is_followed_up_until_the_efficiency_office() {
     let row = &stats[0];
     assert_eq!((row.key.as_str(), row.ratings, row.bad_ratings), ("s1", 1, 1));
     assert_eq!((row.satisfaction_rate, row.bad_rate, row.callback_rate, row.rectification_rate), (0.0, 1.0, 1.0, 0.0));
+}
+
+/// Five ratings from one kiosk within minutes are flagged for the efficiency office (and kept);
+/// the hall appeals the fifth, a malicious 差评, with evidence, once; the office upholds it and
+/// it leaves the statistics but stays on record.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_is_flagged_and_an_upheld_appeal_leaves_the_statistics() {
+    let citizens = ["citizen-1", "citizen-2", "citizen-3", "citizen-4", "citizen-5"];
+    let s = Served::start_for("2026-11-02T10:00:00+08:00", &citizens).await;
+    let invitations: Vec<String> = std::iter::once(s.invitation.clone()).chain(s.more.clone()).collect();
+    let mut ids = Vec::new();
+    for (i, (who, inv)) in citizens.iter().zip(&invitations).enumerate() {
+        let mut c = as_(&s.eval, who, &[roles::CITIZEN]).await;
+        let level = if i == 4 { 1 } else { 5 };
+        let req = epb::SubmitRatingRequest {
+            invitation_id: inv.clone(),
+            device: "kiosk-07".into(),
+            ..s.rating(level, "评价")
+        };
+        ids.push(c.submit_rating(req).await.unwrap().into_inner().rating.unwrap().id);
+    }
+    let mut office = EvaluationServiceClient::new(
+        channel(&s.eval.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
+    );
+    let flags = office.list_manipulation_flags(epb::ListManipulationFlagsRequest::default()).await.unwrap();
+    let flags = flags.into_inner().flags;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    let mut flagged = flags[0].rating_ids.clone();
+    flagged.sort();
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!((flags[0].kind.as_str(), flags[0].subject.as_str(), flagged), ("device_burst", "kiosk-07", all));
+
+    let mut hall = as_(&s.eval, "hall-manager", &[roles::HALL_MANAGER]).await;
+    let appeal = epb::AppealRatingRequest {
+        rating_id: ids[4].clone(),
+        grounds: "malicious".into(),
+        statement: "同一设备数分钟内连续评价".into(),
+        evidence: vec!["录像:ZH01-1102-1000".into()],
+    };
+    hall.appeal_rating(appeal.clone()).await.unwrap();
+    assert_eq!(reason(&hall.appeal_rating(appeal).await.unwrap_err()), "APPEAL_EXISTS");
+    let decide = epb::DecideAppealRequest { rating_id: ids[4].clone(), uphold: true, reason: "录像证实".into() };
+    assert_eq!(hall.decide_appeal(decide.clone()).await.unwrap_err().code(), Code::PermissionDenied);
+    let r = office.decide_appeal(decide.clone()).await.unwrap().into_inner().rating.unwrap();
+    assert!(r.excluded && r.appeal.unwrap().state == epb::AppealState::Upheld as i32);
+    assert_eq!(reason(&office.decide_appeal(decide).await.unwrap_err()), "NO_PENDING_APPEAL");
+    let stats = office
+        .get_statistics(epb::GetStatisticsRequest {
+            dimension: epb::Dimension::Window as i32,
+            from_date: "2026-11-01".into(),
+            to_date: "2026-11-30".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    // Recount: five ratings at ZH01, one (the 差评) out by the appeal: 4 rated 5, none bad.
+    assert_eq!(stats.len(), 1);
+    assert_eq!((stats[0].key.as_str(), stats[0].ratings, stats[0].bad_ratings), ("ZH01", 4, 0));
+    assert_eq!(stats[0].satisfaction_rate, 1.0);
+    let still: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings").fetch_one(&s.eval.db().await).await.unwrap();
+    assert_eq!(still, 5, "the appealed rating stays on record");
 }
