@@ -35,6 +35,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("OpenInquiry", &[CLERK, HALL_MANAGER, REVIEWER]),
     ("ReferInquiry", &[CLERK, REVIEWER, HALL_MANAGER]),
     ("ListInquiries", &[SUPERVISOR, HALL_MANAGER, INSPECTOR, CLERK, REVIEWER]),
+    ("LoadCalendarNotice", &[SUPERVISOR, SYSTEM]),
+    ("GetCalendarCoverage", &[SUPERVISOR, HALL_MANAGER, INSPECTOR, CLERK, REVIEWER]),
 ];
 
 const ROLES: &[&str] = &[CITIZEN, CLERK, REVIEWER, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM, CATALOG_ADMIN];
@@ -81,6 +83,10 @@ async fn call(c: &mut Cases, method: &str, region: &str) -> Code {
         "ListInquiries" => {
             c.list_inquiries(cpb::ListInquiriesRequest { region_code, ..Default::default() }).await.map(|_| ())
         }
+        "LoadCalendarNotice" => c.load_calendar_notice(cpb::LoadCalendarNoticeRequest::default()).await.map(|_| ()),
+        "GetCalendarCoverage" => {
+            c.get_calendar_coverage(cpb::GetCalendarCoverageRequest { region_code }).await.map(|_| ())
+        }
         other => panic!("no such method {other}"),
     };
     r.err().map_or(Code::Ok, |e| e.code())
@@ -109,9 +115,13 @@ async fn a_county_acts_in_its_own_region_and_the_city_in_its_counties() {
     let (_catalog, case) = start(&shared_brokers()).await;
     let cells = [("410702", false), ("410700", false), ("410703", true)];
     let mut wrong = Vec::new();
-    for (method, role) in
-        [("SubmitCase", CLERK), ("ListCases", SUPERVISOR), ("OpenInquiry", CLERK), ("ListInquiries", INSPECTOR)]
-    {
+    for (method, role) in [
+        ("SubmitCase", CLERK),
+        ("ListCases", SUPERVISOR),
+        ("OpenInquiry", CLERK),
+        ("ListInquiries", INSPECTOR),
+        ("GetCalendarCoverage", CLERK),
+    ] {
         for (region, deny) in cells {
             let mut c = as_in(&case, "someone", &[role], region).await;
             let denied = call(&mut c, method, "410702").await == Code::PermissionDenied;

@@ -13,6 +13,8 @@ use xiaoneng_e2e::{channel, eventually, shared_brokers, token, Intercepted, Serv
 use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
+mod authorization;
+
 use crate::common::{reason, violations};
 use crate::queue::{call_and_finish, catalog, category, client, hall, issue, open, queue_service, window};
 
