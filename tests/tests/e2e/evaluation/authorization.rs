@@ -4,8 +4,7 @@
 
 use tonic::Code;
 use xiaoneng_e2e::proto::evaluation::v1 as epb;
-use xiaoneng_e2e::proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
-use xiaoneng_e2e::{channel, shared_brokers, token, ServiceProc};
+use xiaoneng_e2e::{shared_brokers, ServiceProc};
 use xiaoneng_kit::auth::roles::*;
 use xiaoneng_kit::ServiceKind;
 
@@ -26,8 +25,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
 
 const ROLES: &[&str] = &[CITIZEN, CLERK, REVIEWER, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM, CATALOG_ADMIN];
 
-async fn as_in(e: &ServiceProc, role: &str, region: &str) -> Ratings {
-    EvaluationServiceClient::new(channel(&e.addr(), Some(&token(&format!("{role}-1"), &[role], region))).await)
+async fn as_role(e: &ServiceProc, role: &str, region: &str) -> Ratings {
+    super::as_in(e, &format!("{role}-1"), &[role], region).await
 }
 
 /// Calls `method` with an empty request (statistics and flags naming `region`); its code.
@@ -60,7 +59,7 @@ async fn every_role_on_every_method() {
     let e = ServiceProc::start(ServiceKind::Evaluation, &shared_brokers()).await;
     let mut wrong = Vec::new();
     for role in ROLES {
-        let mut c = as_in(&e, role, "410702").await;
+        let mut c = as_role(&e, role, "410702").await;
         for (method, allowed) in EXPECTED {
             let denied = call(&mut c, method, "").await == Code::PermissionDenied;
             if denied == allowed.contains(role) {
@@ -79,7 +78,7 @@ async fn a_county_reads_its_own_region_and_the_city_its_counties() {
     let mut wrong = Vec::new();
     for method in ["GetStatistics", "ListManipulationFlags"] {
         for (region, deny) in [("410702", false), ("410700", false), ("410703", true)] {
-            let mut c = as_in(&e, SUPERVISOR, region).await;
+            let mut c = as_role(&e, SUPERVISOR, region).await;
             let denied = call(&mut c, method, "410702").await == Code::PermissionDenied;
             if denied != deny {
                 wrong.push(format!("supervisor of {region} on {method} for 410702: denied {denied}"));

@@ -21,7 +21,22 @@ use crate::queue::{call_and_finish, catalog, category, client, hall, issue, open
 type Ratings = EvaluationServiceClient<Intercepted>;
 
 async fn as_(e: &ServiceProc, who: &str, roles: &[&str]) -> Ratings {
-    EvaluationServiceClient::new(channel(&e.addr(), Some(&token(who, roles, "410702"))).await)
+    as_in(e, who, roles, "410702").await
+}
+
+async fn as_in(e: &ServiceProc, who: &str, roles: &[&str], region: &str) -> Ratings {
+    EvaluationServiceClient::new(channel(&e.addr(), Some(&token(who, roles, region))).await)
+}
+
+/// The statistics rows of the caller's scope, by `dimension`, for ratings from `from` to `to`.
+async fn statistics(c: &mut Ratings, dimension: epb::Dimension, from: &str, to: &str) -> Vec<epb::StatisticsRow> {
+    let req = epb::GetStatisticsRequest {
+        dimension: dimension as i32,
+        from_date: from.into(),
+        to_date: to.into(),
+        ..Default::default()
+    };
+    c.get_statistics(req).await.unwrap().into_inner().rows
 }
 
 /// The catalog, the queue and the evaluation service (business clock at `at`, overdue pass every
@@ -212,20 +227,8 @@ async fn a_bad_rating_is_followed_up_until_the_efficiency_office() {
         let want = if round == 0 { epb::LoopState::CalledBack } else { epb::LoopState::Escalated };
         assert_eq!((l.state, l.reopened), (want as i32, 1), "round {round}");
     }
-    let mut office = EvaluationServiceClient::new(
-        channel(&s.eval.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
-    );
-    let stats = office
-        .get_statistics(epb::GetStatisticsRequest {
-            dimension: epb::Dimension::Staff as i32,
-            from_date: "2026-09-01".into(),
-            to_date: "2026-10-31".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .rows;
+    let mut office = as_in(&s.eval, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
+    let stats = statistics(&mut office, epb::Dimension::Staff, "2026-09-01", "2026-10-31").await;
     assert_eq!(stats.len(), 1);
     let row = &stats[0];
     assert_eq!((row.key.as_str(), row.ratings, row.bad_ratings), ("s1", 1, 1));
@@ -251,9 +254,7 @@ async fn a_burst_is_flagged_and_an_upheld_appeal_leaves_the_statistics() {
         };
         ids.push(c.submit_rating(req).await.unwrap().into_inner().rating.unwrap().id);
     }
-    let mut office = EvaluationServiceClient::new(
-        channel(&s.eval.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
-    );
+    let mut office = as_in(&s.eval, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
     let flags = office.list_manipulation_flags(epb::ListManipulationFlagsRequest::default()).await.unwrap();
     let flags = flags.into_inner().flags;
     assert_eq!(flags.len(), 1, "{flags:?}");
@@ -277,17 +278,7 @@ async fn a_burst_is_flagged_and_an_upheld_appeal_leaves_the_statistics() {
     let r = office.decide_appeal(decide.clone()).await.unwrap().into_inner().rating.unwrap();
     assert!(r.excluded && r.appeal.unwrap().state == epb::AppealState::Upheld as i32);
     assert_eq!(reason(&office.decide_appeal(decide).await.unwrap_err()), "NO_PENDING_APPEAL");
-    let stats = office
-        .get_statistics(epb::GetStatisticsRequest {
-            dimension: epb::Dimension::Window as i32,
-            from_date: "2026-11-01".into(),
-            to_date: "2026-11-30".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .rows;
+    let stats = statistics(&mut office, epb::Dimension::Window, "2026-11-01", "2026-11-30").await;
     // Recount: five ratings at ZH01, one (the 差评) out by the appeal: 4 rated 5, none bad.
     assert_eq!(stats.len(), 1);
     assert_eq!((stats[0].key.as_str(), stats[0].ratings, stats[0].bad_ratings), ("ZH01", 4, 0));
