@@ -286,3 +286,49 @@ async fn a_burst_is_flagged_and_an_upheld_appeal_leaves_the_statistics() {
     let still: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings").fetch_one(&s.eval.db().await).await.unwrap();
     assert_eq!(still, 5, "the appealed rating stays on record");
 }
+
+/// On a broker of its own: ten tickets finished at a window; the evaluation service dies right
+/// after applying its 15th event and before storing that event's offset, so it receives it
+/// again after the restart. Still exactly one invitation, and one InvitationOpened event, per
+/// ticket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_killed_mid_batch_opens_each_invitation_once() {
+    let broker = xiaoneng_e2e::Broker::start();
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+    let matters = crate::queue::load_starter_into(&catalog).await;
+    let addr = catalog.addr();
+    let queue =
+        ServiceProc::start_with(ServiceKind::Queue, &broker.brokers(), &[("XIAONENG__DOMAIN__CATALOG_ADDR", &addr)])
+            .await;
+    let mut m = client(&queue, "manager", &[roles::HALL_MANAGER]).await;
+    let h = hall(&mut m, "评价大厅", vec![category("A", &[])]).await;
+    let zh = window(&mut m, &h.id, "ZH01", qpb::WindowKind::Comprehensive, &[], false).await;
+    open(&mut m, &zh, "s1").await;
+    let (mut kiosk, mut clerk) =
+        (client(&queue, "kiosk", &[roles::SYSTEM]).await, client(&queue, "s1", &[roles::CLERK]).await);
+    for _ in 0..10 {
+        let t = issue(&mut kiosk, &h.id, &matters[0], qpb::Priority::Normal).await;
+        assert_eq!(call_and_finish(&mut clerk, &zh).await, Some(t.number));
+    }
+    let mut eval = ServiceProc::configure(
+        ServiceKind::Evaluation,
+        &broker.brokers(),
+        &[("XIAONENG_FAILPOINTS", "consumer.before_offset_store@15")],
+    );
+    eval.start_detached();
+    assert!(!eval.wait_exit(120).await.success(), "died at the crash point");
+    let db = eval.db().await;
+    let before = count(&db, "SELECT count(*) FROM invitations").await;
+    assert!(before < 10, "{before} invitations before the crash");
+    eval.set_env("XIAONENG_FAILPOINTS", "");
+    eval.restart().await;
+    eventually(60, "ten invitations", || async {
+        (count(&db, "SELECT count(*) FROM invitations").await == 10).then_some(())
+    })
+    .await;
+    let opened = "SELECT count(*) FROM outbox WHERE event_type = 'xiaoneng.evaluation.events.v1.InvitationOpened'";
+    assert_eq!(count(&db, opened).await, 10);
+    assert_eq!(count(&db, "SELECT count(DISTINCT ticket_id) FROM invitations").await, 10);
+    let again = eval.metric("events_duplicate_total{consumer=\"invitations\"}").await;
+    assert!(again >= 1.0, "the 15th event came again");
+}
