@@ -141,18 +141,18 @@ pub fn parse_notice(text: &str, field: &str) -> AppResult<Notice> {
     })
 }
 
-/// Stores a validated notice (its text as given) and returns its epoch. The same scope and
-/// version twice is ALREADY_EXISTS.
-pub async fn store_notice(
-    pool: &PgPool,
+/// Stores a validated notice (its text as given) on `conn`; its epoch, or None when a notice
+/// of the same scope and version is stored already.
+pub async fn insert_notice(
+    conn: &mut sqlx::PgConnection,
     notice: &Notice,
     text: &str,
     loaded_by: &str,
     at: DateTime<Utc>,
-) -> AppResult<i64> {
-    let id: i64 = sqlx::query_scalar(
+) -> AppResult<Option<i64>> {
+    Ok(sqlx::query_scalar(
         "INSERT INTO calendar_notices (scope, version, source, fabricated, body, loaded_by, loaded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (scope, version) DO NOTHING RETURNING id",
     )
     .bind(notice.scope.key())
     .bind(&notice.version)
@@ -161,7 +161,6 @@ pub async fn store_notice(
     .bind(text)
     .bind(loaded_by)
     .bind(at)
-    .fetch_one(pool)
-    .await?;
-    Ok(id)
+    .fetch_optional(conn)
+    .await?)
 }

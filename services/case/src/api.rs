@@ -967,17 +967,20 @@ impl CaseApi {
         r: pb::LoadCalendarNoticeRequest,
     ) -> AppResult<pb::CalendarNotice> {
         let notice = calendar::parse_notice(&r.text, "text")?;
-        match &notice.scope {
-            Scope::Region { code } => caller.require_region(
-                &RegionCode::parse(code).map_err(|e| AppError::invalid("text", e))?,
-            )?,
+        // The region the notice's event carries: the overlay's, or the loading office's.
+        let region = match &notice.scope {
+            Scope::Region { code } => {
+                let code = RegionCode::parse(code).map_err(|e| AppError::invalid("text", e))?;
+                caller.require_region(&code)?;
+                code
+            }
             Scope::National { .. } if !caller.region.as_str().ends_with("00") => {
                 return Err(AppError::PermissionDenied(
                     "a national notice is loaded by a city or province office".into(),
                 ))
             }
-            Scope::National { .. } => {}
-        }
+            Scope::National { .. } => caller.region.clone(),
+        };
         let now = self.clock.now();
         let epoch = service::load_notice(
             &self.pool,
@@ -985,6 +988,7 @@ impl CaseApi {
             &notice,
             &r.text,
             &caller.subject,
+            &region,
             now,
         )
         .await?;

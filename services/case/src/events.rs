@@ -8,7 +8,8 @@ use xiaoneng_kit::events::NewEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
 use xiaoneng_proto::case::events::v1::{
-    CaseDeadlinesMoved, CaseEscalated, CaseTransitioned, OneTimeNoticeViolated,
+    CalendarNoticeLoaded, CaseDeadlinesMoved, CaseEscalated, CaseTransitioned,
+    OneTimeNoticeViolated,
 };
 
 use crate::domain::{date, CaseRow, Escalation, History, Moved};
@@ -131,6 +132,28 @@ pub fn notice_violated(
             matter_id: row.matter_id.to_string(),
             materials: materials.to_vec(),
             actor: actor.to_string(),
+        },
+    ))
+}
+
+/// A calendar notice was loaded (keyed by its scope, so one scope's versions stay in order).
+pub fn notice_loaded(
+    notice: &xiaoneng_calendar::Notice,
+    text: &str,
+    by: &str,
+    region: &RegionCode,
+) -> anyhow::Result<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Case,
+        notice.scope.key(),
+        region,
+        &CalendarNoticeLoaded {
+            scope: notice.scope.key(),
+            version: notice.version.clone(),
+            source: notice.source.clone(),
+            fabricated: notice.fabricated,
+            text: text.to_string(),
+            loaded_by: by.to_string(),
         },
     ))
 }

@@ -361,17 +361,33 @@ pub async fn provisional_count(pool: &PgPool) -> AppResult<i64> {
     store::count_provisional(pool).await
 }
 
-/// Stores a validated calendar notice and applies it on this replica at once (the others
-/// pick it up on their next refresh); its epoch.
+/// Stores a validated calendar notice with its `CalendarNoticeLoaded` event (so every other
+/// service with a legal clock applies it too) and applies it on this replica at once (the
+/// others pick it up on their next refresh); its epoch. The same scope and version twice is
+/// ALREADY_EXISTS.
+#[allow(clippy::too_many_arguments)]
 pub async fn load_notice(
     pool: &PgPool,
     live: &LiveCalendars,
     notice: &Notice,
     text: &str,
     by: &str,
+    region: &RegionCode,
     at: DateTime<Utc>,
 ) -> AppResult<i64> {
-    let epoch = calendar::store_notice(pool, notice, text, by, at).await?;
+    let mut tx = pool.begin().await?;
+    let epoch = calendar::insert_notice(&mut tx, notice, text, by, at)
+        .await?
+        .ok_or_else(|| {
+            let what = format!(
+                "calendar notice {} {} is loaded already",
+                notice.scope.key(),
+                notice.version
+            );
+            AppError::AlreadyExists(what)
+        })?;
+    outbox::enqueue(&mut tx, &events::notice_loaded(notice, text, by, region)?).await?;
+    tx.commit().await?;
     live.refresh(pool).await?;
     Ok(epoch)
 }

@@ -404,6 +404,12 @@ pub struct Loop {
     /// The working-day deadline of the step under way; None once the loop ended (or while the
     /// citizen is asked to confirm: no office deadline runs then).
     pub step_due: Option<NaiveDate>,
+    /// When the step under way started and its limit: what its deadline is recomputed from
+    /// when the calendar changes.
+    #[serde(default)]
+    pub step_started: Option<NaiveDate>,
+    #[serde(default)]
+    pub step_days: u32,
     pub reopened: u32,
     pub callback_outcome: String,
     pub callback_at: Option<DateTime<Utc>>,
@@ -454,6 +460,8 @@ impl Loop {
         Loop {
             state: LoopState::Assigned,
             step_due: Some(cal.add_working_days(today, limits.callback_days)),
+            step_started: Some(today),
+            step_days: limits.callback_days,
             reopened: 0,
             callback_outcome: String::new(),
             callback_at: None,
@@ -496,17 +504,17 @@ impl Loop {
                 self.callback_outcome = text_of(&outcome, "text")?;
                 self.callback_at = Some(now);
                 self.state = CalledBack;
-                self.step_due = Some(cal.add_working_days(today, limits.rectify_days));
+                self.due_in(cal, today, limits.rectify_days);
             }
             (CalledBack, Step::Rectify { text }) => {
                 self.rectification = text_of(&text, "text")?;
                 self.state = Rectified;
-                self.step_due = Some(cal.add_working_days(today, limits.reply_days));
+                self.due_in(cal, today, limits.reply_days);
             }
             (Rectified, Step::Reply { text }) => {
                 self.reply = text_of(&text, "text")?;
                 self.state = Replied;
-                self.step_due = None;
+                self.no_step();
             }
             (Replied, Step::Confirm { answer }) => {
                 self.confirmation = answer.name().to_string();
@@ -514,21 +522,47 @@ impl Loop {
                     Confirmation::NotSatisfied if self.reopened == 0 => {
                         self.reopened = 1;
                         self.state = CalledBack;
-                        self.step_due = Some(cal.add_working_days(today, limits.rectify_days));
+                        self.due_in(cal, today, limits.rectify_days);
                     }
                     Confirmation::NotSatisfied => {
                         self.state = Escalated;
-                        self.step_due = None;
+                        self.no_step();
                     }
                     _ => {
                         self.state = Closed;
-                        self.step_due = None;
+                        self.no_step();
                     }
                 }
             }
             _ => return Err(illegal()),
         }
         Ok(from)
+    }
+
+    /// The next step starts on `today` with `days` working days.
+    fn due_in(&mut self, cal: &Calendar, today: NaiveDate, days: u32) {
+        self.step_due = Some(cal.add_working_days(today, days));
+        self.step_started = Some(today);
+        self.step_days = days;
+    }
+
+    /// No office deadline runs (the citizen is asked, or the loop ended).
+    fn no_step(&mut self) {
+        self.step_due = None;
+        self.step_started = None;
+        self.step_days = 0;
+    }
+
+    /// The step's deadline on a changed calendar; the old deadline when it moved.
+    pub fn recalendar(&mut self, cal: &Calendar) -> Option<NaiveDate> {
+        let (Some(started), Some(old)) = (self.step_started, self.step_due) else {
+            return None;
+        };
+        let new = cal.add_working_days(started, self.step_days);
+        (new != old).then(|| {
+            self.step_due = Some(new);
+            old
+        })
     }
 
     /// Whether the step under way is past its deadline on `today`.
@@ -761,6 +795,27 @@ mod tests {
             (l.state, l.step_due),
             (LoopState::CalledBack, Some(day("2026-10-14")))
         );
+    }
+
+    /// A 差评 on Wed 30 Dec 2026 with a 5-day callback: Mon–Fri past the 2026 data gives Wed 6
+    /// Jan 2027 (31 Dec, 1, 4, 5, 6); with a fabricated 2027 notice taking 1 Jan off, Thu 7 Jan.
+    #[test]
+    fn a_loaded_year_moves_the_step_under_way() {
+        let limits = LoopLimits {
+            callback_days: 5,
+            ..LIMITS
+        };
+        let national = xiaoneng_calendar::Calendars::national_only();
+        let mut l = Loop::open(limits, &national.for_region("410702"), day("2026-12-30"));
+        assert_eq!(l.step_due, Some(day("2027-01-06")));
+        let text = "year = 2027\nversion = \"t\"\nsource = \"fabricated\"\nfabricated = true\n\
+                    holidays = [{ name = \"元旦\", from = \"2027-01-01\", to = \"2027-01-01\" }]\n";
+        let loaded = national
+            .with_notices(&[xiaoneng_calendar::Notice::parse(text).unwrap()])
+            .for_region("410702");
+        assert_eq!(l.recalendar(&loaded), Some(day("2027-01-06")));
+        assert_eq!(l.step_due, Some(day("2027-01-07")));
+        assert_eq!(l.recalendar(&loaded), None);
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub fn rating_submitted(i: &InvitationRow, r: &RatingRow) -> anyhow::Result<NewE
     ))
 }
 
-/// A loop step (or its overdue: `from == to`, actor `system`).
+/// A loop step (or its overdue: `from == to`, actor `system`; or its deadline moved by the
+/// calendar notice `calendar_notice`).
 pub fn loop_changed(
     i: &InvitationRow,
     r: &RatingRow,
@@ -70,6 +71,7 @@ pub fn loop_changed(
     actor: &str,
     today: NaiveDate,
     overdue: bool,
+    calendar_notice: &str,
 ) -> anyhow::Result<NewEvent> {
     let l = r.bad_loop.as_ref().map(|l| &l.0);
     Ok(NewEvent::new(
@@ -87,6 +89,7 @@ pub fn loop_changed(
             step_due_date: date(l.and_then(|l| l.step_due)),
             on_date: today.to_string(),
             overdue,
+            calendar_notice: calendar_notice.to_string(),
         },
     ))
 }

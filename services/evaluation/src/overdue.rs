@@ -1,5 +1,6 @@
-//! The loop that reports 差评 loop steps past their working-day deadline, the day after it,
-//! once per deadline; the transaction and the rule are the service's.
+//! The loop of the 差评 deadlines: applies calendar notices loaded since the last pass (and
+//! recomputes the open steps they move), then reports steps past their working-day deadline,
+//! the day after it, once per deadline. The transactions and rules are the service's.
 
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ pub async fn run(eval: Evaluation, every: Duration, batch: i64, stop: Cancellati
     xiaoneng_kit::background::every("evaluation_overdue", every, stop, move || {
         let eval = eval.clone();
         async move {
+            eval.calendars.refresh(&eval.pool).await?;
+            while eval.recalendar(batch).await? as i64 >= batch {}
             while eval.report_overdue(batch).await? as i64 >= batch {}
             Ok(())
         }

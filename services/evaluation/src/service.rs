@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use xiaoneng_kit::auth::{Audience, Caller};
-use xiaoneng_kit::calendar::LiveCalendars;
+use xiaoneng_kit::calendar::{self, LiveCalendars};
 use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::consumer::EventHandler;
 use xiaoneng_kit::events::ConsumedEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{outbox, AppError, AppResult};
-use xiaoneng_proto::case::events::v1::CaseTransitioned;
+use xiaoneng_proto::case::events::v1::{CalendarNoticeLoaded, CaseTransitioned};
 use xiaoneng_proto::case::v1::CaseState;
 use xiaoneng_proto::queue::events::v1::ServiceFinished;
 
@@ -152,6 +152,14 @@ pub struct InvitationHandler {
 
 impl EventHandler for InvitationHandler {
     async fn handle(&self, tx: &mut PgConnection, event: &ConsumedEvent) -> anyhow::Result<()> {
+        if event.event_type == <CalendarNoticeLoaded as prost::Name>::full_name() {
+            // The shared legal clock: a notice the case service loaded applies here too.
+            let n: CalendarNoticeLoaded = event.decode().map_err(anyhow::Error::msg)?;
+            let notice =
+                xiaoneng_calendar::Notice::parse(&n.text).map_err(|e| anyhow::anyhow!("{e}"))?;
+            calendar::insert_notice(tx, &notice, &n.text, &n.loaded_by, event.occurred_at).await?;
+            return Ok(());
+        }
         let Some(new) = invitation_for(event, &self.rules).map_err(anyhow::Error::msg)? else {
             return Ok(());
         };
@@ -204,7 +212,7 @@ impl Evaluation {
         if bad_loop.is_some() {
             outbox::enqueue(
                 &mut tx,
-                &events::loop_changed(&inv, &row, LoopState::Assigned, "system", today, false)?,
+                &events::loop_changed(&inv, &row, LoopState::Assigned, "system", today, false, "")?,
             )
             .await?;
         }
@@ -364,11 +372,50 @@ impl Evaluation {
         let r = store::update_rating(&mut tx, &r).await?;
         outbox::enqueue(
             &mut tx,
-            &events::loop_changed(&inv, &r, from, &caller.subject, today, false)?,
+            &events::loop_changed(&inv, &r, from, &caller.subject, today, false, "")?,
         )
         .await?;
         tx.commit().await?;
         Ok(r)
+    }
+
+    /// Recomputes, in one transaction, the step deadlines of up to `batch` open loops computed
+    /// under an older calendar epoch; a deadline that moves is saved and published (a
+    /// `BadRatingLoopChanged` naming the notice). Returns the number taken.
+    pub async fn recalendar(&self, batch: i64) -> AppResult<usize> {
+        let snap = self.calendars.current();
+        if snap.epoch == 0 {
+            return Ok(0);
+        }
+        let notice = self
+            .calendars
+            .notices()
+            .last()
+            .map(|n| format!("{} {}", n.notice.scope.key(), n.notice.version))
+            .unwrap_or_default();
+        let today = self.clock.today();
+        let mut tx = self.pool.begin().await?;
+        let rows = store::lock_behind_calendar(&mut tx, snap.epoch, batch).await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        for mut r in rows {
+            let cal = snap.calendars.for_region(&r.region_code);
+            let Some(l) = r.bad_loop.as_mut() else {
+                continue;
+            };
+            if l.0.recalendar(&cal).is_none() {
+                continue;
+            }
+            let state = l.0.state;
+            let r = store::update_rating(&mut tx, &r).await?;
+            let region = RegionCode::parse(&r.region_code).map_err(anyhow::Error::msg)?;
+            let inv = store::invitation(&mut tx, &Audience::Region(region), r.invitation_id, false)
+                .await?;
+            let ev = events::loop_changed(&inv, &r, state, "system", today, false, &notice)?;
+            outbox::enqueue(&mut tx, &ev).await?;
+        }
+        store::set_calendar_epoch(&mut tx, &ids, snap.epoch).await?;
+        tx.commit().await?;
+        Ok(ids.len())
     }
 
     /// Reports each open loop step past its deadline, once per deadline, the day after it;
@@ -392,7 +439,7 @@ impl Evaluation {
             .await?;
             outbox::enqueue(
                 &mut tx,
-                &events::loop_changed(&inv, r, l.state, "system", today, true)?,
+                &events::loop_changed(&inv, r, l.state, "system", today, true, "")?,
             )
             .await?;
             store::mark_overdue(&mut tx, r.id, l.step_due.unwrap_or(today)).await?;

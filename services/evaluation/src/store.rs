@@ -281,3 +281,35 @@ pub async fn statistics(
     .fetch_all(pool)
     .await?)
 }
+
+/// Open loops whose deadline was computed under an epoch before `epoch`, locked for the
+/// recompute pass (skipping what another replica holds).
+pub async fn lock_behind_calendar(
+    conn: &mut PgConnection,
+    epoch: i64,
+    batch: i64,
+) -> AppResult<Vec<RatingRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {RATING} FROM ratings
+         WHERE calendar_epoch < $1 AND loop_state IS NOT NULL AND loop_state NOT IN ('closed', 'escalated')
+         ORDER BY calendar_epoch, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(epoch)
+    .bind(batch)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Marks ratings as computed under `epoch`.
+pub async fn set_calendar_epoch(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    epoch: i64,
+) -> AppResult<()> {
+    sqlx::query("UPDATE ratings SET calendar_epoch = $2 WHERE id = ANY($1)")
+        .bind(ids)
+        .bind(epoch)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -16,7 +16,7 @@ use xiaoneng_kit::ServiceKind;
 mod authorization;
 
 use crate::common::{reason, violations};
-use crate::queue::{call_and_finish, catalog, category, client, hall, issue, open, queue_service, window};
+use crate::queue::{call_and_finish, category, client, hall, issue, open, window};
 
 type Ratings = EvaluationServiceClient<Intercepted>;
 
@@ -59,10 +59,19 @@ impl Served {
     /// As [`Served::start`], with one ticket for each of `citizens`, served in turn; the
     /// invitation and ticket of the first are kept, the others' invitations in `more`.
     async fn start_for(at: &str, citizens: &[&str]) -> Self {
-        let (catalog, matters) = catalog().await;
-        let queue = queue_service(&catalog, &[]).await;
-        let env = [("XIAONENG__DOMAIN__BUSINESS_TIME", at), ("XIAONENG__DOMAIN__OVERDUE_INTERVAL_MS", "100")];
-        let eval = ServiceProc::start_with(ServiceKind::Evaluation, &shared_brokers(), &env).await;
+        Self::start_on(&shared_brokers(), at, citizens, &[]).await
+    }
+
+    /// As [`Served::start_for`] on `brokers`, with `extra` settings for the evaluation service.
+    async fn start_on(brokers: &str, at: &str, citizens: &[&str], extra: &[(&str, &str)]) -> Self {
+        let catalog = ServiceProc::start(ServiceKind::Catalog, brokers).await;
+        let matters = crate::queue::load_starter_into(&catalog).await;
+        let addr = catalog.addr();
+        let queue =
+            ServiceProc::start_with(ServiceKind::Queue, brokers, &[("XIAONENG__DOMAIN__CATALOG_ADDR", &addr)]).await;
+        let mut env = vec![("XIAONENG__DOMAIN__BUSINESS_TIME", at), ("XIAONENG__DOMAIN__OVERDUE_INTERVAL_MS", "100")];
+        env.extend_from_slice(extra);
+        let eval = ServiceProc::start_with(ServiceKind::Evaluation, brokers, &env).await;
         let mut m = client(&queue, "manager", &[roles::HALL_MANAGER]).await;
         let h = hall(&mut m, "评价大厅", vec![category("A", &[])]).await;
         let zh = window(&mut m, &h.id, "ZH01", qpb::WindowKind::Comprehensive, &[], false).await;
@@ -331,4 +340,59 @@ async fn a_consumer_killed_mid_batch_opens_each_invitation_once() {
     assert_eq!(count(&db, "SELECT count(DISTINCT ticket_id) FROM invitations").await, 10);
     let again = eval.metric("events_duplicate_total{consumer=\"invitations\"}").await;
     assert!(again >= 1.0, "the 15th event came again");
+}
+
+/// The shared legal clock: a 差评 on Wed 30 Dec 2026 with a 5-day callback is due Wed 6 Jan 2027
+/// counted Monday–Friday (31 Dec, 1, 4, 5, 6). A fabricated 2027 notice taking 1 Jan off,
+/// loaded into the case service, reaches the evaluation service as an event and moves it to
+/// Thu 7 Jan, once, with an event naming the notice. On a broker of its own, so no other
+/// test's notice interferes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notice_loaded_into_the_case_service_moves_a_loops_deadline() {
+    let broker = xiaoneng_e2e::Broker::start();
+    // The ticket is finished on today's wall clock, the rating given on the business clock's
+    // 30 Dec: a window long enough for both.
+    let callback =
+        [("XIAONENG__DOMAIN__RULES__CALLBACK_DAYS", "5"), ("XIAONENG__DOMAIN__RULES__RATING_WINDOW_DAYS", "400")];
+    let s = Served::start_on(&broker.brokers(), "2026-12-30T10:00:00+08:00", &["citizen-wang"], &callback).await;
+    let mut wang = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
+    let r = wang.submit_rating(s.rating(1, "没人理")).await.unwrap().into_inner().rating.unwrap();
+    assert_eq!(r.r#loop.unwrap().step_due_date, "2027-01-06");
+
+    let case = ServiceProc::start(ServiceKind::Case, &broker.brokers()).await;
+    let office = token("xiaonengban", &[roles::SUPERVISOR], "410700");
+    let mut cases = xiaoneng_e2e::proto::case::v1::case_service_client::CaseServiceClient::new(
+        channel(&case.addr(), Some(&office)).await,
+    );
+    let text = "# Fabricated for the tests.\nyear = 2027\nversion = \"2027-eval\"\nsource = \"fabricated\"\n\
+                fabricated = true\nholidays = [{ name = \"元旦\", from = \"2027-01-01\", to = \"2027-01-01\" }]\n";
+    let req = xiaoneng_e2e::proto::case::v1::LoadCalendarNoticeRequest { text: text.into() };
+    cases.load_calendar_notice(req).await.unwrap();
+    let id = r.id.clone();
+    eventually(60, "the callback due on 7 Jan", || {
+        let (mut c, id) = (wang.clone(), id.clone());
+        async move {
+            let r = c.get_rating(epb::GetRatingRequest { id }).await.unwrap().into_inner().rating.unwrap();
+            (r.r#loop.unwrap().step_due_date == "2027-01-07").then_some(())
+        }
+    })
+    .await;
+    let db = s.eval.db().await;
+    let moved = || async {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT payload FROM outbox WHERE event_type = 'xiaoneng.evaluation.events.v1.BadRatingLoopChanged'",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        let events = rows.iter().map(|p| BadRatingLoopChanged::decode(p.as_slice()).unwrap());
+        events
+            .filter(|e| !e.calendar_notice.is_empty())
+            .map(|e| (e.calendar_notice, e.step_due_date))
+            .collect::<Vec<_>>()
+    };
+    let passes = "background_passes_total{loop=\"evaluation_overdue\"}";
+    let before = s.eval.metric(passes).await;
+    eventually(20, "three more passes", || async { (s.eval.metric(passes).await >= before + 3.0).then_some(()) }).await;
+    assert_eq!(moved().await, [("national:2027 2027-eval".to_string(), "2027-01-07".to_string())]);
 }
