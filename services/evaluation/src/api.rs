@@ -26,6 +26,7 @@ const READERS: &[&str] = &[
 /// audience); a window device or a forwarding platform rates as `system`.
 pub const AUTHORIZATION: auth::Authorization = &[
     ("GetInvitation", READERS),
+    ("ListInvitations", READERS),
     ("SubmitRating", &[roles::CITIZEN, roles::SYSTEM]),
     ("AddFollowUp", &[roles::CITIZEN, roles::SYSTEM]),
     ("GetRating", READERS),
@@ -171,6 +172,19 @@ impl pb::evaluation_service_server::EvaluationService for EvaluationApi {
         let inv = self.0.invitation(&c, id(&req.get_ref().id, "id")?).await?;
         Ok(Response::new(pb::GetInvitationResponse {
             invitation: Some(invitation_pb(&inv)),
+        }))
+    }
+
+    async fn list_invitations(
+        &self,
+        req: Request<pb::ListInvitationsRequest>,
+    ) -> Result<Response<pb::ListInvitationsResponse>, Status> {
+        let c = caller(&req, "ListInvitations")?;
+        let (rows, next_page_token) = self.0.invitations(&c, req.get_ref()).await?;
+        let invitations = rows.iter().map(invitation_pb).collect();
+        Ok(Response::new(pb::ListInvitationsResponse {
+            invitations,
+            next_page_token,
         }))
     }
 

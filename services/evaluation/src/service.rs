@@ -176,6 +176,28 @@ impl Evaluation {
         store::invitation(&mut conn, &caller.audience(), id, false).await
     }
 
+    /// Invitations the caller may see (a citizen their own), newest first, one page.
+    pub async fn invitations(
+        &self,
+        caller: &Caller,
+        r: &xiaoneng_proto::evaluation::v1::ListInvitationsRequest,
+    ) -> AppResult<(Vec<InvitationRow>, String)> {
+        let page = xiaoneng_kit::paging::PageRequest::parse(r.page_size, &r.page_token)?;
+        let scope = xiaoneng_kit::region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let citizen = caller.acts_as_citizen().then_some(caller.subject.as_str());
+        let like = scope.like_pattern();
+        store::list_invitations(
+            &self.pool,
+            &like,
+            citizen,
+            &r.ticket_id,
+            &r.case_id,
+            r.unrated_only,
+            &page,
+        )
+        .await
+    }
+
     /// Rates an invitation once; a 差评 opens its loop with the callback due.
     pub async fn rate(
         &self,

@@ -313,3 +313,40 @@ pub async fn set_calendar_epoch(
         .await?;
     Ok(())
 }
+
+/// Invitations in regions matching `region_like` (a citizen's own when `citizen` is set),
+/// newest first, optionally of one ticket or case, one page.
+pub async fn list_invitations(
+    pool: &PgPool,
+    region_like: &str,
+    citizen: Option<&str>,
+    ticket: &str,
+    case: &str,
+    unrated_only: bool,
+    page: &xiaoneng_kit::paging::PageRequest,
+) -> AppResult<(Vec<InvitationRow>, String)> {
+    let before = match &page.after {
+        Some(c) => Some(
+            Uuid::parse_str(c)
+                .map_err(|_| xiaoneng_kit::AppError::invalid("page_token", "is not valid"))?,
+        ),
+        None => None,
+    };
+    let rows: Vec<InvitationRow> = sqlx::query_as(&format!(
+        "SELECT {INVITATION} FROM invitations
+         WHERE region_code LIKE $1 AND ($2::text IS NULL OR citizen_id = $2)
+           AND ($3 = '' OR ticket_id = $3) AND ($4 = '' OR case_id = $4)
+           AND (NOT $5 OR rating_id IS NULL) AND ($6::uuid IS NULL OR id < $6)
+         ORDER BY id DESC LIMIT $7"
+    ))
+    .bind(region_like)
+    .bind(citizen)
+    .bind(ticket)
+    .bind(case)
+    .bind(unrated_only)
+    .bind(before)
+    .bind(page.size + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(page.finish(rows, |r| r.id.to_string()))
+}

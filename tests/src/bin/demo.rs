@@ -168,7 +168,113 @@ async fn main() -> anyhow::Result<()> {
         println!("     办理结果: {}; 依据: {}", t.result_name, t.legal_basis);
     }
     cases::run().await?;
-    morning::run().await
+    let served = morning::run().await?;
+    ratings::run(&served).await
+}
+
+/// The evaluation part: the morning's services rated at the window device (一次一评), one 差评
+/// walked through its closed loop, and what the city office's statistics show.
+mod ratings {
+    use xiaoneng_e2e::proto::evaluation::v1 as epb;
+    use xiaoneng_e2e::proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
+    use xiaoneng_e2e::{channel, eventually, token};
+    use xiaoneng_kit::auth::roles;
+
+    const EVALUATION: &str = "http://127.0.0.1:50054";
+
+    pub async fn run(served: &[(String, String)]) -> anyhow::Result<()> {
+        println!("9. 好差评: each service finished this morning opened one invitation; the window pads rate them:");
+        let device = token("pad-zh01", &[roles::SYSTEM], "410702");
+        let mut pad = EvaluationServiceClient::new(channel(EVALUATION, Some(&device)).await);
+        let mut bad = None;
+        let mut rated = 0;
+        for (i, (ticket, number)) in served.iter().enumerate() {
+            let p = pad.clone();
+            let inv = eventually(30, "the invitation of a finished ticket", || {
+                let (mut p, ticket_id) = (p.clone(), ticket.clone());
+                async move {
+                    let req = epb::ListInvitationsRequest { ticket_id, ..Default::default() };
+                    p.list_invitations(req).await.ok()?.into_inner().invitations.into_iter().next()
+                }
+            })
+            .await;
+            if !inv.rating_id.is_empty() {
+                continue; // rated by an earlier run of the demo
+            }
+            let (level, comment) =
+                if i == 0 { (2, "等候时间太长, 没人解释") } else { (5 - (i % 2) as i32, "") };
+            let req = epb::SubmitRatingRequest {
+                invitation_id: inv.id.clone(),
+                level,
+                comment: comment.into(),
+                channel: epb::Channel::WindowDevice as i32,
+                device: format!("pad-{}", inv.window_code),
+                ..Default::default()
+            };
+            let r = pad.submit_rating(req).await?.into_inner().rating.unwrap_or_default();
+            rated += 1;
+            if level <= 2 {
+                println!(
+                    "   {number} at {}: 差评 {level} ({comment}) → closed loop, callback due {}",
+                    inv.window_code,
+                    r.r#loop.as_ref().map(|l| l.step_due_date.clone()).unwrap_or_default()
+                );
+                bad = Some(r.id);
+            }
+        }
+        println!("   {rated} ratings given");
+        if let Some(id) = bad {
+            let manager = token("hall-manager", &[roles::HALL_MANAGER], "410702");
+            let mut unit = EvaluationServiceClient::new(channel(EVALUATION, Some(&manager)).await);
+            let steps = [
+                (epb::LoopStep::Callback, "已电话回访, 群众反映高峰期等候过长"),
+                (epb::LoopStep::Rectify, "高峰期增开潮汐窗口, 安排引导员解释"),
+                (epb::LoopStep::Reply, "已向群众答复整改措施"),
+            ];
+            for (step, text) in steps {
+                let req = epb::AdvanceLoopRequest { rating_id: id.clone(), step: step as i32, text: text.into() };
+                let l = unit.advance_loop(req).await?.into_inner().rating.and_then(|r| r.r#loop).unwrap_or_default();
+                println!(
+                    "   {:?}: {text} (next due {})",
+                    step,
+                    if l.step_due_date.is_empty() { "—" } else { &l.step_due_date }
+                );
+            }
+            let req = epb::AdvanceLoopRequest {
+                rating_id: id.clone(),
+                step: epb::LoopStep::Confirm as i32,
+                text: "basically_satisfied".into(),
+            };
+            let l = pad.advance_loop(req).await?.into_inner().rating.and_then(|r| r.r#loop).unwrap_or_default();
+            println!(
+                "   the citizen confirms at the pad: {} → loop {:?}",
+                l.confirmation,
+                epb::LoopState::try_from(l.state).unwrap_or(epb::LoopState::Unspecified)
+            );
+        }
+        let office = token("xiaoneng-office", &[roles::SUPERVISOR], "410700");
+        let mut city = EvaluationServiceClient::new(channel(EVALUATION, Some(&office)).await);
+        let today = chrono::Utc::now().with_timezone(&xiaoneng_kit::clock::cst()).date_naive().to_string();
+        let req = epb::GetStatisticsRequest {
+            dimension: epb::Dimension::Window as i32,
+            from_date: today.clone(),
+            to_date: today,
+            ..Default::default()
+        };
+        println!("10. The city efficiency office's statistics of today, by window:");
+        for row in city.get_statistics(req).await?.into_inner().rows {
+            println!(
+                "   {}: {} ratings, satisfaction {:.0}%, 差评 {}, callback {:.0}%, rectified {:.0}%",
+                row.key,
+                row.ratings,
+                row.satisfaction_rate * 100.0,
+                row.bad_ratings,
+                row.callback_rate * 100.0,
+                row.rectification_rate * 100.0
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The case part of the main job: cases carried through the lifecycle under the legal clock.
@@ -481,7 +587,8 @@ mod morning {
         Ok((m.matter_id, m.terms.unwrap_or_default().name))
     }
 
-    pub async fn run() -> anyhow::Result<()> {
+    /// The morning; returns the tickets served, as (id, number).
+    pub async fn run() -> anyhow::Result<Vec<(String, String)>> {
         let (company, company_name) = matter("营业执照").await?;
         let (social, social_name) = matter("社保卡").await?;
         let manager = token("hall-manager", &[roles::HALL_MANAGER], "410702");
@@ -676,6 +783,7 @@ mod morning {
         let clerk = token("clerk", &[roles::CLERK], "410702");
         let mut c = QueueServiceClient::new(channel(QUEUE, Some(&clerk)).await);
         let mut served = 0;
+        let mut tickets = Vec::new();
         loop {
             let mut any = false;
             for w in &windows {
@@ -684,7 +792,7 @@ mod morning {
                         any = true;
                         served += 1;
                         c.finish_service(pb::FinishServiceRequest { window_id: w.id.clone() }).await?;
-                        let _ = t;
+                        tickets.push((t.id, t.number));
                     }
                 }
             }
@@ -705,6 +813,6 @@ mod morning {
         for line in board_task.await? {
             println!("     {line}");
         }
-        Ok(())
+        Ok(tickets)
     }
 }

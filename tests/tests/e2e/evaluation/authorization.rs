@@ -13,6 +13,7 @@ use super::Ratings;
 /// Method → the roles that may call it.
 const EXPECTED: &[(&str, &[&str])] = &[
     ("GetInvitation", &[CITIZEN, CLERK, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM]),
+    ("ListInvitations", &[CITIZEN, CLERK, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM]),
     ("SubmitRating", &[CITIZEN, SYSTEM]),
     ("AddFollowUp", &[CITIZEN, SYSTEM]),
     ("GetRating", &[CITIZEN, CLERK, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM]),
@@ -34,6 +35,9 @@ async fn call(c: &mut Ratings, method: &str, region: &str) -> Code {
     let region_code = region.to_string();
     let r = match method {
         "GetInvitation" => c.get_invitation(epb::GetInvitationRequest::default()).await.map(|_| ()),
+        "ListInvitations" => {
+            c.list_invitations(epb::ListInvitationsRequest { region_code, ..Default::default() }).await.map(|_| ())
+        }
         "SubmitRating" => c.submit_rating(epb::SubmitRatingRequest::default()).await.map(|_| ()),
         "AddFollowUp" => c.add_follow_up(epb::AddFollowUpRequest::default()).await.map(|_| ()),
         "GetRating" => c.get_rating(epb::GetRatingRequest::default()).await.map(|_| ()),

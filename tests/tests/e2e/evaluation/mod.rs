@@ -131,6 +131,12 @@ async fn a_finished_service_opens_one_invitation_and_is_rated_once() {
     );
     assert_eq!((inv.ticket_id.as_str(), inv.occurrence), (s.ticket.as_str(), epb::Occurrence::OnSite as i32));
 
+    let mine = wang.list_invitations(epb::ListInvitationsRequest::default()).await.unwrap().into_inner();
+    let ids: Vec<_> = mine.invitations.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, [s.invitation.as_str()], "a citizen lists their own invitations only");
+    let theirs =
+        as_(&s.eval, "citizen-li", &[roles::CITIZEN]).await.list_invitations(epb::ListInvitationsRequest::default());
+    assert!(theirs.await.unwrap().into_inner().invitations.is_empty());
     let bad = wang.submit_rating(epb::SubmitRatingRequest { channel: 0, ..s.rating(7, "") }).await.unwrap_err();
     assert_eq!(violations(&bad), ["channel", "level"]);
     let no_reason = wang.submit_rating(s.rating(1, "")).await.unwrap_err();
