@@ -134,9 +134,9 @@ async fn a_finished_service_opens_one_invitation_and_is_rated_once() {
     let mine = wang.list_invitations(epb::ListInvitationsRequest::default()).await.unwrap().into_inner();
     let ids: Vec<_> = mine.invitations.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, [s.invitation.as_str()], "a citizen lists their own invitations only");
-    let theirs =
-        as_(&s.eval, "citizen-li", &[roles::CITIZEN]).await.list_invitations(epb::ListInvitationsRequest::default());
-    assert!(theirs.await.unwrap().into_inner().invitations.is_empty());
+    let mut li = as_(&s.eval, "citizen-li", &[roles::CITIZEN]).await;
+    let theirs = li.list_invitations(epb::ListInvitationsRequest::default()).await.unwrap().into_inner();
+    assert!(theirs.invitations.is_empty());
     let bad = wang.submit_rating(epb::SubmitRatingRequest { channel: 0, ..s.rating(7, "") }).await.unwrap_err();
     assert_eq!(violations(&bad), ["channel", "level"]);
     let no_reason = wang.submit_rating(s.rating(1, "")).await.unwrap_err();
@@ -144,7 +144,6 @@ async fn a_finished_service_opens_one_invitation_and_is_rated_once() {
     let mut server = as_(&s.eval, "s1", &[roles::SYSTEM]).await;
     let own = server.submit_rating(s.rating(5, "")).await.unwrap_err();
     assert_eq!((own.code(), reason(&own)), (Code::FailedPrecondition, "SELF_RATING".to_string()));
-    let mut li = as_(&s.eval, "citizen-li", &[roles::CITIZEN]).await;
     assert_eq!(li.submit_rating(s.rating(5, "")).await.unwrap_err().code(), Code::PermissionDenied);
     let unknown = epb::SubmitRatingRequest { invitation_id: uuid::Uuid::new_v4().to_string(), ..s.rating(5, "") };
     assert_eq!(wang.submit_rating(unknown).await.unwrap_err().code(), Code::NotFound);
