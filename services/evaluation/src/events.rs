@@ -73,6 +73,32 @@ pub fn loop_changed(
     overdue: bool,
     calendar_notice: &str,
 ) -> anyhow::Result<NewEvent> {
+    loop_event(i, r, from, actor, today, (overdue, false), calendar_notice)
+}
+
+/// A reminder (催办): the step under way is due today.
+pub fn loop_reminder(
+    i: &InvitationRow,
+    r: &RatingRow,
+    today: NaiveDate,
+) -> anyhow::Result<NewEvent> {
+    let state = r
+        .bad_loop
+        .as_ref()
+        .map(|l| l.0.state)
+        .unwrap_or(LoopState::Assigned);
+    loop_event(i, r, state, "system", today, (false, true), "")
+}
+
+fn loop_event(
+    i: &InvitationRow,
+    r: &RatingRow,
+    from: LoopState,
+    actor: &str,
+    today: NaiveDate,
+    (overdue, reminder): (bool, bool),
+    calendar_notice: &str,
+) -> anyhow::Result<NewEvent> {
     let l = r.bad_loop.as_ref().map(|l| &l.0);
     Ok(NewEvent::new(
         ServiceKind::Evaluation,
@@ -90,6 +116,7 @@ pub fn loop_changed(
             on_date: today.to_string(),
             overdue,
             calendar_notice: calendar_notice.to_string(),
+            reminder,
         },
     ))
 }

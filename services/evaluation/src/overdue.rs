@@ -1,6 +1,6 @@
 //! The loop of the 差评 deadlines: applies calendar notices loaded since the last pass (and
-//! recomputes the open steps they move), then reports steps past their working-day deadline,
-//! the day after it, once per deadline. The transactions and rules are the service's.
+//! recomputes the open steps they move), then reminds (催办) the steps due today and reports
+//! the steps past their working-day deadline the day after it, each once per deadline. The transactions and rules are the service's.
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ pub async fn run(eval: Evaluation, every: Duration, batch: i64, stop: Cancellati
         async move {
             eval.calendars.refresh(&eval.pool).await?;
             while eval.recalendar(batch).await? as i64 >= batch {}
+            while eval.remind_due(batch).await? as i64 >= batch {}
             while eval.report_overdue(batch).await? as i64 >= batch {}
             Ok(())
         }

@@ -440,6 +440,23 @@ impl Evaluation {
         Ok(ids.len())
     }
 
+    /// Reminds (催办) each open loop step due today, once per deadline; replicas share the work
+    /// (SKIP LOCKED). Returns how many were reminded.
+    pub async fn remind_due(&self, batch: i64) -> AppResult<usize> {
+        let today = self.clock.today();
+        let mut tx = self.pool.begin().await?;
+        let rows = store::lock_due_today(&mut tx, today, batch).await?;
+        for r in &rows {
+            let region = RegionCode::parse(&r.region_code).map_err(anyhow::Error::msg)?;
+            let inv = store::invitation(&mut tx, &Audience::Region(region), r.invitation_id, false)
+                .await?;
+            outbox::enqueue(&mut tx, &events::loop_reminder(&inv, r, today)?).await?;
+            store::mark_reminded(&mut tx, r.id, today).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
     /// Reports each open loop step past its deadline, once per deadline, the day after it;
     /// replicas share the work (SKIP LOCKED). Returns how many were reported.
     pub async fn report_overdue(&self, batch: i64) -> AppResult<usize> {

@@ -242,6 +242,39 @@ pub async fn lock_overdue(
     .await?)
 }
 
+/// Open loops whose step is due on `today` and not yet reminded for that day, locked for the
+/// reminder pass (skipping what another replica holds).
+pub async fn lock_due_today(
+    conn: &mut PgConnection,
+    today: chrono::NaiveDate,
+    batch: i64,
+) -> AppResult<Vec<RatingRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {RATING} FROM ratings
+         WHERE loop_state NOT IN ('closed', 'escalated') AND step_due = $1
+           AND (reminded_for IS NULL OR reminded_for <> step_due)
+         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(today)
+    .bind(batch)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Records that the reminder for the step due on `due` was sent.
+pub async fn mark_reminded(
+    conn: &mut PgConnection,
+    id: Uuid,
+    due: chrono::NaiveDate,
+) -> AppResult<()> {
+    sqlx::query("UPDATE ratings SET reminded_for = $2 WHERE id = $1")
+        .bind(id)
+        .bind(due)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Records that the overdue of the step due on `due` was reported.
 pub async fn mark_overdue(
     conn: &mut PgConnection,

@@ -131,12 +131,14 @@ async fn a_finished_service_opens_one_invitation_and_is_rated_once() {
     );
     assert_eq!((inv.ticket_id.as_str(), inv.occurrence), (s.ticket.as_str(), epb::Occurrence::OnSite as i32));
 
+    // The shared broker carries other tests' tickets too: each citizen sees only invitations
+    // naming them, and ours only to wang.
     let mine = wang.list_invitations(epb::ListInvitationsRequest::default()).await.unwrap().into_inner();
-    let ids: Vec<_> = mine.invitations.iter().map(|i| i.id.as_str()).collect();
-    assert_eq!(ids, [s.invitation.as_str()], "a citizen lists their own invitations only");
+    assert!(mine.invitations.iter().all(|i| i.citizen_id == "citizen-wang"));
+    assert!(mine.invitations.iter().any(|i| i.id == s.invitation));
     let mut li = as_(&s.eval, "citizen-li", &[roles::CITIZEN]).await;
     let theirs = li.list_invitations(epb::ListInvitationsRequest::default()).await.unwrap().into_inner();
-    assert!(theirs.invitations.is_empty());
+    assert!(theirs.invitations.iter().all(|i| i.citizen_id == "citizen-li" && i.id != s.invitation));
     let bad = wang.submit_rating(epb::SubmitRatingRequest { channel: 0, ..s.rating(7, "") }).await.unwrap_err();
     assert_eq!(violations(&bad), ["channel", "level"]);
     let no_reason = wang.submit_rating(s.rating(1, "")).await.unwrap_err();
@@ -186,8 +188,8 @@ async fn a_rating_after_the_regions_window_is_refused() {
     assert_eq!(count(&s.eval.db().await, &ratings).await, 0);
 }
 
-/// A 差评 on Wed 30 Sep 2026: the callback is due Thu 8 Oct (National Day 1-7 Oct). On 9 Oct
-/// it is reported overdue, once; the callback then makes the rectification due in 5 working
+/// A 差评 on Wed 30 Sep 2026: the callback is due Thu 8 Oct (National Day 1-7 Oct). On 8 Oct
+/// it is reminded, on 9 Oct reported overdue, each once; the callback then makes the rectification due in 5 working
 /// days: 10 (Sat, make-up), 12, 13, 14, 15 → Thu 15 Oct. Not satisfied reopens once, then the
 /// loop goes to the efficiency office; an illegal step is refused; the statistics count it.
 #[tokio::test(flavor = "multi_thread")]
@@ -198,19 +200,27 @@ async fn a_bad_rating_is_followed_up_until_the_efficiency_office() {
     let l = r.r#loop.clone().unwrap();
     assert_eq!((l.state, l.step_due_date.as_str()), (epb::LoopState::Assigned as i32, "2026-10-08"));
 
-    s.eval.kill();
-    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-10-09T09:00:00+08:00");
-    s.eval.restart().await;
     let db = s.eval.db().await;
-    let overdue = || async {
+    let loop_events = || async {
         let rows: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT payload FROM outbox WHERE event_type = 'xiaoneng.evaluation.events.v1.BadRatingLoopChanged'",
         )
         .fetch_all(&db)
         .await
         .unwrap();
-        rows.iter().map(|p| BadRatingLoopChanged::decode(p.as_slice()).unwrap()).filter(|e| e.overdue).count()
+        rows.iter().map(|p| BadRatingLoopChanged::decode(p.as_slice()).unwrap()).collect::<Vec<_>>()
     };
+    let reminders = || async { loop_events().await.iter().filter(|e| e.reminder).count() };
+    let overdue = || async { loop_events().await.iter().filter(|e| e.overdue).count() };
+    // On the day it is due, a reminder (催办), once.
+    s.eval.kill();
+    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-10-08T09:00:00+08:00");
+    s.eval.restart().await;
+    eventually(30, "the callback reminded", || async { (reminders().await == 1).then_some(()) }).await;
+    assert_eq!(overdue().await, 0, "not overdue on its day");
+    s.eval.kill();
+    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-10-09T09:00:00+08:00");
+    s.eval.restart().await;
     eventually(30, "the overdue callback reported", || async { (overdue().await == 1).then_some(()) }).await;
     let passes = "background_passes_total{loop=\"evaluation_overdue\"}";
     let before = s.eval.metric(passes).await;
@@ -218,7 +228,7 @@ async fn a_bad_rating_is_followed_up_until_the_efficiency_office() {
         (s.eval.metric(passes).await >= before + 3.0).then_some(())
     })
     .await;
-    assert_eq!(overdue().await, 1, "reported once per deadline");
+    assert_eq!((overdue().await, reminders().await), (1, 1), "reported once per deadline");
 
     let mut unit = as_(&s.eval, "hall-manager", &[roles::HALL_MANAGER]).await;
     let step = |step: epb::LoopStep, text: &str| epb::AdvanceLoopRequest {
@@ -336,7 +346,8 @@ async fn a_consumer_killed_mid_batch_opens_each_invitation_once() {
     assert!(before < 10, "{before} invitations before the crash");
     eval.set_env("XIAONENG_FAILPOINTS", "");
     eval.restart().await;
-    eventually(60, "ten invitations", || async {
+    // The restarted consumer gets the partitions once the dead member's session has expired.
+    eventually(180, "ten invitations", || async {
         (count(&db, "SELECT count(*) FROM invitations").await == 10).then_some(())
     })
     .await;
