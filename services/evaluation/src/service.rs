@@ -368,7 +368,12 @@ impl Evaluation {
         let inv = store::invitation(&mut tx, &caller.audience(), r.invitation_id, false).await?;
         let confirming = matches!(step, Step::Confirm { .. });
         // The citizen confirms; the responsible unit takes the other steps.
-        if confirming != caller.acts_as_citizen() && !caller.roles.iter().any(|x| x == "system") {
+        if confirming != caller.acts_as_citizen()
+            && !caller
+                .roles
+                .iter()
+                .any(|x| x == xiaoneng_kit::auth::roles::SYSTEM)
+        {
             let who = if confirming {
                 "the citizen who rated"
             } else {
