@@ -88,8 +88,10 @@ fn warn_on_coverage(calendars: &LiveCalendars, today: chrono::NaiveDate) {
     }
 }
 
-/// One pass of the live calendar: apply new notices, export coverage and the provisional
-/// count, and recompute the open cases computed under an older calendar, batch by batch.
+/// How often the provisional-deadline gauge is counted.
+const PROVISIONAL_GAUGE_EVERY: Duration = Duration::from_secs(30);
+
+/// One pass of the live calendar: apply new notices, export coverage, and recompute the open cases computed under an older calendar, batch by batch.
 async fn calendar_pass(
     pool: &sqlx::PgPool,
     live: &LiveCalendars,
@@ -132,8 +134,6 @@ async fn calendar_pass(
             );
         }
     }
-    let provisional = service::provisional_count(pool).await?;
-    metrics::gauge!("case_provisional_deadlines").set(provisional as f64);
     Ok(())
 }
 
@@ -167,6 +167,23 @@ pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningSe
             let (pool, cals) = (pool.clone(), cals.clone());
             async move { calendar_pass(&pool, &cals, policy, &clock, batch).await }
         })
+    });
+    // The provisional count scans every open provisional case: a gauge, not a per-second job.
+    let pool = f.pool.clone();
+    f.spawn_background(move |stop| {
+        background::every(
+            "case_provisional_gauge",
+            PROVISIONAL_GAUGE_EVERY,
+            stop,
+            move || {
+                let pool = pool.clone();
+                async move {
+                    let provisional = service::provisional_count(&pool).await?;
+                    metrics::gauge!("case_provisional_deadlines").set(provisional as f64);
+                    Ok(())
+                }
+            },
+        )
     });
     let api = api::CaseApi::new(f.pool.clone(), catalog, calendars, policy, clock);
     let mut routes = tonic::service::RoutesBuilder::default();
