@@ -67,6 +67,15 @@ impl LiveCalendars {
             .clone()
     }
 
+    /// The last notice applied, as `<scope> <version>` (how history entries and events name
+    /// it); empty before any.
+    pub fn latest_label(&self) -> String {
+        let stored = self.stored.read().unwrap_or_else(|e| e.into_inner());
+        let last = stored.last();
+        last.map(|n| format!("{} {}", n.notice.scope.key(), n.notice.version))
+            .unwrap_or_default()
+    }
+
     /// Reads the notices when the table holds a newer one than applied; returns the epoch in
     /// force after it. A stored notice that no longer parses is skipped with an error log (it
     /// was validated on the way in), never applied half.

@@ -17,7 +17,7 @@ use xiaoneng_proto::case::v1 as pb;
 
 use crate::domain::{
     self, date, Action, Application, CaseRow, FiredRow, HistoryRow, InquiryRecord, InquiryRow,
-    Policy, Referral, RuleError, State, CERTIFICATE_DAYS,
+    Policy, Referral, State, CERTIFICATE_DAYS,
 };
 use crate::service::{self, Change, Ctx};
 
@@ -55,10 +55,6 @@ impl CaseApi {
             now: self.clock.now(),
         }
     }
-}
-
-fn rule_error(e: RuleError) -> AppError {
-    e.into()
 }
 
 fn parse_id(id: &str) -> AppResult<Uuid> {
@@ -335,7 +331,7 @@ fn authorize(caller: &Caller, method: &str) -> Result<(), AppError> {
 
 /// A transition that needs only the domain rule.
 fn plain(action: Action) -> impl FnOnce(&mut CaseRow, &Calendar) -> AppResult<domain::Effects> {
-    move |row, _| row.body.case.apply(&action).map_err(rule_error)
+    move |row, _| row.body.case.apply(&action).map_err(AppError::from)
 }
 
 #[tonic::async_trait]

@@ -103,11 +103,7 @@ async fn calendar_pass(
     live.export_coverage(clock.today());
     let snap = live.current();
     if snap.epoch > 0 {
-        let notice = live
-            .notices()
-            .last()
-            .map(|n| format!("{} {}", n.notice.scope.key(), n.notice.version))
-            .unwrap_or_default();
+        let notice = live.latest_label();
         let ctx = service::Ctx {
             calendars: &snap.calendars,
             epoch: snap.epoch,

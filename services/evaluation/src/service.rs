@@ -144,6 +144,12 @@ pub fn invitation_for(e: &ConsumedEvent, rules: &Rules) -> Result<Option<NewInvi
     Ok(None)
 }
 
+/// The invitation of a rating, for the background passes (the region's audience).
+async fn invitation_of(tx: &mut PgConnection, r: &RatingRow) -> AppResult<InvitationRow> {
+    let region = RegionCode::parse(&r.region_code).map_err(anyhow::Error::msg)?;
+    store::invitation(tx, &Audience::Region(region), r.invitation_id, false).await
+}
+
 /// Opens invitations from the queue's and the case service's events, once per occurrence, in
 /// the consumer's transaction (which also marks the event applied).
 pub struct InvitationHandler {
@@ -414,12 +420,7 @@ impl Evaluation {
         if snap.epoch == 0 {
             return Ok(0);
         }
-        let notice = self
-            .calendars
-            .notices()
-            .last()
-            .map(|n| format!("{} {}", n.notice.scope.key(), n.notice.version))
-            .unwrap_or_default();
+        let notice = self.calendars.latest_label();
         let today = self.clock.today();
         let mut tx = self.pool.begin().await?;
         let rows = store::lock_behind_calendar(&mut tx, snap.epoch, batch).await?;
@@ -434,9 +435,7 @@ impl Evaluation {
             }
             let state = l.0.state;
             let r = store::update_rating(&mut tx, &r).await?;
-            let region = RegionCode::parse(&r.region_code).map_err(anyhow::Error::msg)?;
-            let inv = store::invitation(&mut tx, &Audience::Region(region), r.invitation_id, false)
-                .await?;
+            let inv = invitation_of(&mut tx, &r).await?;
             let ev = events::loop_changed(&inv, &r, state, "system", today, false, &notice)?;
             outbox::enqueue(&mut tx, &ev).await?;
         }
@@ -452,9 +451,7 @@ impl Evaluation {
         let mut tx = self.pool.begin().await?;
         let rows = store::lock_due_today(&mut tx, today, batch).await?;
         for r in &rows {
-            let region = RegionCode::parse(&r.region_code).map_err(anyhow::Error::msg)?;
-            let inv = store::invitation(&mut tx, &Audience::Region(region), r.invitation_id, false)
-                .await?;
+            let inv = invitation_of(&mut tx, r).await?;
             outbox::enqueue(&mut tx, &events::loop_reminder(&inv, r, today)?).await?;
             store::mark_reminded(&mut tx, r.id, today).await?;
         }
@@ -469,18 +466,12 @@ impl Evaluation {
         let mut tx = self.pool.begin().await?;
         let rows = store::lock_overdue(&mut tx, today, batch).await?;
         for r in &rows {
-            let l = r
+            let l = &r
                 .bad_loop
                 .as_ref()
-                .map(|l| l.0.clone())
-                .ok_or_else(|| anyhow::anyhow!("loop"))?;
-            let inv = store::invitation(
-                &mut tx,
-                &Audience::Region(RegionCode::parse(&r.region_code).map_err(anyhow::Error::msg)?),
-                r.invitation_id,
-                false,
-            )
-            .await?;
+                .ok_or_else(|| anyhow::anyhow!("loop"))?
+                .0;
+            let inv = invitation_of(&mut tx, r).await?;
             outbox::enqueue(
                 &mut tx,
                 &events::loop_changed(&inv, r, l.state, "system", today, true, "")?,
