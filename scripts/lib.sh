@@ -40,6 +40,9 @@ apt_install() { # package...
 ensure_tools() {
   local missing=()
   command -v protoc >/dev/null || missing+=(protobuf-compiler)
+  # The well-known types (google/protobuf/timestamp.proto) come with libprotobuf-dev, only a
+  # recommendation of protobuf-compiler.
+  [ -f /usr/include/google/protobuf/timestamp.proto ] || missing+=(libprotobuf-dev)
   command -v cmake >/dev/null || missing+=(cmake)
   dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || missing+=(libcurl4-openssl-dev)
   dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
