@@ -15,6 +15,7 @@
 //! - [`paging`]: AIP-158 page tokens.
 //! - [`background`]: periodic loops with shutdown; [`failpoint`]: crash points for tests.
 //! - [`calendar`]: the live working-day calendar (notices loaded at run time, every replica).
+//! - [`mask`]: personal data masked for public reads.
 
 pub mod auth;
 pub mod background;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod events;
 pub mod failpoint;
 pub mod kafka;
+pub mod mask;
 pub mod names;
 pub mod outbox;
 pub mod paging;

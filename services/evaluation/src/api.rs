@@ -28,6 +28,8 @@ pub const AUTHORIZATION: auth::Authorization = &[
     ("GetInvitation", READERS),
     ("ListInvitations", READERS),
     ("SubmitRating", &[roles::CITIZEN, roles::SYSTEM]),
+    // A provincial platform or a hall's devices forward ratings in bulk.
+    ("SubmitRatings", &[roles::SYSTEM]),
     ("AddFollowUp", &[roles::CITIZEN, roles::SYSTEM]),
     ("GetRating", READERS),
     (
@@ -57,6 +59,13 @@ pub const AUTHORIZATION: auth::Authorization = &[
         ],
     ),
 ];
+
+/// Methods callable without a token: the public reads, masked.
+pub const PUBLIC_METHODS: &[&str] =
+    &["/xiaoneng.evaluation.v1.EvaluationService/ListPublicRatings"];
+
+/// At most this many ratings in one SubmitRatings call.
+const MAX_BATCH: usize = 500;
 
 pub struct EvaluationApi(pub Evaluation);
 
@@ -91,6 +100,62 @@ fn invitation_pb(i: &InvitationRow) -> pb::Invitation {
         open_time: Some(xiaoneng_kit::timestamp(i.opened_at)),
         rate_by_date: i.rate_by.to_string(),
         rating_id: i.rating_id.map(|r| r.to_string()).unwrap_or_default(),
+        expired: i.expired_at.is_some(),
+    }
+}
+
+/// A refused item of a batch, as the result names it.
+fn refusal(e: AppError) -> Result<pb::SubmitRatingResult, Status> {
+    let (code, reason, fields) = match &e {
+        AppError::InvalidArgument(v) => (
+            "INVALID_ARGUMENT",
+            "",
+            v.iter().map(|f| f.field.clone()).collect(),
+        ),
+        AppError::NotFound { .. } => ("NOT_FOUND", "", Vec::new()),
+        AppError::FailedPrecondition { reason, .. } => ("FAILED_PRECONDITION", *reason, Vec::new()),
+        AppError::PermissionDenied(_) => ("PERMISSION_DENIED", "", Vec::new()),
+        AppError::AlreadyExists(_) => ("ALREADY_EXISTS", "", Vec::new()),
+        AppError::Aborted(_) => ("ABORTED", "", Vec::new()),
+        _ => return Err(e.into()),
+    };
+    Ok(pb::SubmitRatingResult {
+        rating: None,
+        error_code: code.to_string(),
+        error_reason: reason.to_string(),
+        error_message: e.to_string(),
+        bad_fields: fields,
+    })
+}
+
+/// What the public sees of a rating: the account masked (or 匿名), the texts masked, never the
+/// device or an appeal.
+fn public_pb(p: &crate::domain::PublicRow) -> pb::PublicRating {
+    use xiaoneng_kit::mask;
+    let r = &p.rating;
+    let l = r.bad_loop.as_ref().map(|l| &l.0);
+    pb::PublicRating {
+        id: r.id.to_string(),
+        region_code: r.region_code.clone(),
+        level: r.level,
+        occurrence: p.occurrence.wire() as i32,
+        matter_name: p.matter_name.clone(),
+        department: p.department.clone(),
+        window_code: p.window_code.clone(),
+        staff_id: p.staff_id.clone(),
+        rater: if r.anonymous || r.defaulted {
+            "匿名".into()
+        } else {
+            mask::name(&r.rater)
+        },
+        comment: mask::text(&r.comment),
+        tags: r.tags.iter().map(|t| mask::text(t)).collect(),
+        follow_up: mask::text(&r.follow_up),
+        rate_time: Some(xiaoneng_kit::timestamp(r.rated_at)),
+        loop_state: l.map(|l| l.state.wire() as i32).unwrap_or_default(),
+        rectification: l.map(|l| mask::text(&l.rectification)).unwrap_or_default(),
+        reply: l.map(|l| mask::text(&l.reply)).unwrap_or_default(),
+        defaulted: r.defaulted,
     }
 }
 
@@ -117,6 +182,7 @@ fn rating_pb(r: &RatingRow, today: chrono::NaiveDate) -> pb::Rating {
         follow_up: r.follow_up.clone(),
         rate_time: Some(xiaoneng_kit::timestamp(r.rated_at)),
         excluded: r.excluded,
+        defaulted: r.defaulted,
         appeal: r.appeal.as_ref().map(|a| pb::Appeal {
             state: match a.state {
                 AppealState::Pending => pb::AppealState::Pending,
@@ -140,6 +206,7 @@ fn rating_pb(r: &RatingRow, today: chrono::NaiveDate) -> pb::Rating {
             rectification: l.rectification.clone(),
             reply: l.reply.clone(),
             confirmation: l.confirmation.clone(),
+            provisional: l.provisional,
         }),
     }
 }
@@ -197,6 +264,82 @@ impl pb::evaluation_service_server::EvaluationService for EvaluationApi {
         let (_, r) = self.0.rate(&c, inv, req.get_ref()).await?;
         Ok(Response::new(pb::SubmitRatingResponse {
             rating: Some(rating_pb(&r, self.0.clock.today())),
+        }))
+    }
+
+    async fn submit_ratings(
+        &self,
+        req: Request<pb::SubmitRatingsRequest>,
+    ) -> Result<Response<pb::SubmitRatingsResponse>, Status> {
+        let c = caller(&req, "SubmitRatings")?;
+        let items = &req.get_ref().ratings;
+        let mut v = xiaoneng_kit::Violations::new();
+        v.check(!items.is_empty(), "ratings", "name at least one rating");
+        v.check(
+            items.len() <= MAX_BATCH,
+            "ratings",
+            &format!("at most {MAX_BATCH} in one call"),
+        );
+        v.into_result()?;
+        // Items whose id does not parse are refused here; the rest go to one transaction.
+        let mut parsed = Vec::new();
+        let mut results: Vec<Option<pb::SubmitRatingResult>> = Vec::with_capacity(items.len());
+        for r in items {
+            match id(&r.invitation_id, "invitation_id") {
+                Ok(inv) => {
+                    parsed.push((inv, r));
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(refusal(e)?)),
+            }
+        }
+        let today = self.0.clock.today();
+        let mut done = self.0.rate_many(&c, &parsed).await?.into_iter();
+        let mut out = Vec::with_capacity(items.len());
+        for slot in results {
+            out.push(match slot {
+                Some(refused) => refused,
+                None => match done.next().expect("one outcome per parsed item") {
+                    Ok((_, r)) => pb::SubmitRatingResult {
+                        rating: Some(rating_pb(&r, today)),
+                        ..Default::default()
+                    },
+                    Err(e) => refusal(e)?,
+                },
+            });
+        }
+        Ok(Response::new(pb::SubmitRatingsResponse { results: out }))
+    }
+
+    async fn list_public_ratings(
+        &self,
+        req: Request<pb::ListPublicRatingsRequest>,
+    ) -> Result<Response<pb::ListPublicRatingsResponse>, Status> {
+        let r = req.get_ref();
+        let mut v = xiaoneng_kit::Violations::new();
+        let scope = region::RegionCode::parse_field(&r.region_code, "region_code", &mut v);
+        let page = xiaoneng_kit::paging::PageRequest::parse(r.page_size, &r.page_token);
+        if let Err(AppError::InvalidArgument(bad)) = &page {
+            for f in bad {
+                v.check(false, &f.field, &f.description);
+            }
+        }
+        v.into_result()?;
+        let (scope, page) = (scope.expect("checked"), page?);
+        let today = self.0.clock.today();
+        let from = parse_date_field(
+            &r.from_date,
+            "from_date",
+            today - chrono::Duration::days(30),
+        )?;
+        let to = parse_date_field(&r.to_date, "to_date", today)?;
+        let (rows, next_page_token) = self
+            .0
+            .public_ratings(&scope, (from, to), r.bad_only, &page)
+            .await?;
+        Ok(Response::new(pb::ListPublicRatingsResponse {
+            ratings: rows.iter().map(public_pb).collect(),
+            next_page_token,
         }))
     }
 
@@ -315,7 +458,14 @@ impl pb::evaluation_service_server::EvaluationService for EvaluationApi {
             Ok(pb::Dimension::Matter) => "matter_id",
             _ => return Err(AppError::invalid("dimension", "must name a dimension").into()),
         };
-        let rows = self.0.statistics(&scope, dimension, from, to).await?;
+        let bottom = (r.bottom > 0).then_some(crate::domain::Bottom {
+            n: r.bottom as usize,
+            min_ratings: r.min_ratings.max(1) as i64,
+        });
+        let rows = self
+            .0
+            .statistics(&scope, dimension, (from, to), bottom)
+            .await?;
         let rows = rows
             .iter()
             .map(|s| {

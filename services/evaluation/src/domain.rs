@@ -256,6 +256,8 @@ pub struct InvitationRow {
     pub opened_at: DateTime<Utc>,
     pub rate_by: NaiveDate,
     pub rating_id: Option<Uuid>,
+    /// Set once the rating window passed unrated.
+    pub expired_at: Option<DateTime<Utc>>,
 }
 
 /// A new invitation, from a consumed event.
@@ -296,6 +298,20 @@ pub struct NewRating {
 }
 
 impl NewRating {
+    /// The region's default rating of an expired invitation: no scores, no text, by no device.
+    pub fn default_of(level: Level) -> NewRating {
+        NewRating {
+            level,
+            scores: Vec::new(),
+            comment: String::new(),
+            tags: Vec::new(),
+            reason: String::new(),
+            channel: 0,
+            anonymous: true,
+            device: String::new(),
+        }
+    }
+
     /// Parses a rating of an occurrence of kind `o`: every bad field listed.
     pub fn parse(r: &pb::SubmitRatingRequest, o: Occurrence) -> AppResult<NewRating> {
         let mut v = Violations::new();
@@ -369,7 +385,7 @@ pub fn may_rate(
             "this service was rated already",
         ));
     }
-    if today > inv.rate_by {
+    if today > inv.rate_by || inv.expired_at.is_some() {
         let why = format!("ratings for this service closed on {}", inv.rate_by);
         return Err(AppError::precondition(
             Reason::RatingWindowClosed.name(),
@@ -386,6 +402,17 @@ pub fn may_rate(
         ));
     }
     Ok(())
+}
+
+/// What happens to an invitation its rating window passed unrated, on `today`: nothing
+/// before the window closed; else it expires, with the region's default rating when its rules
+/// name one (`default_level` 3 to 5; 0: none). An invitation rated or expired already is
+/// left alone.
+pub fn expiry(inv: &InvitationRow, default_level: u32, today: NaiveDate) -> Option<Option<Level>> {
+    if inv.rating_id.is_some() || inv.expired_at.is_some() || today <= inv.rate_by {
+        return None;
+    }
+    Some(Level::parse(default_level as i32).filter(|l| !l.is_bad()))
 }
 
 /// Working-day limits of the loop's steps (defaults: callback 1, rectification 5; regions have
@@ -416,6 +443,10 @@ pub struct Loop {
     pub rectification: String,
     pub reply: String,
     pub confirmation: String,
+    /// The step's deadline lies past the calendar's published years (counted Monday to
+    /// Friday): it may move when the year's notice is loaded.
+    #[serde(default)]
+    pub provisional: bool,
 }
 
 /// One step a unit (or the citizen) takes in a loop.
@@ -457,18 +488,21 @@ impl Confirmation {
 impl Loop {
     /// The loop a 差评 given on `today` opens: assigned, the callback due in its limit.
     pub fn open(limits: LoopLimits, cal: &Calendar, today: NaiveDate) -> Loop {
-        Loop {
+        let mut l = Loop {
             state: LoopState::Assigned,
-            step_due: Some(cal.add_working_days(today, limits.callback_days)),
-            step_started: Some(today),
-            step_days: limits.callback_days,
+            step_due: None,
+            step_started: None,
+            step_days: 0,
             reopened: 0,
             callback_outcome: String::new(),
             callback_at: None,
             rectification: String::new(),
             reply: String::new(),
             confirmation: String::new(),
-        }
+            provisional: false,
+        };
+        l.due_in(cal, today, limits.callback_days);
+        l
     }
 
     /// Applies `step` on `today` (at `now`); the state it left. On error nothing changed.
@@ -541,9 +575,11 @@ impl Loop {
 
     /// The next step starts on `today` with `days` working days.
     fn due_in(&mut self, cal: &Calendar, today: NaiveDate, days: u32) {
-        self.step_due = Some(cal.add_working_days(today, days));
+        let due = cal.add_working_days(today, days);
+        self.step_due = Some(due);
         self.step_started = Some(today);
         self.step_days = days;
+        self.provisional = !cal.covers_span(today, due);
     }
 
     /// No office deadline runs (the citizen is asked, or the loop ended).
@@ -551,18 +587,18 @@ impl Loop {
         self.step_due = None;
         self.step_started = None;
         self.step_days = 0;
+        self.provisional = false;
     }
 
-    /// The step's deadline on a changed calendar; the old deadline when it moved.
-    pub fn recalendar(&mut self, cal: &Calendar) -> Option<NaiveDate> {
+    /// The step's deadline on a changed calendar; whether it (or its provisional mark)
+    /// changed.
+    pub fn recalendar(&mut self, cal: &Calendar) -> bool {
         let (Some(started), Some(old)) = (self.step_started, self.step_due) else {
-            return None;
+            return false;
         };
-        let new = cal.add_working_days(started, self.step_days);
-        (new != old).then(|| {
-            self.step_due = Some(new);
-            old
-        })
+        let was = self.provisional;
+        self.due_in(cal, started, self.step_days);
+        self.step_due != Some(old) || self.provisional != was
     }
 
     /// Whether the step under way is past its deadline on `today`.
@@ -593,6 +629,19 @@ pub struct RatingRow {
     pub appeal: Option<sqlx::types::Json<Appeal>>,
     pub excluded: bool,
     pub device: String,
+    pub defaulted: bool,
+}
+
+/// A rating with what the public may see of its invitation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PublicRow {
+    #[sqlx(flatten)]
+    pub rating: RatingRow,
+    pub occurrence: Occurrence,
+    pub matter_name: String,
+    pub department: String,
+    pub window_code: String,
+    pub staff_id: String,
 }
 
 /// A manipulation flag as stored.
@@ -636,6 +685,33 @@ impl StatRow {
             Self::rate(self.called_back, self.bad),
             Self::rate(self.rectified, self.bad),
         )
+    }
+}
+
+/// The bottom ranks (末位): `n` keys with the lowest satisfaction rate (then the highest 差评
+/// rate, then the most ratings, then the key), among keys with at least `min_ratings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bottom {
+    pub n: usize,
+    pub min_ratings: i64,
+}
+
+impl Bottom {
+    pub fn ranks(self, rows: Vec<StatRow>) -> Vec<StatRow> {
+        let mut rows: Vec<StatRow> = rows
+            .into_iter()
+            .filter(|r| r.ratings >= self.min_ratings.max(1))
+            .collect();
+        // Compare the rates as exact fractions (a/b < c/d ⇔ a·d < c·b): no float ties.
+        rows.sort_by(|a, b| {
+            (a.satisfied * b.ratings)
+                .cmp(&(b.satisfied * a.ratings))
+                .then((b.bad * a.ratings).cmp(&(a.bad * b.ratings)))
+                .then(b.ratings.cmp(&a.ratings))
+                .then(a.key.cmp(&b.key))
+        });
+        rows.truncate(self.n);
+        rows
     }
 }
 
@@ -738,6 +814,7 @@ mod tests {
             opened_at: Utc::now(),
             rate_by: day("2026-09-21"),
             rating_id: None,
+            expired_at: None,
         }
     }
 
@@ -807,15 +884,60 @@ mod tests {
         };
         let national = xiaoneng_calendar::Calendars::national_only();
         let mut l = Loop::open(limits, &national.for_region("410702"), day("2026-12-30"));
-        assert_eq!(l.step_due, Some(day("2027-01-06")));
+        assert_eq!((l.step_due, l.provisional), (Some(day("2027-01-06")), true));
         let text = "year = 2027\nversion = \"t\"\nsource = \"fabricated\"\nfabricated = true\n\
                     holidays = [{ name = \"元旦\", from = \"2027-01-01\", to = \"2027-01-01\" }]\n";
         let loaded = national
             .with_notices(&[xiaoneng_calendar::Notice::parse(text).unwrap()])
             .for_region("410702");
-        assert_eq!(l.recalendar(&loaded), Some(day("2027-01-06")));
-        assert_eq!(l.step_due, Some(day("2027-01-07")));
-        assert_eq!(l.recalendar(&loaded), None);
+        assert!(l.recalendar(&loaded));
+        assert_eq!(
+            (l.step_due, l.provisional),
+            (Some(day("2027-01-07")), false)
+        );
+        assert!(!l.recalendar(&loaded), "nothing changes twice");
+    }
+
+    /// A step that ends inside the published years is final; one that starts and ends in
+    /// 2026 is not provisional (the 2026 notice is loaded).
+    #[test]
+    fn only_a_deadline_past_the_published_years_is_provisional() {
+        let l = Loop::open(LIMITS, &cal(), day("2026-09-30"));
+        assert!(!l.provisional);
+    }
+
+    /// The window closes on rate_by: the day after, an unrated invitation expires, with the
+    /// region's default rating when it names one; a default 差评 is never given.
+    #[test]
+    fn an_unrated_invitation_expires_after_its_window_with_the_regions_default_only() {
+        let inv = invitation();
+        assert_eq!(
+            expiry(&inv, 5, day("2026-09-21")),
+            None,
+            "on rate_by it is open"
+        );
+        assert_eq!(expiry(&inv, 0, day("2026-09-22")), Some(None));
+        assert_eq!(expiry(&inv, 5, day("2026-09-22")), Some(Level::parse(5)));
+        assert_eq!(
+            expiry(&inv, 1, day("2026-09-22")),
+            Some(None),
+            "never a default 差评"
+        );
+        let expired = InvitationRow {
+            expired_at: Some(Utc::now()),
+            ..inv.clone()
+        };
+        assert_eq!(expiry(&expired, 5, day("2026-09-30")), None, "expired once");
+        let reason = match may_rate(&expired, "citizen-wang", true, day("2026-09-20")) {
+            Err(AppError::FailedPrecondition { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason, "RATING_WINDOW_CLOSED");
+        let rated = InvitationRow {
+            rating_id: Some(Uuid::nil()),
+            ..inv
+        };
+        assert_eq!(expiry(&rated, 5, day("2026-09-30")), None);
     }
 
     #[test]
@@ -966,6 +1088,36 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["pending", "upheld", "rejected"]
         );
+    }
+
+    fn stat(key: &str, ratings: i64, satisfied: i64) -> StatRow {
+        StatRow {
+            key: key.into(),
+            ratings,
+            satisfied,
+            bad: ratings - satisfied,
+            called_back: 0,
+            rectified: 0,
+        }
+    }
+
+    /// Bottom ranks by hand: s-a 3/4 = 75 %, s-b 1/2 = 50 %, s-c 9/10 = 90 %, s-d 0/1 (too few
+    /// ratings with min 2), s-e 6/8 = 75 % with more ratings than s-a: b, e, a.
+    #[test]
+    fn the_bottom_ranks_skip_units_rated_too_rarely() {
+        let rows = vec![
+            stat("s-a", 4, 3),
+            stat("s-b", 2, 1),
+            stat("s-c", 10, 9),
+            stat("s-d", 1, 0),
+            stat("s-e", 8, 6),
+        ];
+        let b = Bottom {
+            n: 3,
+            min_ratings: 2,
+        };
+        let keys: Vec<_> = b.ranks(rows).into_iter().map(|r| r.key).collect();
+        assert_eq!(keys, ["s-b", "s-e", "s-a"]);
     }
 
     #[test]

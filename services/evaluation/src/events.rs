@@ -6,7 +6,8 @@ use xiaoneng_kit::events::NewEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
 use xiaoneng_proto::evaluation::events::v1::{
-    AppealDecided, BadRatingLoopChanged, InvitationOpened, ManipulationFlagged, RatingSubmitted,
+    AppealDecided, BadRatingLoopChanged, InvitationExpired, InvitationOpened, ManipulationFlagged,
+    RatingSubmitted,
 };
 
 use crate::domain::{Appeal, AppealState, FlagKind, InvitationRow, LoopState, RatingRow};
@@ -58,6 +59,28 @@ pub fn rating_submitted(i: &InvitationRow, r: &RatingRow) -> anyhow::Result<NewE
             department: i.department.clone(),
             staff_id: i.staff_id.clone(),
             rate_time: Some(xiaoneng_kit::timestamp(r.rated_at)),
+            defaulted: r.defaulted,
+        },
+    ))
+}
+
+/// The rating window passed unrated (with the region's default rating, when it gives one).
+pub fn invitation_expired(
+    i: &InvitationRow,
+    default_rating: Option<uuid::Uuid>,
+) -> anyhow::Result<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Evaluation,
+        i.id.to_string(),
+        &region(&i.region_code)?,
+        &InvitationExpired {
+            invitation_id: i.id.to_string(),
+            region_code: i.region_code.clone(),
+            ticket_id: i.ticket_id.clone(),
+            case_id: i.case_id.clone(),
+            staff_id: i.staff_id.clone(),
+            rate_by_date: i.rate_by.to_string(),
+            default_rating_id: default_rating.map(|r| r.to_string()).unwrap_or_default(),
         },
     ))
 }
@@ -117,6 +140,7 @@ fn loop_event(
             overdue,
             calendar_notice: calendar_notice.to_string(),
             reminder,
+            provisional: l.is_some_and(|l| l.provisional),
         },
     ))
 }

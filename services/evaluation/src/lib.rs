@@ -71,6 +71,13 @@ impl DomainSettings for EvaluationSettings {
                 &format!("regions.{code}.rectify_days"),
                 r.rectify_days as i64,
             )?;
+            if !matches!(r.default_level_on_expiry, 0 | 3..=5) {
+                return Err(ConfigError::Invalid {
+                    key: format!("regions.{code}.default_level_on_expiry"),
+                    message: "must be 0 (none) or a level from 3 to 5 (never a default 差评)"
+                        .into(),
+                });
+            }
         }
         config::business_time(&self.business_time)
     }
@@ -116,5 +123,5 @@ pub async fn build(settings: Settings<EvaluationSettings>) -> anyhow::Result<Run
     f.spawn_background(move |stop| overdue::run(e, every, batch, stop));
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(EvaluationServiceServer::new(api::EvaluationApi(eval)));
-    Ok(f.spawn(routes, &[]))
+    Ok(f.spawn(routes, api::PUBLIC_METHODS))
 }

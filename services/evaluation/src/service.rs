@@ -37,6 +37,9 @@ pub struct RegionRules {
     pub callback_days: u32,
     pub rectify_days: u32,
     pub reply_days: u32,
+    /// The level (3 to 5) an invitation is given when its window passes unrated; 0 (the
+    /// default): none, it only expires.
+    pub default_level_on_expiry: u32,
 }
 
 impl Default for RegionRules {
@@ -46,6 +49,7 @@ impl Default for RegionRules {
             callback_days: 1,
             rectify_days: 5,
             reply_days: 1,
+            default_level_on_expiry: 0,
         }
     }
 }
@@ -211,9 +215,50 @@ impl Evaluation {
         id: Uuid,
         req: &xiaoneng_proto::evaluation::v1::SubmitRatingRequest,
     ) -> AppResult<(InvitationRow, RatingRow)> {
-        let (now, today) = (self.clock.now(), self.clock.today());
         let mut tx = self.pool.begin().await?;
-        let inv = store::invitation(&mut tx, &caller.audience(), id, true).await?;
+        let out = self.rate_in(&mut tx, caller, id, req).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Many ratings in one transaction, each under a savepoint of its own: a refused item
+    /// rolls back to its savepoint and is reported, the others stand. A database failure
+    /// fails the whole batch (nothing of it is stored).
+    pub async fn rate_many(
+        &self,
+        caller: &Caller,
+        items: &[(Uuid, &xiaoneng_proto::evaluation::v1::SubmitRatingRequest)],
+    ) -> AppResult<Vec<AppResult<(InvitationRow, RatingRow)>>> {
+        use sqlx::Connection as _;
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(items.len());
+        for &(id, req) in items {
+            let mut sp = tx.begin().await?;
+            match self.rate_in(&mut sp, caller, id, req).await {
+                Ok(done) => {
+                    sp.commit().await?;
+                    out.push(Ok(done));
+                }
+                Err(AppError::Internal(e)) => return Err(AppError::Internal(e)),
+                Err(refused) => {
+                    sp.rollback().await?;
+                    out.push(Err(refused));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn rate_in(
+        &self,
+        tx: &mut PgConnection,
+        caller: &Caller,
+        id: Uuid,
+        req: &xiaoneng_proto::evaluation::v1::SubmitRatingRequest,
+    ) -> AppResult<(InvitationRow, RatingRow)> {
+        let (now, today) = (self.clock.now(), self.clock.today());
+        let inv = store::invitation(tx, &caller.audience(), id, true).await?;
         let rating = NewRating::parse(req, inv.occurrence)?;
         domain::may_rate(&inv, &caller.subject, caller.acts_as_citizen(), today)?;
         let rules = self.rules.for_region(&inv.region_code);
@@ -227,26 +272,65 @@ impl Evaluation {
             .is_bad()
             .then(|| Loop::open(rules.limits(), &cal, today));
         let row = store::insert_rating(
-            &mut tx,
+            tx,
             &inv,
             &rating,
             &caller.subject,
             now,
             today,
             bad_loop.as_ref(),
+            false,
         )
         .await?;
-        outbox::enqueue(&mut tx, &events::rating_submitted(&inv, &row)?).await?;
+        outbox::enqueue(tx, &events::rating_submitted(&inv, &row)?).await?;
         if bad_loop.is_some() {
             outbox::enqueue(
-                &mut tx,
+                tx,
                 &events::loop_changed(&inv, &row, LoopState::Assigned, "system", today, false, "")?,
             )
             .await?;
         }
-        self.signal(&mut tx, &inv, &row).await?;
-        tx.commit().await?;
+        self.signal(tx, &inv, &row).await?;
         Ok((inv, row))
+    }
+
+    /// Expires each unrated invitation whose window closed, once, giving the region's default
+    /// rating where its rules name one; replicas share the work (SKIP LOCKED). Returns how
+    /// many were taken.
+    pub async fn expire_unrated(&self, batch: i64) -> AppResult<usize> {
+        let (now, today) = (self.clock.now(), self.clock.today());
+        let mut tx = self.pool.begin().await?;
+        let rows = store::lock_expiring(&mut tx, today, batch).await?;
+        for inv in &rows {
+            let level = self
+                .rules
+                .for_region(&inv.region_code)
+                .default_level_on_expiry;
+            let Some(default) = domain::expiry(inv, level, today) else {
+                continue;
+            };
+            let mut given = None;
+            if let Some(level) = default {
+                let r = NewRating::default_of(level);
+                let row = store::insert_rating(
+                    &mut tx,
+                    inv,
+                    &r,
+                    "system:default",
+                    now,
+                    today,
+                    None,
+                    true,
+                )
+                .await?;
+                outbox::enqueue(&mut tx, &events::rating_submitted(inv, &row)?).await?;
+                given = Some(row.id);
+            }
+            store::mark_expired(&mut tx, inv.id, now).await?;
+            outbox::enqueue(&mut tx, &events::invitation_expired(inv, given)?).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
     }
 
     /// Flags the bursts this rating completes (from its device, of its staff member), once per
@@ -430,7 +514,7 @@ impl Evaluation {
             let Some(l) = r.bad_loop.as_mut() else {
                 continue;
             };
-            if l.0.recalendar(&cal).is_none() {
+            if !l.0.recalendar(&cal) {
                 continue;
             }
             let state = l.0.state;
@@ -483,14 +567,31 @@ impl Evaluation {
         Ok(rows.len())
     }
 
-    /// Statistics of `scope` from `from` to `to`, grouped by `dimension` (an invitation column).
+    /// Statistics of `scope` from `from` to `to`, grouped by `dimension` (an invitation
+    /// column); with `bottom`, only the bottom ranks among keys rated often enough.
     pub async fn statistics(
         &self,
         scope: &RegionCode,
         dimension: &'static str,
-        from: chrono::NaiveDate,
-        to: chrono::NaiveDate,
+        (from, to): (chrono::NaiveDate, chrono::NaiveDate),
+        bottom: Option<domain::Bottom>,
     ) -> AppResult<Vec<StatRow>> {
-        store::statistics(&self.pool, &scope.like_pattern(), dimension, from, to).await
+        let rows =
+            store::statistics(&self.pool, &scope.like_pattern(), dimension, from, to).await?;
+        Ok(match bottom {
+            Some(b) => b.ranks(rows),
+            None => rows,
+        })
+    }
+
+    /// Public ratings of `scope` and period, one page (masked by the adapter).
+    pub async fn public_ratings(
+        &self,
+        scope: &RegionCode,
+        (from, to): (chrono::NaiveDate, chrono::NaiveDate),
+        bad_only: bool,
+        page: &xiaoneng_kit::paging::PageRequest,
+    ) -> AppResult<(Vec<domain::PublicRow>, String)> {
+        store::public_ratings(&self.pool, &scope.like_pattern(), from, to, bad_only, page).await
     }
 }

@@ -8,15 +8,15 @@ use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::AppResult;
 
 use crate::domain::{
-    FlagKind, FlagRow, InvitationRow, Loop, NewInvitation, NewRating, RatingRow, StatRow,
+    FlagKind, FlagRow, InvitationRow, Loop, NewInvitation, NewRating, PublicRow, RatingRow, StatRow,
 };
 
 const INVITATION: &str =
     "id, region_code, occurrence, source_key, ticket_id, case_id, matter_id, matter_name,
-    window_code, hall_id, department, staff_id, citizen_id, opened_at, rate_by, rating_id";
+    window_code, hall_id, department, staff_id, citizen_id, opened_at, rate_by, rating_id, expired_at";
 const RATING: &str =
     "id, invitation_id, region_code, level, scores, comment, tags, reason, channel, anonymous,
-    follow_up, rater, rated_at, rated_on, bad_loop, version, appeal, excluded, device";
+    follow_up, rater, rated_at, rated_on, bad_loop, version, appeal, excluded, device, defaulted";
 
 /// Opens an invitation unless its occurrence has one; the new row, or None.
 pub async fn open_invitation(
@@ -69,7 +69,9 @@ pub async fn invitation(
     Ok(row)
 }
 
-/// Stores a rating of `inv` and marks the invitation rated.
+/// Stores a rating of `inv` (the region's default when `defaulted`) and marks the invitation
+/// rated.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_rating(
     conn: &mut PgConnection,
     inv: &InvitationRow,
@@ -78,6 +80,7 @@ pub async fn insert_rating(
     at: chrono::DateTime<chrono::Utc>,
     on: chrono::NaiveDate,
     bad_loop: Option<&Loop>,
+    defaulted: bool,
 ) -> AppResult<RatingRow> {
     let scores: Vec<(String, i32)> = r
         .scores
@@ -86,8 +89,8 @@ pub async fn insert_rating(
         .collect();
     let row: RatingRow = sqlx::query_as(&format!(
         "INSERT INTO ratings (id, invitation_id, region_code, level, scores, comment, tags, reason, channel, anonymous,
-            rater, rated_at, rated_on, bad_loop, loop_state, step_due, device)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {RATING}"
+            rater, rated_at, rated_on, bad_loop, loop_state, step_due, device, defaulted)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING {RATING}"
     ))
     .bind(Uuid::now_v7())
     .bind(inv.id)
@@ -106,6 +109,7 @@ pub async fn insert_rating(
     .bind(bad_loop.map(|l| l.state))
     .bind(bad_loop.and_then(|l| l.step_due))
     .bind(&r.device)
+    .bind(defaulted)
     .fetch_one(&mut *conn)
     .await?;
     sqlx::query("UPDATE invitations SET rating_id = $2 WHERE id = $1")
@@ -382,4 +386,76 @@ pub async fn list_invitations(
     .fetch_all(pool)
     .await?;
     Ok(page.finish(rows, |r| r.id.to_string()))
+}
+
+/// Unrated, unexpired invitations whose window closed before `today`, locked for the expiry
+/// pass (skipping what another replica holds).
+pub async fn lock_expiring(
+    conn: &mut PgConnection,
+    today: chrono::NaiveDate,
+    batch: i64,
+) -> AppResult<Vec<InvitationRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {INVITATION} FROM invitations
+         WHERE rating_id IS NULL AND expired_at IS NULL AND rate_by < $1
+         ORDER BY rate_by, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(today)
+    .bind(batch)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Marks an invitation expired at `at`.
+pub async fn mark_expired(
+    conn: &mut PgConnection,
+    id: Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    sqlx::query("UPDATE invitations SET expired_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ratings in regions matching `region_like` rated from `from` to `to` (not excluded by an
+/// appeal), newest first, one page; only 差评 when `bad_only`.
+pub async fn public_ratings(
+    pool: &PgPool,
+    region_like: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    bad_only: bool,
+    page: &xiaoneng_kit::paging::PageRequest,
+) -> AppResult<(Vec<PublicRow>, String)> {
+    let before = match &page.after {
+        Some(c) => Some(
+            Uuid::parse_str(c)
+                .map_err(|_| xiaoneng_kit::AppError::invalid("page_token", "is not valid"))?,
+        ),
+        None => None,
+    };
+    let cols = RATING
+        .split(',')
+        .map(|c| format!("r.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows: Vec<PublicRow> = sqlx::query_as(&format!(
+        "SELECT {cols}, i.occurrence, i.matter_name, i.department, i.window_code, i.staff_id
+         FROM ratings r JOIN invitations i ON i.id = r.invitation_id
+         WHERE r.region_code LIKE $1 AND r.rated_on BETWEEN $2 AND $3 AND NOT r.excluded
+           AND (NOT $4 OR r.level <= 2) AND ($5::uuid IS NULL OR r.id < $5)
+         ORDER BY r.id DESC LIMIT $6"
+    ))
+    .bind(region_like)
+    .bind(from)
+    .bind(to)
+    .bind(bad_only)
+    .bind(before)
+    .bind(page.size + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(page.finish(rows, |r| r.rating.id.to_string()))
 }

@@ -15,6 +15,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("GetInvitation", &[CITIZEN, CLERK, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM]),
     ("ListInvitations", &[CITIZEN, CLERK, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM]),
     ("SubmitRating", &[CITIZEN, SYSTEM]),
+    ("SubmitRatings", &[SYSTEM]),
     ("AddFollowUp", &[CITIZEN, SYSTEM]),
     ("GetRating", &[CITIZEN, CLERK, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM]),
     ("AdvanceLoop", &[CITIZEN, CLERK, HALL_MANAGER, SUPERVISOR, SYSTEM]),
@@ -22,6 +23,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("DecideAppeal", &[SUPERVISOR]),
     ("ListManipulationFlags", &[SUPERVISOR, INSPECTOR]),
     ("GetStatistics", &[HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM]),
+    // Public: anyone, with a token of any role or none (masked).
+    ("ListPublicRatings", &[CITIZEN, CLERK, REVIEWER, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM, CATALOG_ADMIN]),
 ];
 
 const ROLES: &[&str] = &[CITIZEN, CLERK, REVIEWER, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM, CATALOG_ADMIN];
@@ -39,6 +42,11 @@ async fn call(c: &mut Ratings, method: &str, region: &str) -> Code {
             c.list_invitations(epb::ListInvitationsRequest { region_code, ..Default::default() }).await.map(|_| ())
         }
         "SubmitRating" => c.submit_rating(epb::SubmitRatingRequest::default()).await.map(|_| ()),
+        "SubmitRatings" => c.submit_ratings(epb::SubmitRatingsRequest::default()).await.map(|_| ()),
+        "ListPublicRatings" => {
+            let region_code = "410702".to_string();
+            c.list_public_ratings(epb::ListPublicRatingsRequest { region_code, ..Default::default() }).await.map(|_| ())
+        }
         "AddFollowUp" => c.add_follow_up(epb::AddFollowUpRequest::default()).await.map(|_| ()),
         "GetRating" => c.get_rating(epb::GetRatingRequest::default()).await.map(|_| ()),
         "AdvanceLoop" => c.advance_loop(epb::AdvanceLoopRequest::default()).await.map(|_| ()),

@@ -14,6 +14,7 @@ use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
 mod authorization;
+mod publication;
 
 use crate::common::{reason, violations};
 use crate::queue::{call_and_finish, category, client, hall, issue, open, window};
@@ -307,6 +308,18 @@ async fn a_burst_is_flagged_and_an_upheld_appeal_leaves_the_statistics() {
     assert_eq!(stats.len(), 1);
     assert_eq!((stats[0].key.as_str(), stats[0].ratings, stats[0].bad_ratings), ("ZH01", 4, 0));
     assert_eq!(stats[0].satisfaction_rate, 1.0);
+    let bottom = epb::GetStatisticsRequest {
+        dimension: epb::Dimension::Window as i32,
+        from_date: "2026-11-01".into(),
+        to_date: "2026-11-30".into(),
+        bottom: 3,
+        min_ratings: 5,
+        ..Default::default()
+    };
+    let rows = office.get_statistics(bottom.clone()).await.unwrap().into_inner().rows;
+    assert!(rows.is_empty(), "ZH01 has 4 counted ratings, fewer than 5: not ranked");
+    let rows = office.get_statistics(epb::GetStatisticsRequest { min_ratings: 4, ..bottom }).await.unwrap();
+    assert_eq!(rows.into_inner().rows.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["ZH01"]);
     let still: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings").fetch_one(&s.eval.db().await).await.unwrap();
     assert_eq!(still, 5, "the appealed rating stays on record");
 }
@@ -373,7 +386,8 @@ async fn a_notice_loaded_into_the_case_service_moves_a_loops_deadline() {
     let s = Served::start_on(&broker.brokers(), "2026-12-30T10:00:00+08:00", &["citizen-wang"], &callback).await;
     let mut wang = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
     let r = wang.submit_rating(s.rating(1, "没人理")).await.unwrap().into_inner().rating.unwrap();
-    assert_eq!(r.r#loop.unwrap().step_due_date, "2027-01-06");
+    let l = r.r#loop.clone().unwrap();
+    assert_eq!((l.step_due_date.as_str(), l.provisional), ("2027-01-06", true), "past the published years");
 
     let case = ServiceProc::start(ServiceKind::Case, &broker.brokers()).await;
     let office = token("xiaonengban", &[roles::SUPERVISOR], "410700");
@@ -385,11 +399,12 @@ async fn a_notice_loaded_into_the_case_service_moves_a_loops_deadline() {
     let req = xiaoneng_e2e::proto::case::v1::LoadCalendarNoticeRequest { text: text.into() };
     cases.load_calendar_notice(req).await.unwrap();
     let id = r.id.clone();
-    eventually(60, "the callback due on 7 Jan", || {
+    let moved_loop = eventually(60, "the callback due on 7 Jan", || {
         let (mut c, id) = (wang.clone(), id.clone());
         async move {
             let r = c.get_rating(epb::GetRatingRequest { id }).await.unwrap().into_inner().rating.unwrap();
-            (r.r#loop.unwrap().step_due_date == "2027-01-07").then_some(())
+            let l = r.r#loop.unwrap();
+            (l.step_due_date == "2027-01-07").then_some(l)
         }
     })
     .await;
@@ -404,11 +419,12 @@ async fn a_notice_loaded_into_the_case_service_moves_a_loops_deadline() {
         let events = rows.iter().map(|p| BadRatingLoopChanged::decode(p.as_slice()).unwrap());
         events
             .filter(|e| !e.calendar_notice.is_empty())
-            .map(|e| (e.calendar_notice, e.step_due_date))
+            .map(|e| (e.calendar_notice, e.step_due_date, e.provisional))
             .collect::<Vec<_>>()
     };
     let passes = "background_passes_total{loop=\"evaluation_overdue\"}";
     let before = s.eval.metric(passes).await;
     eventually(20, "three more passes", || async { (s.eval.metric(passes).await >= before + 3.0).then_some(()) }).await;
-    assert_eq!(moved().await, [("national:2027 2027-eval".to_string(), "2027-01-07".to_string())]);
+    assert_eq!(moved().await, [("national:2027 2027-eval".to_string(), "2027-01-07".to_string(), false)]);
+    assert!(!moved_loop.provisional, "final once 2027 is published");
 }
