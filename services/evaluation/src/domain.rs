@@ -38,6 +38,8 @@ xiaoneng_kit::named_enum! {
         DeviceBurst = "device_burst",
         /// Many ratings of one staff member within minutes.
         StaffBurst = "staff_burst",
+        /// The staff member who gave the service tried to rate it (refused, and flagged).
+        SelfRating = "self_rating",
     }
 }
 
@@ -1079,7 +1081,7 @@ mod tests {
         assert_eq!(s.raised(1, 20), vec![FlagKind::StaffBurst]);
         assert_eq!(
             FlagKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>(),
-            ["device_burst", "staff_burst"]
+            ["device_burst", "staff_burst", "self_rating"]
         );
         assert_eq!(
             AppealState::ALL

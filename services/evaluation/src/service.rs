@@ -148,6 +148,10 @@ pub fn invitation_for(e: &ConsumedEvent, rules: &Rules) -> Result<Option<NewInvi
     Ok(None)
 }
 
+fn is_self_rating(e: &AppError) -> bool {
+    matches!(e, AppError::FailedPrecondition { reason, .. } if *reason == Reason::SelfRating.name())
+}
+
 /// The invitation of a rating, for the background passes (the region's audience).
 async fn invitation_of(tx: &mut PgConnection, r: &RatingRow) -> AppResult<InvitationRow> {
     let region = RegionCode::parse(&r.region_code).map_err(anyhow::Error::msg)?;
@@ -216,9 +220,39 @@ impl Evaluation {
         req: &xiaoneng_proto::evaluation::v1::SubmitRatingRequest,
     ) -> AppResult<(InvitationRow, RatingRow)> {
         let mut tx = self.pool.begin().await?;
-        let out = self.rate_in(&mut tx, caller, id, req).await?;
-        tx.commit().await?;
-        Ok(out)
+        match self.rate_in(&mut tx, caller, id, req).await {
+            Ok(out) => {
+                tx.commit().await?;
+                Ok(out)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                if is_self_rating(&e) {
+                    let mut tx = self.pool.begin().await?;
+                    self.flag_self_rating(&mut tx, caller, id).await?;
+                    tx.commit().await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The refused attempt of a staff member to rate their own service, flagged for the
+    /// efficiency office with its event (the attempt stores no rating).
+    async fn flag_self_rating(
+        &self,
+        tx: &mut PgConnection,
+        caller: &Caller,
+        id: Uuid,
+    ) -> AppResult<()> {
+        let inv = store::invitation(tx, &caller.audience(), id, false).await?;
+        let kind = FlagKind::SelfRating;
+        let at = self.clock.now();
+        if let Some(flag) = store::flag(tx, &inv.region_code, kind, &inv.staff_id, &[], 0, at).await? {
+            let ev = events::flagged(flag, &inv.region_code, kind, &inv.staff_id, &[])?;
+            outbox::enqueue(tx, &ev).await?;
+        }
+        Ok(())
     }
 
     /// Many ratings in one transaction, each under a savepoint of its own: a refused item
@@ -242,6 +276,9 @@ impl Evaluation {
                 Err(AppError::Internal(e)) => return Err(AppError::Internal(e)),
                 Err(refused) => {
                     sp.rollback().await?;
+                    if is_self_rating(&refused) {
+                        self.flag_self_rating(&mut tx, caller, id).await?;
+                    }
                     out.push(Err(refused));
                 }
             }
@@ -347,7 +384,7 @@ impl Evaluation {
         for kind in s.raised(device.len() as i64, staff.len() as i64) {
             let (subject, ids) = match kind {
                 FlagKind::DeviceBurst => (&r.device, &device),
-                FlagKind::StaffBurst => (&inv.staff_id, &staff),
+                FlagKind::StaffBurst | FlagKind::SelfRating => (&inv.staff_id, &staff),
             };
             let at = r.rated_at;
             if let Some(id) =

@@ -89,8 +89,9 @@ pub async fn insert_rating(
         .collect();
     let row: RatingRow = sqlx::query_as(&format!(
         "INSERT INTO ratings (id, invitation_id, region_code, level, scores, comment, tags, reason, channel, anonymous,
-            rater, rated_at, rated_on, bad_loop, loop_state, step_due, device, defaulted)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING {RATING}"
+            rater, rated_at, rated_on, bad_loop, loop_state, step_due, device, defaulted, staff_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+         RETURNING {RATING}"
     ))
     .bind(Uuid::now_v7())
     .bind(inv.id)
@@ -110,6 +111,7 @@ pub async fn insert_rating(
     .bind(bad_loop.and_then(|l| l.step_due))
     .bind(&r.device)
     .bind(defaulted)
+    .bind(&inv.staff_id)
     .fetch_one(&mut *conn)
     .await?;
     sqlx::query("UPDATE invitations SET rating_id = $2 WHERE id = $1")
@@ -173,8 +175,8 @@ pub async fn recent(
         Vec::new()
     } else {
         sqlx::query_scalar(
-            "SELECT r.id FROM ratings r JOIN invitations i ON i.id = r.invitation_id
-             WHERE i.staff_id = $1 AND r.rated_at > $2 AND r.rated_at <= $3 ORDER BY r.id",
+            "SELECT id FROM ratings WHERE staff_id = $1 AND staff_id <> '' AND rated_at > $2 AND rated_at <= $3
+             ORDER BY id",
         )
         .bind(staff)
         .bind(since)

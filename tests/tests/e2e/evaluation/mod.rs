@@ -147,6 +147,11 @@ async fn a_finished_service_opens_one_invitation_and_is_rated_once() {
     let mut server = as_(&s.eval, "s1", &[roles::SYSTEM]).await;
     let own = server.submit_rating(s.rating(5, "")).await.unwrap_err();
     assert_eq!((own.code(), reason(&own)), (Code::FailedPrecondition, "SELF_RATING".to_string()));
+    // Refused, and flagged for the efficiency office: never silently dropped.
+    let mut office = as_in(&s.eval, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
+    let flags = office.list_manipulation_flags(epb::ListManipulationFlagsRequest::default()).await.unwrap();
+    let flags: Vec<_> = flags.into_inner().flags.into_iter().map(|f| (f.kind, f.subject)).collect();
+    assert_eq!(flags, [("self_rating".to_string(), "s1".to_string())]);
     assert_eq!(li.submit_rating(s.rating(5, "")).await.unwrap_err().code(), Code::PermissionDenied);
     let unknown = epb::SubmitRatingRequest { invitation_id: uuid::Uuid::new_v4().to_string(), ..s.rating(5, "") };
     assert_eq!(wang.submit_rating(unknown).await.unwrap_err().code(), Code::NotFound);
