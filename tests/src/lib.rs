@@ -158,6 +158,10 @@ impl ServiceProc {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        if kind == ServiceKind::Complaint {
+            // Its Open311 HTTP endpoint: a free port too, so tests run side by side.
+            env.insert("XIAONENG__DOMAIN__OPEN311__ADDR".into(), format!("127.0.0.1:{}", free_port()));
+        }
         for (k, v) in extra {
             env.insert(k.to_string(), v.to_string());
         }
@@ -209,6 +213,16 @@ impl ServiceProc {
             })
             .filter_map(|(_, v)| v.parse::<f64>().ok())
             .sum()
+    }
+
+    /// The whole log of the service (every start).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The value of a setting the process was started with.
+    pub fn env_of(&self, key: &str) -> Option<String> {
+        self.env.get(key).cloned()
     }
 
     pub fn log_tail(&self) -> String {
@@ -421,4 +435,82 @@ pub async fn http_get(addr: &str, path: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("response");
     out
+}
+
+/// A plain HTTP/1.1 request on loopback: (status, body). `form` is sent form-encoded.
+pub async fn http_request(addr: &str, method: &str, path: &str, form: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = form.unwrap_or("");
+    let head = if form.is_some() {
+        format!("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n", body.len())
+    } else {
+        String::new()
+    };
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{head}\r\n{body}");
+    s.write_all(req.as_bytes()).await.expect("request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("response");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Every record of `topic` from the beginning (payload, then each header's key and value), once
+/// at least `at_least` arrived (60 s at most).
+pub async fn read_topic(brokers: &str, topic: &str, at_least: usize) -> Vec<Vec<u8>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Headers;
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let (brokers, topic) = (brokers.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let timeout = Duration::from_secs(10);
+        let meta = c.fetch_metadata(Some(&topic), timeout).expect("metadata");
+        let mut tpl = TopicPartitionList::new();
+        for p in meta.topics().iter().flat_map(|t| t.partitions()) {
+            tpl.add_partition_offset(&topic, p.id(), Offset::Beginning).expect("partition");
+        }
+        c.assign(&tpl).expect("assign");
+        let (mut out, deadline) = (Vec::new(), Instant::now() + Duration::from_secs(60));
+        while out.len() < at_least && Instant::now() < deadline {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+                let mut bytes = m.payload().unwrap_or_default().to_vec();
+                if let Some(h) = m.headers() {
+                    for x in h.iter() {
+                        bytes.extend_from_slice(x.key.as_bytes());
+                        bytes.extend_from_slice(x.value.unwrap_or_default());
+                    }
+                }
+                out.push(bytes);
+            }
+        }
+        out
+    })
+    .await
+    .expect("reader")
 }

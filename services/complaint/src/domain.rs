@@ -259,7 +259,11 @@ impl NewComplaint {
             "category",
             "must be a category of the region's negative list (ListCategories)",
         );
-        v.check(f.target_kind.is_some(), "target.kind", "must name the target");
+        v.check(
+            f.target_kind.is_some(),
+            "target.kind",
+            "must name the target",
+        );
         v.text(&f.target_id, "target.id", 100);
         v.text(&f.description, "description", 4000);
         v.check(
@@ -280,7 +284,8 @@ impl NewComplaint {
             );
         }
         v.into_result()?;
-        let identity = (!f.identity.is_empty() || !f.identity.account.is_empty()).then_some(f.identity);
+        let identity =
+            (!f.identity.is_empty() || !f.identity.account.is_empty()).then_some(f.identity);
         Ok(NewComplaint {
             region_code: f.region_code,
             kind: f.kind.expect("checked"),
@@ -388,7 +393,10 @@ impl ComplaintRow {
         let illegal = || {
             AppError::precondition(
                 Reason::IllegalStep.name(),
-                format!("a complaint that is {} does not take this step", from.name()),
+                format!(
+                    "a complaint that is {} does not take this step",
+                    from.name()
+                ),
             )
         };
         if self.to_discipline && !inspector {
@@ -727,9 +735,18 @@ mod tests {
     fn limits_cross_national_day_on_the_calendar() {
         let (c, l) = (cal(), Limits::default());
         let d = day("2026-09-30");
-        assert_eq!(due(&c, d, l.days(Kind::Complaint, false)), day("2026-10-20"));
-        assert_eq!(due(&c, d, l.days(Kind::Consultation, false)), day("2026-10-10"));
-        assert_eq!(due(&c, day("2026-10-01"), l.days(Kind::Urgent, false)), day("2026-10-08"));
+        assert_eq!(
+            due(&c, d, l.days(Kind::Complaint, false)),
+            day("2026-10-20")
+        );
+        assert_eq!(
+            due(&c, d, l.days(Kind::Consultation, false)),
+            day("2026-10-10")
+        );
+        assert_eq!(
+            due(&c, day("2026-10-01"), l.days(Kind::Urgent, false)),
+            day("2026-10-08")
+        );
         assert_eq!(due(&c, d, l.days(Kind::Complaint, true)), day("2026-10-08"));
     }
 
@@ -749,7 +766,10 @@ mod tests {
             ..filing()
         };
         let r = NewComplaint::parse(retaliation, &cats).unwrap();
-        assert_eq!((r.category.code.as_str(), r.to_discipline()), ("retaliation", true));
+        assert_eq!(
+            (r.category.code.as_str(), r.to_discipline()),
+            ("retaliation", true)
+        );
     }
 
     #[test]
@@ -767,7 +787,9 @@ mod tests {
         )
         .unwrap();
         let mut r = row(&n, day("2026-09-30"));
-        let early = r.advance(Step::Reply { text: "x".into() }, false).unwrap_err();
+        let early = r
+            .advance(Step::Reply { text: "x".into() }, false)
+            .unwrap_err();
         assert!(matches!(
             early,
             AppError::FailedPrecondition {
@@ -816,7 +838,13 @@ mod tests {
             false,
         )
         .unwrap();
-        r.advance(Step::Reply { text: "已整改".into() }, false).unwrap();
+        r.advance(
+            Step::Reply {
+                text: "已整改".into(),
+            },
+            false,
+        )
+        .unwrap();
         assert!(!r.deadline_runs() && !r.overdue(day("2027-01-01")));
         r.advance(
             Step::Callback {
@@ -828,7 +856,10 @@ mod tests {
         .unwrap();
         r.reopen(&l, &c, day("2026-11-02")).unwrap();
         // Mon 2 Nov + 10 working days: 3, 4, 5, 6, 9, 10, 11, 12, 13, 16 → Mon 16 Nov.
-        assert_eq!((r.state, r.due_on), (State::Investigating, Some(day("2026-11-16"))));
+        assert_eq!(
+            (r.state, r.due_on),
+            (State::Investigating, Some(day("2026-11-16")))
+        );
         r.state = State::Closed;
         assert!(matches!(
             r.reopen(&l, &c, day("2026-11-20")),

@@ -2,13 +2,13 @@
 //! step, reminder, escalation, conclusion and callback. Built from the complaint's substance
 //! only: no function here is given the complainant's identity.
 
+use crate::domain::wire::{channel, finding, kind, state, target};
+use crate::domain::{self, ComplaintRow, State};
 use chrono::NaiveDate;
 use xiaoneng_kit::events::NewEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
 use xiaoneng_proto::complaint::events::v1 as ev;
-use crate::domain::wire::{channel, finding, kind, state, target};
-use crate::domain::{self, ComplaintRow, State};
 
 fn region(code: &str) -> anyhow::Result<RegionCode> {
     RegionCode::parse(code).map_err(anyhow::Error::msg)

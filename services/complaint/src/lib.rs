@@ -132,7 +132,9 @@ pub async fn build(settings: Settings<ComplaintSettings>) -> anyhow::Result<Runn
     let vault = vault::Vault::new(&d.keys, &d.active_key, &d.fingerprint_key)
         .map_err(anyhow::Error::msg)?;
     if d.active_key == DEV_KEY_ID {
-        tracing::warn!("identities are sealed with the development key: set domain.keys and domain.active_key");
+        tracing::warn!(
+            "identities are sealed with the development key: set domain.keys and domain.active_key"
+        );
     }
     let f = Foundation::start(
         ServiceKind::Complaint,
@@ -140,7 +142,11 @@ pub async fn build(settings: Settings<ComplaintSettings>) -> anyhow::Result<Runn
         sqlx::migrate!("./migrations"),
     )
     .await?;
-    f.spawn_consumer("calendar", vec![ServiceKind::Case.topic()], service::NoticeHandler)?;
+    f.spawn_consumer(
+        "calendar",
+        vec![ServiceKind::Case.topic()],
+        service::NoticeHandler,
+    )?;
     let complaints = Complaints {
         pool: f.pool.clone(),
         rules: Rules {

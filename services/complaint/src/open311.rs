@@ -155,7 +155,9 @@ fn error(f: Format, status: StatusCode, description: &str) -> Response {
 
 fn app_error(f: Format, e: AppError) -> Response {
     let status = match &e {
-        AppError::InvalidArgument(_) | AppError::FailedPrecondition { .. } => StatusCode::BAD_REQUEST,
+        AppError::InvalidArgument(_) | AppError::FailedPrecondition { .. } => {
+            StatusCode::BAD_REQUEST
+        }
         AppError::NotFound { .. } => StatusCode::NOT_FOUND,
         AppError::PermissionDenied(_) | AppError::Unauthenticated(_) => StatusCode::FORBIDDEN,
         AppError::Aborted(_) | AppError::AlreadyExists(_) => StatusCode::CONFLICT,
@@ -256,18 +258,19 @@ async fn service_definition(
         return error(f, StatusCode::NOT_FOUND, "service_code not found");
     }
     let value = |key: &str, name: &str| V::O(vec![("key", s(key)), ("name", s(name))]);
-    let attr = |order: i64, code: &str, datatype: &str, required: bool, desc: &str, values: Vec<V>| {
-        V::O(vec![
-            ("variable", V::B(true)),
-            ("code", s(code)),
-            ("datatype", s(datatype)),
-            ("required", V::B(required)),
-            ("datatype_description", s("")),
-            ("order", V::N(order)),
-            ("description", s(desc)),
-            ("values", V::L("value", values)),
-        ])
-    };
+    let attr =
+        |order: i64, code: &str, datatype: &str, required: bool, desc: &str, values: Vec<V>| {
+            V::O(vec![
+                ("variable", V::B(true)),
+                ("code", s(code)),
+                ("datatype", s(datatype)),
+                ("required", V::B(required)),
+                ("datatype_description", s("")),
+                ("order", V::N(order)),
+                ("description", s(desc)),
+                ("values", V::L("value", values)),
+            ])
+        };
     let targets: Vec<V> = TargetKind::ALL
         .iter()
         .map(|t| value(t.name(), t.name()))
@@ -285,9 +288,30 @@ async fn service_definition(
             V::L(
                 "attribute",
                 vec![
-                    attr(1, "target_kind", "singlevaluelist", true, "被投诉对象类型", targets),
-                    attr(2, "target_id", "string", true, "被投诉对象编号 (部门、窗口、工号、事项、办件、取号)", vec![]),
-                    attr(3, "kind", "singlevaluelist", false, "类型 (默认投诉)", kinds),
+                    attr(
+                        1,
+                        "target_kind",
+                        "singlevaluelist",
+                        true,
+                        "被投诉对象类型",
+                        targets,
+                    ),
+                    attr(
+                        2,
+                        "target_id",
+                        "string",
+                        true,
+                        "被投诉对象编号 (部门、窗口、工号、事项、办件、取号)",
+                        vec![],
+                    ),
+                    attr(
+                        3,
+                        "kind",
+                        "singlevaluelist",
+                        false,
+                        "类型 (默认投诉)",
+                        kinds,
+                    ),
                 ],
             ),
         ),
@@ -383,7 +407,12 @@ async fn root_post(
                 ("service_notice", s(notice)),
                 ("account_id", V::Null),
             ]);
-            render(StatusCode::CREATED, f, "service_requests", V::L("request", vec![doc]))
+            render(
+                StatusCode::CREATED,
+                f,
+                "service_requests",
+                V::L("request", vec![doc]),
+            )
         }
         Err(AppError::InvalidArgument(v)) => {
             let list: Vec<V> = v
@@ -438,7 +467,10 @@ fn request_doc(c: &ComplaintRow, name: &str) -> V {
         ),
         ("address", s("")),
         ("zipcode", s("")),
-        ("media_url", s(c.attachments.first().cloned().unwrap_or_default())),
+        (
+            "media_url",
+            s(c.attachments.first().cloned().unwrap_or_default()),
+        ),
     ])
 }
 
@@ -460,7 +492,11 @@ async fn list_requests(
     if let Some(ids) = q.get("service_request_id").filter(|x| !x.is_empty()) {
         for id in ids.split(',') {
             let Ok(id) = uuid::Uuid::parse_str(id.trim()) else {
-                return error(f, StatusCode::BAD_REQUEST, "service_request_id must list ids");
+                return error(
+                    f,
+                    StatusCode::BAD_REQUEST,
+                    "service_request_id must list ids",
+                );
             };
             match app.complaints.get(&caller, id).await {
                 Ok(r) => rows.push(r),
@@ -473,7 +509,11 @@ async fn list_requests(
             Ok(p) => p,
             Err(e) => return app_error(f, e),
         };
-        match app.complaints.list(&caller, region.as_str(), None, &page).await {
+        match app
+            .complaints
+            .list(&caller, region.as_str(), None, &page)
+            .await
+        {
             Ok((r, _)) => rows = r,
             Err(e) => return app_error(f, e),
         }
@@ -483,7 +523,13 @@ async fn list_requests(
             None => Ok(None),
             Some(v) => DateTime::parse_from_rfc3339(v)
                 .map(|t| Some(t.with_timezone(&Utc)))
-                .map_err(|_| error(f, StatusCode::BAD_REQUEST, &format!("{k} must be W3C (RFC 3339)"))),
+                .map_err(|_| {
+                    error(
+                        f,
+                        StatusCode::BAD_REQUEST,
+                        &format!("{k} must be W3C (RFC 3339)"),
+                    )
+                }),
         }
     };
     let (start, end) = match (parse_time("start_date"), parse_time("end_date")) {

@@ -226,7 +226,14 @@ impl Complaints {
         let filer = caller
             .acts_as_citizen()
             .then(|| self.filer_hash(&caller.subject));
-        store::list(&self.pool, &scope.like_pattern(), filer.as_deref(), state, page).await
+        store::list(
+            &self.pool,
+            &scope.like_pattern(),
+            filer.as_deref(),
+            state,
+            page,
+        )
+        .await
     }
 
     /// One step of the loop, with its events (a conclusion and a callback have their own).
@@ -274,7 +281,11 @@ impl Complaints {
             reopened: true,
             ..Default::default()
         };
-        outbox::enqueue(&mut tx, &events::step(&c, from, &caller.subject, today, flags)?).await?;
+        outbox::enqueue(
+            &mut tx,
+            &events::step(&c, from, &caller.subject, today, flags)?,
+        )
+        .await?;
         tx.commit().await?;
         Ok(c)
     }
@@ -291,8 +302,11 @@ impl Complaints {
             extended: true,
             ..Default::default()
         };
-        outbox::enqueue(&mut tx, &events::step(&c, c.state, &caller.subject, today, flags)?)
-            .await?;
+        outbox::enqueue(
+            &mut tx,
+            &events::step(&c, c.state, &caller.subject, today, flags)?,
+        )
+        .await?;
         tx.commit().await?;
         Ok(c)
     }
@@ -324,7 +338,11 @@ impl Complaints {
         Ok(identity)
     }
 
-    pub async fn reads(&self, scope: &RegionCode, complaint: Option<Uuid>) -> AppResult<Vec<ReadRow>> {
+    pub async fn reads(
+        &self,
+        scope: &RegionCode,
+        complaint: Option<Uuid>,
+    ) -> AppResult<Vec<ReadRow>> {
         store::reads(&self.pool, &scope.like_pattern(), complaint).await
     }
 

@@ -142,12 +142,13 @@ pub async fn complaint(
     lock: bool,
 ) -> AppResult<ComplaintRow> {
     let lock = if lock { " FOR UPDATE" } else { "" };
-    let row: ComplaintRow =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM complaints WHERE id = $1{lock}"))
-            .bind(id)
-            .fetch_optional(conn)
-            .await?
-            .ok_or_else(|| AppError::not_found("complaint", id.to_string()))?;
+    let row: ComplaintRow = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM complaints WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| AppError::not_found("complaint", id.to_string()))?;
     let region = RegionCode::parse(&row.region_code).map_err(anyhow::Error::msg)?;
     scope.check("complaint", &id.to_string(), &region, &row.filer_hash)?;
     Ok(row)
@@ -254,9 +255,9 @@ pub async fn list(
     page: &xiaoneng_kit::paging::PageRequest,
 ) -> AppResult<(Vec<ComplaintRow>, String)> {
     let before = match &page.after {
-        Some(c) => Some(
-            Uuid::parse_str(c).map_err(|_| AppError::invalid("page_token", "is not valid"))?,
-        ),
+        Some(c) => {
+            Some(Uuid::parse_str(c).map_err(|_| AppError::invalid("page_token", "is not valid"))?)
+        }
         None => None,
     };
     let rows: Vec<ComplaintRow> = sqlx::query_as(&format!(

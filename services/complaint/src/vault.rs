@@ -36,7 +36,9 @@ fn decode_key(b64: &str, what: &str) -> Result<Vec<u8>, String> {
         .decode(b64.trim())
         .map_err(|_| format!("{what} must be base64"))?;
     if k.len() != 32 {
-        return Err(format!("{what} must be 32 bytes (base64 of 32 random bytes)"));
+        return Err(format!(
+            "{what} must be 32 bytes (base64 of 32 random bytes)"
+        ));
     }
     Ok(k)
 }
@@ -56,7 +58,9 @@ impl Vault {
             ciphers.insert(id.clone(), c);
         }
         if !ciphers.contains_key(active) {
-            return Err(format!("domain.active_key {active:?} is not among domain.keys"));
+            return Err(format!(
+                "domain.active_key {active:?} is not among domain.keys"
+            ));
         }
         Ok(Vault {
             active: active.to_string(),
@@ -109,7 +113,9 @@ impl Vault {
                     aad: id.as_bytes(),
                 },
             )
-            .map_err(|_| anyhow::anyhow!("the sealed identity does not open (key or row mismatch)"))?;
+            .map_err(|_| {
+                anyhow::anyhow!("the sealed identity does not open (key or row mismatch)")
+            })?;
         Ok(serde_json::from_slice(&plain)?)
     }
 
@@ -135,7 +141,10 @@ mod tests {
     const K2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
 
     fn vault(active: &str) -> Vault {
-        let keys = BTreeMap::from([("k1".to_string(), K1.to_string()), ("k2".to_string(), K2.to_string())]);
+        let keys = BTreeMap::from([
+            ("k1".to_string(), K1.to_string()),
+            ("k2".to_string(), K2.to_string()),
+        ]);
         Vault::new(&keys, active, K2).unwrap()
     }
 
@@ -156,7 +165,10 @@ mod tests {
         let text = String::from_utf8_lossy(&s.cipher);
         assert!(!text.contains("13812345678") && !text.contains("张三"));
         assert_eq!(v.open(id, &s).unwrap(), identity());
-        assert!(v.open(Uuid::now_v7(), &s).is_err(), "bound to its complaint");
+        assert!(
+            v.open(Uuid::now_v7(), &s).is_err(),
+            "bound to its complaint"
+        );
         // Rotation: the new active key seals new rows; the old rows still open.
         let rotated = vault("k2");
         assert_eq!(rotated.open(id, &s).unwrap(), identity());
@@ -173,7 +185,9 @@ mod tests {
         assert_eq!(v.fingerprint("x").len(), 64);
         assert!(Vault::new(&BTreeMap::new(), "k1", K1).is_err());
         let short = BTreeMap::from([("k1".to_string(), "c2hvcnQ=".to_string())]);
-        assert!(Vault::new(&short, "k1", K1).unwrap_err().contains("32 bytes"));
+        assert!(Vault::new(&short, "k1", K1)
+            .unwrap_err()
+            .contains("32 bytes"));
         assert!(!format!("{v:?}").contains(K1));
     }
 }

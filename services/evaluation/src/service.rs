@@ -248,7 +248,9 @@ impl Evaluation {
         let inv = store::invitation(tx, &caller.audience(), id, false).await?;
         let kind = FlagKind::SelfRating;
         let at = self.clock.now();
-        if let Some(flag) = store::flag(tx, &inv.region_code, kind, &inv.staff_id, &[], 0, at).await? {
+        if let Some(flag) =
+            store::flag(tx, &inv.region_code, kind, &inv.staff_id, &[], 0, at).await?
+        {
             let ev = events::flagged(flag, &inv.region_code, kind, &inv.staff_id, &[])?;
             outbox::enqueue(tx, &ev).await?;
         }

@@ -5,6 +5,7 @@ mod common;
 
 mod case;
 mod catalog;
+mod complaint;
 mod contract;
 mod evaluation;
 mod events;

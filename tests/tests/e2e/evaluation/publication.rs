@@ -2,7 +2,6 @@
 //! expire (with a region's default rating only where its rules name one), and ratings a
 //! provincial platform forwards in bulk, each item rated or refused on its own.
 
-use prost::Message as _;
 use tonic::Code;
 use xiaoneng_e2e::proto::evaluation::events::v1::{InvitationExpired, RatingSubmitted};
 use xiaoneng_e2e::proto::evaluation::v1 as epb;
