@@ -169,7 +169,139 @@ async fn main() -> anyhow::Result<()> {
     }
     cases::run().await?;
     let served = morning::run().await?;
-    ratings::run(&served).await
+    ratings::run(&served).await?;
+    complaints::run().await
+}
+
+/// The complaint part: complaints by the hall's QR code, the hotline and Open311; a repeat
+/// merged; one carried to a substantiated conclusion with its callback; what the inspector and
+/// the accused unit each see.
+mod complaints {
+    use xiaoneng_e2e::proto::complaint::v1 as cpb;
+    use xiaoneng_e2e::proto::complaint::v1::complaint_service_client::ComplaintServiceClient;
+    use xiaoneng_e2e::{channel, http_request, token};
+    use xiaoneng_kit::auth::roles;
+
+    const COMPLAINT: &str = "http://127.0.0.1:50055";
+    const OPEN311: &str = "127.0.0.1:52055";
+
+    fn hotline_filing(description: &str) -> cpb::FileComplaintRequest {
+        cpb::FileComplaintRequest {
+            region_code: "410702".into(),
+            kind: cpb::Kind::Complaint as i32,
+            category: "buck_passing".into(),
+            channel: cpb::Channel::Hotline as i32,
+            target: Some(cpb::Target {
+                kind: cpb::TargetKind::Window as i32,
+                id: "ZH01".into(),
+                department: "红旗区行政审批服务局".into(),
+            }),
+            description: description.into(),
+            complainant: Some(cpb::Complainant {
+                name: "李建国".into(),
+                phone: "13903730001".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    pub async fn run() -> anyhow::Result<()> {
+        println!("11. 投诉举报: a citizen scans the hall's QR code (干部作风评价二维码) and reports 吃拿卡要:");
+        let citizen = token("citizen-zhao", &[roles::CITIZEN], "410702");
+        let mut qr = ComplaintServiceClient::new(channel(COMPLAINT, Some(&citizen)).await);
+        let report = cpb::FileComplaintRequest {
+            region_code: "410702".into(),
+            kind: cpb::Kind::Complaint as i32,
+            category: "bribery".into(),
+            channel: cpb::Channel::QrCode as i32,
+            target: Some(cpb::Target { kind: cpb::TargetKind::Staff as i32, id: "s2".into(), department: String::new() }),
+            description: "办理时被暗示\"加急要表示一下\"".into(),
+            ..Default::default()
+        };
+        let r = qr.file_complaint(report).await?.into_inner().complaint.unwrap_or_default();
+        println!("   {} → assigned to {} (discipline inspection), due {}", r.category, r.assigned_to, r.due_date);
+
+        println!("   the 12345 hotline enters a real-name complaint, then the same caller again:");
+        let agent = token("12345-agent-07", &[roles::SYSTEM], "410700");
+        let mut hotline = ComplaintServiceClient::new(channel(COMPLAINT, Some(&agent)).await);
+        let first = hotline
+            .file_complaint(hotline_filing("ZH01窗口让我跑了三趟, 每次说缺不同材料. 我的电话13903730001"))
+            .await?
+            .into_inner();
+        let c = first.complaint.unwrap_or_default();
+        println!("   filed {} (merged into an open one: {}), due {}", &c.id[..8], first.merged, c.due_date);
+        let again = hotline.file_complaint(hotline_filing("再次来电催问处理进度")).await?.into_inner();
+        let m = again.complaint.unwrap_or_default();
+        println!("   the repeat → merged {}: into {} ({} merged)", again.merged, &m.id[..8], m.merged);
+
+        println!("   an Open311 client (a dashboard or app) posts one, form-encoded with its api_key:");
+        let form = "api_key=demokey&jurisdiction_id=410702&service_code=slow_action&description=%E8%90%A5%E4%B8%9A%E6%89%A7%E7%85%A7%E5%8A%9E%E4%BA%86%E4%B8%A4%E5%91%A8%E6%B2%A1%E6%9C%89%E7%BB%93%E6%9E%9C&attribute%5Btarget_kind%5D=matter&attribute%5Btarget_id%5D=QY-001";
+        let (status, body) = http_request(OPEN311, "POST", "/open311/v2/requests.json", Some(form)).await;
+        println!("   POST /open311/v2/requests.json → {status} {body}");
+        let (status, body) = http_request(OPEN311, "GET", "/open311/v2/requests.json?status=open&service_code=slow_action", None).await;
+        println!("   GET /open311/v2/requests.json?status=open&service_code=slow_action → {status}, {} bytes", body.len());
+
+        println!("   the efficiency office carries the hotline complaint to a substantiated conclusion:");
+        let office = token("xiaoneng-office", &[roles::SUPERVISOR], "410700");
+        let mut city = ComplaintServiceClient::new(channel(COMPLAINT, Some(&office)).await);
+        let step = |s: cpb::Step| cpb::AdvanceComplaintRequest { id: c.id.clone(), step: s as i32, ..Default::default() };
+        let steps = [
+            cpb::AdvanceComplaintRequest { unit: "红旗区行政审批服务局".into(), ..step(cpb::Step::Assign) },
+            step(cpb::Step::Investigate),
+            cpb::AdvanceComplaintRequest {
+                finding: cpb::Finding::Substantiated as i32,
+                text: "调取录像属实: 未一次性告知所需材料".into(),
+                responsible_unit: "红旗区行政审批服务局".into(),
+                responsible_person: "s1".into(),
+                ..step(cpb::Step::Conclude)
+            },
+            cpb::AdvanceComplaintRequest { text: "已约谈窗口人员, 完善一次性告知单".into(), ..step(cpb::Step::Reply) },
+            cpb::AdvanceComplaintRequest {
+                satisfaction: "satisfied".into(),
+                text: "电话回访, 群众满意".into(),
+                ..step(cpb::Step::Callback)
+            },
+        ];
+        for s in steps {
+            let name = cpb::Step::try_from(s.step).map(|x| x.as_str_name()).unwrap_or("?");
+            let done = city.advance_complaint(s).await?.into_inner().complaint.unwrap_or_default();
+            let state = cpb::State::try_from(done.state).map(|x| x.as_str_name()).unwrap_or("?");
+            println!("   {name} → {state}");
+        }
+
+        println!("   what the accused unit (window ZH01's hall) sees, and what the inspector sees:");
+        let unit = token("s1", &[roles::CLERK], "410702");
+        let mut unit = ComplaintServiceClient::new(channel(COMPLAINT, Some(&unit)).await);
+        let seen = unit.get_complaint(cpb::GetComplaintRequest { id: c.id.clone() }).await?.into_inner();
+        println!("   unit: 「{}」 — no complainant on the record", seen.complaint.unwrap_or_default().description);
+        let denied = unit
+            .reveal_complainant(cpb::RevealComplainantRequest { id: c.id.clone(), purpose: "想知道是谁".into() })
+            .await
+            .expect_err("only inspectors");
+        println!("   unit asks who complained → {:?}", denied.code());
+        let inspector = token("jiwei-01", &[roles::INSPECTOR], "410700");
+        let mut jiwei = ComplaintServiceClient::new(channel(COMPLAINT, Some(&inspector)).await);
+        let seen = jiwei.get_complaint(cpb::GetComplaintRequest { id: c.id.clone() }).await?.into_inner();
+        println!("   inspector: 「{}」", seen.complaint.unwrap_or_default().description);
+        let who = jiwei
+            .reveal_complainant(cpb::RevealComplainantRequest { id: c.id.clone(), purpose: "核实回访对象".into() })
+            .await?
+            .into_inner()
+            .complainant
+            .unwrap_or_default();
+        let masked = xiaoneng_kit::mask::name(&who.name);
+        println!("   inspector reads the identity (audited): {masked}, {}", xiaoneng_kit::mask::text(&who.phone));
+        let reads = jiwei
+            .list_identity_reads(cpb::ListIdentityReadsRequest { complaint_id: c.id.clone(), ..Default::default() })
+            .await?
+            .into_inner()
+            .reads;
+        for r in reads {
+            println!("   audit: {} read it, purpose 「{}」", r.reader, r.purpose);
+        }
+        Ok(())
+    }
 }
 
 /// The evaluation part: the morning's services rated at the window device (一次一评), one 差评
@@ -261,6 +393,17 @@ mod ratings {
             to_date: today,
             ..Default::default()
         };
+        let mut public = EvaluationServiceClient::new(channel(EVALUATION, None).await);
+        let public_req = epb::ListPublicRatingsRequest {
+            region_code: "410702".into(),
+            bad_only: true,
+            page_size: 3,
+            ..Default::default()
+        };
+        println!("   the public read of 差评 and their rectification (no login, personal data masked):");
+        for p in public.list_public_ratings(public_req).await?.into_inner().ratings {
+            println!("   {} at {}: 「{}」 rater {}, rectification 「{}」", p.level, p.window_code, p.comment, p.rater, p.rectification);
+        }
         println!("10. The city efficiency office's statistics of today, by window:");
         for row in city.get_statistics(req).await?.into_inner().rows {
             println!(
