@@ -355,6 +355,26 @@ mod ratings {
             }
         }
         println!("   {rated} ratings given");
+        println!("   the demo's delivered cases are rated online (一事一评) through the portal:");
+        let portal = token("gov-portal", &[roles::SYSTEM], "410702");
+        let mut web = EvaluationServiceClient::new(channel(EVALUATION, Some(&portal)).await);
+        let req = epb::ListInvitationsRequest { unrated_only: true, page_size: 100, ..Default::default() };
+        let online = web.list_invitations(req).await?.into_inner().invitations;
+        for inv in online.into_iter().filter(|i| i.occurrence == epb::Occurrence::Online as i32) {
+            let scores = ["overall", "guide_accuracy", "convenience", "efficiency", "usability"]
+                .iter()
+                .map(|i| epb::Score { indicator: i.to_string(), level: 5 })
+                .collect();
+            let req = epb::SubmitRatingRequest {
+                invitation_id: inv.id.clone(),
+                level: 5,
+                scores,
+                channel: epb::Channel::Portal as i32,
+                ..Default::default()
+            };
+            web.submit_rating(req).await?;
+            println!("   case {} ({}) handled by {}: 非常满意", &inv.case_id[..8.min(inv.case_id.len())], inv.matter_name, inv.department);
+        }
         if let Some(id) = bad {
             let manager = token("hall-manager", &[roles::HALL_MANAGER], "410702");
             let mut unit = EvaluationServiceClient::new(channel(EVALUATION, Some(&manager)).await);

@@ -18,7 +18,7 @@ mod driver;
 mod lifecycle;
 mod responsibility;
 
-type Cases = CaseServiceClient<Intercepted>;
+pub(crate) type Cases = CaseServiceClient<Intercepted>;
 
 fn material(name: &str, key: bool, required: bool) -> pb::Material {
     pb::Material {
@@ -33,7 +33,7 @@ fn material(name: &str, key: bool, required: bool) -> pb::Material {
 
 /// A published matter of 410702 in force all 2026: 申请书 (key), 营业执照复印件 and 场所证明
 /// (required), 委托书 (optional).
-async fn matter(catalog: &ServiceProc) -> String {
+pub(crate) async fn matter(catalog: &ServiceProc) -> String {
     matter_with(catalog, "2026-01-01", vec![]).await
 }
 
@@ -113,7 +113,7 @@ async fn submit(c: &mut Cases, matter_id: &str, supplied: &[&str]) -> cpb::Case 
     .unwrap()
 }
 
-async fn start(catalog_brokers: &str) -> (ServiceProc, ServiceProc) {
+pub(crate) async fn start(catalog_brokers: &str) -> (ServiceProc, ServiceProc) {
     let catalog = ServiceProc::start(ServiceKind::Catalog, catalog_brokers).await;
     let addr = catalog.addr();
     let env = [("XIAONENG__DOMAIN__CATALOG_ADDR", addr.as_str()), ("XIAONENG__DOMAIN__BUSINESS_TIME", BUSINESS_TIME)];
@@ -121,7 +121,7 @@ async fn start(catalog_brokers: &str) -> (ServiceProc, ServiceProc) {
     (catalog, case)
 }
 
-fn with_dept(sub: &str, dept: &str) -> String {
+pub(crate) fn with_dept(sub: &str, dept: &str) -> String {
     xiaoneng_kit::auth::TokenMinter::new(&xiaoneng_e2e::settings().auth).mint(
         sub,
         &[roles::REVIEWER],
@@ -131,7 +131,7 @@ fn with_dept(sub: &str, dept: &str) -> String {
     )
 }
 
-async fn accepted(c: &mut Cases, matter_id: &str) -> cpb::Case {
+pub(crate) async fn accepted(c: &mut Cases, matter_id: &str) -> cpb::Case {
     let k = submit(c, matter_id, &["申请书", "营业执照复印件", "场所证明"]).await;
     c.accept_case(cpb::AcceptCaseRequest { id: k.id, expected_version: 1, tolerance_due_date: String::new() })
         .await

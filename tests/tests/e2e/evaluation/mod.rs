@@ -14,6 +14,7 @@ use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
 mod authorization;
+mod online;
 mod publication;
 
 use crate::common::{reason, violations};
