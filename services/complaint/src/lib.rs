@@ -73,6 +73,10 @@ pub struct ComplaintSettings {
     /// The HMAC key of complainant fingerprints (base64 of 32 bytes).
     pub fingerprint_key: String,
     pub open311: Open311Settings,
+    /// Where a target id is checked (a matter, a case, a ticket); empty: recorded as given.
+    pub catalog_addr: String,
+    pub case_addr: String,
+    pub queue_addr: String,
     pub overdue_interval_ms: u64,
     pub overdue_batch: i64,
     /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests).
@@ -102,6 +106,9 @@ impl Default for ComplaintSettings {
             active_key: DEV_KEY_ID.into(),
             fingerprint_key: DEV_KEY.into(),
             open311: Open311Settings::default(),
+            catalog_addr: "http://127.0.0.1:50051".into(),
+            case_addr: "http://127.0.0.1:50053".into(),
+            queue_addr: "http://127.0.0.1:50052".into(),
             overdue_interval_ms: 1000,
             overdue_batch: 200,
             business_time: String::new(),
@@ -113,6 +120,15 @@ impl DomainSettings for ComplaintSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         config::positive("overdue_interval_ms", self.overdue_interval_ms as i64)?;
         config::positive("overdue_batch", self.overdue_batch)?;
+        for (k, v) in [
+            ("catalog_addr", &self.catalog_addr),
+            ("case_addr", &self.case_addr),
+            ("queue_addr", &self.queue_addr),
+        ] {
+            if !v.is_empty() {
+                config::service_url(k, v)?;
+            }
+        }
         vault::Vault::new(&self.keys, &self.active_key, &self.fingerprint_key).map_err(|m| {
             ConfigError::Invalid {
                 key: "domain.keys".into(),
@@ -136,6 +152,12 @@ pub async fn build(settings: Settings<ComplaintSettings>) -> anyhow::Result<Runn
             "identities are sealed with the development key: set domain.keys and domain.active_key"
         );
     }
+    let targets = service::targets::Targets::connect(
+        &d.catalog_addr,
+        &d.case_addr,
+        &d.queue_addr,
+        xiaoneng_kit::auth::TokenMinter::new(&settings.auth),
+    )?;
     let f = Foundation::start(
         ServiceKind::Complaint,
         settings,
@@ -157,6 +179,7 @@ pub async fn build(settings: Settings<ComplaintSettings>) -> anyhow::Result<Runn
         vault: Arc::new(vault),
         calendars: LiveCalendars::new(xiaoneng_calendar::Calendars::national_only()),
         clock,
+        targets,
     };
     let (c, every, batch) = (
         complaints.clone(),

@@ -26,6 +26,8 @@ use crate::events::{self, Flags};
 use crate::store::{self, ReadRow, Registration};
 use crate::vault::Vault;
 
+pub mod targets;
+
 /// Limits and negative-list extensions by region: a county's own, else its city's, else the
 /// defaults.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +72,7 @@ pub struct Complaints {
     pub vault: Arc<Vault>,
     pub calendars: LiveCalendars,
     pub clock: BusinessClock,
+    pub targets: targets::Targets,
 }
 
 /// Stores the calendar notices the case service loads, so the limits follow them.
@@ -137,8 +140,17 @@ impl Complaints {
             }
         }
         let categories = self.rules.categories(&f.region_code);
-        let n = NewComplaint::parse(f, &categories)?;
+        let mut n = NewComplaint::parse(f, &categories)?;
         let (now, today) = (self.clock.now(), self.clock.today());
+        let owner = self
+            .targets
+            .check(n.target_kind, &n.target_id, &n.region_code, today)
+            .await?;
+        if let Some(dept) = owner.filter(|d| !d.is_empty()) {
+            if n.target_department.is_empty() {
+                n.target_department = dept;
+            }
+        }
         let limits = self.rules.limits(&n.region_code);
         let mut tx = self.pool.begin().await?;
         let (mut linked_case, mut linked_complaint) = (String::new(), String::new());

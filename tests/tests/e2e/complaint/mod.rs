@@ -15,6 +15,7 @@ use xiaoneng_kit::ServiceKind;
 
 mod authorization;
 mod open311;
+mod targets;
 
 use crate::common::{reason, violations};
 
