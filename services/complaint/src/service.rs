@@ -125,7 +125,8 @@ impl Complaints {
     }
 
     /// Files a complaint; a repeat of the same complainant, target and category within the
-    /// region's window merges into the open one (returned with `true`).
+    /// region's window merges into the one still being handled (returned with `true`), or,
+    /// once that one was replied, is a new complaint linked to it.
     pub async fn file(&self, caller: &Caller, mut f: Filing) -> AppResult<(ComplaintRow, bool)> {
         if caller.acts_as_citizen() {
             f.identity.account = caller.subject.clone();
@@ -180,6 +181,11 @@ impl Complaints {
                 outbox::enqueue(&mut tx, &events::merged(&row)?).await?;
                 tx.commit().await?;
                 return Ok((row, true));
+            }
+            if linked_complaint.is_empty() {
+                if let Some(prev) = store::answered_before(&mut tx, h, &n, since).await? {
+                    linked_complaint = prev.to_string();
+                }
             }
         }
         let id = Uuid::now_v7();

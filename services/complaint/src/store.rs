@@ -84,8 +84,8 @@ pub async fn lock_merge_key(conn: &mut PgConnection, key: &str) -> AppResult<()>
     Ok(())
 }
 
-/// The open complaint of the same complainant, target and category filed since `since`,
-/// locked, if there is one.
+/// The complaint of the same complainant, target and category filed since `since` and still
+/// being handled (not yet replied), locked, if there is one.
 pub async fn open_duplicate(
     conn: &mut PgConnection,
     complainant_hash: &str,
@@ -95,7 +95,8 @@ pub async fn open_duplicate(
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM complaints
          WHERE complainant_hash = $1 AND target_kind = $2 AND target_id = $3 AND category = $4
-           AND state <> 'closed' AND filed_at >= $5 AND region_code = $6
+           AND state IN ('registered', 'assigned', 'investigating', 'concluded')
+           AND filed_at >= $5 AND region_code = $6
          ORDER BY filed_at DESC LIMIT 1 FOR UPDATE"
     ))
     .bind(complainant_hash)
@@ -332,4 +333,28 @@ pub async fn mark_escalated(conn: &mut PgConnection, id: Uuid, due: NaiveDate) -
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The latest replied or closed complaint of the same complainant, target and category filed
+/// since `since`: a repeat after the reply is a new complaint linked to it.
+pub async fn answered_before(
+    conn: &mut PgConnection,
+    complainant_hash: &str,
+    n: &NewComplaint,
+    since: DateTime<Utc>,
+) -> AppResult<Option<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM complaints
+         WHERE complainant_hash = $1 AND target_kind = $2 AND target_id = $3 AND category = $4
+           AND state IN ('replied', 'called_back', 'closed') AND filed_at >= $5 AND region_code = $6
+         ORDER BY filed_at DESC LIMIT 1",
+    )
+    .bind(complainant_hash)
+    .bind(n.target_kind)
+    .bind(&n.target_id)
+    .bind(&n.category.code)
+    .bind(since)
+    .bind(&n.region_code)
+    .fetch_optional(conn)
+    .await?)
 }

@@ -170,7 +170,169 @@ async fn main() -> anyhow::Result<()> {
     cases::run().await?;
     let served = morning::run().await?;
     ratings::run(&served).await?;
+    drill::run().await?;
     complaints::run().await
+}
+
+/// A drill on a private stack (its own broker and databases, so nothing reaches the real
+/// topics): the evaluation service on a business clock from Wed 30 Sep 2026, one ticket served
+/// and rated 差评; the callback is due Thu 8 Oct (National Day in between); restarted on the
+/// business day 9 Oct, it reports the step overdue, once.
+mod drill {
+    use xiaoneng_e2e::proto::evaluation::v1 as epb;
+    use xiaoneng_e2e::proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
+    use xiaoneng_e2e::proto::queue::v1 as qpb;
+    use xiaoneng_e2e::proto::queue::v1::queue_service_client::QueueServiceClient;
+    use xiaoneng_e2e::{bin_dir, channel, eventually, token, Broker, ServiceProc};
+    use xiaoneng_kit::auth::roles;
+    use xiaoneng_kit::ServiceKind;
+
+    pub async fn run() -> anyhow::Result<()> {
+        println!("   drill (a private stack on a business clock): a 差评 step overdue across National Day:");
+        let broker = Broker::start();
+        let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
+        let out = std::process::Command::new(bin_dir().join("xiaoneng-catalog-load"))
+            .arg("--file")
+            .arg(root.join("services/catalog/data/starter/410702.toml"))
+            .env("XIAONENG__DATABASE__NAME", &catalog.database)
+            .output()?;
+        anyhow::ensure!(out.status.success(), "loader: {}", String::from_utf8_lossy(&out.stderr));
+        let addr = catalog.addr();
+        let queue = ServiceProc::start_with(
+            ServiceKind::Queue,
+            &broker.brokers(),
+            &[("XIAONENG__DOMAIN__CATALOG_ADDR", &addr)],
+        )
+        .await;
+        let mut eval = ServiceProc::start_with(
+            ServiceKind::Evaluation,
+            &broker.brokers(),
+            &[
+                ("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-30T10:00:00+08:00"),
+                ("XIAONENG__DOMAIN__OVERDUE_INTERVAL_MS", "200"),
+            ],
+        )
+        .await;
+        let q = |who: &str, r: &str| token(who, &[r], "410702");
+        let mut m = QueueServiceClient::new(channel(&queue.addr(), Some(&q("manager", roles::HALL_MANAGER))).await);
+        let a = qpb::Category { code: "A".into(), name: "综合类".into(), matter_ids: vec![] };
+        let req = qpb::CreateHallRequest {
+            region_code: "410702".into(),
+            name: "演练大厅".into(),
+            categories: vec![a],
+            weekend_service: false,
+        };
+        let hall = m.create_hall(req).await?.into_inner().hall.unwrap_or_default();
+        let w = qpb::Window {
+            hall_id: hall.id.clone(),
+            code: "ZH01".into(),
+            kind: qpb::WindowKind::Comprehensive as i32,
+            ..Default::default()
+        };
+        let w = m
+            .upsert_window(qpb::UpsertWindowRequest { window: Some(w) })
+            .await?
+            .into_inner()
+            .window
+            .unwrap_or_default();
+        let open = qpb::SetWindowStateRequest {
+            window_id: w.id.clone(),
+            state: qpb::WindowState::Open as i32,
+            staff_id: "s1".into(),
+        };
+        m.set_window_state(open).await?;
+        let mut c = catalog_client(&catalog).await;
+        let matter = c
+            .list_matters(xiaoneng_e2e::proto::catalog::v1::ListMattersRequest {
+                region_code: "410702".into(),
+                page_size: 1,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .matters
+            .into_iter()
+            .next()
+            .map(|m| m.matter_id)
+            .unwrap_or_default();
+        let mut kiosk = QueueServiceClient::new(channel(&queue.addr(), Some(&q("kiosk", roles::SYSTEM))).await);
+        let req = qpb::IssueTicketRequest { hall_id: hall.id.clone(), matter_id: matter, ..Default::default() };
+        let t = kiosk.issue_ticket(req).await?.into_inner().ticket.unwrap_or_default();
+        let mut clerk = QueueServiceClient::new(channel(&queue.addr(), Some(&q("s1", roles::CLERK))).await);
+        clerk.call_next(qpb::CallNextRequest { window_id: w.id.clone() }).await?;
+        clerk.finish_service(qpb::FinishServiceRequest { window_id: w.id.clone() }).await?;
+        let pad = token("pad-zh01", &[roles::SYSTEM], "410702");
+        let mut e = EvaluationServiceClient::new(channel(&eval.addr(), Some(&pad)).await);
+        let inv = eventually(60, "the drill's invitation", || {
+            let (mut e, ticket_id) = (e.clone(), t.id.clone());
+            async move {
+                let req = epb::ListInvitationsRequest { ticket_id, ..Default::default() };
+                e.list_invitations(req).await.ok()?.into_inner().invitations.into_iter().next()
+            }
+        })
+        .await;
+        let req = epb::SubmitRatingRequest {
+            invitation_id: inv.id.clone(),
+            level: 1,
+            comment: "演练: 窗口无人解释".into(),
+            channel: epb::Channel::WindowDevice as i32,
+            ..Default::default()
+        };
+        let r = e.submit_rating(req).await?.into_inner().rating.unwrap_or_default();
+        let due = r.r#loop.map(|l| l.step_due_date).unwrap_or_default();
+        println!("   {} rated 差评 on Wed 30 Sep 2026: callback due {due}", t.number);
+        eval.kill();
+        eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-10-09T09:00:00+08:00");
+        eval.restart().await;
+        let e = EvaluationServiceClient::new(channel(&eval.addr(), Some(&pad)).await);
+        let id = r.id.clone();
+        let l = eventually(30, "the overdue step", || {
+            let (mut e, id) = (e.clone(), id.clone());
+            async move {
+                let r = e.get_rating(epb::GetRatingRequest { id }).await.ok()?.into_inner().rating?;
+                r.r#loop.filter(|l| l.step_overdue)
+            }
+        })
+        .await;
+        let db = eval.db().await;
+        let overdue = eventually(30, "the overdue event", || {
+            let (db, id) = (db.clone(), r.id.clone());
+            async move {
+                let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT payload FROM outbox WHERE event_key = $1
+                     AND event_type = 'xiaoneng.evaluation.events.v1.BadRatingLoopChanged'",
+                )
+                .bind(&id)
+                .fetch_all(&db)
+                .await
+                .ok()?;
+                use prost::Message as _;
+                let n = rows
+                    .iter()
+                    .filter_map(|p| {
+                        xiaoneng_e2e::proto::evaluation::events::v1::BadRatingLoopChanged::decode(p.as_slice()).ok()
+                    })
+                    .filter(|e| e.overdue)
+                    .count();
+                (n > 0).then_some(n)
+            }
+        })
+        .await;
+        println!(
+            "   on Fri 9 Oct the callback (due {}) is overdue: {overdue} BadRatingLoopChanged(overdue) for the efficiency office",
+            l.step_due_date
+        );
+        Ok(())
+    }
+
+    async fn catalog_client(
+        c: &ServiceProc,
+    ) -> xiaoneng_e2e::proto::catalog::v1::catalog_service_client::CatalogServiceClient<xiaoneng_e2e::Intercepted> {
+        xiaoneng_e2e::proto::catalog::v1::catalog_service_client::CatalogServiceClient::new(
+            channel(&c.addr(), None).await,
+        )
+    }
 }
 
 /// The complaint part: complaints by the hall's QR code, the hotline and Open311; a repeat
@@ -215,7 +377,11 @@ mod complaints {
             kind: cpb::Kind::Complaint as i32,
             category: "bribery".into(),
             channel: cpb::Channel::QrCode as i32,
-            target: Some(cpb::Target { kind: cpb::TargetKind::Staff as i32, id: "s2".into(), department: String::new() }),
+            target: Some(cpb::Target {
+                kind: cpb::TargetKind::Staff as i32,
+                id: "s2".into(),
+                department: String::new(),
+            }),
             description: "办理时被暗示\"加急要表示一下\"".into(),
             ..Default::default()
         };
@@ -230,22 +396,32 @@ mod complaints {
             .await?
             .into_inner();
         let c = first.complaint.unwrap_or_default();
-        println!("   filed {} (merged into an open one: {}), due {}", &c.id[..8], first.merged, c.due_date);
+        let linked = if c.linked_complaint_id.is_empty() {
+            String::new()
+        } else {
+            format!(", linked to the earlier {}", &c.linked_complaint_id[..8])
+        };
+        println!("   filed {} (merged into an open one: {}), due {}{linked}", &c.id[..8], first.merged, c.due_date);
         let again = hotline.file_complaint(hotline_filing("再次来电催问处理进度")).await?.into_inner();
         let m = again.complaint.unwrap_or_default();
         println!("   the repeat → merged {}: into {} ({} merged)", again.merged, &m.id[..8], m.merged);
 
         println!("   an Open311 client (a dashboard or app) posts one, form-encoded with its api_key:");
-        let form = "api_key=demokey&jurisdiction_id=410702&service_code=slow_action&description=%E8%90%A5%E4%B8%9A%E6%89%A7%E7%85%A7%E5%8A%9E%E4%BA%86%E4%B8%A4%E5%91%A8%E6%B2%A1%E6%9C%89%E7%BB%93%E6%9E%9C&attribute%5Btarget_kind%5D=matter&attribute%5Btarget_id%5D=QY-001";
+        let form = "api_key=demokey&jurisdiction_id=410702&service_code=slow_action&description=%E8%90%A5%E4%B8%9A%E6%89%A7%E7%85%A7%E5%8A%9E%E4%BA%86%E4%B8%A4%E5%91%A8%E6%B2%A1%E6%9C%89%E7%BB%93%E6%9E%9C&attribute%5Btarget_kind%5D=window&attribute%5Btarget_id%5D=QY01";
         let (status, body) = http_request(OPEN311, "POST", "/open311/v2/requests.json", Some(form)).await;
         println!("   POST /open311/v2/requests.json → {status} {body}");
-        let (status, body) = http_request(OPEN311, "GET", "/open311/v2/requests.json?status=open&service_code=slow_action", None).await;
-        println!("   GET /open311/v2/requests.json?status=open&service_code=slow_action → {status}, {} bytes", body.len());
+        let (status, body) =
+            http_request(OPEN311, "GET", "/open311/v2/requests.json?status=open&service_code=slow_action", None).await;
+        println!(
+            "   GET /open311/v2/requests.json?status=open&service_code=slow_action → {status}, {} bytes",
+            body.len()
+        );
 
         println!("   the efficiency office carries the hotline complaint to a substantiated conclusion:");
         let office = token("xiaoneng-office", &[roles::SUPERVISOR], "410700");
         let mut city = ComplaintServiceClient::new(channel(COMPLAINT, Some(&office)).await);
-        let step = |s: cpb::Step| cpb::AdvanceComplaintRequest { id: c.id.clone(), step: s as i32, ..Default::default() };
+        let step =
+            |s: cpb::Step| cpb::AdvanceComplaintRequest { id: c.id.clone(), step: s as i32, ..Default::default() };
         let steps = [
             cpb::AdvanceComplaintRequest { unit: "红旗区行政审批服务局".into(), ..step(cpb::Step::Assign) },
             step(cpb::Step::Investigate),
@@ -256,12 +432,15 @@ mod complaints {
                 responsible_person: "s1".into(),
                 ..step(cpb::Step::Conclude)
             },
-            cpb::AdvanceComplaintRequest { text: "已约谈窗口人员, 完善一次性告知单".into(), ..step(cpb::Step::Reply) },
+            cpb::AdvanceComplaintRequest {
+                text: "已约谈窗口人员, 完善一次性告知单".into(), ..step(cpb::Step::Reply)
+            },
             cpb::AdvanceComplaintRequest {
                 satisfaction: "satisfied".into(),
                 text: "电话回访, 群众满意".into(),
                 ..step(cpb::Step::Callback)
             },
+            step(cpb::Step::Close),
         ];
         for s in steps {
             let name = cpb::Step::try_from(s.step).map(|x| x.as_str_name()).unwrap_or("?");
@@ -285,7 +464,9 @@ mod complaints {
         let seen = jiwei.get_complaint(cpb::GetComplaintRequest { id: c.id.clone() }).await?.into_inner();
         println!("   inspector: 「{}」", seen.complaint.unwrap_or_default().description);
         let who = jiwei
-            .reveal_complainant(cpb::RevealComplainantRequest { id: c.id.clone(), purpose: "核实回访对象".into() })
+            .reveal_complainant(cpb::RevealComplainantRequest {
+                id: c.id.clone(), purpose: "核实回访对象".into()
+            })
             .await?
             .into_inner()
             .complainant
@@ -373,7 +554,12 @@ mod ratings {
                 ..Default::default()
             };
             web.submit_rating(req).await?;
-            println!("   case {} ({}) handled by {}: 非常满意", &inv.case_id[..8.min(inv.case_id.len())], inv.matter_name, inv.department);
+            println!(
+                "   case {} ({}) handled by {}: 非常满意",
+                &inv.case_id[..8.min(inv.case_id.len())],
+                inv.matter_name,
+                inv.department
+            );
         }
         if let Some(id) = bad {
             let manager = token("hall-manager", &[roles::HALL_MANAGER], "410702");
@@ -422,13 +608,16 @@ mod ratings {
         };
         println!("   the public read of 差评 and their rectification (no login, personal data masked):");
         for p in public.list_public_ratings(public_req).await?.into_inner().ratings {
-            println!("   {} at {}: 「{}」 rater {}, rectification 「{}」", p.level, p.window_code, p.comment, p.rater, p.rectification);
+            println!(
+                "   {} at {}: 「{}」 rater {}, rectification 「{}」",
+                p.level, p.window_code, p.comment, p.rater, p.rectification
+            );
         }
         println!("10. The city efficiency office's statistics of today, by window:");
         for row in city.get_statistics(req).await?.into_inner().rows {
             println!(
                 "   {}: {} ratings, satisfaction {:.0}%, 差评 {}, callback {:.0}%, rectified {:.0}%",
-                row.key,
+                if row.key.is_empty() { "网上办理 (online)" } else { &row.key },
                 row.ratings,
                 row.satisfaction_rate * 100.0,
                 row.bad_ratings,

@@ -98,7 +98,12 @@ impl Targets {
                 let req = self.request(GetCaseRequest { id: id.to_string() }, region)?;
                 match c.clone().get_case(req).await {
                     Ok(r) => Ok(r.into_inner().case.map(|k| k.handling_department)),
-                    Err(s) if matches!(s.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => {
+                    Err(s)
+                        if matches!(
+                            s.code(),
+                            tonic::Code::NotFound | tonic::Code::InvalidArgument
+                        ) =>
+                    {
                         Err(AppError::not_found("case", id))
                     }
                     Err(s) => {
@@ -111,10 +116,20 @@ impl Targets {
                 let Some(c) = &self.tickets else {
                     return Ok(None);
                 };
-                let req = self.request(GetTicketRequest { ticket_id: id.to_string() }, region)?;
+                let req = self.request(
+                    GetTicketRequest {
+                        ticket_id: id.to_string(),
+                    },
+                    region,
+                )?;
                 match c.clone().get_ticket(req).await {
                     Ok(_) => Ok(None),
-                    Err(s) if matches!(s.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => {
+                    Err(s)
+                        if matches!(
+                            s.code(),
+                            tonic::Code::NotFound | tonic::Code::InvalidArgument
+                        ) =>
+                    {
                         Err(AppError::not_found("ticket", id))
                     }
                     Err(s) => {

@@ -336,7 +336,7 @@ async fn deadlines_cross_national_day_and_fire_once_across_restarts() {
 }
 
 /// Bad filings list every bad field and store nothing; a complaint about a previous complaint
-/// links to it; the complainant reopens once.
+/// links to it, and so does a repeat after the reply; the complainant reopens once.
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_filings_change_nothing_and_a_repeat_links_and_reopens_once() {
     let svc = start(&xiaoneng_e2e::shared_brokers(), "2026-11-02T10:00:00+08:00").await;
@@ -398,4 +398,10 @@ async fn bad_filings_change_nothing_and_a_repeat_links_and_reopens_once() {
     advance(&mut office, &first.id, cpb::Step::Reply, |r| r.text = "复查答复".into()).await;
     advance(&mut office, &first.id, cpb::Step::Callback, |r| r.satisfaction = "not_satisfied".into()).await;
     assert_eq!(reason(&citizen.reopen_complaint(reopen).await.unwrap_err()), "REOPENED_ONCE");
+    // The same complaint again after its reply: not merged into an answered one, a new one
+    // linked to it.
+    let again = citizen.file_complaint(filing("slow_action", "ZH02", "还是不办")).await.unwrap().into_inner();
+    let c = again.complaint.unwrap();
+    assert!(!again.merged);
+    assert_eq!((c.linked_complaint_id.as_str(), c.state), (first.id.as_str(), cpb::State::Registered as i32));
 }
