@@ -1,5 +1,6 @@
-//! The ledger's record. The supervision rules (warnings, cards, rankings, bulletins) come with
-//! the accountability issue and live here, pure.
+//! The ledger's record, and the supervision rules as data: a region's versioned rule set,
+//! each rule matching facts (what an event says) and producing a record at a level, once.
+//! Pure: no I/O.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -15,4 +16,266 @@ pub struct LedgerRow {
     pub region_code: String,
     pub occurred_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
+}
+
+/// A supervision record as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RecordRow {
+    pub id: Uuid,
+    pub rule_id: String,
+    pub rule_version: String,
+    pub region_code: String,
+    pub level: Level,
+    pub title: String,
+    pub unit: String,
+    pub person: String,
+    pub subject: String,
+    pub evidence: Vec<Uuid>,
+    pub on_date: chrono::NaiveDate,
+    pub created_at: DateTime<Utc>,
+}
+
+xiaoneng_kit::named_enum! {
+    /// The levels of a supervision record, mildest first.
+    pub enum Level {
+        /// 提醒
+        Reminder = "reminder",
+        /// 预警
+        Warning = "warning",
+        /// 黄牌
+        YellowCard = "yellow_card",
+        /// 红牌
+        RedCard = "red_card",
+        /// 通报批评
+        Circulated = "circulated",
+        /// 问责
+        Accountability = "accountability",
+    }
+}
+
+/// What a consumed event says that the rules look at: its kind, where, who is responsible,
+/// the business date, and the attributes a rule may test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub event_id: Uuid,
+    pub kind: String,
+    pub region_code: String,
+    pub subject: String,
+    pub unit: String,
+    pub person: String,
+    pub on: chrono::NaiveDate,
+    pub attrs: std::collections::BTreeMap<String, String>,
+}
+
+/// A rule's test of one attribute: a value, or any of several.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Test {
+    One(String),
+    Any(Vec<String>),
+}
+
+impl Test {
+    fn admits(&self, v: &str) -> bool {
+        match self {
+            Test::One(x) => x == v,
+            Test::Any(xs) => xs.iter().any(|x| x == v),
+        }
+    }
+}
+
+/// One rule of a region's rule set.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub id: String,
+    pub title: String,
+    /// The fact kind it matches (`case_escalated`, `bad_rating`, …).
+    pub fact: String,
+    #[serde(default)]
+    pub when: std::collections::BTreeMap<String, Test>,
+    pub level: String,
+    /// Set: the rule fires when this many matching facts of one person fall within
+    /// `within_days` (one record per person and calendar month).
+    #[serde(default)]
+    pub count: u32,
+    #[serde(default)]
+    pub within_days: u32,
+}
+
+/// A region's rule set, as loaded from its file or over gRPC.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    pub region: String,
+    pub version: String,
+    pub effective_from: chrono::NaiveDate,
+    pub rules: Vec<Rule>,
+}
+
+/// The fact kinds the service extracts from events.
+pub const FACT_KINDS: &[&str] = &[
+    "case_escalated",
+    "one_time_notice_violated",
+    "bad_rating",
+    "bad_rating_overdue",
+    "complaint_filed",
+    "complaint_concluded",
+];
+
+impl RuleSet {
+    /// Parses and checks a rule set: every bad rule named (its index and id).
+    pub fn parse(text: &str) -> Result<RuleSet, Vec<String>> {
+        let set: RuleSet = toml::from_str(text).map_err(|e| vec![e.message().to_string()])?;
+        let mut bad = Vec::new();
+        if xiaoneng_kit::region::RegionCode::parse(&set.region).is_err() {
+            bad.push(format!(
+                "region {:?} is not a six-digit region code",
+                set.region
+            ));
+        }
+        if set.version.trim().is_empty() {
+            bad.push("version is required".into());
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, r) in set.rules.iter().enumerate() {
+            let at = format!("rules[{i}] ({})", r.id);
+            if r.id.trim().is_empty() || !ids.insert(r.id.clone()) {
+                bad.push(format!("{at}: the id must be present and unique"));
+            }
+            if !FACT_KINDS.contains(&r.fact.as_str()) {
+                bad.push(format!(
+                    "{at}: fact must be one of {}",
+                    FACT_KINDS.join(", ")
+                ));
+            }
+            if Level::from_name(&r.level).is_none() {
+                bad.push(format!("{at}: level {:?} is not a level", r.level));
+            }
+            if (r.count > 0) != (r.within_days > 0) {
+                bad.push(format!("{at}: count and within_days go together"));
+            }
+        }
+        if bad.is_empty() {
+            Ok(set)
+        } else {
+            Err(bad)
+        }
+    }
+}
+
+impl Rule {
+    pub fn level(&self) -> Level {
+        Level::from_name(&self.level).unwrap_or(Level::Reminder)
+    }
+
+    /// Whether the fact matches the rule's kind and every attribute test.
+    pub fn matches(&self, f: &Fact) -> bool {
+        self.fact == f.kind
+            && self
+                .when
+                .iter()
+                .all(|(k, t)| f.attrs.get(k).is_some_and(|v| t.admits(v)))
+    }
+
+    /// The key that makes a record once: per event for a plain rule; per person and month
+    /// for a counting rule (the month of the fact that completed the count).
+    pub fn dedupe_key(&self, f: &Fact) -> String {
+        if self.count > 0 {
+            format!("{}|{}|{}", self.id, f.person, f.on.format("%Y-%m"))
+        } else {
+            format!("{}|{}", self.id, f.event_id)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STARTER: &str = include_str!("../rules/410700.toml");
+
+    fn fact(kind: &str, attrs: &[(&str, &str)]) -> Fact {
+        Fact {
+            event_id: Uuid::nil(),
+            kind: kind.into(),
+            region_code: "410702".into(),
+            subject: "x".into(),
+            unit: "行政审批局".into(),
+            person: "s1".into(),
+            on: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_starter_rules_parse_and_match_what_they_name_only() {
+        let set = RuleSet::parse(STARTER).unwrap();
+        let fired = |f: &Fact| -> Vec<&str> {
+            set.rules
+                .iter()
+                .filter(|r| r.matches(f))
+                .map(|r| r.id.as_str())
+                .collect()
+        };
+        assert_eq!(
+            fired(&fact("case_escalated", &[("level", "yellow_card")])),
+            ["case-yellow-card"]
+        );
+        assert_eq!(
+            fired(&fact(
+                "complaint_concluded",
+                &[("finding", "substantiated"), ("retaliation", "false")]
+            )),
+            ["complaint-substantiated"]
+        );
+        assert_eq!(
+            fired(&fact(
+                "complaint_concluded",
+                &[("finding", "not_substantiated"), ("retaliation", "false")]
+            )),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            fired(&fact("complaint_filed", &[("kind", "retaliation")])),
+            ["retaliation-report"]
+        );
+        assert_eq!(
+            fired(&fact("complaint_filed", &[("kind", "complaint")])),
+            Vec::<&str>::new()
+        );
+        assert_eq!(fired(&fact("bad_rating", &[])), ["repeated-bad-ratings"]);
+    }
+
+    #[test]
+    fn a_bad_rule_set_names_every_bad_rule() {
+        let text = "region = \"41\"\nversion = \"\"\neffective_from = \"2026-01-01\"\n\
+                    [[rules]]\nid = \"a\"\ntitle = \"t\"\nfact = \"weather\"\nlevel = \"purple\"\ncount = 3\n\
+                    [[rules]]\nid = \"a\"\ntitle = \"t\"\nfact = \"bad_rating\"\nlevel = \"warning\"\n";
+        let bad = RuleSet::parse(text).unwrap_err();
+        assert_eq!(bad.len(), 6, "{bad:?}");
+        assert!(bad[0].starts_with("region"));
+        assert!(bad.iter().any(|b| b.starts_with("rules[1] (a): the id")));
+    }
+
+    #[test]
+    fn a_plain_rule_records_once_per_event_a_counting_rule_once_per_person_and_month() {
+        let set = RuleSet::parse(STARTER).unwrap();
+        let plain = set.rules.iter().find(|r| r.id == "case-red-card").unwrap();
+        let counting = set
+            .rules
+            .iter()
+            .find(|r| r.id == "repeated-bad-ratings")
+            .unwrap();
+        let f = fact("case_escalated", &[("level", "red_card")]);
+        assert_eq!(
+            plain.dedupe_key(&f),
+            format!("case-red-card|{}", Uuid::nil())
+        );
+        assert_eq!(counting.dedupe_key(&f), "repeated-bad-ratings|s1|2026-11");
+        assert_eq!(plain.level(), Level::RedCard);
+    }
 }

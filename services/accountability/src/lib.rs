@@ -3,11 +3,13 @@
 //!
 //! Layout (shared by all six services, ARCHITECTURE.md): [`api`] the gRPC adapter, [`service`]
 //! the use cases (the ledger consumer among them), [`domain`] records and rules, [`store`] sqlx,
-//! `migrations/`. So far it keeps the supervision ledger — every
-//! event applied exactly once, visible by region; the rules come with the accountability issue.
+//! [`events`] what it publishes, `migrations/`, `rules/` the starter rule set. It keeps the
+//! supervision ledger — every event applied exactly once, visible by region — and turns the
+//! facts of the events into supervision records by each region's versioned rule set.
 
 pub mod api;
 pub mod domain;
+pub mod events;
 pub mod service;
 pub mod store;
 
@@ -24,6 +26,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<RunningService> {
         sqlx::migrate!("./migrations"),
     )
     .await?;
+    service::load_starter(&f.pool).await?;
     let topics = ServiceKind::ALL.iter().map(|k| k.topic()).collect();
     f.spawn_consumer("ledger", topics, service::LedgerHandler)?;
     let mut routes = tonic::service::RoutesBuilder::default();

@@ -1,25 +1,233 @@
-//! The ledger's use cases: record each consumed event once (in the consumer's transaction,
-//! which also marks the event applied) and read the ledger within a region scope.
+//! The accountability use cases: record each consumed event once in the ledger and, in the
+//! same transaction, turn the facts it carries into supervision records by the region's rule
+//! set in force on the event's business date (once per rule and event, or per person and
+//! month for a counting rule); load rule sets; read the ledger and the records within a region.
 
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use prost::Message as _;
 use sqlx::{PgConnection, PgPool};
 use xiaoneng_kit::consumer::EventHandler;
 use xiaoneng_kit::events::ConsumedEvent;
 use xiaoneng_kit::paging::PageRequest;
 use xiaoneng_kit::region::RegionCode;
-use xiaoneng_kit::AppResult;
+use xiaoneng_kit::{outbox, AppError, AppResult};
+use xiaoneng_proto::case::events::v1 as case_ev;
+use xiaoneng_proto::complaint::events::v1 as complaint_ev;
+use xiaoneng_proto::complaint::v1 as complaint_pb;
+use xiaoneng_proto::evaluation::events::v1 as eval_ev;
 
-use crate::domain::LedgerRow;
-use crate::store;
+use crate::domain::{Fact, LedgerRow, RecordRow, RuleSet};
+use crate::{events, store};
 
-/// Every event of every service, recorded in the ledger in the same transaction that marks it
-/// applied.
+/// The starter rule set of the city, from the repository.
+pub const STARTER_RULES: &str = include_str!("../rules/410700.toml");
+
+/// Every event of every service, recorded in the ledger, and its facts judged by the rules,
+/// in the same transaction that marks it applied.
 pub struct LedgerHandler;
+
+fn date(s: &str, fallback: NaiveDate) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or(fallback)
+}
+
+/// The fact an event carries, if the rules look at it.
+pub fn fact_of(e: &ConsumedEvent) -> anyhow::Result<Option<Fact>> {
+    let on = e
+        .occurred_at
+        .with_timezone(&xiaoneng_kit::clock::cst())
+        .date_naive();
+    let name = e.event_type.rsplit('.').next().unwrap_or("");
+    let mut attrs = BTreeMap::new();
+    let fact = |kind: &str, unit: String, person: String, on: NaiveDate, attrs| Fact {
+        event_id: e.event_id,
+        kind: kind.into(),
+        region_code: e.region_code.clone(),
+        subject: e.subject.clone(),
+        unit,
+        person,
+        on,
+        attrs,
+    };
+    let p = e.payload.as_slice();
+    Ok(Some(match (e.source.as_str(), name) {
+        ("/xiaoneng/case", "CaseEscalated") => {
+            let m = case_ev::CaseEscalated::decode(p)?;
+            attrs.insert("level".into(), m.level.clone());
+            attrs.insert("clock".into(), m.clock.clone());
+            let on = date(&m.due_date, on);
+            fact(
+                "case_escalated",
+                m.handling_department,
+                m.handler,
+                on,
+                attrs,
+            )
+        }
+        ("/xiaoneng/case", "OneTimeNoticeViolated") => {
+            let m = case_ev::OneTimeNoticeViolated::decode(p)?;
+            fact(
+                "one_time_notice_violated",
+                String::new(),
+                m.actor,
+                on,
+                attrs,
+            )
+        }
+        ("/xiaoneng/evaluation", "RatingSubmitted") => {
+            let m = eval_ev::RatingSubmitted::decode(p)?;
+            if !m.bad || m.defaulted {
+                return Ok(None);
+            }
+            attrs.insert("window".into(), m.window_code.clone());
+            fact("bad_rating", m.department, m.staff_id, on, attrs)
+        }
+        ("/xiaoneng/evaluation", "BadRatingLoopChanged") => {
+            let m = eval_ev::BadRatingLoopChanged::decode(p)?;
+            if !m.overdue {
+                return Ok(None);
+            }
+            let on = date(&m.on_date, on);
+            fact("bad_rating_overdue", m.department, m.staff_id, on, attrs)
+        }
+        ("/xiaoneng/complaint", "ComplaintFiled") => {
+            let m = complaint_ev::ComplaintFiled::decode(p)?;
+            let kind =
+                complaint_pb::Kind::try_from(m.kind).unwrap_or(complaint_pb::Kind::Unspecified);
+            attrs.insert(
+                "kind".into(),
+                kind.as_str_name()
+                    .trim_start_matches("KIND_")
+                    .to_lowercase(),
+            );
+            attrs.insert("category".into(), m.category.clone());
+            let t = m.target.unwrap_or_default();
+            let staff = t.kind == complaint_pb::TargetKind::Staff as i32;
+            fact(
+                "complaint_filed",
+                t.department,
+                if staff { t.id } else { String::new() },
+                on,
+                attrs,
+            )
+        }
+        ("/xiaoneng/complaint", "ComplaintConcluded") => {
+            let m = complaint_ev::ComplaintConcluded::decode(p)?;
+            let f = complaint_pb::Finding::try_from(m.finding)
+                .unwrap_or(complaint_pb::Finding::Unspecified);
+            attrs.insert(
+                "finding".into(),
+                f.as_str_name()
+                    .trim_start_matches("FINDING_")
+                    .to_lowercase(),
+            );
+            attrs.insert("category".into(), m.category.clone());
+            attrs.insert("retaliation".into(), m.retaliation.to_string());
+            fact(
+                "complaint_concluded",
+                m.responsible_unit,
+                m.responsible_person,
+                on,
+                attrs,
+            )
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// Judges a fact by the rule set in force for its region on its date; the records it made.
+pub async fn judge(tx: &mut PgConnection, f: &Fact) -> anyhow::Result<Vec<RecordRow>> {
+    store::insert_fact(tx, f).await?;
+    let Some((version, body)) = store::rule_set_in_force(tx, &f.region_code, f.on).await? else {
+        return Ok(Vec::new());
+    };
+    let set = RuleSet::parse(&body).map_err(|bad| anyhow::anyhow!("stored rule set: {bad:?}"))?;
+    let mut made = Vec::new();
+    for rule in set.rules.iter().filter(|r| r.matches(f)) {
+        let evidence = if rule.count > 0 {
+            let since = f.on - chrono::Duration::days(rule.within_days as i64 - 1);
+            let ids = store::facts_of(tx, &f.kind, &f.person, since, f.on).await?;
+            if f.person.is_empty() || ids.len() < rule.count as usize {
+                continue;
+            }
+            ids
+        } else {
+            vec![f.event_id]
+        };
+        if let Some(r) = store::insert_record(tx, rule, &version, f, &evidence).await? {
+            outbox::enqueue(tx, &events::record_created(&r)?).await?;
+            made.push(r);
+        }
+    }
+    Ok(made)
+}
 
 impl EventHandler for LedgerHandler {
     async fn handle(&self, tx: &mut PgConnection, event: &ConsumedEvent) -> anyhow::Result<()> {
         store::record(tx, event).await?;
+        if let Some(f) = fact_of(event)? {
+            judge(tx, &f).await?;
+        }
         Ok(())
     }
+}
+
+/// Loads the starter rule set unless its version is there.
+pub async fn load_starter(pool: &PgPool) -> anyhow::Result<()> {
+    let set = RuleSet::parse(STARTER_RULES).map_err(|b| anyhow::anyhow!("starter rules: {b:?}"))?;
+    let mut conn = pool.acquire().await?;
+    store::insert_rule_set(&mut conn, &set, STARTER_RULES, "starter").await?;
+    Ok(())
+}
+
+/// Loads a rule set for a region inside the caller's scope; refused whole when any rule is bad.
+pub async fn load_rule_set(
+    pool: &PgPool,
+    scope: &RegionCode,
+    text: &str,
+    by: &str,
+) -> AppResult<RuleSet> {
+    let set = RuleSet::parse(text).map_err(|bad| {
+        let mut v = xiaoneng_kit::Violations::new();
+        for b in bad {
+            v.add("text", b);
+        }
+        v.into_result()
+            .err()
+            .unwrap_or_else(|| AppError::invalid("text", "is not valid"))
+    })?;
+    let region = RegionCode::parse(&set.region).map_err(|e| AppError::invalid("text", e))?;
+    if !scope.contains(&region) {
+        return Err(AppError::PermissionDenied(
+            "a rule set is loaded for the caller's own region".into(),
+        ));
+    }
+    let mut conn = pool.acquire().await?;
+    if !store::insert_rule_set(&mut conn, &set, text, by).await? {
+        return Err(AppError::AlreadyExists(format!(
+            "rule set {} {} is loaded already",
+            set.region, set.version
+        )));
+    }
+    Ok(set)
+}
+
+/// Rule sets of a region scope (region, version, effective from), newest first.
+pub async fn rule_sets(
+    pool: &PgPool,
+    scope: &RegionCode,
+) -> AppResult<Vec<(String, String, NaiveDate)>> {
+    store::rule_sets(pool, &scope.like_pattern()).await
+}
+
+/// Records of a region scope, newest first.
+pub async fn records(
+    pool: &PgPool,
+    scope: &RegionCode,
+    page: &PageRequest,
+) -> AppResult<(Vec<RecordRow>, String)> {
+    store::records(pool, &scope.like_pattern(), page).await
 }
 
 /// Ledger entries of a region scope, newest first, optionally of one event type.

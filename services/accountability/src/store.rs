@@ -6,6 +6,7 @@ use xiaoneng_kit::paging::PageRequest;
 use xiaoneng_kit::{AppError, AppResult};
 
 pub use crate::domain::LedgerRow;
+use crate::domain::{Fact, RecordRow, Rule, RuleSet};
 
 pub async fn record(tx: &mut PgConnection, e: &ConsumedEvent) -> sqlx::Result<()> {
     sqlx::query(
@@ -45,6 +46,155 @@ pub async fn list(
     )
     .bind(region_like)
     .bind(event_type)
+    .bind(before)
+    .bind(page.size + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(page.finish(rows, |r| r.id.to_string()))
+}
+
+/// Stores a fact (once per event and kind) for the counting rules.
+pub async fn insert_fact(tx: &mut PgConnection, f: &Fact) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO facts (event_id, kind, region_code, unit, person, on_date) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(f.event_id)
+    .bind(&f.kind)
+    .bind(&f.region_code)
+    .bind(&f.unit)
+    .bind(&f.person)
+    .bind(f.on)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The event ids of `person`'s facts of `kind` from `from` to `to`.
+pub async fn facts_of(
+    tx: &mut PgConnection,
+    kind: &str,
+    person: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> sqlx::Result<Vec<uuid::Uuid>> {
+    sqlx::query_scalar(
+        "SELECT event_id FROM facts WHERE kind = $1 AND person = $2 AND on_date BETWEEN $3 AND $4 ORDER BY on_date, event_id",
+    )
+    .bind(kind)
+    .bind(person)
+    .bind(from)
+    .bind(to)
+    .fetch_all(tx)
+    .await
+}
+
+/// The rule set in force for `region` on `on`: the county's own, else its city's; (version, body).
+pub async fn rule_set_in_force(
+    tx: &mut PgConnection,
+    region: &str,
+    on: chrono::NaiveDate,
+) -> sqlx::Result<Option<(String, String)>> {
+    let city = region
+        .get(..4)
+        .map(|c| format!("{c}00"))
+        .unwrap_or_default();
+    sqlx::query_as(
+        "SELECT version, body FROM rule_sets WHERE region_code IN ($1, $2) AND effective_from <= $3
+         ORDER BY (region_code = $1) DESC, effective_from DESC, id DESC LIMIT 1",
+    )
+    .bind(region)
+    .bind(city)
+    .bind(on)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Stores a record unless its dedupe key has one; the new record.
+pub async fn insert_record(
+    tx: &mut PgConnection,
+    rule: &Rule,
+    version: &str,
+    f: &Fact,
+    evidence: &[uuid::Uuid],
+) -> sqlx::Result<Option<RecordRow>> {
+    sqlx::query_as(
+        "INSERT INTO records (id, dedupe_key, rule_id, rule_version, region_code, level, title, unit, person, subject,
+            evidence, on_date)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (dedupe_key) DO NOTHING
+         RETURNING id, rule_id, rule_version, region_code, level, title, unit, person, subject, evidence, on_date, created_at",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(rule.dedupe_key(f))
+    .bind(&rule.id)
+    .bind(version)
+    .bind(&f.region_code)
+    .bind(rule.level())
+    .bind(&rule.title)
+    .bind(&f.unit)
+    .bind(&f.person)
+    .bind(&f.subject)
+    .bind(evidence)
+    .bind(f.on)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Stores a rule set; false when its (region, version) is there.
+pub async fn insert_rule_set(
+    conn: &mut PgConnection,
+    set: &RuleSet,
+    body: &str,
+    by: &str,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO rule_sets (region_code, version, effective_from, body, loaded_by) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (region_code, version) DO NOTHING",
+    )
+    .bind(&set.region)
+    .bind(&set.version)
+    .bind(set.effective_from)
+    .bind(body)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn rule_sets(
+    pool: &PgPool,
+    region_like: &str,
+) -> AppResult<Vec<(String, String, chrono::NaiveDate)>> {
+    Ok(sqlx::query_as(
+        "SELECT region_code, version, effective_from FROM rule_sets
+         WHERE region_code LIKE $1 OR region_code = substr($1, 1, 4) || '00'
+         ORDER BY effective_from DESC, id DESC",
+    )
+    .bind(region_like)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Records in regions matching `region_like`, newest first, one page.
+pub async fn records(
+    pool: &PgPool,
+    region_like: &str,
+    page: &PageRequest,
+) -> AppResult<(Vec<RecordRow>, String)> {
+    let before = match &page.after {
+        Some(c) => Some(
+            uuid::Uuid::parse_str(c)
+                .map_err(|_| AppError::invalid("page_token", "is not valid"))?,
+        ),
+        None => None,
+    };
+    let rows: Vec<RecordRow> = sqlx::query_as(
+        "SELECT id, rule_id, rule_version, region_code, level, title, unit, person, subject, evidence, on_date, created_at
+         FROM records WHERE region_code LIKE $1 AND ($2::uuid IS NULL OR id < $2)
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(region_like)
     .bind(before)
     .bind(page.size + 1)
     .fetch_all(pool)

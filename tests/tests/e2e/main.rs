@@ -3,6 +3,8 @@
 
 mod common;
 
+mod accountability;
+
 mod case;
 mod catalog;
 mod complaint;

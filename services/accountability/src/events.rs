@@ -1,0 +1,31 @@
+//! Events the accountability service publishes on `xiaoneng.accountability.events`: every
+//! supervision record, for department systems to act on.
+
+use xiaoneng_kit::events::NewEvent;
+use xiaoneng_kit::region::RegionCode;
+use xiaoneng_kit::ServiceKind;
+use xiaoneng_proto::accountability::events::v1::RecordCreated;
+
+use crate::domain::RecordRow;
+
+pub fn record_created(r: &RecordRow) -> anyhow::Result<NewEvent> {
+    let region = RegionCode::parse(&r.region_code).map_err(anyhow::Error::msg)?;
+    Ok(NewEvent::new(
+        ServiceKind::Accountability,
+        r.id.to_string(),
+        &region,
+        &RecordCreated {
+            record_id: r.id.to_string(),
+            region_code: r.region_code.clone(),
+            rule_id: r.rule_id.clone(),
+            rule_version: r.rule_version.clone(),
+            level: r.level.name().to_string(),
+            title: r.title.clone(),
+            unit: r.unit.clone(),
+            person: r.person.clone(),
+            subject: r.subject.clone(),
+            evidence: r.evidence.iter().map(|e| e.to_string()).collect(),
+            on_date: r.on_date.to_string(),
+        },
+    ))
+}

@@ -1,0 +1,212 @@
+//! Accountability's rules as data against the real stack: the complaint service's events reach
+//! it over the broker, and the starter rules make a record of a substantiated complaint (the
+//! unit and person it names) and of a retaliation report — from nothing else; every event
+//! delivered a second time makes no second record. Rule sets load by region, refused whole
+//! when a rule is bad.
+
+use tonic::Code;
+use xiaoneng_e2e::proto::accountability::v1 as apb;
+use xiaoneng_e2e::proto::accountability::v1::accountability_service_client::AccountabilityServiceClient;
+use xiaoneng_e2e::proto::complaint::v1 as cpb;
+use xiaoneng_e2e::proto::complaint::v1::complaint_service_client::ComplaintServiceClient;
+use xiaoneng_e2e::{channel, eventually, token, Broker, ServiceProc};
+use xiaoneng_kit::auth::roles;
+use xiaoneng_kit::ServiceKind;
+
+fn filing(kind: cpb::Kind, category: &str, staff: &str) -> cpb::FileComplaintRequest {
+    cpb::FileComplaintRequest {
+        region_code: "410702".into(),
+        kind: kind as i32,
+        category: category.into(),
+        channel: cpb::Channel::Hotline as i32,
+        target: Some(cpb::Target {
+            kind: cpb::TargetKind::Staff as i32,
+            id: staff.into(),
+            department: "行政审批局".into(),
+        }),
+        description: "窗口推诿".into(),
+        ..Default::default()
+    }
+}
+
+async fn conclude(c: &mut ComplaintServiceClient<xiaoneng_e2e::Intercepted>, id: &str, finding: cpb::Finding) {
+    for (step, f) in [(cpb::Step::Assign, 0), (cpb::Step::Investigate, 0), (cpb::Step::Conclude, finding as i32)] {
+        c.advance_complaint(cpb::AdvanceComplaintRequest {
+            id: id.into(),
+            step: step as i32,
+            unit: "行政审批局".into(),
+            finding: f,
+            text: "经核查".into(),
+            responsible_unit: "行政审批局".into(),
+            responsible_person: "s1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice() {
+    let broker = Broker::start();
+    let complaint = ServiceProc::start(ServiceKind::Complaint, &broker.brokers()).await;
+    let mut office = ComplaintServiceClient::new(
+        channel(&complaint.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
+    );
+    let substantiated = office.file_complaint(filing(cpb::Kind::Complaint, "buck_passing", "s1")).await.unwrap();
+    let substantiated = substantiated.into_inner().complaint.unwrap().id;
+    conclude(&mut office, &substantiated, cpb::Finding::Substantiated).await;
+    let not = office.file_complaint(filing(cpb::Kind::Complaint, "absence", "s2")).await.unwrap();
+    let not = not.into_inner().complaint.unwrap().id;
+    conclude(&mut office, &not, cpb::Finding::NotSubstantiated).await;
+    let retaliation = office.file_complaint(filing(cpb::Kind::Retaliation, "", "s3")).await.unwrap();
+    let retaliation = retaliation.into_inner().complaint.unwrap().id;
+    let cdb = complaint.db().await;
+    let events: Vec<(uuid::Uuid, String, String)> =
+        sqlx::query_as("SELECT event_id, event_type, event_key FROM outbox ORDER BY id").fetch_all(&cdb).await.unwrap();
+    eventually(60, "every complaint event published", || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(&cdb).await.unwrap();
+        (n == 0).then_some(())
+    })
+    .await;
+
+    let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
+    let adb = acc.db().await;
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
+    let applied = |adb: sqlx::PgPool, ids: Vec<uuid::Uuid>| async move {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE event_id = ANY($1)")
+            .bind(&ids)
+            .fetch_one(&adb)
+            .await
+            .unwrap();
+        (n as usize == ids.len()).then_some(())
+    };
+    eventually(120, "every complaint event applied", || applied(adb.clone(), ids.clone())).await;
+    // Every record of the topic delivered a second time, as a broker may: same key, headers
+    // and payload. Each is recognised as applied and makes no second record.
+    let again = redeliver(&broker.brokers(), "xiaoneng.complaint.events", events.len()).await;
+    assert_eq!(again, events.len());
+    let dup = "events_duplicate_total{consumer=\"ledger\"}";
+    eventually(120, "every redelivered event recognised", || async {
+        (acc.metric(dup).await >= events.len() as f64).then_some(())
+    })
+    .await;
+    let mut city = AccountabilityServiceClient::new(
+        channel(&acc.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
+    );
+    let records = city.list_records(apb::ListRecordsRequest::default()).await.unwrap().into_inner().records;
+    let mut got: Vec<(String, String, String, String, String)> = records
+        .iter()
+        .map(|r| (r.rule_id.clone(), r.level.clone(), r.subject.clone(), r.unit.clone(), r.person.clone()))
+        .collect();
+    got.sort();
+    let want = vec![
+        (
+            "complaint-substantiated".to_string(),
+            "circulated".to_string(),
+            substantiated.clone(),
+            "行政审批局".to_string(),
+            "s1".to_string(),
+        ),
+        (
+            "retaliation-report".to_string(),
+            "accountability".to_string(),
+            retaliation.clone(),
+            "行政审批局".to_string(),
+            "s3".to_string(),
+        ),
+    ];
+    assert_eq!(got, want, "the two facts the starter rules name, and nothing else");
+    let concluded = events
+        .iter()
+        .find(|e| e.1.ends_with("ComplaintConcluded") && e.2 == substantiated)
+        .map(|e| e.0.to_string())
+        .unwrap();
+    let rec = records.iter().find(|r| r.rule_id == "complaint-substantiated").unwrap();
+    assert_eq!(rec.evidence, [concluded], "the record rests on the conclusion's event");
+    let published: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE event_type = 'xiaoneng.accountability.events.v1.RecordCreated'",
+    )
+    .fetch_one(&adb)
+    .await
+    .unwrap();
+    assert_eq!(published, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rule_sets_load_by_region_whole_or_not_at_all() {
+    let acc = ServiceProc::start(ServiceKind::Accountability, &xiaoneng_e2e::shared_brokers()).await;
+    let client = |region: &str| {
+        let t = token("office", &[roles::SUPERVISOR], region);
+        let addr = acc.addr();
+        async move { AccountabilityServiceClient::new(channel(&addr, Some(&t)).await) }
+    };
+    let mut city = client("410700").await;
+    let next = "region = \"410700\"\nversion = \"2027-1\"\neffective_from = \"2027-01-01\"\n\
+                [[rules]]\nid = \"case-red-card\"\ntitle = \"红牌\"\nfact = \"case_escalated\"\n\
+                when = { level = \"red_card\" }\nlevel = \"accountability\"\n";
+    let loaded = city.load_rule_set(apb::LoadRuleSetRequest { text: next.into() }).await.unwrap().into_inner();
+    assert_eq!(loaded.rule_set.unwrap().rules, 1);
+    let again = city.load_rule_set(apb::LoadRuleSetRequest { text: next.into() }).await.unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    let sets = city.list_rule_sets(apb::ListRuleSetsRequest::default()).await.unwrap().into_inner().rule_sets;
+    let versions: Vec<&str> = sets.iter().map(|s| s.version.as_str()).collect();
+    assert_eq!(versions, ["2027-1", "starter-1"]);
+    let bad = next.replace("case_escalated", "weather").replace("2027-1", "2027-2");
+    let e = city.load_rule_set(apb::LoadRuleSetRequest { text: bad }).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let mut county = client("410703").await;
+    let e = county.load_rule_set(apb::LoadRuleSetRequest { text: next.replace("2027-1", "2027-3") }).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "a county loads only its own");
+    let mut clerk =
+        AccountabilityServiceClient::new(channel(&acc.addr(), Some(&token("clerk", &[roles::CLERK], "410702"))).await);
+    let e = clerk.list_records(apb::ListRecordsRequest::default()).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+}
+
+/// Reads the first `n` records of `topic` and produces each again, unchanged; how many.
+async fn redeliver(brokers: &str, topic: &str, n: usize) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Header, Headers, OwnedHeaders};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let (brokers, topic) = (brokers.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", format!("redeliver-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let p: BaseProducer =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
+        let timeout = std::time::Duration::from_secs(10);
+        let meta = c.fetch_metadata(Some(&topic), timeout).expect("metadata");
+        let mut tpl = TopicPartitionList::new();
+        for part in meta.topics().iter().flat_map(|t| t.partitions()) {
+            tpl.add_partition_offset(&topic, part.id(), Offset::Beginning).expect("partition");
+        }
+        c.assign(&tpl).expect("assign");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut sent = 0;
+        while sent < n && std::time::Instant::now() < deadline {
+            let Some(Ok(m)) = c.poll(std::time::Duration::from_millis(200)) else { continue };
+            let mut headers = OwnedHeaders::new();
+            if let Some(h) = m.headers() {
+                for x in h.iter() {
+                    headers = headers.insert(Header { key: x.key, value: x.value });
+                }
+            }
+            let key = m.key().unwrap_or_default().to_vec();
+            let payload = m.payload().unwrap_or_default().to_vec();
+            let rec = BaseRecord::to(&topic).key(&key).payload(&payload).headers(headers).partition(m.partition());
+            p.send(rec).map_err(|(e, _)| e).expect("produce");
+            sent += 1;
+        }
+        p.flush(timeout).expect("flush");
+        sent
+    })
+    .await
+    .expect("redeliver")
+}
