@@ -171,7 +171,44 @@ async fn main() -> anyhow::Result<()> {
     let served = morning::run().await?;
     ratings::run(&served).await?;
     drill::run().await?;
-    complaints::run().await
+    let concluded = complaints::run().await?;
+    supervision::run(&concluded).await
+}
+
+/// The end of the main job: the city efficiency office's view of the day's supervision
+/// records, made by the rules from the other services' events.
+mod supervision {
+    use xiaoneng_e2e::proto::accountability::v1 as apb;
+    use xiaoneng_e2e::proto::accountability::v1::accountability_service_client::AccountabilityServiceClient;
+    use xiaoneng_e2e::{channel, eventually, token};
+    use xiaoneng_kit::auth::roles;
+
+    const ACCOUNTABILITY: &str = "http://127.0.0.1:50056";
+
+    pub async fn run(concluded: &str) -> anyhow::Result<()> {
+        println!("12. The city efficiency office (410700): supervision records the rules made from today's events:");
+        let t = token("xiaoneng-office", &[roles::SUPERVISOR], "410700");
+        let c = AccountabilityServiceClient::new(channel(ACCOUNTABILITY, Some(&t)).await);
+        let records = eventually(60, "the record of the substantiated complaint", || {
+            let (mut c, id) = (c.clone(), concluded.to_string());
+            async move {
+                let req = apb::ListRecordsRequest { page_size: 20, ..Default::default() };
+                let r = c.list_records(req).await.ok()?.into_inner().records;
+                r.iter().any(|x| x.subject == id).then_some(r)
+            }
+        })
+        .await;
+        let sets = c.clone().list_rule_sets(apb::ListRuleSetsRequest::default()).await?.into_inner().rule_sets;
+        let versions: Vec<String> = sets.iter().map(|s| format!("{} {} (from {})", s.region_code, s.version, s.effective_from)).collect();
+        println!("   rule sets: {}", versions.join(", "));
+        for r in records.iter().take(8) {
+            println!(
+                "   [{}] {} — {} / {} on {} (rule {} {}, {} evidence)",
+                r.level, r.title, r.unit, if r.person.is_empty() { "—" } else { &r.person }, r.on_date, r.rule_id, r.rule_version, r.evidence.len()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// A drill on a private stack (its own broker and databases, so nothing reaches the real
@@ -368,7 +405,8 @@ mod complaints {
         }
     }
 
-    pub async fn run() -> anyhow::Result<()> {
+    /// Returns the id of the complaint carried to a substantiated conclusion.
+    pub async fn run() -> anyhow::Result<String> {
         println!("11. 投诉举报: a citizen scans the hall's QR code (干部作风评价二维码) and reports 吃拿卡要:");
         let citizen = token("citizen-zhao", &[roles::CITIZEN], "410702");
         let mut qr = ComplaintServiceClient::new(channel(COMPLAINT, Some(&citizen)).await);
@@ -481,7 +519,7 @@ mod complaints {
         for r in reads {
             println!("   audit: {} read it, purpose 「{}」", r.reader, r.purpose);
         }
-        Ok(())
+        Ok(c.id)
     }
 }
 
