@@ -18,7 +18,35 @@ pub const AUTHORIZATION: Authorization = &[
     ("LoadRuleSet", &[roles::SUPERVISOR]),
     ("ListRuleSets", &[roles::SUPERVISOR, roles::INSPECTOR]),
     ("ListRecords", &[roles::SUPERVISOR, roles::INSPECTOR]),
+    ("ExemptRecord", &[roles::SUPERVISOR]),
+    ("RecordInspection", &[roles::SUPERVISOR, roles::INSPECTOR]),
+    ("WhatIf", &[roles::SUPERVISOR]),
 ];
+
+fn record_pb(x: crate::domain::RecordRow) -> pb::Record {
+    pb::Record {
+        id: x.id.to_string(),
+        region_code: x.region_code,
+        rule_id: x.rule_id,
+        rule_version: x.rule_version,
+        level: x.level.name().to_string(),
+        title: x.title,
+        unit: x.unit,
+        person: x.person,
+        subject: x.subject,
+        evidence: x.evidence.iter().map(|e| e.to_string()).collect(),
+        on_date: x.on_date.to_string(),
+        exemption_reason: x.exemption_reason.unwrap_or_default(),
+        exemption_approver: x.exemption_approver.unwrap_or_default(),
+        exemption_date: x.exemption_date.map(|d| d.to_string()).unwrap_or_default(),
+    }
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&xiaoneng_kit::clock::cst())
+        .date_naive()
+}
 
 fn info(region: String, version: String, from: chrono::NaiveDate, rules: i32) -> pb::RuleSetInfo {
     pb::RuleSetInfo {
@@ -113,23 +141,115 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
         let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
         let (rows, next_page_token) = service::records(&self.pool, &scope, &page).await?;
         Ok(Response::new(pb::ListRecordsResponse {
-            records: rows
+            records: rows.into_iter().map(record_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn exempt_record(
+        &self,
+        req: Request<pb::ExemptRecordRequest>,
+    ) -> Result<Response<pb::ExemptRecordResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "ExemptRecord")?;
+        let r = req.get_ref();
+        let id = uuid::Uuid::parse_str(&r.record_id)
+            .map_err(|_| xiaoneng_kit::AppError::invalid("record_id", "must be an id"))?;
+        let rec = service::exempt(
+            &self.pool,
+            &caller.region,
+            id,
+            &r.reason,
+            &r.approver,
+            today(),
+        )
+        .await?;
+        Ok(Response::new(pb::ExemptRecordResponse {
+            record: Some(record_pb(rec)),
+        }))
+    }
+
+    async fn record_inspection(
+        &self,
+        req: Request<pb::RecordInspectionRequest>,
+    ) -> Result<Response<pb::RecordInspectionResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "RecordInspection")?;
+        let r = req.get_ref();
+        let mut v = xiaoneng_kit::Violations::new();
+        let kind = crate::domain::InspectionKind::from_name(&r.kind);
+        v.check(
+            kind.is_some(),
+            "kind",
+            "must be open_visit, covert_visit, simulated or random_check",
+        );
+        v.text(&r.place, "place", 200);
+        v.check(
+            !r.findings.is_empty(),
+            "findings",
+            "an inspection records its findings",
+        );
+        let findings: Vec<_> = r
+            .findings
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                crate::domain::Finding::parse(i, &f.unit, &f.person, &f.level, &f.title, &mut v)
+            })
+            .collect();
+        let on = xiaoneng_kit::parse_date_field(&r.on_date, "on_date", today());
+        v.into_result()?;
+        let on = on?;
+        let region = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let (id, records) = service::inspect(
+            &self.pool,
+            &region,
+            kind.expect("checked"),
+            r.place.trim(),
+            &caller.subject,
+            on,
+            &findings,
+            &r.photos,
+        )
+        .await?;
+        Ok(Response::new(pb::RecordInspectionResponse {
+            inspection_id: id.to_string(),
+            records: records.into_iter().map(record_pb).collect(),
+        }))
+    }
+
+    async fn what_if(
+        &self,
+        req: Request<pb::WhatIfRequest>,
+    ) -> Result<Response<pb::WhatIfResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "WhatIf")?;
+        let r = req.get_ref();
+        let from = xiaoneng_kit::parse_date_field(&r.from_date, "from_date", today())?;
+        let to = xiaoneng_kit::parse_date_field(&r.to_date, "to_date", today())?;
+        let (rules, proposed) =
+            service::what_if(&self.pool, &caller.region, &r.text, from, to).await?;
+        Ok(Response::new(pb::WhatIfResponse {
+            rules: rules
                 .into_iter()
-                .map(|x| pb::Record {
-                    id: x.id.to_string(),
-                    region_code: x.region_code,
-                    rule_id: x.rule_id,
-                    rule_version: x.rule_version,
-                    level: x.level.name().to_string(),
-                    title: x.title,
-                    unit: x.unit,
-                    person: x.person,
-                    subject: x.subject,
-                    evidence: x.evidence.iter().map(|e| e.to_string()).collect(),
-                    on_date: x.on_date.to_string(),
+                .map(|(rule_id, actual, proposed)| pb::WhatIfRule {
+                    rule_id,
+                    actual,
+                    proposed,
                 })
                 .collect(),
-            next_page_token,
+            proposed: proposed
+                .into_iter()
+                .map(|p| pb::Record {
+                    rule_id: p.rule_id,
+                    level: p.level.name().to_string(),
+                    unit: p.unit,
+                    person: p.person,
+                    subject: p.subject,
+                    on_date: p.on.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
         }))
     }
 }

@@ -33,6 +33,132 @@ pub struct RecordRow {
     pub evidence: Vec<Uuid>,
     pub on_date: chrono::NaiveDate,
     pub created_at: DateTime<Utc>,
+    pub exemption_reason: Option<String>,
+    pub exemption_approver: Option<String>,
+    pub exemption_date: Option<chrono::NaiveDate>,
+}
+
+impl RecordRow {
+    /// 容错纠错: exempts the record once, with its reason and approver; the record stays.
+    pub fn exempt(
+        &mut self,
+        reason: &str,
+        approver: &str,
+        on: chrono::NaiveDate,
+    ) -> xiaoneng_kit::AppResult<()> {
+        let mut v = xiaoneng_kit::Violations::new();
+        v.text(reason, "reason", 1000);
+        v.text(approver, "approver", 100);
+        v.into_result()?;
+        if self.exemption_reason.is_some() {
+            return Err(xiaoneng_kit::AppError::precondition(
+                "EXEMPTED_ONCE",
+                "the record was exempted already",
+            ));
+        }
+        self.exemption_reason = Some(reason.trim().to_string());
+        self.exemption_approver = Some(approver.trim().to_string());
+        self.exemption_date = Some(on);
+        Ok(())
+    }
+}
+
+xiaoneng_kit::named_enum! {
+    /// 明查暗访, 模拟办事, 随机抽查.
+    pub enum InspectionKind {
+        OpenVisit = "open_visit",
+        CovertVisit = "covert_visit",
+        Simulated = "simulated",
+        RandomCheck = "random_check",
+    }
+}
+
+/// One finding of an inspection: a record against a unit or a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub unit: String,
+    pub person: String,
+    pub level: Level,
+    pub title: String,
+}
+
+impl Finding {
+    /// Checks a finding (index `i`): a title, a unit or person, a level.
+    pub fn parse(
+        i: usize,
+        unit: &str,
+        person: &str,
+        level: &str,
+        title: &str,
+        v: &mut xiaoneng_kit::Violations,
+    ) -> Option<Finding> {
+        let lvl = Level::from_name(level);
+        v.check(
+            lvl.is_some(),
+            &format!("findings[{i}].level"),
+            "must be a level",
+        );
+        v.text(title, &format!("findings[{i}].title"), 200);
+        v.check(
+            !unit.trim().is_empty() || !person.trim().is_empty(),
+            &format!("findings[{i}].unit"),
+            "a finding names a unit or a person",
+        );
+        Some(Finding {
+            unit: unit.trim().to_string(),
+            person: person.trim().to_string(),
+            level: lvl?,
+            title: title.trim().to_string(),
+        })
+    }
+}
+
+/// A record a rule set would make from a fact (what-if: never written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposed {
+    pub rule_id: String,
+    pub level: Level,
+    pub unit: String,
+    pub person: String,
+    pub subject: String,
+    pub on: chrono::NaiveDate,
+}
+
+/// Replays `facts` (in date order) through `set`: the records it would make, once per dedupe
+/// key, counting rules counted over the facts themselves.
+pub fn replay(set: &RuleSet, facts: &[Fact]) -> Vec<Proposed> {
+    let mut facts: Vec<&Fact> = facts.iter().collect();
+    facts.sort_by_key(|f| (f.on, f.event_id));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, f) in facts.iter().enumerate() {
+        for rule in set.rules.iter().filter(|r| r.matches(f)) {
+            if rule.count > 0 {
+                if f.person.is_empty() {
+                    continue;
+                }
+                let since = f.on - chrono::Duration::days(rule.within_days as i64 - 1);
+                let n = facts[..=i]
+                    .iter()
+                    .filter(|g| g.kind == f.kind && g.person == f.person && g.on >= since)
+                    .count();
+                if n < rule.count as usize {
+                    continue;
+                }
+            }
+            if seen.insert(rule.dedupe_key(f)) {
+                out.push(Proposed {
+                    rule_id: rule.id.clone(),
+                    level: rule.level(),
+                    unit: f.unit.clone(),
+                    person: f.person.clone(),
+                    subject: f.subject.clone(),
+                    on: f.on,
+                });
+            }
+        }
+    }
+    out
 }
 
 xiaoneng_kit::named_enum! {
@@ -248,6 +374,73 @@ mod tests {
             Vec::<&str>::new()
         );
         assert_eq!(fired(&fact("bad_rating", &[])), ["repeated-bad-ratings"]);
+    }
+
+    /// Three 差评 of s1 on 2, 10 and 20 Nov (within 30 days) make one yellow card on the third;
+    /// s2's two make none; a proposed count of 2 makes one for each.
+    #[test]
+    fn a_replay_counts_like_the_live_rules_and_a_proposal_changes_the_outcome() {
+        let set = RuleSet::parse(STARTER).unwrap();
+        let bad = |person: &str, day: u32, n: u128| Fact {
+            event_id: Uuid::from_u128(n),
+            person: person.into(),
+            on: chrono::NaiveDate::from_ymd_opt(2026, 11, day).unwrap(),
+            ..fact("bad_rating", &[])
+        };
+        let facts = vec![
+            bad("s1", 2, 1),
+            bad("s2", 3, 2),
+            bad("s1", 10, 3),
+            bad("s2", 11, 4),
+            bad("s1", 20, 5),
+        ];
+        let now = replay(&set, &facts);
+        assert_eq!(now.len(), 1);
+        assert_eq!(
+            (now[0].person.as_str(), now[0].on.to_string().as_str()),
+            ("s1", "2026-11-20")
+        );
+        let proposal = STARTER.replace("count = 3", "count = 2");
+        let proposed = replay(&RuleSet::parse(&proposal).unwrap(), &facts);
+        let who: Vec<_> = proposed
+            .iter()
+            .map(|p| (p.person.as_str(), chrono::Datelike::day(&p.on)))
+            .collect();
+        assert_eq!(who, [("s1", 10), ("s2", 11)]);
+    }
+
+    #[test]
+    fn a_record_is_exempted_once_with_reason_and_approver() {
+        let mut r = RecordRow {
+            id: Uuid::nil(),
+            rule_id: "x".into(),
+            rule_version: "1".into(),
+            region_code: "410702".into(),
+            level: Level::YellowCard,
+            title: "t".into(),
+            unit: "u".into(),
+            person: "p".into(),
+            subject: "s".into(),
+            evidence: vec![],
+            on_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+            created_at: Utc::now(),
+            exemption_reason: None,
+            exemption_approver: None,
+            exemption_date: None,
+        };
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 5).unwrap();
+        assert!(
+            matches!(r.exempt(" ", "", day), Err(xiaoneng_kit::AppError::InvalidArgument(v)) if v.len() == 2)
+        );
+        r.exempt("系统故障导致超期, 非主观过错", "效能办主任", day)
+            .unwrap();
+        assert!(matches!(
+            r.exempt("再次", "x", day),
+            Err(xiaoneng_kit::AppError::FailedPrecondition {
+                reason: "EXEMPTED_ONCE",
+                ..
+            })
+        ));
     }
 
     #[test]

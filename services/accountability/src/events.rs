@@ -4,7 +4,7 @@
 use xiaoneng_kit::events::NewEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
-use xiaoneng_proto::accountability::events::v1::RecordCreated;
+use xiaoneng_proto::accountability::events::v1::{RecordCreated, RecordExempted};
 
 use crate::domain::RecordRow;
 
@@ -26,6 +26,22 @@ pub fn record_created(r: &RecordRow) -> anyhow::Result<NewEvent> {
             subject: r.subject.clone(),
             evidence: r.evidence.iter().map(|e| e.to_string()).collect(),
             on_date: r.on_date.to_string(),
+        },
+    ))
+}
+
+pub fn record_exempted(r: &RecordRow) -> anyhow::Result<NewEvent> {
+    let region = RegionCode::parse(&r.region_code).map_err(anyhow::Error::msg)?;
+    Ok(NewEvent::new(
+        ServiceKind::Accountability,
+        r.id.to_string(),
+        &region,
+        &RecordExempted {
+            record_id: r.id.to_string(),
+            region_code: r.region_code.clone(),
+            reason: r.exemption_reason.clone().unwrap_or_default(),
+            approver: r.exemption_approver.clone().unwrap_or_default(),
+            exemption_date: r.exemption_date.map(|d| d.to_string()).unwrap_or_default(),
         },
     ))
 }

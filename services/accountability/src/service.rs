@@ -239,3 +239,97 @@ pub async fn ledger(
 ) -> AppResult<(Vec<LedgerRow>, String)> {
     store::list(pool, &scope.like_pattern(), event_type, page).await
 }
+
+/// 容错纠错: exempts a record of the caller's scope once, with its event.
+pub async fn exempt(
+    pool: &PgPool,
+    scope: &RegionCode,
+    id: uuid::Uuid,
+    reason: &str,
+    approver: &str,
+    today: NaiveDate,
+) -> AppResult<RecordRow> {
+    let mut tx = pool.begin().await?;
+    let mut r = store::record_for_update(&mut tx, id, &scope.like_pattern()).await?;
+    r.exempt(reason, approver, today)?;
+    store::save_exemption(&mut tx, &r).await?;
+    outbox::enqueue(&mut tx, &events::record_exempted(&r)?).await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// An inspection with its findings, each a record with its event, in one transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn inspect(
+    pool: &PgPool,
+    region: &RegionCode,
+    kind: crate::domain::InspectionKind,
+    place: &str,
+    inspector: &str,
+    on: NaiveDate,
+    findings: &[crate::domain::Finding],
+    photos: &[String],
+) -> AppResult<(uuid::Uuid, Vec<RecordRow>)> {
+    let id = uuid::Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    store::insert_inspection(
+        &mut tx,
+        id,
+        region.as_str(),
+        kind,
+        place,
+        inspector,
+        on,
+        photos,
+    )
+    .await?;
+    let mut made = Vec::new();
+    for (i, f) in findings.iter().enumerate() {
+        let key = format!("inspection|{id}|{i}");
+        if let Some(r) =
+            store::insert_finding_record(&mut tx, &key, region.as_str(), f, &id.to_string(), on)
+                .await?
+        {
+            outbox::enqueue(&mut tx, &events::record_created(&r)?).await?;
+            made.push(r);
+        }
+    }
+    tx.commit().await?;
+    Ok((id, made))
+}
+
+/// What a proposed rule set would have made over a period's facts, beside what was made.
+pub async fn what_if(
+    pool: &PgPool,
+    scope: &RegionCode,
+    text: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> AppResult<(Vec<(String, i64, i64)>, Vec<crate::domain::Proposed>)> {
+    let set = RuleSet::parse(text).map_err(|bad| {
+        let mut v = xiaoneng_kit::Violations::new();
+        for b in bad {
+            v.add("text", b);
+        }
+        v.into_result()
+            .err()
+            .unwrap_or_else(|| AppError::invalid("text", "is not valid"))
+    })?;
+    let facts = store::facts_in(pool, &scope.like_pattern(), from, to).await?;
+    let proposed = crate::domain::replay(&set, &facts);
+    let actual = store::records_by_rule(pool, &scope.like_pattern(), from, to).await?;
+    let mut rows: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (rule, n) in actual {
+        rows.entry(rule).or_default().0 = n;
+    }
+    for r in set.rules.iter() {
+        rows.entry(r.id.clone()).or_default();
+    }
+    for p in &proposed {
+        rows.entry(p.rule_id.clone()).or_default().1 += 1;
+    }
+    Ok((
+        rows.into_iter().map(|(k, (a, p))| (k, a, p)).collect(),
+        proposed,
+    ))
+}

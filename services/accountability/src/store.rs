@@ -56,7 +56,8 @@ pub async fn list(
 /// Stores a fact (once per event and kind) for the counting rules.
 pub async fn insert_fact(tx: &mut PgConnection, f: &Fact) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO facts (event_id, kind, region_code, unit, person, on_date) VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO facts (event_id, kind, region_code, unit, person, on_date, attrs, subject)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT DO NOTHING",
     )
     .bind(f.event_id)
@@ -65,6 +66,8 @@ pub async fn insert_fact(tx: &mut PgConnection, f: &Fact) -> sqlx::Result<()> {
     .bind(&f.unit)
     .bind(&f.person)
     .bind(f.on)
+    .bind(sqlx::types::Json(&f.attrs))
+    .bind(&f.subject)
     .execute(tx)
     .await?;
     Ok(())
@@ -123,7 +126,8 @@ pub async fn insert_record(
             evidence, on_date)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (dedupe_key) DO NOTHING
-         RETURNING id, rule_id, rule_version, region_code, level, title, unit, person, subject, evidence, on_date, created_at",
+         RETURNING id, rule_id, rule_version, region_code, level, title, unit, person, subject, evidence, on_date, created_at,
+            exemption_reason, exemption_approver, exemption_date",
     )
     .bind(uuid::Uuid::now_v7())
     .bind(rule.dedupe_key(f))
@@ -190,7 +194,8 @@ pub async fn records(
         None => None,
     };
     let rows: Vec<RecordRow> = sqlx::query_as(
-        "SELECT id, rule_id, rule_version, region_code, level, title, unit, person, subject, evidence, on_date, created_at
+        "SELECT id, rule_id, rule_version, region_code, level, title, unit, person, subject, evidence, on_date, created_at,
+            exemption_reason, exemption_approver, exemption_date
          FROM records WHERE region_code LIKE $1 AND ($2::uuid IS NULL OR id < $2)
          ORDER BY id DESC LIMIT $3",
     )
@@ -200,4 +205,154 @@ pub async fn records(
     .fetch_all(pool)
     .await?;
     Ok(page.finish(rows, |r| r.id.to_string()))
+}
+
+/// A record, locked, inside `region_like`.
+pub async fn record_for_update(
+    tx: &mut PgConnection,
+    id: uuid::Uuid,
+    region_like: &str,
+) -> AppResult<RecordRow> {
+    sqlx::query_as(
+        "SELECT id, rule_id, rule_version, region_code, level, title, unit, person, subject, evidence, on_date, created_at,
+            exemption_reason, exemption_approver, exemption_date
+         FROM records WHERE id = $1 AND region_code LIKE $2 FOR UPDATE",
+    )
+    .bind(id)
+    .bind(region_like)
+    .fetch_optional(tx)
+    .await?
+    .ok_or_else(|| AppError::not_found("record", id.to_string()))
+}
+
+pub async fn save_exemption(tx: &mut PgConnection, r: &RecordRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE records SET exemption_reason = $2, exemption_approver = $3, exemption_date = $4 WHERE id = $1",
+    )
+    .bind(r.id)
+    .bind(&r.exemption_reason)
+    .bind(&r.exemption_approver)
+    .bind(r.exemption_date)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Stores an inspection.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_inspection(
+    tx: &mut PgConnection,
+    id: uuid::Uuid,
+    region: &str,
+    kind: crate::domain::InspectionKind,
+    place: &str,
+    inspector: &str,
+    on: chrono::NaiveDate,
+    photos: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO inspections (id, region_code, kind, place, inspector, on_date, photos) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(region)
+    .bind(kind)
+    .bind(place)
+    .bind(inspector)
+    .bind(on)
+    .bind(photos)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// A record made directly (an inspection finding): its key is the inspection and the finding.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_finding_record(
+    tx: &mut PgConnection,
+    key: &str,
+    region: &str,
+    f: &crate::domain::Finding,
+    subject: &str,
+    on: chrono::NaiveDate,
+) -> sqlx::Result<Option<RecordRow>> {
+    sqlx::query_as(
+        "INSERT INTO records (id, dedupe_key, rule_id, rule_version, region_code, level, title, unit, person, subject,
+            evidence, on_date)
+         VALUES ($1, $2, 'inspection', '', $3, $4, $5, $6, $7, $8, '{}', $9)
+         ON CONFLICT (dedupe_key) DO NOTHING
+         RETURNING id, rule_id, rule_version, region_code, level, title, unit, person, subject, evidence, on_date, created_at,
+            exemption_reason, exemption_approver, exemption_date",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(key)
+    .bind(region)
+    .bind(f.level)
+    .bind(&f.title)
+    .bind(&f.unit)
+    .bind(&f.person)
+    .bind(subject)
+    .bind(on)
+    .fetch_optional(tx)
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+struct FactRow {
+    event_id: uuid::Uuid,
+    kind: String,
+    region_code: String,
+    subject: String,
+    unit: String,
+    person: String,
+    on_date: chrono::NaiveDate,
+    attrs: sqlx::types::Json<std::collections::BTreeMap<String, String>>,
+}
+
+/// The facts of regions matching `region_like` from `from` to `to`, in date order.
+pub async fn facts_in(
+    pool: &PgPool,
+    region_like: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> AppResult<Vec<Fact>> {
+    let rows: Vec<FactRow> = sqlx::query_as(
+        "SELECT event_id, kind, region_code, subject, unit, person, on_date, attrs FROM facts
+         WHERE region_code LIKE $1 AND on_date BETWEEN $2 AND $3 ORDER BY on_date, event_id",
+    )
+    .bind(region_like)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Fact {
+            event_id: r.event_id,
+            kind: r.kind,
+            region_code: r.region_code,
+            subject: r.subject,
+            unit: r.unit,
+            person: r.person,
+            on: r.on_date,
+            attrs: r.attrs.0,
+        })
+        .collect())
+}
+
+/// Rule-made records of regions matching `region_like` from `from` to `to`, by rule id.
+pub async fn records_by_rule(
+    pool: &PgPool,
+    region_like: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> AppResult<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT rule_id, count(*) FROM records WHERE region_code LIKE $1 AND on_date BETWEEN $2 AND $3
+           AND rule_id <> 'inspection' GROUP BY rule_id ORDER BY rule_id",
+    )
+    .bind(region_like)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
 }

@@ -199,12 +199,20 @@ mod supervision {
         })
         .await;
         let sets = c.clone().list_rule_sets(apb::ListRuleSetsRequest::default()).await?.into_inner().rule_sets;
-        let versions: Vec<String> = sets.iter().map(|s| format!("{} {} (from {})", s.region_code, s.version, s.effective_from)).collect();
+        let versions: Vec<String> =
+            sets.iter().map(|s| format!("{} {} (from {})", s.region_code, s.version, s.effective_from)).collect();
         println!("   rule sets: {}", versions.join(", "));
         for r in records.iter().take(8) {
             println!(
                 "   [{}] {} — {} / {} on {} (rule {} {}, {} evidence)",
-                r.level, r.title, r.unit, if r.person.is_empty() { "—" } else { &r.person }, r.on_date, r.rule_id, r.rule_version, r.evidence.len()
+                r.level,
+                r.title,
+                r.unit,
+                if r.person.is_empty() { "—" } else { &r.person },
+                r.on_date,
+                r.rule_id,
+                r.rule_version,
+                r.evidence.len()
             );
         }
         Ok(())

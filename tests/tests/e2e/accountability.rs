@@ -132,7 +132,77 @@ async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice
     .await
     .unwrap();
     assert_eq!(published, 2);
+
+    // 容错纠错: the substantiated complaint's record exempted once; it stays, marked.
+    let exempt = apb::ExemptRecordRequest {
+        record_id: rec.id.clone(),
+        reason: "窗口系统故障所致, 非主观过错".into(),
+        approver: "效能办主任".into(),
+    };
+    let r = city.exempt_record(exempt.clone()).await.unwrap().into_inner().record.unwrap();
+    assert_eq!((r.exemption_approver.as_str(), r.rule_id.as_str()), ("效能办主任", "complaint-substantiated"));
+    assert_eq!(crate::common::reason(&city.exempt_record(exempt).await.unwrap_err()), "EXEMPTED_ONCE");
+
+    // What-if: a proposal that also records unsubstantiated complaints and drops the
+    // retaliation rule, replayed over today's facts: side by side, nothing written.
+    let proposal = crate::accountability::PROPOSAL;
+    let w =
+        city.what_if(apb::WhatIfRequest { text: proposal.into(), ..Default::default() }).await.unwrap().into_inner();
+    let mut side: Vec<(String, i64, i64)> = w.rules.iter().map(|r| (r.rule_id.clone(), r.actual, r.proposed)).collect();
+    side.sort();
+    assert_eq!(
+        side,
+        [
+            ("complaint-any".to_string(), 0, 2),
+            ("complaint-substantiated".to_string(), 1, 0),
+            ("retaliation-report".to_string(), 1, 0)
+        ]
+    );
+    let mut people: Vec<&str> = w.proposed.iter().map(|p| p.person.as_str()).collect();
+    people.sort();
+    assert_eq!(people, ["s1", "s1"], "both conclusions name s1 as responsible");
+    let still = city.list_records(apb::ListRecordsRequest::default()).await.unwrap().into_inner().records;
+    assert_eq!(still.len(), 2, "a what-if writes nothing");
+
+    // An inspection's findings: each a record; a bad inspection lists its bad fields.
+    let mut inspector = AccountabilityServiceClient::new(
+        channel(&acc.addr(), Some(&token("jiwei-01", &[roles::INSPECTOR], "410702"))).await,
+    );
+    let finding = |unit: &str, person: &str, level: &str, title: &str| apb::InspectionFinding {
+        unit: unit.into(),
+        person: person.into(),
+        level: level.into(),
+        title: title.into(),
+    };
+    let visit = apb::RecordInspectionRequest {
+        kind: "covert_visit".into(),
+        place: "红旗区政务服务中心".into(),
+        findings: vec![
+            finding("行政审批局", "s4", "warning", "窗口人员离岗"),
+            finding("不动产登记中心", "", "reminder", "引导标识不清"),
+        ],
+        photos: vec!["photo:2026-1202-001".into()],
+        ..Default::default()
+    };
+    let made = inspector.record_inspection(visit).await.unwrap().into_inner();
+    let levels: Vec<(&str, &str)> = made.records.iter().map(|r| (r.person.as_str(), r.level.as_str())).collect();
+    assert_eq!(levels, [("s4", "warning"), ("", "reminder")]);
+    assert!(made.records.iter().all(|r| r.subject == made.inspection_id && r.rule_id == "inspection"));
+    let bad = apb::RecordInspectionRequest {
+        kind: "tea".into(),
+        findings: vec![finding("", "", "purple", "")],
+        ..Default::default()
+    };
+    let e = inspector.record_inspection(bad).await.unwrap_err();
+    assert_eq!(
+        crate::common::violations(&e),
+        ["findings[0].level", "findings[0].title", "findings[0].unit", "kind", "place"]
+    );
 }
+
+/// A proposed rule set for the what-if: every conclusion recorded, no retaliation rule.
+const PROPOSAL: &str = "region = \"410700\"\nversion = \"proposal\"\neffective_from = \"2026-01-01\"\n\
+    [[rules]]\nid = \"complaint-any\"\ntitle = \"投诉办结\"\nfact = \"complaint_concluded\"\nlevel = \"reminder\"\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rule_sets_load_by_region_whole_or_not_at_all() {
