@@ -21,6 +21,9 @@ pub const AUTHORIZATION: Authorization = &[
     ("ExemptRecord", &[roles::SUPERVISOR]),
     ("RecordInspection", &[roles::SUPERVISOR, roles::INSPECTOR]),
     ("WhatIf", &[roles::SUPERVISOR]),
+    ("GetRanking", &[roles::SUPERVISOR, roles::INSPECTOR]),
+    ("RecordAction", &[roles::SUPERVISOR]),
+    ("PublishBulletin", &[roles::SUPERVISOR]),
 ];
 
 fn record_pb(x: crate::domain::RecordRow) -> pb::Record {
@@ -250,6 +253,83 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
                     ..Default::default()
                 })
                 .collect(),
+        }))
+    }
+
+    async fn get_ranking(
+        &self,
+        req: Request<pb::GetRankingRequest>,
+    ) -> Result<Response<pb::GetRankingResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "GetRanking")?;
+        let r = req.get_ref();
+        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let (rows, rule_version) = service::ranking(&self.pool, &scope, &r.period, r.staff).await?;
+        Ok(Response::new(pb::GetRankingResponse {
+            rows: rows
+                .into_iter()
+                .map(|x| {
+                    let (s, lo, hi) = x.satisfaction.unwrap_or_default();
+                    pb::RankingRow {
+                        key: x.key,
+                        rank: x.rank.unwrap_or(0) as i32,
+                        score: x.score,
+                        ratings: x.observed.ratings as i32,
+                        good_ratings: x.observed.good as i32,
+                        satisfaction: s,
+                        satisfaction_lower: lo,
+                        satisfaction_upper: hi,
+                        cases: x.observed.cases as i32,
+                        on_time: x.observed.on_time as i32,
+                        expected_on_time: x.observed.expected_on_time,
+                        on_time_index: x.on_time_index.unwrap_or_default(),
+                        penalty: x.penalty,
+                        records: x
+                            .observed
+                            .records
+                            .iter()
+                            .map(|(l, n)| format!("{l}:{n}"))
+                            .collect(),
+                        bottom: x.bottom,
+                        top: x.top,
+                    }
+                })
+                .collect(),
+            rule_version,
+        }))
+    }
+
+    async fn record_action(
+        &self,
+        req: Request<pb::RecordActionRequest>,
+    ) -> Result<Response<pb::RecordActionResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "RecordAction")?;
+        let r = req.get_ref();
+        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let a = crate::domain::bulletin::ActionRow {
+            key: r.key.trim().to_string(),
+            action: r.action.trim().to_string(),
+            note: r.note.trim().to_string(),
+        };
+        service::record_action(&self.pool, &scope, &r.period, &a, &caller.subject).await?;
+        Ok(Response::new(pb::RecordActionResponse {}))
+    }
+
+    async fn publish_bulletin(
+        &self,
+        req: Request<pb::PublishBulletinRequest>,
+    ) -> Result<Response<pb::PublishBulletinResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "PublishBulletin")?;
+        let r = req.get_ref();
+        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let (id, markdown, html) =
+            service::publish_bulletin(&self.pool, &scope, &r.period, &caller.subject).await?;
+        Ok(Response::new(pb::PublishBulletinResponse {
+            bulletin_id: id.to_string(),
+            markdown,
+            html,
         }))
     }
 }

@@ -2,6 +2,9 @@
 //! each rule matching facts (what an event says) and producing a record at a level, once.
 //! Pure: no I/O.
 
+pub mod bulletin;
+pub mod scoring;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -230,17 +233,23 @@ pub struct Rule {
 }
 
 /// A region's rule set, as loaded from its file or over gRPC.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSet {
     pub region: String,
     pub version: String,
     pub effective_from: chrono::NaiveDate,
     pub rules: Vec<Rule>,
+    /// Weights and thresholds of the scores and the ranking (defaults when absent).
+    #[serde(default)]
+    pub scoring: scoring::Weights,
 }
 
-/// The fact kinds the service extracts from events.
+/// The fact kinds the service extracts from events (`rating` and `case_completed` feed the
+/// scores).
 pub const FACT_KINDS: &[&str] = &[
+    "rating",
+    "case_completed",
     "case_escalated",
     "one_time_notice_violated",
     "bad_rating",

@@ -4,7 +4,9 @@
 use xiaoneng_kit::events::NewEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
-use xiaoneng_proto::accountability::events::v1::{RecordCreated, RecordExempted};
+use xiaoneng_proto::accountability::events::v1::{
+    ActionRecorded, BulletinPublished, RecordCreated, RecordExempted,
+};
 
 use crate::domain::RecordRow;
 
@@ -42,6 +44,44 @@ pub fn record_exempted(r: &RecordRow) -> anyhow::Result<NewEvent> {
             reason: r.exemption_reason.clone().unwrap_or_default(),
             approver: r.exemption_approver.clone().unwrap_or_default(),
             exemption_date: r.exemption_date.map(|d| d.to_string()).unwrap_or_default(),
+        },
+    ))
+}
+
+pub fn action_recorded(
+    scope: &RegionCode,
+    period: &str,
+    a: &crate::domain::bulletin::ActionRow,
+) -> anyhow::Result<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Accountability,
+        format!("{}:{period}:{}", scope.as_str(), a.key),
+        scope,
+        &ActionRecorded {
+            region_code: scope.as_str().to_string(),
+            period: period.to_string(),
+            key: a.key.clone(),
+            action: a.action.clone(),
+            note: a.note.clone(),
+        },
+    ))
+}
+
+pub fn bulletin_published(
+    id: uuid::Uuid,
+    scope: &RegionCode,
+    period: &str,
+    records: &[RecordRow],
+) -> anyhow::Result<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Accountability,
+        id.to_string(),
+        scope,
+        &BulletinPublished {
+            bulletin_id: id.to_string(),
+            region_code: scope.as_str().to_string(),
+            period: period.to_string(),
+            records: records.len() as i32,
         },
     ))
 }

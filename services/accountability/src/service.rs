@@ -32,8 +32,8 @@ fn date(s: &str, fallback: NaiveDate) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or(fallback)
 }
 
-/// The fact an event carries, if the rules look at it.
-pub fn fact_of(e: &ConsumedEvent) -> anyhow::Result<Option<Fact>> {
+/// The facts an event carries (none when the rules and scores do not look at it).
+pub fn facts_of(e: &ConsumedEvent) -> anyhow::Result<Vec<Fact>> {
     let on = e
         .occurred_at
         .with_timezone(&xiaoneng_kit::clock::cst())
@@ -51,7 +51,8 @@ pub fn fact_of(e: &ConsumedEvent) -> anyhow::Result<Option<Fact>> {
         attrs,
     };
     let p = e.payload.as_slice();
-    Ok(Some(match (e.source.as_str(), name) {
+    let mut out = Vec::new();
+    let one = match (e.source.as_str(), name) {
         ("/xiaoneng/case", "CaseEscalated") => {
             let m = case_ev::CaseEscalated::decode(p)?;
             attrs.insert("level".into(), m.level.clone());
@@ -77,16 +78,45 @@ pub fn fact_of(e: &ConsumedEvent) -> anyhow::Result<Option<Fact>> {
         }
         ("/xiaoneng/evaluation", "RatingSubmitted") => {
             let m = eval_ev::RatingSubmitted::decode(p)?;
-            if !m.bad || m.defaulted {
-                return Ok(None);
+            if m.defaulted {
+                return Ok(out);
             }
             attrs.insert("window".into(), m.window_code.clone());
+            let mut all = attrs.clone();
+            all.insert("good".into(), (!m.bad).to_string());
+            out.push(fact(
+                "rating",
+                m.department.clone(),
+                m.staff_id.clone(),
+                on,
+                all,
+            ));
+            if !m.bad {
+                return Ok(out);
+            }
             fact("bad_rating", m.department, m.staff_id, on, attrs)
+        }
+        ("/xiaoneng/case", "CaseTransitioned") => {
+            let m = case_ev::CaseTransitioned::decode(p)?;
+            if m.to_state != xiaoneng_proto::case::v1::CaseState::Delivered as i32 {
+                return Ok(out);
+            }
+            let on = date(&m.on_date, on);
+            let promised = date(&m.promised_deadline, on);
+            attrs.insert("matter".into(), m.matter_id.clone());
+            attrs.insert("on_time".into(), (on <= promised).to_string());
+            fact(
+                "case_completed",
+                m.handling_department,
+                m.handler,
+                on,
+                attrs,
+            )
         }
         ("/xiaoneng/evaluation", "BadRatingLoopChanged") => {
             let m = eval_ev::BadRatingLoopChanged::decode(p)?;
             if !m.overdue {
-                return Ok(None);
+                return Ok(out);
             }
             let on = date(&m.on_date, on);
             fact("bad_rating_overdue", m.department, m.staff_id, on, attrs)
@@ -132,8 +162,10 @@ pub fn fact_of(e: &ConsumedEvent) -> anyhow::Result<Option<Fact>> {
                 attrs,
             )
         }
-        _ => return Ok(None),
-    }))
+        _ => return Ok(out),
+    };
+    out.push(one);
+    Ok(out)
 }
 
 /// Judges a fact by the rule set in force for its region on its date; the records it made.
@@ -166,7 +198,7 @@ pub async fn judge(tx: &mut PgConnection, f: &Fact) -> anyhow::Result<Vec<Record
 impl EventHandler for LedgerHandler {
     async fn handle(&self, tx: &mut PgConnection, event: &ConsumedEvent) -> anyhow::Result<()> {
         store::record(tx, event).await?;
-        if let Some(f) = fact_of(event)? {
+        for f in facts_of(event)? {
             judge(tx, &f).await?;
         }
         Ok(())
@@ -332,4 +364,130 @@ pub async fn what_if(
         rows.into_iter().map(|(k, (a, p))| (k, a, p)).collect(),
         proposed,
     ))
+}
+
+fn period_of(p: &str) -> AppResult<(NaiveDate, NaiveDate)> {
+    crate::domain::scoring::period(p).ok_or_else(|| {
+        AppError::invalid(
+            "period",
+            "must be a month (2026-11), a quarter (2026-Q4) or a year (2026)",
+        )
+    })
+}
+
+/// Scores and ranks the units (or, `by_staff`, the staff) of a region scope in a period, by the
+/// weights of the rule set in force at its end; the rule set's version.
+pub async fn ranking(
+    pool: &PgPool,
+    scope: &RegionCode,
+    period: &str,
+    by_staff: bool,
+) -> AppResult<(Vec<crate::domain::scoring::Ranked>, String)> {
+    use crate::domain::scoring::{self, Completion, Observed};
+    let (from, to) = period_of(period)?;
+    let facts = store::facts_in(pool, &scope.like_pattern(), from, to).await?;
+    let key = |unit: &str, person: &str| {
+        if by_staff {
+            person.to_string()
+        } else {
+            unit.to_string()
+        }
+    };
+    let completions: Vec<Completion> = facts
+        .iter()
+        .filter(|f| f.kind == "case_completed")
+        .map(|f| Completion {
+            key: key(&f.unit, &f.person),
+            matter: f.attrs.get("matter").cloned().unwrap_or_default(),
+            on_time: f.attrs.get("on_time").is_some_and(|v| v == "true"),
+        })
+        .collect();
+    let expected = scoring::expected_on_time(&completions);
+    let mut observed: BTreeMap<String, Observed> = BTreeMap::new();
+    for f in facts.iter().filter(|f| f.kind == "rating") {
+        let o = observed.entry(key(&f.unit, &f.person)).or_default();
+        o.ratings += 1;
+        o.good += f.attrs.get("good").is_some_and(|v| v == "true") as u32;
+    }
+    for c in &completions {
+        let o = observed.entry(c.key.clone()).or_default();
+        o.cases += 1;
+        o.on_time += c.on_time as u32;
+    }
+    for (k, e) in expected {
+        observed.entry(k).or_default().expected_on_time = e;
+    }
+    for r in store::records_in(pool, &scope.like_pattern(), from, to).await? {
+        if r.exemption_reason.is_some() {
+            continue;
+        }
+        let o = observed.entry(key(&r.unit, &r.person)).or_default();
+        *o.records.entry(r.level.name().to_string()).or_default() += 1;
+    }
+    observed.remove("");
+    let mut conn = pool.acquire().await?;
+    let (version, weights) = match store::rule_set_in_force(&mut conn, scope.as_str(), to).await? {
+        Some((v, body)) => {
+            let set =
+                RuleSet::parse(&body).map_err(|b| anyhow::anyhow!("stored rule set: {b:?}"))?;
+            (v, set.scoring)
+        }
+        None => (String::new(), scoring::Weights::default()),
+    };
+    Ok((scoring::rank(observed, &weights), version))
+}
+
+/// Records an action on a ranked unit or person once, with its event.
+pub async fn record_action(
+    pool: &PgPool,
+    scope: &RegionCode,
+    period: &str,
+    a: &crate::domain::bulletin::ActionRow,
+    by: &str,
+) -> AppResult<()> {
+    period_of(period)?;
+    let mut v = xiaoneng_kit::Violations::new();
+    v.text(&a.key, "key", 100);
+    v.check(
+        crate::domain::bulletin::ACTIONS
+            .iter()
+            .any(|(k, _)| *k == a.action),
+        "action",
+        "must be interview, training, adjustment or commendation",
+    );
+    v.into_result()?;
+    let mut tx = pool.begin().await?;
+    if !store::insert_action(&mut tx, scope.as_str(), period, a, by).await? {
+        return Err(AppError::AlreadyExists(
+            "the action is recorded already".into(),
+        ));
+    }
+    outbox::enqueue(&mut tx, &events::action_recorded(scope, period, a)?).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Renders, stores and publishes the bulletin of a region scope and period: (Markdown, HTML).
+pub async fn publish_bulletin(
+    pool: &PgPool,
+    scope: &RegionCode,
+    period: &str,
+    by: &str,
+) -> AppResult<(uuid::Uuid, String, String)> {
+    let (from, to) = period_of(period)?;
+    let (ranking, _) = ranking(pool, scope, period, false).await?;
+    let records = store::records_in(pool, &scope.like_pattern(), from, to).await?;
+    let actions = store::actions(pool, scope.as_str(), period).await?;
+    let (md, html) =
+        crate::domain::bulletin::render(scope.as_str(), period, &ranking, &records, &actions);
+    let id = uuid::Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    store::insert_bulletin(&mut tx, id, scope.as_str(), period, &md, &html, by).await?;
+    outbox::enqueue(
+        &mut tx,
+        &events::bulletin_published(id, scope, period, &records)?,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((id, md, html))
 }

@@ -356,3 +356,82 @@ pub async fn records_by_rule(
     .fetch_all(pool)
     .await?)
 }
+
+/// Records (rule-made and inspection findings) of regions matching `region_like` in a period.
+pub async fn records_in(
+    pool: &PgPool,
+    region_like: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> AppResult<Vec<RecordRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, rule_id, rule_version, region_code, level, title, unit, person, subject, evidence, on_date, created_at,
+            exemption_reason, exemption_approver, exemption_date
+         FROM records WHERE region_code LIKE $1 AND on_date BETWEEN $2 AND $3 ORDER BY on_date, id",
+    )
+    .bind(region_like)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Records an action on a ranked key once; false when it was recorded.
+pub async fn insert_action(
+    tx: &mut PgConnection,
+    region: &str,
+    period: &str,
+    a: &crate::domain::bulletin::ActionRow,
+    by: &str,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO actions (region_code, period, key, action, note, recorded_by) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(region)
+    .bind(period)
+    .bind(&a.key)
+    .bind(&a.action)
+    .bind(&a.note)
+    .bind(by)
+    .execute(tx)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn actions(
+    pool: &PgPool,
+    region: &str,
+    period: &str,
+) -> AppResult<Vec<crate::domain::bulletin::ActionRow>> {
+    Ok(sqlx::query_as(
+        "SELECT key, action, note FROM actions WHERE region_code = $1 AND period = $2 ORDER BY id",
+    )
+    .bind(region)
+    .bind(period)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn insert_bulletin(
+    tx: &mut PgConnection,
+    id: uuid::Uuid,
+    region: &str,
+    period: &str,
+    md: &str,
+    html: &str,
+    by: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO bulletins (id, region_code, period, markdown, html, published_by) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(region)
+    .bind(period)
+    .bind(md)
+    .bind(html)
+    .bind(by)
+    .execute(tx)
+    .await?;
+    Ok(())
+}

@@ -280,3 +280,127 @@ async fn redeliver(brokers: &str, topic: &str, n: usize) -> usize {
     .await
     .expect("redeliver")
 }
+
+/// On a broker of its own: three window staff served and rated at the pads — s1 25 times (23
+/// satisfied), s3 22 times (15 satisfied), s2 4 times (all satisfied). The staff ranking of the
+/// month agrees with a recount from the evaluation service's own ratings: s1 first, s3 last
+/// (末位), s2 shown with its counts and not ranked (4 < 20 observations); each row carries its
+/// Wilson interval, recomputed here by hand. An action on the bottom and the bulletin follow.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
+    use crate::queue::{call_and_finish, category, client, hall, issue, load_starter_into, open, window};
+    use xiaoneng_e2e::proto::evaluation::v1 as epb;
+    use xiaoneng_e2e::proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
+    use xiaoneng_e2e::proto::queue::v1 as qpb;
+    let broker = Broker::start();
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+    let matters = load_starter_into(&catalog).await;
+    let addr = catalog.addr();
+    let queue =
+        ServiceProc::start_with(ServiceKind::Queue, &broker.brokers(), &[("XIAONENG__DOMAIN__CATALOG_ADDR", &addr)])
+            .await;
+    let eval = ServiceProc::start(ServiceKind::Evaluation, &broker.brokers()).await;
+    let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
+    let mut m = client(&queue, "manager", &[roles::HALL_MANAGER]).await;
+    let h = hall(&mut m, "排名大厅", vec![category("A", &[])]).await;
+    let mut kiosk = client(&queue, "kiosk", &[roles::SYSTEM]).await;
+    let pad = token("pad", &[roles::SYSTEM], "410702");
+    let mut pad = EvaluationServiceClient::new(channel(&eval.addr(), Some(&pad)).await);
+    let plan = [("s1", "ZH01", 25, 23), ("s3", "ZH03", 22, 15), ("s2", "ZH02", 4, 4)];
+    let mut rated = 0;
+    for (staff, code, n, good) in plan {
+        let w = window(&mut m, &h.id, code, qpb::WindowKind::Comprehensive, &[], false).await;
+        open(&mut m, &w, staff).await;
+        let mut clerk = client(&queue, staff, &[roles::CLERK]).await;
+        for i in 0..n {
+            let t = issue(&mut kiosk, &h.id, &matters[0], qpb::Priority::Normal).await;
+            assert_eq!(call_and_finish(&mut clerk, &w).await, Some(t.number));
+            let inv = eventually(60, "the invitation", || {
+                let (mut p, ticket_id) = (pad.clone(), t.id.clone());
+                async move {
+                    let req = epb::ListInvitationsRequest { ticket_id, ..Default::default() };
+                    p.list_invitations(req).await.ok()?.into_inner().invitations.into_iter().next()
+                }
+            })
+            .await;
+            let level = if i < good { 5 } else { 2 };
+            let req = epb::SubmitRatingRequest {
+                invitation_id: inv.id,
+                level,
+                comment: if level == 2 { "等太久".into() } else { String::new() },
+                channel: epb::Channel::WindowDevice as i32,
+                ..Default::default()
+            };
+            pad.submit_rating(req).await.unwrap();
+            rated += 1;
+        }
+        // The window closes before the next staff member's opens: each serves its own.
+        m.set_window_state(qpb::SetWindowStateRequest {
+            window_id: w.id.clone(),
+            state: qpb::WindowState::Closed as i32,
+            staff_id: String::new(),
+        })
+        .await
+        .unwrap();
+    }
+    let adb = acc.db().await;
+    eventually(120, "every rating a fact", || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM facts WHERE kind = 'rating'").fetch_one(&adb).await.unwrap();
+        (n == rated).then_some(())
+    })
+    .await;
+
+    // The recount, from the evaluation service's own ratings.
+    let recount: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT i.staff_id, count(*), count(*) FILTER (WHERE r.level >= 3)
+         FROM ratings r JOIN invitations i ON i.id = r.invitation_id GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&eval.db().await)
+    .await
+    .unwrap();
+    assert_eq!(recount, [("s1".to_string(), 25, 23), ("s2".to_string(), 4, 4), ("s3".to_string(), 22, 15)]);
+    let period = chrono::Utc::now().with_timezone(&xiaoneng_kit::clock::cst()).format("%Y-%m").to_string();
+    let mut city = AccountabilityServiceClient::new(
+        channel(&acc.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
+    );
+    let req = apb::GetRankingRequest { period: period.clone(), staff: true, ..Default::default() };
+    let r = city.get_ranking(req).await.unwrap().into_inner();
+    assert_eq!(r.rule_version, "starter-1");
+    let rows: Vec<(String, i32, i32, i32, bool, bool)> =
+        r.rows.iter().map(|x| (x.key.clone(), x.rank, x.ratings, x.good_ratings, x.top, x.bottom)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("s1".to_string(), 1, 25, 23, true, false),
+            ("s3".to_string(), 2, 22, 15, false, true),
+            ("s2".to_string(), 0, 4, 4, false, false),
+        ]
+    );
+    // Wilson by hand (z = 1.96) for s1: 23 of 25.
+    let (k, n, z) = (23.0_f64, 25.0_f64, 1.96_f64);
+    let p = k / n;
+    let lower = (p + z * z / (2.0 * n) - z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt()) / (1.0 + z * z / n);
+    let s1 = &r.rows[0];
+    assert!((s1.satisfaction_lower - lower).abs() < 1e-9, "{} vs {lower}", s1.satisfaction_lower);
+    assert!((s1.score - 100.0 * lower).abs() < 1e-9, "no cases, no records: the score is the bound");
+
+    city.record_action(apb::RecordActionRequest {
+        period: period.clone(),
+        key: "s3".into(),
+        action: "interview".into(),
+        note: "效能办约谈".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let b = city
+        .publish_bulletin(apb::PublishBulletinRequest { period: period.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(b.markdown.contains("效能督查通报") && b.markdown.contains("s3 — 约谈: 效能办约谈"), "{}", b.markdown);
+    assert!(b.html.starts_with("<article") && b.html.contains("<table>"));
+    let bad = city.get_ranking(apb::GetRankingRequest { period: "soon".into(), ..Default::default() }).await;
+    assert_eq!(crate::common::violations(&bad.unwrap_err()), ["period"]);
+}
