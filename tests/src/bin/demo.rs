@@ -215,6 +215,39 @@ mod supervision {
                 r.evidence.len()
             );
         }
+        let period = chrono::Utc::now().with_timezone(&xiaoneng_kit::clock::cst()).format("%Y-%m").to_string();
+        println!("   the staff ranking of {period} (a rank needs 20 ratings and cases; the why beside it):");
+        let req = apb::GetRankingRequest { period: period.clone(), staff: true, ..Default::default() };
+        let ranking = c.clone().get_ranking(req).await?.into_inner();
+        for r in ranking.rows.iter().take(8) {
+            let rank = if r.rank == 0 { "—".to_string() } else { r.rank.to_string() };
+            let mark = if r.bottom {
+                "  (末位)"
+            } else if r.top {
+                "  (第一)"
+            } else {
+                ""
+            };
+            println!(
+                "   {rank:>2} {:<8} score {:>5.1}  satisfaction {:.0}% [{:.0}%, {:.0}%] of {} ratings, {} cases ({} on time, {:.1} expected), penalty {:.0}{mark}",
+                r.key,
+                r.score,
+                r.satisfaction * 100.0,
+                r.satisfaction_lower * 100.0,
+                r.satisfaction_upper * 100.0,
+                r.ratings,
+                r.cases,
+                r.on_time,
+                r.expected_on_time,
+                r.penalty,
+            );
+        }
+        let req = apb::PublishBulletinRequest { period: period.clone(), ..Default::default() };
+        let b = c.clone().publish_bulletin(req).await?.into_inner();
+        println!("   the bulletin of {period} (Markdown; HTML alongside, {} bytes):", b.html.len());
+        for line in b.markdown.lines().filter(|l| !l.is_empty()).take(14) {
+            println!("     {line}");
+        }
         Ok(())
     }
 }
