@@ -24,6 +24,8 @@ pub const AUTHORIZATION: Authorization = &[
     ("GetRanking", &[roles::SUPERVISOR, roles::INSPECTOR]),
     ("RecordAction", &[roles::SUPERVISOR]),
     ("PublishBulletin", &[roles::SUPERVISOR]),
+    ("GrantTitle", &[roles::SUPERVISOR]),
+    ("AssessTitles", &[roles::SUPERVISOR]),
 ];
 
 fn record_pb(x: crate::domain::RecordRow) -> pb::Record {
@@ -330,6 +332,49 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
             bulletin_id: id.to_string(),
             markdown,
             html,
+        }))
+    }
+
+    async fn grant_title(
+        &self,
+        req: Request<pb::GrantTitleRequest>,
+    ) -> Result<Response<pb::GrantTitleResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "GrantTitle")?;
+        let r = req.get_ref();
+        let region = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        service::grant_title(&self.pool, &region, &r.unit, r.year, &caller.subject).await?;
+        Ok(Response::new(pb::GrantTitleResponse {
+            title: Some(pb::Title {
+                region_code: region.as_str().to_string(),
+                unit: r.unit.trim().to_string(),
+                year: r.year,
+                status: "held".into(),
+                reasons: vec![],
+            }),
+        }))
+    }
+
+    async fn assess_titles(
+        &self,
+        req: Request<pb::AssessTitlesRequest>,
+    ) -> Result<Response<pb::AssessTitlesResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "AssessTitles")?;
+        let r = req.get_ref();
+        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let titles = service::assess_titles(&self.pool, &scope, r.year, &caller.subject).await?;
+        Ok(Response::new(pb::AssessTitlesResponse {
+            titles: titles
+                .into_iter()
+                .map(|(region_code, unit, status, reasons)| pb::Title {
+                    region_code,
+                    unit,
+                    year: r.year,
+                    status,
+                    reasons,
+                })
+                .collect(),
         }))
     }
 }

@@ -243,6 +243,9 @@ pub struct RuleSet {
     /// Weights and thresholds of the scores and the ranking (defaults when absent).
     #[serde(default)]
     pub scoring: scoring::Weights,
+    /// The criteria of a demonstration unit (示范点) (defaults when absent).
+    #[serde(default)]
+    pub demonstration: scoring::Criteria,
 }
 
 /// The fact kinds the service extracts from events (`rating` and `case_completed` feed the

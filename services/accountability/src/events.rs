@@ -5,7 +5,7 @@ use xiaoneng_kit::events::NewEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::ServiceKind;
 use xiaoneng_proto::accountability::events::v1::{
-    ActionRecorded, BulletinPublished, RecordCreated, RecordExempted,
+    ActionRecorded, BulletinPublished, RecordCreated, RecordExempted, TitleChanged,
 };
 
 use crate::domain::RecordRow;
@@ -82,6 +82,27 @@ pub fn bulletin_published(
             region_code: scope.as_str().to_string(),
             period: period.to_string(),
             records: records.len() as i32,
+        },
+    ))
+}
+
+pub fn title_changed(
+    region: &RegionCode,
+    unit: &str,
+    year: i32,
+    status: &str,
+    reasons: &[String],
+) -> anyhow::Result<NewEvent> {
+    Ok(NewEvent::new(
+        ServiceKind::Accountability,
+        format!("{}:{unit}:{year}", region.as_str()),
+        region,
+        &TitleChanged {
+            region_code: region.as_str().to_string(),
+            unit: unit.to_string(),
+            year,
+            status: status.to_string(),
+            reasons: reasons.to_vec(),
         },
     ))
 }

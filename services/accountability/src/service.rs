@@ -491,3 +491,99 @@ pub async fn publish_bulletin(
     tx.commit().await?;
     Ok((id, md, html))
 }
+
+/// Names a demonstration unit of `year` in the caller's region, with its event.
+pub async fn grant_title(
+    pool: &PgPool,
+    region: &RegionCode,
+    unit: &str,
+    year: i32,
+    by: &str,
+) -> AppResult<()> {
+    let mut v = xiaoneng_kit::Violations::new();
+    v.text(unit, "unit", 100);
+    v.check((2000..=2100).contains(&year), "year", "must be a year");
+    v.into_result()?;
+    let mut tx = pool.begin().await?;
+    if !store::grant_title(&mut tx, region.as_str(), unit.trim(), year, by).await? {
+        return Err(AppError::AlreadyExists(format!(
+            "{unit} holds the title of {year}"
+        )));
+    }
+    outbox::enqueue(
+        &mut tx,
+        &events::title_changed(region, unit.trim(), year, "held", &[])?,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Assesses every demonstration unit of `year` in the scope against its region's criteria: kept,
+/// or lost with every reason; each with its event. Returns (region, unit, status, reasons).
+pub async fn assess_titles(
+    pool: &PgPool,
+    scope: &RegionCode,
+    year: i32,
+    by: &str,
+) -> AppResult<Vec<(String, String, String, Vec<String>)>> {
+    use crate::domain::scoring::{assess, Year};
+    let from = NaiveDate::from_ymd_opt(year, 1, 1)
+        .ok_or_else(|| AppError::invalid("year", "must be a year"))?;
+    let to = NaiveDate::from_ymd_opt(year, 12, 31)
+        .ok_or_else(|| AppError::invalid("year", "must be a year"))?;
+    let facts = store::facts_in(pool, &scope.like_pattern(), from, to).await?;
+    let records = store::records_in(pool, &scope.like_pattern(), from, to).await?;
+    let mut tx = pool.begin().await?;
+    let held = store::held_titles(&mut tx, &scope.like_pattern(), year).await?;
+    let mut out = Vec::new();
+    for (region, unit) in held {
+        let (_, body) = store::rule_set_in_force(&mut tx, &region, to)
+            .await?
+            .unwrap_or_default();
+        let criteria = RuleSet::parse(&body)
+            .map(|s| s.demonstration)
+            .unwrap_or_default();
+        let mut y = Year::default();
+        for f in facts
+            .iter()
+            .filter(|f| f.unit == unit && f.region_code == region)
+        {
+            match f.kind.as_str() {
+                "rating" => {
+                    y.ratings += 1;
+                    y.good += f.attrs.get("good").is_some_and(|v| v == "true") as u32;
+                }
+                "complaint_concluded" => {
+                    let found = f.attrs.get("finding").map(String::as_str);
+                    let category = f.attrs.get("category").cloned().unwrap_or_default();
+                    if matches!(found, Some("substantiated" | "partly_substantiated"))
+                        && criteria.misconduct.contains(&category)
+                    {
+                        y.misconduct += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        y.red_cards = records
+            .iter()
+            .filter(|r| r.unit == unit && r.region_code == region && r.exemption_reason.is_none())
+            .filter(|r| r.level == crate::domain::Level::RedCard)
+            .count() as u32;
+        let (status, reasons) = match assess(&y, &criteria) {
+            Ok(()) => ("held", Vec::new()),
+            Err(why) => ("revoked", why),
+        };
+        store::set_title(&mut tx, &region, &unit, year, status, &reasons, by).await?;
+        let r = RegionCode::parse(&region).map_err(anyhow::Error::msg)?;
+        outbox::enqueue(
+            &mut tx,
+            &events::title_changed(&r, &unit, year, status, &reasons)?,
+        )
+        .await?;
+        out.push((region, unit, status.to_string(), reasons));
+    }
+    tx.commit().await?;
+    Ok(out)
+}

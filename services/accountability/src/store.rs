@@ -435,3 +435,67 @@ pub async fn insert_bulletin(
     .await?;
     Ok(())
 }
+
+/// A demonstration unit's title as stored: (unit, year, status, reasons).
+pub type TitleRow = (String, i32, String, Vec<String>);
+
+/// Grants a title; false when the unit holds one for the year.
+pub async fn grant_title(
+    tx: &mut PgConnection,
+    region: &str,
+    unit: &str,
+    year: i32,
+    by: &str,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO titles (region_code, unit, year, status, changed_by) VALUES ($1, $2, $3, 'held', $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(region)
+    .bind(unit)
+    .bind(year)
+    .bind(by)
+    .execute(tx)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The titles held in regions matching `region_like` for `year`, locked: (region, unit).
+pub async fn held_titles(
+    tx: &mut PgConnection,
+    region_like: &str,
+    year: i32,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT region_code, unit FROM titles WHERE region_code LIKE $1 AND year = $2 AND status = 'held'
+         ORDER BY unit FOR UPDATE",
+    )
+    .bind(region_like)
+    .bind(year)
+    .fetch_all(tx)
+    .await
+}
+
+pub async fn set_title(
+    tx: &mut PgConnection,
+    region: &str,
+    unit: &str,
+    year: i32,
+    status: &str,
+    reasons: &[String],
+    by: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE titles SET status = $4, reasons = $5, changed_by = $6, changed_at = now()
+         WHERE region_code = $1 AND unit = $2 AND year = $3",
+    )
+    .bind(region)
+    .bind(unit)
+    .bind(year)
+    .bind(status)
+    .bind(reasons)
+    .bind(by)
+    .execute(tx)
+    .await?;
+    Ok(())
+}

@@ -198,6 +198,63 @@ async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice
         crate::common::violations(&e),
         ["findings[0].level", "findings[0].title", "findings[0].unit", "kind", "place"]
     );
+
+    // 示范点: a substantiated 吃拿卡要 complaint (discipline inspection concludes it) costs
+    // 行政审批局 its title; 不动产登记中心 keeps its own. The county's rule set asks no minimum of
+    // ratings here, so only the misconduct criterion decides.
+    let mut jiwei = ComplaintServiceClient::new(
+        channel(&complaint.addr(), Some(&token("jiwei-02", &[roles::INSPECTOR], "410700"))).await,
+    );
+    let bribery = office.file_complaint(filing(cpb::Kind::Complaint, "bribery", "s5")).await.unwrap();
+    let bribery = bribery.into_inner().complaint.unwrap().id;
+    for (step, f) in [(cpb::Step::Investigate, 0), (cpb::Step::Conclude, cpb::Finding::Substantiated as i32)] {
+        jiwei
+            .advance_complaint(cpb::AdvanceComplaintRequest {
+                id: bribery.clone(),
+                step: step as i32,
+                finding: f,
+                text: "查实收受好处".into(),
+                responsible_unit: "行政审批局".into(),
+                responsible_person: "s5".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    eventually(60, "the misconduct conclusion a fact", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM facts WHERE kind = 'complaint_concluded'")
+            .fetch_one(&adb)
+            .await
+            .unwrap();
+        (n == 3).then_some(())
+    })
+    .await;
+    let county = "region = \"410702\"\nversion = \"demo-2026\"\neffective_from = \"2026-01-01\"\nrules = []\n\
+                  [demonstration]\nmin_ratings = 0\n";
+    city.load_rule_set(apb::LoadRuleSetRequest { text: county.into() }).await.unwrap();
+    let year = chrono::Datelike::year(&chrono::Utc::now().with_timezone(&xiaoneng_kit::clock::cst()));
+    for unit in ["行政审批局", "不动产登记中心"] {
+        let g = apb::GrantTitleRequest { region_code: "410702".into(), unit: unit.into(), year };
+        city.grant_title(g).await.unwrap();
+    }
+    let again = apb::GrantTitleRequest { region_code: "410702".into(), unit: "行政审批局".into(), year };
+    assert_eq!(city.grant_title(again).await.unwrap_err().code(), Code::AlreadyExists);
+    let assessed = city
+        .assess_titles(apb::AssessTitlesRequest { region_code: "410702".into(), year })
+        .await
+        .unwrap()
+        .into_inner()
+        .titles;
+    let mut got: Vec<(&str, &str, Vec<String>)> =
+        assessed.iter().map(|t| (t.unit.as_str(), t.status.as_str(), t.reasons.clone())).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("不动产登记中心", "held", vec![]),
+            ("行政审批局", "revoked", vec!["1 substantiated misconduct complaint(s)".to_string()]),
+        ]
+    );
 }
 
 /// A proposed rule set for the what-if: every conclusion recorded, no retaliation rule.

@@ -326,3 +326,106 @@ mod period_tests {
         assert_eq!(period("soon"), None);
     }
 }
+
+/// The criteria of a demonstration unit (示范点), per region with its rule set
+/// (`[demonstration]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Criteria {
+    /// The year's satisfaction (good ratings over ratings) at least this.
+    pub min_satisfaction: f64,
+    /// Ratings the year needs for the satisfaction to count.
+    pub min_ratings: u32,
+    /// Categories whose substantiated complaint is misconduct (吃拿卡要 …).
+    pub misconduct: Vec<String>,
+}
+
+impl Default for Criteria {
+    fn default() -> Self {
+        Criteria {
+            min_satisfaction: 0.8,
+            min_ratings: 20,
+            misconduct: vec!["bribery".into(), "retaliation".into()],
+        }
+    }
+}
+
+/// What a unit's year shows against the criteria.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Year {
+    pub ratings: u32,
+    pub good: u32,
+    pub red_cards: u32,
+    pub misconduct: u32,
+}
+
+/// Keeps the title (Ok) or names every criterion the year missed.
+pub fn assess(y: &Year, c: &Criteria) -> Result<(), Vec<String>> {
+    let mut why = Vec::new();
+    if y.ratings < c.min_ratings {
+        why.push(format!(
+            "only {} ratings in the year (at least {} needed)",
+            y.ratings, c.min_ratings
+        ));
+    } else if y.ratings > 0 {
+        let rate = y.good as f64 / y.ratings as f64;
+        if rate < c.min_satisfaction {
+            why.push(format!(
+                "satisfaction {:.1}% below {:.0}%",
+                rate * 100.0,
+                c.min_satisfaction * 100.0
+            ));
+        }
+    }
+    if y.red_cards > 0 {
+        why.push(format!("{} red card(s)", y.red_cards));
+    }
+    if y.misconduct > 0 {
+        why.push(format!(
+            "{} substantiated misconduct complaint(s)",
+            y.misconduct
+        ));
+    }
+    if why.is_empty() {
+        Ok(())
+    } else {
+        Err(why)
+    }
+}
+
+#[cfg(test)]
+mod demonstration_tests {
+    use super::*;
+
+    #[test]
+    fn a_title_is_kept_only_when_every_criterion_holds() {
+        let c = Criteria::default();
+        let good = Year {
+            ratings: 100,
+            good: 85,
+            red_cards: 0,
+            misconduct: 0,
+        };
+        assert_eq!(assess(&good, &c), Ok(()));
+        let bad = Year {
+            ratings: 100,
+            good: 70,
+            red_cards: 1,
+            misconduct: 1,
+        };
+        assert_eq!(
+            assess(&bad, &c).unwrap_err(),
+            [
+                "satisfaction 70.0% below 80%",
+                "1 red card(s)",
+                "1 substantiated misconduct complaint(s)"
+            ]
+        );
+        let few = Year {
+            ratings: 5,
+            good: 5,
+            ..Default::default()
+        };
+        assert_eq!(assess(&few, &c).unwrap_err().len(), 1);
+    }
+}
