@@ -230,6 +230,9 @@ pub struct Rule {
     pub count: u32,
     #[serde(default)]
     pub within_days: u32,
+    /// One record per subject (a case) however many facts match.
+    #[serde(default)]
+    pub once_per_subject: bool,
 }
 
 /// A region's rule set, as loaded from its file or over gRPC.
@@ -253,6 +256,8 @@ pub struct RuleSet {
 pub const FACT_KINDS: &[&str] = &[
     "rating",
     "case_completed",
+    "visit",
+    "excess_visit",
     "case_escalated",
     "one_time_notice_violated",
     "bad_rating",
@@ -321,6 +326,8 @@ impl Rule {
     pub fn dedupe_key(&self, f: &Fact) -> String {
         if self.count > 0 {
             format!("{}|{}|{}", self.id, f.person, f.on.format("%Y-%m"))
+        } else if self.once_per_subject {
+            format!("{}|subject|{}", self.id, f.subject)
         } else {
             format!("{}|{}", self.id, f.event_id)
         }
@@ -386,6 +393,18 @@ mod tests {
             Vec::<&str>::new()
         );
         assert_eq!(fired(&fact("bad_rating", &[])), ["repeated-bad-ratings"]);
+        let excess = fact("excess_visit", &[("visits", "2")]);
+        assert_eq!(fired(&excess), ["visits-above-promise"]);
+        let rule = set
+            .rules
+            .iter()
+            .find(|r| r.id == "visits-above-promise")
+            .unwrap();
+        assert_eq!(
+            rule.dedupe_key(&excess),
+            "visits-above-promise|subject|x",
+            "once per case"
+        );
     }
 
     /// Three 差评 of s1 on 2, 10 and 20 Nov (within 30 days) make one yellow card on the third;

@@ -96,6 +96,17 @@ pub fn facts_of(e: &ConsumedEvent) -> anyhow::Result<Vec<Fact>> {
             }
             fact("bad_rating", m.department, m.staff_id, on, attrs)
         }
+        ("/xiaoneng/queue", "ServiceFinished") => {
+            let m = xiaoneng_proto::queue::events::v1::ServiceFinished::decode(p)?;
+            if m.case_id.is_empty() {
+                return Ok(out);
+            }
+            attrs.insert("matter".into(), m.matter_id.clone());
+            attrs.insert("ticket".into(), m.ticket_id.clone());
+            let mut f = fact("visit", String::new(), m.staff_id, on, attrs);
+            f.subject = m.case_id;
+            f
+        }
         ("/xiaoneng/case", "CaseTransitioned") => {
             let m = case_ev::CaseTransitioned::decode(p)?;
             if m.to_state != xiaoneng_proto::case::v1::CaseState::Delivered as i32 {
@@ -198,11 +209,47 @@ pub async fn judge(tx: &mut PgConnection, f: &Fact) -> anyhow::Result<Vec<Record
 impl EventHandler for LedgerHandler {
     async fn handle(&self, tx: &mut PgConnection, event: &ConsumedEvent) -> anyhow::Result<()> {
         store::record(tx, event).await?;
+        if event.source == "/xiaoneng/catalog" && event.event_type.ends_with(".MatterPublished") {
+            let m = xiaoneng_proto::catalog::events::v1::MatterPublished::decode(
+                event.payload.as_slice(),
+            )?;
+            store::set_max_visits(tx, &m.matter_id, m.max_visits).await?;
+            // Visits that arrived before the matter's promise was known are held against it now.
+            for case in store::cases_visiting(tx, &m.matter_id).await? {
+                over_promise(tx, &case).await?;
+            }
+        }
         for f in facts_of(event)? {
+            let visit = f.kind == "visit";
             judge(tx, &f).await?;
+            if visit {
+                over_promise(tx, &f.subject).await?;
+            }
         }
         Ok(())
     }
+}
+
+/// 最多跑一次: when a case's visits exceed what its matter promises, the visit that went over
+/// becomes an `excess_visit` fact (its attributes: the visits and the promise).
+async fn over_promise(tx: &mut PgConnection, case_id: &str) -> anyhow::Result<()> {
+    let visits = store::visits_of(tx, case_id).await?;
+    let Some(last) = visits.last() else {
+        return Ok(());
+    };
+    let matter = last.attrs.get("matter").cloned().unwrap_or_default();
+    let Some(max) = store::max_visits(tx, &matter).await? else {
+        return Ok(());
+    };
+    if (visits.len() as i32) <= max {
+        return Ok(());
+    }
+    let mut f = last.clone();
+    f.kind = "excess_visit".into();
+    f.attrs.insert("visits".into(), visits.len().to_string());
+    f.attrs.insert("max_visits".into(), max.to_string());
+    judge(tx, &f).await?;
+    Ok(())
 }
 
 /// Loads the starter rule set unless its version is there.

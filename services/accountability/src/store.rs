@@ -324,19 +324,7 @@ pub async fn facts_in(
     .bind(to)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Fact {
-            event_id: r.event_id,
-            kind: r.kind,
-            region_code: r.region_code,
-            subject: r.subject,
-            unit: r.unit,
-            person: r.person,
-            on: r.on_date,
-            attrs: r.attrs.0,
-        })
-        .collect())
+    Ok(rows.into_iter().map(FactRow::into_fact).collect())
 }
 
 /// Rule-made records of regions matching `region_like` from `from` to `to`, by rule id.
@@ -498,4 +486,61 @@ pub async fn set_title(
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// Records the visits a matter promises at most.
+pub async fn set_max_visits(tx: &mut PgConnection, matter: &str, max: i32) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO matters (matter_id, max_visits) VALUES ($1, $2)
+         ON CONFLICT (matter_id) DO UPDATE SET max_visits = EXCLUDED.max_visits",
+    )
+    .bind(matter)
+    .bind(max)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn max_visits(tx: &mut PgConnection, matter: &str) -> sqlx::Result<Option<i32>> {
+    sqlx::query_scalar("SELECT max_visits FROM matters WHERE matter_id = $1")
+        .bind(matter)
+        .fetch_optional(tx)
+        .await
+}
+
+/// The visit facts of one case, in date order.
+pub async fn visits_of(tx: &mut PgConnection, case_id: &str) -> AppResult<Vec<Fact>> {
+    let rows: Vec<FactRow> = sqlx::query_as(
+        "SELECT event_id, kind, region_code, subject, unit, person, on_date, attrs FROM facts
+         WHERE kind = 'visit' AND subject = $1 ORDER BY on_date, event_id",
+    )
+    .bind(case_id)
+    .fetch_all(tx)
+    .await?;
+    Ok(rows.into_iter().map(FactRow::into_fact).collect())
+}
+
+/// The cases with visit facts of `matter`.
+pub async fn cases_visiting(tx: &mut PgConnection, matter: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT subject FROM facts WHERE kind = 'visit' AND attrs->>'matter' = $1",
+    )
+    .bind(matter)
+    .fetch_all(tx)
+    .await
+}
+
+impl FactRow {
+    fn into_fact(self) -> Fact {
+        Fact {
+            event_id: self.event_id,
+            kind: self.kind,
+            region_code: self.region_code,
+            subject: self.subject,
+            unit: self.unit,
+            person: self.person,
+            on: self.on_date,
+            attrs: self.attrs.0,
+        }
+    }
 }

@@ -43,6 +43,7 @@ pub fn matter_published(
             effective_date: effective.to_string(),
             statutory_limit_days: terms.statutory_limit_days,
             promised_limit_days: terms.promised_limit_days,
+            max_visits: terms.max_visits,
         },
     )
 }

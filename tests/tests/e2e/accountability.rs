@@ -461,3 +461,66 @@ async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
     let bad = city.get_ranking(apb::GetRankingRequest { period: "soon".into(), ..Default::default() }).await;
     assert_eq!(crate::common::violations(&bad.unwrap_err()), ["period"]);
 }
+
+/// 最多跑一次: three visits linked to one case of a matter promising one visit are held
+/// against the promise — one record for the case, however many visits went over; a case
+/// visited once makes none. The matter's promise reaches accountability from the catalog's
+/// own MatterPublished events.
+#[tokio::test(flavor = "multi_thread")]
+async fn visits_above_a_matters_promise_make_one_record_per_case() {
+    use crate::queue::{category, client, hall, issue, load_starter_into, open, window};
+    use xiaoneng_e2e::proto::catalog::v1 as kpb;
+    use xiaoneng_e2e::proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+    use xiaoneng_e2e::proto::queue::v1 as qpb;
+    let broker = Broker::start();
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &broker.brokers()).await;
+    let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
+    load_starter_into(&catalog).await;
+    let mut c = CatalogServiceClient::new(channel(&catalog.addr(), None).await);
+    let list = c
+        .list_matters(kpb::ListMattersRequest { region_code: "410702".into(), page_size: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .matters;
+    let once = list
+        .iter()
+        .find(|m| m.terms.as_ref().is_some_and(|t| t.max_visits == 1))
+        .map(|m| m.matter_id.clone())
+        .expect("a starter matter promising one visit");
+    let addr = catalog.addr();
+    let queue =
+        ServiceProc::start_with(ServiceKind::Queue, &broker.brokers(), &[("XIAONENG__DOMAIN__CATALOG_ADDR", &addr)])
+            .await;
+    let mut m = client(&queue, "manager", &[roles::HALL_MANAGER]).await;
+    let h = hall(&mut m, "跑动大厅", vec![category("A", &[])]).await;
+    let w = window(&mut m, &h.id, "ZH01", qpb::WindowKind::Comprehensive, &[], false).await;
+    open(&mut m, &w, "s1").await;
+    let mut kiosk = client(&queue, "kiosk", &[roles::SYSTEM]).await;
+    let mut clerk = client(&queue, "s1", &[roles::CLERK]).await;
+    let (busy, quiet) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
+    for case in [&busy, &busy, &busy, &quiet] {
+        let t = issue(&mut kiosk, &h.id, &once, qpb::Priority::Normal).await;
+        clerk.link_case(qpb::LinkCaseRequest { ticket_id: t.id.clone(), case_id: case.clone() }).await.unwrap();
+        let called = clerk.call_next(qpb::CallNextRequest { window_id: w.id.clone() }).await.unwrap();
+        assert_eq!(called.into_inner().ticket.unwrap().id, t.id);
+        clerk.finish_service(qpb::FinishServiceRequest { window_id: w.id.clone() }).await.unwrap();
+    }
+    let adb = acc.db().await;
+    eventually(120, "four visits as facts", || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM facts WHERE kind = 'visit'").fetch_one(&adb).await.unwrap();
+        (n == 4).then_some(())
+    })
+    .await;
+    let mut city = AccountabilityServiceClient::new(
+        channel(&acc.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
+    );
+    let records = city.list_records(apb::ListRecordsRequest::default()).await.unwrap().into_inner().records;
+    let visits: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r.rule_id == "visits-above-promise")
+        .map(|r| (r.subject.as_str(), r.level.as_str()))
+        .collect();
+    assert_eq!(visits, [(busy.as_str(), "warning")], "one record, for the case visited three times");
+}
