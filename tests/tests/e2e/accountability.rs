@@ -507,10 +507,22 @@ async fn visits_above_a_matters_promise_make_one_record_per_case() {
         clerk.finish_service(qpb::FinishServiceRequest { window_id: w.id.clone() }).await.unwrap();
     }
     let adb = acc.db().await;
-    eventually(120, "four visits as facts", || async {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM facts WHERE kind = 'visit'").fetch_one(&adb).await.unwrap();
-        (n == 4).then_some(())
+    // Both sources settled: the four visits, and every catalog event (the promise among them),
+    // whichever came first.
+    let catalog_events: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT event_id FROM outbox").fetch_all(&catalog.db().await).await.unwrap();
+    eventually(120, "four visits and every catalog event applied", || {
+        let (adb, ids) = (adb.clone(), catalog_events.clone());
+        async move {
+            let visits: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM facts WHERE kind = 'visit'").fetch_one(&adb).await.unwrap();
+            let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .fetch_one(&adb)
+                .await
+                .unwrap();
+            (visits == 4 && applied as usize == ids.len()).then_some(())
+        }
     })
     .await;
     let mut city = AccountabilityServiceClient::new(
