@@ -173,3 +173,19 @@ pub async fn insert_notice(
     .fetch_optional(conn)
     .await?)
 }
+
+/// A consumed event that is a `CalendarNoticeLoaded` (the case service loaded a notice) stored
+/// on `conn`, as every other service with a legal clock applies it; false for any other event.
+pub async fn store_loaded_notice(
+    conn: &mut sqlx::PgConnection,
+    event: &crate::events::ConsumedEvent,
+) -> anyhow::Result<bool> {
+    use xiaoneng_proto::case::events::v1::CalendarNoticeLoaded;
+    if event.event_type != <CalendarNoticeLoaded as prost::Name>::full_name() {
+        return Ok(false);
+    }
+    let n: CalendarNoticeLoaded = event.decode().map_err(anyhow::Error::msg)?;
+    let notice = Notice::parse(&n.text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    insert_notice(conn, &notice, &n.text, &n.loaded_by, event.occurred_at).await?;
+    Ok(true)
+}

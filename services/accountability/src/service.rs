@@ -252,6 +252,19 @@ async fn over_promise(tx: &mut PgConnection, case_id: &str) -> anyhow::Result<()
     Ok(())
 }
 
+/// A rule set from a request's `text`: INVALID_ARGUMENT naming every bad rule.
+fn parse_rule_set(text: &str) -> AppResult<RuleSet> {
+    RuleSet::parse(text).map_err(|bad| {
+        let mut v = xiaoneng_kit::Violations::new();
+        for b in bad {
+            v.add("text", b);
+        }
+        v.into_result()
+            .err()
+            .unwrap_or_else(|| AppError::invalid("text", "is not valid"))
+    })
+}
+
 /// Loads the starter rule set unless its version is there.
 pub async fn load_starter(pool: &PgPool) -> anyhow::Result<()> {
     let set = RuleSet::parse(STARTER_RULES).map_err(|b| anyhow::anyhow!("starter rules: {b:?}"))?;
@@ -267,15 +280,7 @@ pub async fn load_rule_set(
     text: &str,
     by: &str,
 ) -> AppResult<RuleSet> {
-    let set = RuleSet::parse(text).map_err(|bad| {
-        let mut v = xiaoneng_kit::Violations::new();
-        for b in bad {
-            v.add("text", b);
-        }
-        v.into_result()
-            .err()
-            .unwrap_or_else(|| AppError::invalid("text", "is not valid"))
-    })?;
+    let set = parse_rule_set(text)?;
     let region = RegionCode::parse(&set.region).map_err(|e| AppError::invalid("text", e))?;
     if !scope.contains(&region) {
         return Err(AppError::PermissionDenied(
@@ -385,15 +390,7 @@ pub async fn what_if(
     from: NaiveDate,
     to: NaiveDate,
 ) -> AppResult<(Vec<(String, i64, i64)>, Vec<crate::domain::Proposed>)> {
-    let set = RuleSet::parse(text).map_err(|bad| {
-        let mut v = xiaoneng_kit::Violations::new();
-        for b in bad {
-            v.add("text", b);
-        }
-        v.into_result()
-            .err()
-            .unwrap_or_else(|| AppError::invalid("text", "is not valid"))
-    })?;
+    let set = parse_rule_set(text)?;
     let facts = store::facts_in(pool, &scope.like_pattern(), from, to).await?;
     let proposed = crate::domain::replay(&set, &facts);
     let actual = store::records_by_rule(pool, &scope.like_pattern(), from, to).await?;

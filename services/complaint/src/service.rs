@@ -16,7 +16,6 @@ use xiaoneng_kit::consumer::EventHandler;
 use xiaoneng_kit::events::ConsumedEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{outbox, AppError, AppResult};
-use xiaoneng_proto::case::events::v1::CalendarNoticeLoaded;
 
 use crate::domain::{
     self, Category, ComplaintRow, Filing, Identity, Limits, NewComplaint, State, Step, View,
@@ -80,13 +79,7 @@ pub struct NoticeHandler;
 
 impl EventHandler for NoticeHandler {
     async fn handle(&self, tx: &mut PgConnection, event: &ConsumedEvent) -> anyhow::Result<()> {
-        if event.event_type != <CalendarNoticeLoaded as prost::Name>::full_name() {
-            return Ok(());
-        }
-        let n: CalendarNoticeLoaded = event.decode().map_err(anyhow::Error::msg)?;
-        let notice =
-            xiaoneng_calendar::Notice::parse(&n.text).map_err(|e| anyhow::anyhow!("{e}"))?;
-        calendar::insert_notice(tx, &notice, &n.text, &n.loaded_by, event.occurred_at).await?;
+        calendar::store_loaded_notice(tx, event).await?;
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use xiaoneng_kit::consumer::EventHandler;
 use xiaoneng_kit::events::ConsumedEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{outbox, AppError, AppResult};
-use xiaoneng_proto::case::events::v1::{CalendarNoticeLoaded, CaseTransitioned};
+use xiaoneng_proto::case::events::v1::CaseTransitioned;
 use xiaoneng_proto::case::v1::CaseState;
 use xiaoneng_proto::queue::events::v1::ServiceFinished;
 
@@ -166,12 +166,8 @@ pub struct InvitationHandler {
 
 impl EventHandler for InvitationHandler {
     async fn handle(&self, tx: &mut PgConnection, event: &ConsumedEvent) -> anyhow::Result<()> {
-        if event.event_type == <CalendarNoticeLoaded as prost::Name>::full_name() {
-            // The shared legal clock: a notice the case service loaded applies here too.
-            let n: CalendarNoticeLoaded = event.decode().map_err(anyhow::Error::msg)?;
-            let notice =
-                xiaoneng_calendar::Notice::parse(&n.text).map_err(|e| anyhow::anyhow!("{e}"))?;
-            calendar::insert_notice(tx, &notice, &n.text, &n.loaded_by, event.occurred_at).await?;
+        // The shared legal clock: a notice the case service loaded applies here too.
+        if calendar::store_loaded_notice(tx, event).await? {
             return Ok(());
         }
         let Some(new) = invitation_for(event, &self.rules).map_err(anyhow::Error::msg)? else {
