@@ -264,6 +264,7 @@ pub const FACT_KINDS: &[&str] = &[
     "bad_rating_overdue",
     "complaint_filed",
     "complaint_concluded",
+    "uncertified_enforcement",
 ];
 
 impl RuleSet {
@@ -393,6 +394,8 @@ mod tests {
             Vec::<&str>::new()
         );
         assert_eq!(fired(&fact("bad_rating", &[])), ["repeated-bad-ratings"]);
+        let lapsed = fact("uncertified_enforcement", &[("cause", "revoked")]);
+        assert_eq!(fired(&lapsed), ["uncertified-enforcement"]);
         let excess = fact("excess_visit", &[("visits", "2")]);
         assert_eq!(fired(&excess), ["visits-above-promise"]);
         let rule = set

@@ -13,13 +13,51 @@ pub mod events;
 pub mod service;
 pub mod store;
 
-use xiaoneng_kit::config::Settings;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use xiaoneng_kit::clock::BusinessClock;
+use xiaoneng_kit::config::{self, ConfigError, DomainSettings, Settings};
 use xiaoneng_kit::foundation::RunningService;
 use xiaoneng_kit::{Foundation, ServiceKind};
 use xiaoneng_proto::accountability::v1::accountability_service_server::AccountabilityServiceServer;
 
-/// Starts the service: database, relay, the ledger consumer over every topic, and gRPC.
-pub async fn build(settings: Settings) -> anyhow::Result<RunningService> {
+/// The accountability service's own settings (`[domain]`, env `XIAONENG__DOMAIN__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountabilitySettings {
+    /// How often the sweep looks for certificates that expired while their holder still has
+    /// enforcement matters, and how many it claims per transaction.
+    pub certificate_interval_ms: u64,
+    pub certificate_batch: i64,
+    /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests).
+    pub business_time: String,
+}
+
+impl Default for AccountabilitySettings {
+    fn default() -> Self {
+        AccountabilitySettings {
+            certificate_interval_ms: 60_000,
+            certificate_batch: 200,
+            business_time: String::new(),
+        }
+    }
+}
+
+impl DomainSettings for AccountabilitySettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        config::positive("certificate_interval_ms", self.certificate_interval_ms as i64)?;
+        config::positive("certificate_batch", self.certificate_batch)?;
+        config::business_time(&self.business_time)
+    }
+}
+
+/// Starts the service: database, relay, the ledger consumer over every topic, the
+/// certificate-expiry sweep, and gRPC.
+pub async fn build(settings: Settings<AccountabilitySettings>) -> anyhow::Result<RunningService> {
+    let d = settings.domain.clone();
+    let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let f = Foundation::start(
         ServiceKind::Accountability,
         settings,
@@ -28,7 +66,24 @@ pub async fn build(settings: Settings) -> anyhow::Result<RunningService> {
     .await?;
     service::load_starter(&f.pool).await?;
     let topics = ServiceKind::ALL.iter().map(|k| k.topic()).collect();
-    f.spawn_consumer("ledger", topics, service::LedgerHandler)?;
+    let handler = service::LedgerHandler {
+        clock,
+    };
+    f.spawn_consumer("ledger", topics, handler)?;
+    let (pool, every, batch) = (
+        f.pool.clone(),
+        Duration::from_millis(d.certificate_interval_ms),
+        d.certificate_batch,
+    );
+    f.spawn_background(move |stop| {
+        xiaoneng_kit::background::every("certificate_expiry", every, stop, move || {
+            let (pool, today) = (pool.clone(), clock.today());
+            async move {
+                while service::sweep_expired(&pool, today, batch).await? as i64 >= batch {}
+                Ok(())
+            }
+        })
+    });
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(AccountabilityServiceServer::new(
         api::AccountabilityApi::new(f.pool.clone()),

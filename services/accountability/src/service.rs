@@ -25,8 +25,11 @@ use crate::{events, store};
 pub const STARTER_RULES: &str = include_str!("../rules/410700.toml");
 
 /// Every event of every service, recorded in the ledger, and its facts judged by the rules,
-/// in the same transaction that marks it applied.
-pub struct LedgerHandler;
+/// in the same transaction that marks it applied. The clock says what "still assigned" means
+/// for a certificate that lapsed.
+pub struct LedgerHandler {
+    pub clock: xiaoneng_kit::clock::BusinessClock,
+}
 
 fn date(s: &str, fallback: NaiveDate) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or(fallback)
@@ -82,6 +85,7 @@ pub fn facts_of(e: &ConsumedEvent) -> anyhow::Result<Vec<Fact>> {
                 return Ok(out);
             }
             attrs.insert("window".into(), m.window_code.clone());
+            attrs.insert("matter".into(), m.matter_id.clone());
             let mut all = attrs.clone();
             all.insert("good".into(), (!m.bad).to_string());
             out.push(fact(
@@ -179,13 +183,49 @@ pub fn facts_of(e: &ConsumedEvent) -> anyhow::Result<Vec<Fact>> {
     Ok(out)
 }
 
+/// Parsed rule sets by (region, version): a loaded version never changes, so every replica
+/// parses each once.
+static RULE_SETS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<(String, String), std::sync::Arc<RuleSet>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The rule set in force for `region` on `on` (its version and rules), parsed once.
+pub async fn in_force(
+    conn: &mut PgConnection,
+    region: &str,
+    on: NaiveDate,
+) -> anyhow::Result<Option<(String, std::sync::Arc<RuleSet>)>> {
+    let Some(key) = store::rule_set_in_force(conn, region, on).await? else {
+        return Ok(None);
+    };
+    let cached = RULE_SETS
+        .lock()
+        .map_err(|_| anyhow::anyhow!("rule set cache poisoned"))?
+        .get(&key)
+        .cloned();
+    let set = match cached {
+        Some(set) => set,
+        None => {
+            let body = store::rule_set_body(conn, &key.0, &key.1).await?;
+            let set = RuleSet::parse(&body)
+                .map_err(|bad| anyhow::anyhow!("stored rule set {key:?}: {bad:?}"))?;
+            let set = std::sync::Arc::new(set);
+            RULE_SETS
+                .lock()
+                .map_err(|_| anyhow::anyhow!("rule set cache poisoned"))?
+                .insert(key.clone(), set.clone());
+            set
+        }
+    };
+    Ok(Some((key.1, set)))
+}
+
 /// Judges a fact by the rule set in force for its region on its date; the records it made.
 pub async fn judge(tx: &mut PgConnection, f: &Fact) -> anyhow::Result<Vec<RecordRow>> {
     store::insert_fact(tx, f).await?;
-    let Some((version, body)) = store::rule_set_in_force(tx, &f.region_code, f.on).await? else {
+    let Some((version, set)) = in_force(tx, &f.region_code, f.on).await? else {
         return Ok(Vec::new());
     };
-    let set = RuleSet::parse(&body).map_err(|bad| anyhow::anyhow!("stored rule set: {bad:?}"))?;
     let mut made = Vec::new();
     for rule in set.rules.iter().filter(|r| r.matches(f)) {
         let evidence = if rule.count > 0 {
@@ -209,17 +249,18 @@ pub async fn judge(tx: &mut PgConnection, f: &Fact) -> anyhow::Result<Vec<Record
 impl EventHandler for LedgerHandler {
     async fn handle(&self, tx: &mut PgConnection, event: &ConsumedEvent) -> anyhow::Result<()> {
         store::record(tx, event).await?;
-        if event.source == "/xiaoneng/catalog" && event.event_type.ends_with(".MatterPublished") {
-            let m = xiaoneng_proto::catalog::events::v1::MatterPublished::decode(
-                event.payload.as_slice(),
-            )?;
-            store::set_max_visits(tx, &m.matter_id, m.max_visits).await?;
-            // Visits that arrived before the matter's promise was known are held against it now.
-            for case in store::cases_visiting(tx, &m.matter_id).await? {
-                over_promise(tx, &case).await?;
-            }
+        if event.source == "/xiaoneng/catalog" {
+            catalog_state(tx, event, self.clock.today()).await?;
         }
-        for f in facts_of(event)? {
+        for mut f in facts_of(event)? {
+            // A window rating or a visit names no department: its matter's is the unit.
+            if f.unit.is_empty() {
+                if let Some(m) = f.attrs.get("matter") {
+                    if let Some(unit) = store::unit_of_matter(tx, m).await? {
+                        f.unit = unit;
+                    }
+                }
+            }
             let visit = f.kind == "visit";
             judge(tx, &f).await?;
             if visit {
@@ -228,6 +269,110 @@ impl EventHandler for LedgerHandler {
         }
         Ok(())
     }
+}
+
+/// What the catalog's events tell the rules: departments' names, matters' promises and
+/// departments, staff members' certificates and enforcement matters (a staff member left
+/// without a valid certificate on `today` is judged at once).
+async fn catalog_state(
+    tx: &mut PgConnection,
+    event: &ConsumedEvent,
+    today: NaiveDate,
+) -> anyhow::Result<()> {
+    use xiaoneng_proto::catalog::events::v1 as cat;
+    let p = event.payload.as_slice();
+    let name = event.event_type.rsplit('.').next().unwrap_or("");
+    let on = event
+        .occurred_at
+        .with_timezone(&xiaoneng_kit::clock::cst())
+        .date_naive();
+    match name {
+        "DepartmentCreated" => {
+            let m = cat::DepartmentCreated::decode(p)?;
+            store::set_department(tx, &m.department_id, &m.display_name).await?;
+            store::name_department(tx, &m.department_id, &m.display_name).await?;
+        }
+        "MatterPublished" => {
+            let m = cat::MatterPublished::decode(p)?;
+            store::set_matter(tx, &m.matter_id, m.max_visits, &m.department_id).await?;
+            if let Some(unit) = store::unit_of_matter(tx, &m.matter_id).await? {
+                store::unit_for_matter_facts(tx, &m.matter_id, &unit).await?;
+            }
+            // Visits that arrived before the matter's promise was known are held against it now.
+            for case in store::cases_visiting(tx, &m.matter_id).await? {
+                over_promise(tx, &case).await?;
+            }
+        }
+        "CertificateChanged" => {
+            let m = cat::CertificateChanged::decode(p)?;
+            let expiry = NaiveDate::parse_from_str(&m.expiry_date, "%Y-%m-%d")?;
+            let revoked = m.status == "REVOKED";
+            let (id, staff, region) = (&m.certificate_id, &m.staff_id, &m.region_code);
+            store::set_certificate(tx, id, staff, region, revoked, expiry, on, event.event_id)
+                .await?;
+            uncertified(tx, &m.staff_id, today.max(on)).await?;
+        }
+        "MatterAssigned" => {
+            let m = cat::MatterAssigned::decode(p)?;
+            if m.enforcement {
+                store::assign_enforcement(tx, &m.staff_id, &m.matter_id, &m.department_id)
+                    .await?;
+                uncertified(tx, &m.staff_id, today.max(date(&m.assigned_date, on))).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// 持证上岗: when none of a staff member's certificates is valid on `today` while they still
+/// hold enforcement matters, the certificate that lapsed last becomes an
+/// `uncertified_enforcement` fact (its subject: the certificate; attributes: the cause and the
+/// matters), on the day it lapsed.
+pub async fn uncertified(
+    tx: &mut PgConnection,
+    staff: &str,
+    today: NaiveDate,
+) -> anyhow::Result<()> {
+    let Some((lapsed, matters)) = store::lapsed_certificate(tx, staff, today).await? else {
+        return Ok(());
+    };
+    let unit = store::unit_of_department(tx, &matters[0].1).await?;
+    let ids: Vec<&str> = matters.iter().map(|m| m.0.as_str()).collect();
+    let cause = if lapsed.revoked { "revoked" } else { "expired" };
+    let f = Fact {
+        event_id: lapsed.event_id,
+        kind: "uncertified_enforcement".into(),
+        region_code: lapsed.region_code,
+        subject: lapsed.certificate_id,
+        unit,
+        person: staff.to_string(),
+        on: lapsed.lapsed_on,
+        attrs: BTreeMap::from([
+            ("cause".to_string(), cause.to_string()),
+            ("matters".to_string(), ids.join(",")),
+        ]),
+    };
+    judge(tx, &f).await?;
+    Ok(())
+}
+
+/// One pass of the expiry sweep: up to `batch` certificates that expired before `today`,
+/// claimed so that replicas share them, each staff member judged by [`uncertified`]; the
+/// number claimed.
+pub async fn sweep_expired(pool: &PgPool, today: NaiveDate, batch: i64) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let claimed = store::claim_expired(&mut tx, today, batch).await?;
+    let mut staff: Vec<&str> = claimed.iter().map(|c| c.1.as_str()).collect();
+    staff.sort();
+    staff.dedup();
+    for s in staff {
+        uncertified(&mut tx, s, today).await?;
+    }
+    let ids: Vec<String> = claimed.iter().map(|c| c.0.clone()).collect();
+    store::mark_expiry_judged(&mut tx, &ids).await?;
+    tx.commit().await?;
+    Ok(claimed.len())
 }
 
 /// 最多跑一次: when a case's visits exceed what its matter promises, the visit that went over
@@ -470,12 +615,8 @@ pub async fn ranking(
     }
     observed.remove("");
     let mut conn = pool.acquire().await?;
-    let (version, weights) = match store::rule_set_in_force(&mut conn, scope.as_str(), to).await? {
-        Some((v, body)) => {
-            let set =
-                RuleSet::parse(&body).map_err(|b| anyhow::anyhow!("stored rule set: {b:?}"))?;
-            (v, set.scoring)
-        }
+    let (version, weights) = match in_force(&mut conn, scope.as_str(), to).await? {
+        Some((v, set)) => (v, set.scoring.clone()),
         None => (String::new(), scoring::Weights::default()),
     };
     Ok((scoring::rank(observed, &weights), version))
@@ -582,11 +723,9 @@ pub async fn assess_titles(
     let held = store::held_titles(&mut tx, &scope.like_pattern(), year).await?;
     let mut out = Vec::new();
     for (region, unit) in held {
-        let (_, body) = store::rule_set_in_force(&mut tx, &region, to)
+        let criteria = in_force(&mut tx, &region, to)
             .await?
-            .unwrap_or_default();
-        let criteria = RuleSet::parse(&body)
-            .map(|s| s.demonstration)
+            .map(|(_, s)| s.demonstration.clone())
             .unwrap_or_default();
         let mut y = Year::default();
         for f in facts

@@ -92,7 +92,8 @@ pub async fn facts_of(
     .await
 }
 
-/// The rule set in force for `region` on `on`: the county's own, else its city's; (version, body).
+/// The rule set in force for `region` on `on`: the county's own, else its city's; (region,
+/// version).
 pub async fn rule_set_in_force(
     tx: &mut PgConnection,
     region: &str,
@@ -103,7 +104,7 @@ pub async fn rule_set_in_force(
         .map(|c| format!("{c}00"))
         .unwrap_or_default();
     sqlx::query_as(
-        "SELECT version, body FROM rule_sets WHERE region_code IN ($1, $2) AND effective_from <= $3
+        "SELECT region_code, version FROM rule_sets WHERE region_code IN ($1, $2) AND effective_from <= $3
          ORDER BY (region_code = $1) DESC, effective_from DESC, id DESC LIMIT 1",
     )
     .bind(region)
@@ -111,6 +112,19 @@ pub async fn rule_set_in_force(
     .bind(on)
     .fetch_optional(tx)
     .await
+}
+
+/// The text of a loaded rule set.
+pub async fn rule_set_body(
+    tx: &mut PgConnection,
+    region: &str,
+    version: &str,
+) -> sqlx::Result<String> {
+    sqlx::query_scalar("SELECT body FROM rule_sets WHERE region_code = $1 AND version = $2")
+        .bind(region)
+        .bind(version)
+        .fetch_one(tx)
+        .await
 }
 
 /// Stores a record unless its dedupe key has one; the new record.
@@ -489,15 +503,203 @@ pub async fn set_title(
 }
 
 /// Records the visits a matter promises at most.
-pub async fn set_max_visits(tx: &mut PgConnection, matter: &str, max: i32) -> sqlx::Result<()> {
+/// A matter's promise of visits and its department, as its latest published version says.
+pub async fn set_matter(
+    tx: &mut PgConnection,
+    matter: &str,
+    max: i32,
+    department: &str,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO matters (matter_id, max_visits) VALUES ($1, $2)
-         ON CONFLICT (matter_id) DO UPDATE SET max_visits = EXCLUDED.max_visits",
+        "INSERT INTO matters (matter_id, max_visits, department_id) VALUES ($1, $2, $3)
+         ON CONFLICT (matter_id) DO UPDATE SET max_visits = EXCLUDED.max_visits,
+            department_id = EXCLUDED.department_id",
     )
     .bind(matter)
     .bind(max)
+    .bind(department)
     .execute(tx)
     .await?;
+    Ok(())
+}
+
+pub async fn set_department(tx: &mut PgConnection, id: &str, name: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO departments (department_id, display_name) VALUES ($1, $2)
+         ON CONFLICT (department_id) DO UPDATE SET display_name = EXCLUDED.display_name",
+    )
+    .bind(id)
+    .bind(name)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The unit a matter is handled by: its department's name, else the department's id until the
+/// department's own event arrives ([`name_department`] puts the name in then).
+pub async fn unit_of_matter(tx: &mut PgConnection, matter: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT coalesce(d.display_name, nullif(m.department_id, '')) FROM matters m
+         LEFT JOIN departments d ON d.department_id = m.department_id WHERE m.matter_id = $1",
+    )
+    .bind(matter)
+    .fetch_optional(tx)
+    .await
+    .map(Option::flatten)
+}
+
+/// The unit (department name, else its id) of a department id.
+pub async fn unit_of_department(tx: &mut PgConnection, id: &str) -> sqlx::Result<String> {
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT display_name FROM departments WHERE department_id = $1")
+            .bind(id)
+            .fetch_optional(tx)
+            .await?;
+    Ok(name.unwrap_or_else(|| id.to_string()))
+}
+
+/// Facts and records that named a department by its id (its event had not arrived) now name it.
+pub async fn name_department(tx: &mut PgConnection, id: &str, name: &str) -> sqlx::Result<()> {
+    for table in ["facts", "records"] {
+        sqlx::query(&format!("UPDATE {table} SET unit = $2 WHERE unit = $1"))
+            .bind(id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Window ratings and visits of `matter` that arrived before its matter did (no unit): the unit now.
+pub async fn unit_for_matter_facts(tx: &mut PgConnection, matter: &str, unit: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE records r SET unit = $2 WHERE r.unit = '' AND EXISTS
+            (SELECT 1 FROM facts f WHERE f.event_id = ANY(r.evidence) AND f.attrs->>'matter' = $1)",
+    )
+    .bind(matter)
+    .bind(unit)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE facts SET unit = $2 WHERE unit = '' AND attrs->>'matter' = $1")
+        .bind(matter)
+        .bind(unit)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// A certificate as its latest CertificateChanged says.
+#[allow(clippy::too_many_arguments)]
+pub async fn set_certificate(
+    tx: &mut PgConnection,
+    id: &str,
+    staff: &str,
+    region: &str,
+    revoked: bool,
+    expiry: chrono::NaiveDate,
+    on: chrono::NaiveDate,
+    event: uuid::Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO certificates (certificate_id, staff_id, region_code, revoked, expiry_date, changed_on, event_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (certificate_id) DO UPDATE SET revoked = EXCLUDED.revoked, expiry_date = EXCLUDED.expiry_date,
+            changed_on = EXCLUDED.changed_on, event_id = EXCLUDED.event_id",
+    )
+    .bind(id)
+    .bind(staff)
+    .bind(region)
+    .bind(revoked)
+    .bind(expiry)
+    .bind(on)
+    .bind(event)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn assign_enforcement(
+    tx: &mut PgConnection,
+    staff: &str,
+    matter: &str,
+    department: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO enforcement_assignments (staff_id, matter_id, department_id) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(staff)
+    .bind(matter)
+    .bind(department)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// A staff member's certificate that lapsed last, when none is valid on `today` while they
+/// hold enforcement matters: (certificate, its last event, region, revoked, lapsed on), and
+/// the matters with their department.
+pub async fn lapsed_certificate(
+    tx: &mut PgConnection,
+    staff: &str,
+    today: chrono::NaiveDate,
+) -> sqlx::Result<Option<(Lapsed, Vec<(String, String)>)>> {
+    let matters: Vec<(String, String)> = sqlx::query_as(
+        "SELECT matter_id, department_id FROM enforcement_assignments WHERE staff_id = $1 ORDER BY matter_id",
+    )
+    .bind(staff)
+    .fetch_all(&mut *tx)
+    .await?;
+    if matters.is_empty() {
+        return Ok(None);
+    }
+    let last: Option<Lapsed> = sqlx::query_as(
+        "SELECT certificate_id, event_id, region_code, revoked,
+            CASE WHEN revoked THEN changed_on ELSE expiry_date + 1 END AS lapsed_on
+         FROM certificates c WHERE staff_id = $1
+           AND NOT EXISTS (SELECT 1 FROM certificates v WHERE v.staff_id = $1 AND NOT v.revoked AND v.expiry_date >= $2)
+         ORDER BY lapsed_on DESC, certificate_id LIMIT 1",
+    )
+    .bind(staff)
+    .bind(today)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(last.map(|l| (l, matters)))
+}
+
+/// A certificate that lapsed: which, on what event, and how.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Lapsed {
+    pub certificate_id: String,
+    pub event_id: uuid::Uuid,
+    pub region_code: String,
+    pub revoked: bool,
+    pub lapsed_on: chrono::NaiveDate,
+}
+
+/// Up to `n` certificates expired before `today` that the sweep has not looked at, locked for
+/// this transaction (another replica skips them): (certificate, staff).
+pub async fn claim_expired(
+    tx: &mut PgConnection,
+    today: chrono::NaiveDate,
+    n: i64,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT certificate_id, staff_id FROM certificates
+         WHERE NOT revoked AND NOT expiry_judged AND expiry_date < $1
+         ORDER BY expiry_date, certificate_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(today)
+    .bind(n)
+    .fetch_all(tx)
+    .await
+}
+
+pub async fn mark_expiry_judged(tx: &mut PgConnection, ids: &[String]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE certificates SET expiry_judged = true WHERE certificate_id = ANY($1)")
+        .bind(ids)
+        .execute(tx)
+        .await?;
     Ok(())
 }
 

@@ -73,6 +73,14 @@ pub struct DepartmentRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// A matter newly assigned to a staff member: where, and whether it is an enforcement matter.
+#[derive(Debug, Clone)]
+pub struct Assigned {
+    pub region: xiaoneng_kit::region::RegionCode,
+    pub department_id: Uuid,
+    pub enforcement: bool,
+}
+
 /// A staff member's enforcement certificate as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CertificateRow {

@@ -86,3 +86,24 @@ pub fn certificate_changed(
         },
     )
 }
+
+pub fn matter_assigned(
+    staff_id: uuid::Uuid,
+    matter_id: uuid::Uuid,
+    a: &crate::domain::Assigned,
+    on: chrono::NaiveDate,
+) -> NewEvent {
+    NewEvent::new(
+        ServiceKind::Catalog,
+        staff_id.to_string(),
+        &a.region,
+        &xiaoneng_proto::catalog::events::v1::MatterAssigned {
+            staff_id: staff_id.to_string(),
+            matter_id: matter_id.to_string(),
+            region_code: a.region.to_string(),
+            department_id: a.department_id.to_string(),
+            enforcement: a.enforcement,
+            assigned_date: on.to_string(),
+        },
+    )
+}

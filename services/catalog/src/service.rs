@@ -312,7 +312,13 @@ impl Catalog {
         staff_id: Uuid,
         matter_id: Uuid,
     ) -> AppResult<(StaffRow, Vec<CertificateRow>, Vec<Uuid>)> {
-        staff::assign_matter(&self.pool, scope, staff_id, matter_id, self.today()).await?;
+        let today = self.today();
+        let mut tx = self.pool.begin().await?;
+        if let Some(a) = staff::assign_matter(&mut tx, scope, staff_id, matter_id, today).await? {
+            let e = events::matter_assigned(staff_id, matter_id, &a, today);
+            outbox::enqueue(&mut tx, &e).await?;
+        }
+        tx.commit().await?;
         staff::get_staff(&self.pool, staff_id).await
     }
 }

@@ -1,6 +1,6 @@
 //! Posts (岗位), staff (工牌), law-enforcement certificates (持证上岗) and assignments.
 
-use crate::domain::Reason;
+use crate::domain::{Assigned, Reason};
 use chrono::NaiveDate;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -288,26 +288,26 @@ pub async fn certificate_notices(
     Ok((expiring, revoked))
 }
 
-/// Assigns a matter; an enforcement matter needs a certificate valid on `today`.
+/// Assigns a matter; an enforcement matter needs a certificate valid on `today`. `None` when
+/// it was assigned already.
 pub async fn assign_matter(
-    pool: &PgPool,
+    tx: &mut PgConnection,
     scope: &RegionCode,
     staff: Uuid,
     matter: Uuid,
     today: NaiveDate,
-) -> AppResult<()> {
-    let mut tx = pool.begin().await?;
-    let staff_region: Option<String> =
-        sqlx::query_scalar("SELECT region_code FROM staff WHERE id = $1")
+) -> AppResult<Option<Assigned>> {
+    let staff_row: Option<(String, Uuid)> =
+        sqlx::query_as("SELECT region_code, department_id FROM staff WHERE id = $1")
             .bind(staff)
             .fetch_optional(&mut *tx)
             .await?;
-    if !staff_region
-        .and_then(|r| RegionCode::parse(&r).ok())
-        .is_some_and(|r| scope.contains(&r))
-    {
+    let Some((region, department_id)) = staff_row
+        .and_then(|(r, d)| RegionCode::parse(&r).ok().map(|r| (r, d)))
+        .filter(|(r, _)| scope.contains(r))
+    else {
         return Err(AppError::not_found("staff", staff.to_string()));
-    }
+    };
     let matter_type: Option<i32> = sqlx::query_scalar(
         "SELECT v.matter_type FROM matter_versions v WHERE v.matter_id = $1
          ORDER BY (v.state = 'published') DESC, v.effective_date DESC NULLS LAST, v.version DESC LIMIT 1",
@@ -317,7 +317,8 @@ pub async fn assign_matter(
     .await?;
     let matter_type =
         matter_type.ok_or_else(|| AppError::not_found("matter", matter.to_string()))?;
-    if crate::domain::matter::is_enforcement(matter_type) {
+    let enforcement = crate::domain::matter::is_enforcement(matter_type);
+    if enforcement {
         let valid: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM certificates WHERE staff_id = $1 AND revoked_at IS NULL
                 AND issue_date <= $2 AND expiry_date >= $2)",
@@ -333,13 +334,17 @@ pub async fn assign_matter(
             ));
         }
     }
-    sqlx::query(
+    let added = sqlx::query(
         "INSERT INTO staff_matters (staff_id, matter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
     .bind(staff)
     .bind(matter)
     .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok((added == 1).then_some(Assigned {
+        region,
+        department_id,
+        enforcement,
+    }))
 }

@@ -279,7 +279,7 @@ async fn rule_sets_load_by_region_whole_or_not_at_all() {
     assert_eq!(again.code(), Code::AlreadyExists);
     let sets = city.list_rule_sets(apb::ListRuleSetsRequest::default()).await.unwrap().into_inner().rule_sets;
     let versions: Vec<&str> = sets.iter().map(|s| s.version.as_str()).collect();
-    assert_eq!(versions, ["2027-1", "starter-1"]);
+    assert_eq!(versions, ["2027-1", "starter-2"]);
     let bad = next.replace("case_escalated", "weather").replace("2027-1", "2027-2");
     let e = city.load_rule_set(apb::LoadRuleSetRequest { text: bad }).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
@@ -423,7 +423,7 @@ async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
     );
     let req = apb::GetRankingRequest { period: period.clone(), staff: true, ..Default::default() };
     let r = city.get_ranking(req).await.unwrap().into_inner();
-    assert_eq!(r.rule_version, "starter-1");
+    assert_eq!(r.rule_version, "starter-2");
     let rows: Vec<(String, i32, i32, i32, bool, bool)> =
         r.rows.iter().map(|x| (x.key.clone(), x.rank, x.ratings, x.good_ratings, x.top, x.bottom)).collect();
     assert_eq!(
@@ -536,3 +536,5 @@ async fn visits_above_a_matters_promise_make_one_record_per_case() {
         .collect();
     assert_eq!(visits, [(busy.as_str(), "warning")], "one record, for the case visited three times");
 }
+mod scenario;
+mod authorization;

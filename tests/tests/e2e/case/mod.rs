@@ -14,7 +14,7 @@ use xiaoneng_kit::ServiceKind;
 mod authorization;
 mod calendar;
 mod clock;
-mod driver;
+pub(crate) mod driver;
 mod lifecycle;
 mod responsibility;
 
@@ -97,7 +97,7 @@ async fn matter_limited(
     draft.matter_id
 }
 
-async fn submit(c: &mut Cases, matter_id: &str, supplied: &[&str]) -> cpb::Case {
+pub(crate) async fn submit(c: &mut Cases, matter_id: &str, supplied: &[&str]) -> cpb::Case {
     c.submit_case(cpb::SubmitCaseRequest {
         region_code: "410702".into(),
         matter_id: matter_id.into(),
@@ -161,7 +161,7 @@ fn fired(k: &cpb::Case) -> Vec<String> {
 }
 
 /// Restarts the case service (after a SIGKILL: no graceful anything) with its business clock at `at`.
-async fn restart_at(case: &mut ServiceProc, at: &str) {
+pub(crate) async fn restart_at(case: &mut ServiceProc, at: &str) {
     case.kill();
     case.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", at);
     case.restart().await;
@@ -182,7 +182,7 @@ async fn timer_passes(case: &ServiceProc) {
 }
 
 /// Waits until `id` has exactly the escalations `want` (and then checks they stay so).
-async fn wait_fired(case: &ServiceProc, c: &mut Cases, id: &str, want: &[&str], what: &str) -> cpb::Case {
+pub(crate) async fn wait_fired(case: &ServiceProc, c: &mut Cases, id: &str, want: &[&str], what: &str) -> cpb::Case {
     let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
     want.sort();
     let cases = c.clone();

@@ -15,7 +15,7 @@ mod authorization;
 
 type Client = CatalogServiceClient<Intercepted>;
 
-async fn clients(catalog: &ServiceProc, region: &str) -> (Client, Client) {
+pub(crate) async fn clients(catalog: &ServiceProc, region: &str) -> (Client, Client) {
     let admin = token("catalog-admin", &[roles::CATALOG_ADMIN], region);
     (
         CatalogServiceClient::new(channel(&catalog.addr(), Some(&admin)).await),
@@ -27,7 +27,7 @@ async fn department(c: &mut Client, region: &str, code: &str) -> String {
     crate::common::department(c, region, code, &format!("{code}局")).await
 }
 
-fn terms(dept: &str, code: &str, promised: i32) -> pb::MatterTerms {
+pub(crate) fn terms(dept: &str, code: &str, promised: i32) -> pb::MatterTerms {
     pb::MatterTerms {
         implementation_code: code.into(),
         name: "食品经营许可".into(),
@@ -61,7 +61,7 @@ fn terms(dept: &str, code: &str, promised: i32) -> pb::MatterTerms {
     }
 }
 
-fn day(offset: i64) -> String {
+pub(crate) fn day(offset: i64) -> String {
     (xiaoneng_kit::today_cn() + chrono_days(offset)).to_string()
 }
 
@@ -298,7 +298,7 @@ async fn citizens_find_matters_in_chinese() {
 }
 
 /// A traffic-enforcement department with a post and three trained officers.
-async fn enforcement_team(admin: &mut Client) -> (String, String, Vec<String>) {
+pub(crate) async fn enforcement_team(admin: &mut Client) -> (String, String, Vec<String>) {
     let dept = department(admin, "410702", "JTJ").await;
     let post = pb::Post {
         department_id: dept.clone(),
