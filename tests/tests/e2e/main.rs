@@ -7,6 +7,7 @@ mod accountability;
 
 mod case;
 mod catalog;
+mod chart;
 mod complaint;
 mod contract;
 mod evaluation;

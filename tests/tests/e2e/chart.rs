@@ -1,0 +1,182 @@
+//! The chart cannot drift from the code: rendered by Helm's own engine (scripts/chart.py, the
+//! PyPI helm-python-sdk that ./scripts/test installs) for each example values file, it must run
+//! every workspace service with its own command, on the port the code gives it, expose that port
+//! and the metrics port, give each service's peer address settings (`*_addr`) a component that
+//! exists on the right port with a NetworkPolicy allowing the call, set no `domain` key the
+//! service does not have, and create the topics with the operator tool.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use xiaoneng_kit::ServiceKind;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+fn python() -> String {
+    std::env::var("XIAONENG_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/xiaoneng/venv/bin/python")
+    })
+}
+
+/// The rendered objects of the chart with `values` (a file under charts/xiaoneng).
+pub fn render(values: &str) -> Vec<Value> {
+    let py = python();
+    let out = Command::new(&py)
+        .arg("scripts/chart.py")
+        .arg("json")
+        .arg("charts/xiaoneng")
+        .arg(format!("charts/xiaoneng/{values}"))
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {py} ({e}); ./scripts/test installs helm-python-sdk"));
+    assert!(out.status.success(), "render {values}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("rendered objects as JSON")
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+}
+
+/// The fields a service's `[domain]` settings declare, from its lib.rs (`pub name: Type,` inside
+/// the `…Settings` structs).
+fn domain_fields(service: &str) -> Vec<String> {
+    let src = std::fs::read_to_string(root().join(format!("services/{service}/src/lib.rs"))).unwrap_or_default();
+    let mut fields = Vec::new();
+    let mut inside = false;
+    for line in src.lines() {
+        let t = line.trim();
+        if t.starts_with("pub struct ") && t.contains("Settings") {
+            inside = true;
+        } else if inside && t == "}" {
+            inside = false;
+        } else if inside {
+            if let Some(rest) = t.strip_prefix("pub ") {
+                if let Some((name, _)) = rest.split_once(':') {
+                    fields.push(name.trim().to_string());
+                }
+            }
+        }
+    }
+    fields
+}
+
+/// What the chart gets wrong for `values`, one line each.
+pub fn drift(objects: &[Value]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let ports: BTreeMap<&str, u16> = ServiceKind::ALL.iter().map(|k| (k.name(), k.default_port())).collect();
+    for kind in ServiceKind::ALL {
+        let (name, port) = (kind.name(), kind.default_port());
+        let Some(d) = find(objects, "Deployment", name) else {
+            wrong.push(format!("{name}: no Deployment"));
+            continue;
+        };
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        if c["command"][0] != format!("/usr/local/bin/xiaoneng-{name}") {
+            wrong.push(format!("{name}: runs {}", c["command"]));
+        }
+        let container_ports: Vec<i64> =
+            c["ports"].as_array().into_iter().flatten().filter_map(|p| p["containerPort"].as_i64()).collect();
+        for p in [port as i64, port as i64 + 1000] {
+            if !container_ports.contains(&p) {
+                wrong.push(format!("{name}: container port {p} missing ({container_ports:?})"));
+            }
+        }
+        if c["readinessProbe"]["grpc"]["port"] != port as i64 {
+            wrong.push(format!("{name}: readiness probe not gRPC on {port}"));
+        }
+        let service_ports: Vec<i64> = find(objects, "Service", name)
+            .map(|s| s["spec"]["ports"].as_array().into_iter().flatten().filter_map(|p| p["port"].as_i64()).collect())
+            .unwrap_or_default();
+        if !service_ports.contains(&(port as i64)) {
+            wrong.push(format!("{name}: Service does not expose {port}"));
+        }
+        let settings = find(objects, "ConfigMap", &format!("{name}-settings")).map(|m| &m["data"]);
+        let Some(settings) = settings else {
+            wrong.push(format!("{name}: no settings ConfigMap"));
+            continue;
+        };
+        if settings["XIAONENG__SERVICE__GRPC_ADDR"] != format!("0.0.0.0:{port}") {
+            wrong.push(format!("{name}: listens on {}", settings["XIAONENG__SERVICE__GRPC_ADDR"]));
+        }
+        let fields = domain_fields(name);
+        let set: BTreeMap<String, String> = settings
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("XIAONENG__DOMAIN__").map(|f| (f.to_lowercase(), v.as_str().unwrap_or("").to_string()))
+            })
+            .collect();
+        for key in set.keys() {
+            let top = key.split("__").next().unwrap_or("");
+            if !fields.iter().any(|f| f == top) {
+                wrong.push(format!("{name}: domain.{key} is not a setting of the service"));
+            }
+        }
+        // Every peer the service calls: set, pointing at a component on its port, and allowed.
+        for field in fields.iter().filter(|f| f.ends_with("_addr") && f.as_str() != "business_addr") {
+            let peer = field.trim_end_matches("_addr");
+            let Some(peer_port) = ports.get(peer) else { continue };
+            let want = format!("http://{peer}:{peer_port}");
+            if set.get(field.as_str()) != Some(&want) {
+                wrong.push(format!("{name}: domain.{field} is {:?}, not {want}", set.get(field.as_str())));
+            }
+            let allowed = find(objects, "NetworkPolicy", &format!("{peer}-allow")).is_some_and(|np| {
+                np["spec"]["ingress"].as_array().into_iter().flatten().any(|rule| {
+                    rule["from"].as_array().into_iter().flatten().any(|f| f["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == name)
+                        && rule["ports"].as_array().into_iter().flatten().any(|p| p["port"] == *peer_port as i64)
+                })
+            });
+            if !allowed {
+                wrong.push(format!("{name} → {peer}: no NetworkPolicy allows the call"));
+            }
+        }
+    }
+    let topics = find(objects, "Job", "create-topics");
+    if topics.map(|j| &j["spec"]["template"]["spec"]["containers"][0]["command"]).map(|c| c[1] == "create-topics")
+        != Some(true)
+    {
+        wrong.push("no hook Job creates the topics (xiaoneng-admin create-topics)".into());
+    }
+    wrong
+}
+
+#[test]
+fn the_chart_runs_every_service_as_the_code_does() {
+    for values in ["examples/city.yaml", "examples/county.yaml", "values.yaml"] {
+        let objects = render(values);
+        let wrong = drift(&objects);
+        assert!(wrong.is_empty(), "{values}:\n{}", wrong.join("\n"));
+    }
+}
+
+/// The drift check itself fails on a chart that lost a service, a port or a call.
+#[test]
+fn a_chart_without_a_service_or_with_a_wrong_port_is_caught() {
+    let objects = render("examples/county.yaml");
+    let without: Vec<Value> = objects
+        .iter()
+        .filter(|o| !(o["kind"] == "Deployment" && o["metadata"]["name"] == "evaluation"))
+        .cloned()
+        .collect();
+    assert_eq!(drift(&without), ["evaluation: no Deployment"]);
+    let mut moved = objects.clone();
+    for o in moved.iter_mut().filter(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "complaint-settings") {
+        o["data"]["XIAONENG__DOMAIN__CASE_ADDR"] = "http://case:50099".into();
+        o["data"]["XIAONENG__DOMAIN__CASE_ADRR"] = "http://case:50053".into();
+    }
+    let mut got = drift(&moved);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "complaint: domain.case_addr is Some(\"http://case:50099\"), not http://case:50053",
+            "complaint: domain.case_adrr is not a setting of the service",
+        ]
+    );
+}
