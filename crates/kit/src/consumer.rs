@@ -83,6 +83,12 @@ impl<H: EventHandler> IdempotentConsumer<H> {
                         // Committed, offset not yet stored: a crash here re-delivers the record.
                         crate::failpoint::hit("consumer.before_offset_store");
                     }
+                    // Consumer lag: from the record's publication to its being done here.
+                    if let Some(ms) = msg.timestamp().to_millis() {
+                        let lag = (chrono::Utc::now().timestamp_millis() - ms).max(0) as f64 / 1000.0;
+                        metrics::histogram!("consumer_lag_seconds", "consumer" => self.name.clone()).record(lag);
+                        metrics::gauge!("consumer_last_lag_seconds", "consumer" => self.name.clone()).set(lag);
+                    }
                     match outcome {
                         Outcome::Applied => metrics::counter!("events_applied_total", "consumer" => self.name.clone()),
                         Outcome::Duplicate => {

@@ -171,6 +171,14 @@ impl<D> Foundation<D> {
         self.tasks.spawn(f(self.background.clone()));
     }
 
+    /// Sets the service's domain gauges from the database every 15 seconds.
+    pub fn spawn_gauges(&self, queries: &'static [crate::gauges::GaugeQuery]) {
+        let pool = self.pool.clone();
+        self.spawn_background(move |stop| {
+            crate::gauges::run(pool, queries, Duration::from_secs(15), stop)
+        });
+    }
+
     /// Starts serving `routes`; methods in `public_methods` need no token.
     pub fn spawn(self, routes: RoutesBuilder, public_methods: &[&str]) -> RunningService {
         let addr = self.local_addr();

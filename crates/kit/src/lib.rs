@@ -38,6 +38,7 @@ pub mod server;
 pub mod telemetry;
 
 pub mod foundation;
+pub mod gauges;
 pub use foundation::{run_main, Foundation};
 
 pub use error::{AppError, AppResult, Violations};

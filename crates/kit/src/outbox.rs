@@ -120,7 +120,9 @@ impl Relay {
         let mut backoff = Duration::from_millis(200);
         let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
         loop {
-            match self.drain().await {
+            let drained = self.drain().await;
+            self.report_backlog().await;
+            match drained {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox publish failed");
@@ -213,11 +215,16 @@ impl Relay {
         });
         let results = futures::future::join_all(sends).await;
         let mut done = Vec::with_capacity(rows.len());
+        let mut lags = Vec::with_capacity(rows.len());
         let mut failed = Vec::new();
         let mut first_error = None;
+        let now = chrono::Utc::now();
         for (row, res) in rows.iter().zip(results) {
             match res {
-                Ok(_) => done.push(row.id),
+                Ok(_) => {
+                    done.push(row.id);
+                    lags.push((now - row.occurred_at).num_milliseconds().max(0) as f64 / 1000.0);
+                }
                 Err((e, _)) => {
                     failed.push(row.id);
                     first_error.get_or_insert_with(|| e.to_string());
@@ -241,6 +248,11 @@ impl Relay {
         }
         tx.commit().await?;
         metrics::counter!("outbox_published_total").increment(done.len() as u64);
+        // Relay lag: from the state change (its commit) to the broker's acknowledgement.
+        let lag = metrics::histogram!("outbox_relay_lag_seconds");
+        for l in lags {
+            lag.record(l);
+        }
         if let Some(err) = first_error {
             metrics::counter!("outbox_publish_failures_total").increment(failed.len() as u64);
             self.renew_producer();
@@ -251,6 +263,23 @@ impl Relay {
             );
         }
         Ok(done.len())
+    }
+
+    /// The events not yet published and the age of the oldest (a broker outage shows here).
+    async fn report_backlog(&self) {
+        let r: sqlx::Result<(i64, Option<f64>)> = sqlx::query_as(
+            "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8
+             FROM outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        match r {
+            Ok((n, age)) => {
+                metrics::gauge!("outbox_backlog").set(n as f64);
+                metrics::gauge!("outbox_oldest_pending_seconds").set(age.unwrap_or(0.0).max(0.0));
+            }
+            Err(e) => tracing::debug!(error = %e, "outbox backlog not read"),
+        }
     }
 
     async fn purge(&self) -> sqlx::Result<()> {

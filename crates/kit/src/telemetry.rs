@@ -73,8 +73,13 @@ pub fn init_metrics(s: &ServiceSettings) -> anyhow::Result<()> {
         return Ok(());
     }
     let addr: std::net::SocketAddr = s.metrics_addr.parse()?;
+    // Histograms as buckets (not summaries): replicas aggregate and alerts take
+    // histogram_quantile over them.
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
+        .set_buckets(&[
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+        ])?
         .install()?;
     Ok(())
 }

@@ -64,6 +64,7 @@ pub async fn build(settings: Settings<AccountabilitySettings>) -> anyhow::Result
         sqlx::migrate!("./migrations"),
     )
     .await?;
+    f.spawn_gauges(store::GAUGES);
     service::load_starter(&f.pool).await?;
     let topics = ServiceKind::ALL.iter().map(|k| k.topic()).collect();
     let handler = service::LedgerHandler {

@@ -746,3 +746,11 @@ impl FactRow {
         }
     }
 }
+
+/// The accountability service's gauges: this month's records by level (exempt ones apart).
+pub const GAUGES: &[xiaoneng_kit::gauges::GaugeQuery] = &[xiaoneng_kit::gauges::GaugeQuery {
+    metric: "accountability_records_this_month",
+    labels: &["region", "level", "exempt"],
+    sql: "SELECT region_code, level, (exemption_reason IS NOT NULL)::text, count(*)::float8 FROM records
+          WHERE on_date >= date_trunc('month', (now() AT TIME ZONE 'Asia/Shanghai')::date)::date GROUP BY 1, 2, 3",
+}];

@@ -145,6 +145,7 @@ pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningSe
     let catalog =
         xiaoneng_kit::catalog::Catalog::connect_lazy(&d.catalog_addr, "domain.catalog_addr")?;
     let f = Foundation::start(ServiceKind::Case, settings, sqlx::migrate!("./migrations")).await?;
+    f.spawn_gauges(store::GAUGES);
     let calendars = LiveCalendars::new(xiaoneng_calendar::Calendars::national_only());
     calendars.refresh(&f.pool).await?;
     warn_on_coverage(&calendars, clock.today());

@@ -447,3 +447,34 @@ pub async fn list_inquiries(
     .await?;
     Ok(page.finish(rows, |r| r.id.to_string()))
 }
+
+/// The case service's gauges: open cases, and open cases by the clock and the escalation level
+/// each has reached (a red-carded case counts at every level it passed); "about to breach": a
+/// warning fired, the yellow card of the same clock not yet.
+pub const GAUGES: &[xiaoneng_kit::gauges::GaugeQuery] = &[
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "case_open_cases",
+        labels: &["region"],
+        sql: "SELECT region_code, count(*)::float8 FROM cases
+              WHERE state NOT IN ('Closed', 'Withdrawn', 'NotAccepted', 'Returned', 'Delivered', 'Denied')
+              GROUP BY 1",
+    },
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "case_open_escalated",
+        labels: &["region", "clock", "level"],
+        sql: "SELECT c.region_code, split_part(t.clock, ':', 1), t.kind, count(DISTINCT c.id)::float8
+              FROM cases c JOIN case_timers t ON t.case_id = c.id
+              WHERE t.fired_at IS NOT NULL AND t.kind IN ('warning', 'yellow_card', 'red_card')
+                AND c.state NOT IN ('Closed', 'Withdrawn', 'NotAccepted', 'Returned', 'Delivered', 'Denied')
+              GROUP BY 1, 2, 3",
+    },
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "case_about_to_breach",
+        labels: &["region"],
+        sql: "SELECT c.region_code, count(DISTINCT c.id)::float8
+              FROM cases c JOIN case_timers w ON w.case_id = c.id AND w.kind = 'warning' AND w.fired_at IS NOT NULL
+              JOIN case_timers y ON y.case_id = c.id AND y.clock = w.clock AND y.kind = 'yellow_card' AND y.fired_at IS NULL
+              WHERE c.state NOT IN ('Closed', 'Withdrawn', 'NotAccepted', 'Returned', 'Delivered', 'Denied')
+              GROUP BY 1",
+    },
+];

@@ -56,6 +56,7 @@ pub async fn build(settings: Settings<CatalogSettings>) -> anyhow::Result<Runnin
         sqlx::migrate!("./migrations"),
     )
     .await?;
+    f.spawn_gauges(store::GAUGES);
     let mut routes = tonic::service::RoutesBuilder::default();
     let catalog = service::Catalog::new(f.pool.clone(), cache::Cache::new(f.redis.clone()), clock);
     routes.add_service(CatalogServiceServer::new(api::CatalogApi(catalog)));

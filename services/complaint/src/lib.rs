@@ -164,6 +164,7 @@ pub async fn build(settings: Settings<ComplaintSettings>) -> anyhow::Result<Runn
         sqlx::migrate!("./migrations"),
     )
     .await?;
+    f.spawn_gauges(store::GAUGES);
     f.spawn_consumer(
         "calendar",
         vec![ServiceKind::Case.topic()],

@@ -358,3 +358,20 @@ pub async fn answered_before(
     .fetch_optional(conn)
     .await?)
 }
+
+/// The complaint service's gauges: complaints being handled, and those past their limit.
+pub const GAUGES: &[xiaoneng_kit::gauges::GaugeQuery] = &[
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "complaint_open",
+        labels: &["region"],
+        sql: "SELECT region_code, count(*)::float8 FROM complaints
+              WHERE state IN ('registered', 'assigned', 'investigating', 'concluded') GROUP BY 1",
+    },
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "complaint_open_past_limit",
+        labels: &["region"],
+        sql: "SELECT region_code, count(*)::float8 FROM complaints
+              WHERE state IN ('registered', 'assigned', 'investigating', 'concluded') AND due_on < (now() AT TIME ZONE 'Asia/Shanghai')::date
+              GROUP BY 1",
+    },
+];

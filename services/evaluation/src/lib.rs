@@ -99,6 +99,7 @@ pub async fn build(settings: Settings<EvaluationSettings>) -> anyhow::Result<Run
         sqlx::migrate!("./migrations"),
     )
     .await?;
+    f.spawn_gauges(store::GAUGES);
     let topics = vec![ServiceKind::Queue.topic(), ServiceKind::Case.topic()];
     f.spawn_consumer(
         "invitations",

@@ -461,3 +461,21 @@ pub async fn public_ratings(
     .await?;
     Ok(page.finish(rows, |r| r.rating.id.to_string()))
 }
+
+/// The evaluation service's gauges: open 差评 loops by state, and those past their step's due
+/// date.
+pub const GAUGES: &[xiaoneng_kit::gauges::GaugeQuery] = &[
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "evaluation_open_bad_rating_loops",
+        labels: &["region", "state"],
+        sql: "SELECT region_code, loop_state, count(*)::float8 FROM ratings
+              WHERE loop_state IS NOT NULL AND loop_state NOT IN ('closed', 'escalated') GROUP BY 1, 2",
+    },
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "evaluation_overdue_bad_rating_loops",
+        labels: &["region"],
+        sql: "SELECT region_code, count(*)::float8 FROM ratings
+              WHERE loop_state IS NOT NULL AND loop_state NOT IN ('closed', 'escalated') AND step_due < (now() AT TIME ZONE 'Asia/Shanghai')::date
+              GROUP BY 1",
+    },
+];

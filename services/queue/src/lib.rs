@@ -126,6 +126,7 @@ pub async fn build(settings: Settings<QueueSettings>) -> anyhow::Result<RunningS
         xiaoneng_kit::catalog::Catalog::connect_lazy(&d.catalog_addr, "domain.catalog_addr")?;
     let redis_url = settings.redis.url.clone();
     let f = Foundation::start(ServiceKind::Queue, settings, sqlx::migrate!("./migrations")).await?;
+    f.spawn_gauges(store::GAUGES);
     let (board, _) = broadcast::channel(4096);
     let queue = Arc::new(service::Queue::new(
         f.pool.clone(),

@@ -546,3 +546,36 @@ pub async fn tidal_halls(pool: &PgPool) -> AppResult<Vec<Uuid>> {
             .await?,
     )
 }
+
+/// The queue's gauges for today, per hall and category: tickets waiting, the longest wait so
+/// far, and the estimated wait of the next ticket (the waiting ahead of it over the hall's open
+/// windows, times today's mean service time there, 5 minutes before any finished).
+pub const GAUGES: &[xiaoneng_kit::gauges::GaugeQuery] = &[
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "queue_waiting_tickets",
+        labels: &["region", "hall", "category"],
+        sql: "SELECT t.region_code, h.name, t.category, count(*)::float8
+              FROM tickets t JOIN halls h ON h.id = t.hall_id
+              WHERE t.state = 'waiting' AND t.day = (now() AT TIME ZONE 'Asia/Shanghai')::date GROUP BY 1, 2, 3",
+    },
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "queue_longest_wait_seconds",
+        labels: &["region", "hall", "category"],
+        sql: "SELECT t.region_code, h.name, t.category, EXTRACT(EPOCH FROM now() - min(t.arrival_at))::float8
+              FROM tickets t JOIN halls h ON h.id = t.hall_id
+              WHERE t.state = 'waiting' AND t.day = (now() AT TIME ZONE 'Asia/Shanghai')::date GROUP BY 1, 2, 3",
+    },
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "queue_estimated_wait_seconds",
+        labels: &["region", "hall", "category"],
+        sql: "WITH w AS (SELECT hall_id, region_code, category, count(*) AS n FROM tickets
+                         WHERE state = 'waiting' AND day = (now() AT TIME ZONE 'Asia/Shanghai')::date GROUP BY 1, 2, 3),
+                   s AS (SELECT hall_id, avg(EXTRACT(EPOCH FROM finished_at - coalesce(started_at, called_at))) AS secs
+                         FROM tickets WHERE state = 'finished' AND day = (now() AT TIME ZONE 'Asia/Shanghai')::date GROUP BY 1),
+                   o AS (SELECT hall_id, count(*) AS open FROM windows WHERE state = 'open' GROUP BY 1)
+              SELECT w.region_code, h.name, w.category,
+                     (ceil(w.n::float8 / greatest(coalesce(o.open, 0), 1)) * coalesce(s.secs, 300))::float8
+              FROM w JOIN halls h ON h.id = w.hall_id
+              LEFT JOIN s ON s.hall_id = w.hall_id LEFT JOIN o ON o.hall_id = w.hall_id",
+    },
+];

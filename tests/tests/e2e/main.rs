@@ -13,5 +13,6 @@ mod contract;
 mod evaluation;
 mod events;
 mod layering;
+mod observability;
 mod platform;
 mod queue;

@@ -78,3 +78,11 @@ pub async fn list_departments(
 
 pub mod matters;
 pub mod staff;
+
+/// The catalog's gauges: valid enforcement certificates expiring within 30 days.
+pub const GAUGES: &[xiaoneng_kit::gauges::GaugeQuery] = &[xiaoneng_kit::gauges::GaugeQuery {
+    metric: "catalog_certificates_expiring",
+    labels: &["region"],
+    sql: "SELECT region_code, count(*)::float8 FROM certificates
+          WHERE revoked_at IS NULL AND expiry_date BETWEEN (now() AT TIME ZONE 'Asia/Shanghai')::date AND (now() AT TIME ZONE 'Asia/Shanghai')::date + 30 GROUP BY 1",
+}];
