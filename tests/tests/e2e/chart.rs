@@ -180,3 +180,102 @@ fn a_chart_without_a_service_or_with_a_wrong_port_is_caught() {
         ]
     );
 }
+
+/// The metric names the workspace's code exports: `counter!`, `gauge!`, `histogram!` calls and
+/// the services' gauge queries (`metric: "…"`).
+fn exported_metrics() -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::from(["up".to_string()]);
+    let mut stack = vec![root().join("crates"), root().join("services")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let src = std::fs::read_to_string(&path).unwrap_or_default();
+                for marker in ["counter!(\"", "gauge!(\"", "histogram!(\"", "metric: \""] {
+                    for part in src.split(marker).skip(1) {
+                        if let Some(name) = part.split('"').next() {
+                            names.insert(name.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+/// The metric names an expression reads (identifiers with an underscore, functions apart).
+fn metrics_in(expr: &str) -> Vec<String> {
+    let functions = ["histogram_quantile", "label_values", "label_replace"];
+    let mut out = Vec::new();
+    let mut in_quotes = false;
+    let mut word = String::new();
+    for ch in expr.chars().chain([' ']) {
+        if ch == '"' {
+            in_quotes = !in_quotes;
+            word.clear();
+            continue;
+        }
+        if !in_quotes && (ch.is_ascii_alphanumeric() || ch == '_') {
+            word.push(ch);
+            continue;
+        }
+        if (word.contains('_') || word == "up") && !functions.contains(&word.as_str()) && !in_quotes {
+            let base = ["_bucket", "_count", "_sum"].iter().fold(word.clone(), |w, s| w.trim_end_matches(s).to_string());
+            out.push(base);
+        }
+        word.clear();
+    }
+    out
+}
+
+/// Every metric a dashboard panel or an alert reads is one the services export: a renamed
+/// metric cannot leave a dashboard empty or an alert silent.
+#[test]
+fn dashboards_and_alerts_read_only_metrics_the_services_export() {
+    let exported = exported_metrics();
+    let chart = root().join("charts/xiaoneng");
+    let mut exprs = Vec::new();
+    for entry in std::fs::read_dir(chart.join("dashboards")).unwrap().flatten() {
+        let board: Value = serde_json::from_str(&std::fs::read_to_string(entry.path()).unwrap()).unwrap();
+        for p in board["panels"].as_array().unwrap() {
+            for t in p["targets"].as_array().unwrap() {
+                exprs.push((entry.file_name().to_string_lossy().to_string(), t["expr"].as_str().unwrap().to_string()));
+            }
+        }
+        for v in board["templating"]["list"].as_array().unwrap() {
+            if let Some(q) = v["query"].as_str().filter(|q| q.starts_with("label_values")) {
+                exprs.push((entry.file_name().to_string_lossy().to_string(), q.to_string()));
+            }
+        }
+    }
+    for entry in std::fs::read_dir(chart.join("alerts")).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        if !entry.file_name().to_string_lossy().ends_with(".rules.yaml") {
+            continue;
+        }
+        // The rule files are simple YAML: `expr:` on one line or folded below it.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if let Some(e) = l.trim().strip_prefix("expr:") {
+                let mut e = e.trim().trim_start_matches(">-").to_string();
+                for next in &lines[i + 1..] {
+                    if next.trim_start().starts_with(|c: char| c.is_ascii_lowercase()) && next.contains(':') {
+                        break;
+                    }
+                    e.push(' ');
+                    e.push_str(next.trim());
+                }
+                exprs.push((entry.file_name().to_string_lossy().to_string(), e));
+            }
+        }
+    }
+    assert!(exprs.len() > 30, "{} expressions found", exprs.len());
+    let unknown: Vec<String> = exprs
+        .iter()
+        .flat_map(|(file, e)| metrics_in(e).into_iter().filter(|m| !exported.contains(m)).map(move |m| format!("{file}: {m}")))
+        .collect();
+    assert!(unknown.is_empty(), "read but never exported:\n{}", unknown.join("\n"));
+}
