@@ -35,8 +35,8 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// One window rating event: `n` picks its county, staff and whether it is a 差评.
-fn rating(n: usize, tag: &str) -> (uuid::Uuid, String, Vec<u8>) {
+/// One window rating event: `n` picks its county, staff (of `staff`) and whether it is a 差评.
+fn rating(n: usize, tag: &str, staff: usize) -> (uuid::Uuid, String, Vec<u8>) {
     let county = format!("4107{:02}", 2 + n % 10);
     let bad = n % 5 == 0;
     let id = uuid::Uuid::now_v7();
@@ -48,7 +48,7 @@ fn rating(n: usize, tag: &str) -> (uuid::Uuid, String, Vec<u8>) {
         bad,
         window_code: format!("ZH{:02}", n % 40),
         department: format!("{tag}-unit-{}", n % 200),
-        staff_id: format!("{tag}-staff-{}", n % 2000),
+        staff_id: format!("{tag}-staff-{}", n % staff),
         matter_id: format!("M{}", n % 60),
         ..Default::default()
     };
@@ -86,21 +86,24 @@ async fn main() -> anyhow::Result<()> {
     let steady_secs: u64 = env_or("BENCH_SECONDS", 10);
     let province: i64 = env_or("BENCH_PROVINCE_FACTS", 1_000_000);
     let brokers = shared_brokers();
-    let acc = ServiceProc::start(ServiceKind::Accountability, &brokers).await;
-    let db = acc.db().await;
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("linger.ms", "5")
         .create()?;
+    let mut kafka = xiaoneng_e2e::settings().kafka;
+    kafka.brokers = brokers.clone();
+    let topics: Vec<String> = ServiceKind::ALL.iter().map(|k| k.topic()).collect();
+    xiaoneng_kit::kafka::ensure_topics(&kafka, &topics).await?;
 
-    // 1. Throughput.
+    // 1. Throughput: the burst is on the broker before the service starts, so the figure is
+    //    the service's own (the broker's produce rate is printed beside it).
     let t = Instant::now();
     let mut sends = tokio::task::JoinSet::new();
     for n in 0..burst {
-        let (id, county, payload) = rating(n, "burst");
+        let (id, county, payload) = rating(n, "burst", 2000);
         let p = producer.clone();
         sends.spawn(async move { produce(&p, id, &county, &payload).await });
-        while sends.len() > 500 {
+        while sends.len() > 2000 {
             sends.join_next().await.transpose()?.transpose()?;
         }
     }
@@ -108,19 +111,31 @@ async fn main() -> anyhow::Result<()> {
         r??;
     }
     let produced = t.elapsed().as_secs_f64();
+    let acc = ServiceProc::start(ServiceKind::Accountability, &brokers).await;
+    let db = acc.db().await;
+    let t = Instant::now();
+    let mut first: Option<Instant> = None;
     loop {
-        if applied(&db, "burst").await? >= burst as i64 {
+        let n = applied(&db, "burst").await?;
+        if n > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if n >= burst as i64 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let from_first = first.map(|f| f.elapsed().as_secs_f64()).unwrap_or(0.0);
     let secs = t.elapsed().as_secs_f64();
-    let throughput = burst as f64 / secs;
+    let throughput = burst as f64 / from_first.max(0.001);
     let records: i64 = sqlx::query_scalar("SELECT count(*) FROM records").fetch_one(&db).await?;
     println!("accountability benchmark");
     println!(
-        "{:<34} {:>8.0} events/s ({burst} ratings produced in {produced:.1} s, all applied after {secs:.1} s; {records} records)",
-        "burst applied", throughput
+        "{:<34} {:>8.0} events/s ({burst} ratings waiting on the broker, produced at {:.0}/s; all applied {secs:.1} s \
+         after the start, {from_first:.1} s after the first; {records} records)",
+        "burst applied",
+        throughput,
+        burst as f64 / produced
     );
 
     // 2. Lag at a steady rate (half the measured throughput unless BENCH_RATE says).
@@ -132,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
     for n in 0..total {
         let due = start + every * n as u32;
         tokio::time::sleep_until(due.into()).await;
-        let (id, county, payload) = rating(n, "steady");
+        let (id, county, payload) = rating(n, "steady", 40);
         let p = producer.clone();
         sends.spawn(async move { produce(&p, id, &county, &payload).await });
     }
@@ -181,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
          SELECT gen_random_uuid(),
                 CASE WHEN n % 5 = 0 THEN 'case_completed' ELSE 'rating' END,
                 '41' || lpad((1 + n % 18)::text, 2, '0') || lpad((2 + (n / 18) % 10)::text, 2, '0'),
-                'unit-' || (n % 6000), 'staff-' || (n % 60000), DATE '2026-10-01' + (n % 31),
+                'unit-' || (n % 6000), 'staff-' || (n % 60000), DATE '2026-10-01' + (n % 31)::int,
                 CASE WHEN n % 5 = 0
                      THEN jsonb_build_object('matter', 'M' || (n % 300), 'on_time', ((n / 5) % 9 <> 0)::text)
                      ELSE jsonb_build_object('good', (n % 10 <> 1)::text, 'window', 'ZH01') END,
