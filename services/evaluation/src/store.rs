@@ -462,9 +462,15 @@ pub async fn public_ratings(
     Ok(page.finish(rows, |r| r.rating.id.to_string()))
 }
 
-/// The evaluation service's gauges: open 差评 loops by state, and those past their step's due
-/// date.
+/// The evaluation service's gauges: today's ratings (good: 3 stars or more) by channel, open
+/// 差评 loops by state, and those past their step's due date.
 pub const GAUGES: &[xiaoneng_kit::gauges::GaugeQuery] = &[
+    xiaoneng_kit::gauges::GaugeQuery {
+        metric: "evaluation_ratings_today",
+        labels: &["region", "good"],
+        sql: "SELECT region_code, (level >= 3)::text, count(*)::float8 FROM ratings
+              WHERE rated_on = (now() AT TIME ZONE 'Asia/Shanghai')::date AND NOT excluded GROUP BY 1, 2",
+    },
     xiaoneng_kit::gauges::GaugeQuery {
         metric: "evaluation_open_bad_rating_loops",
         labels: &["region", "state"],
