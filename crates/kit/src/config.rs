@@ -319,7 +319,8 @@ pub const SECRETS_DIR: &str = "XIAONENG_SECRETS_DIR";
 
 /// The settings in `dir`'s files named `XIAONENG__*` (a trailing newline dropped).
 fn secret_files(dir: &str) -> Result<HashMap<String, String>, ConfigError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| invalid(SECRETS_DIR, format!("{dir}: {e}")))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| invalid(SECRETS_DIR, format!("{dir}: {e}")))?;
     let mut out = HashMap::new();
     for entry in entries {
         let entry = entry.map_err(|e| invalid(SECRETS_DIR, format!("{dir}: {e}")))?;
@@ -498,12 +499,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xn-secrets-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let secret = "a-signing-key-from-a-mounted-secret-0123456789";
-        std::fs::write(dir.join("XIAONENG__AUTH__JWT_SECRET"), format!("{secret}\n")).unwrap();
+        std::fs::write(
+            dir.join("XIAONENG__AUTH__JWT_SECRET"),
+            format!("{secret}\n"),
+        )
+        .unwrap();
         std::fs::write(dir.join("XIAONENG__DATABASE__MAX_CONNECTIONS"), "7").unwrap();
         std::fs::write(dir.join("XIAONENG__REDIS__URL"), "redis://cache:6379").unwrap();
         std::fs::write(dir.join("README"), "not a setting").unwrap();
         let d = dir.to_str().unwrap();
-        let both = [(SECRETS_DIR, d), ("XIAONENG__DATABASE__MAX_CONNECTIONS", "9")];
+        let both = [
+            (SECRETS_DIR, d),
+            ("XIAONENG__DATABASE__MAX_CONNECTIONS", "9"),
+        ];
         let s = load_from::<NoDomain>(ServiceKind::Catalog, None, env(&both)).unwrap();
         assert_eq!(s.auth.jwt_secret.expose(), secret);
         assert_eq!(s.redis.url, "redis://cache:6379");

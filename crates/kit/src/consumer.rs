@@ -85,7 +85,8 @@ impl<H: EventHandler> IdempotentConsumer<H> {
                     }
                     // Consumer lag: from the record's publication to its being done here.
                     if let Some(ms) = msg.timestamp().to_millis() {
-                        let lag = (chrono::Utc::now().timestamp_millis() - ms).max(0) as f64 / 1000.0;
+                        let lag =
+                            (chrono::Utc::now().timestamp_millis() - ms).max(0) as f64 / 1000.0;
                         metrics::histogram!("consumer_lag_seconds", "consumer" => self.name.clone()).record(lag);
                         metrics::gauge!("consumer_last_lag_seconds", "consumer" => self.name.clone()).set(lag);
                     }

@@ -42,12 +42,18 @@ pub async fn read(
 }
 
 fn set(metric: &'static str, names: &[&'static str], values: &[String], v: f64) {
-    let labels: Vec<(&'static str, String)> = names.iter().copied().zip(values.iter().cloned()).collect();
+    let labels: Vec<(&'static str, String)> =
+        names.iter().copied().zip(values.iter().cloned()).collect();
     metrics::gauge!(metric, &labels).set(v);
 }
 
 /// Sets the gauges every `every` until `stop`.
-pub async fn run(pool: PgPool, queries: &'static [GaugeQuery], every: Duration, stop: CancellationToken) {
+pub async fn run(
+    pool: PgPool,
+    queries: &'static [GaugeQuery],
+    every: Duration,
+    stop: CancellationToken,
+) {
     let mut seen: BTreeMap<&'static str, BTreeSet<Vec<String>>> = BTreeMap::new();
     loop {
         match read(&pool, queries).await {

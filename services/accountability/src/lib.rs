@@ -46,7 +46,10 @@ impl Default for AccountabilitySettings {
 
 impl DomainSettings for AccountabilitySettings {
     fn validate(&self) -> Result<(), ConfigError> {
-        config::positive("certificate_interval_ms", self.certificate_interval_ms as i64)?;
+        config::positive(
+            "certificate_interval_ms",
+            self.certificate_interval_ms as i64,
+        )?;
         config::positive("certificate_batch", self.certificate_batch)?;
         config::business_time(&self.business_time)
     }
@@ -67,9 +70,7 @@ pub async fn build(settings: Settings<AccountabilitySettings>) -> anyhow::Result
     f.spawn_gauges(store::GAUGES);
     service::load_starter(&f.pool).await?;
     let topics = ServiceKind::ALL.iter().map(|k| k.topic()).collect();
-    let handler = service::LedgerHandler {
-        clock,
-    };
+    let handler = service::LedgerHandler { clock };
     f.spawn_consumer("ledger", topics, handler)?;
     let (pool, every, batch) = (
         f.pool.clone(),

@@ -185,9 +185,9 @@ pub fn facts_of(e: &ConsumedEvent) -> anyhow::Result<Vec<Fact>> {
 
 /// Parsed rule sets by (region, version): a loaded version never changes, so every replica
 /// parses each once.
-static RULE_SETS: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<(String, String), std::sync::Arc<RuleSet>>>,
-> = std::sync::LazyLock::new(Default::default);
+type ParsedRuleSets =
+    std::sync::Mutex<std::collections::HashMap<(String, String), std::sync::Arc<RuleSet>>>;
+static RULE_SETS: std::sync::LazyLock<ParsedRuleSets> = std::sync::LazyLock::new(Default::default);
 
 /// The rule set in force for `region` on `on` (its version and rules), parsed once.
 pub async fn in_force(
@@ -315,8 +315,7 @@ async fn catalog_state(
         "MatterAssigned" => {
             let m = cat::MatterAssigned::decode(p)?;
             if m.enforcement {
-                store::assign_enforcement(tx, &m.staff_id, &m.matter_id, &m.department_id)
-                    .await?;
+                store::assign_enforcement(tx, &m.staff_id, &m.matter_id, &m.department_id).await?;
                 uncertified(tx, &m.staff_id, today.max(date(&m.assigned_date, on))).await?;
             }
         }

@@ -571,7 +571,11 @@ pub async fn name_department(tx: &mut PgConnection, id: &str, name: &str) -> sql
 }
 
 /// Window ratings and visits of `matter` that arrived before its matter did (no unit): the unit now.
-pub async fn unit_for_matter_facts(tx: &mut PgConnection, matter: &str, unit: &str) -> sqlx::Result<()> {
+pub async fn unit_for_matter_facts(
+    tx: &mut PgConnection,
+    matter: &str,
+    unit: &str,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE records r SET unit = $2 WHERE r.unit = '' AND EXISTS
             (SELECT 1 FROM facts f WHERE f.event_id = ANY(r.evidence) AND f.attrs->>'matter' = $1)",

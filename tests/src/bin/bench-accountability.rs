@@ -38,7 +38,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 /// One window rating event: `n` picks its county, staff (of `staff`) and whether it is a 差评.
 fn rating(n: usize, tag: &str, staff: usize) -> (uuid::Uuid, String, Vec<u8>) {
     let county = format!("4107{:02}", 2 + n % 10);
-    let bad = n % 5 == 0;
+    let bad = n.is_multiple_of(5);
     let id = uuid::Uuid::now_v7();
     let m = RatingSubmitted {
         rating_id: id.to_string(),
@@ -86,10 +86,8 @@ async fn main() -> anyhow::Result<()> {
     let steady_secs: u64 = env_or("BENCH_SECONDS", 10);
     let province: i64 = env_or("BENCH_PROVINCE_FACTS", 1_000_000);
     let brokers = shared_brokers();
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("linger.ms", "5")
-        .create()?;
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "5").create()?;
     let mut kafka = xiaoneng_e2e::settings().kafka;
     kafka.brokers = brokers.clone();
     let topics: Vec<String> = ServiceKind::ALL.iter().map(|k| k.topic()).collect();
@@ -206,12 +204,7 @@ async fn main() -> anyhow::Result<()> {
     .bind(province)
     .execute(&db)
     .await?;
-    println!(
-        "{:<34} {:>8} facts in {:.1} s",
-        "province month seeded",
-        province,
-        t.elapsed().as_secs_f64()
-    );
+    println!("{:<34} {:>8} facts in {:.1} s", "province month seeded", province, t.elapsed().as_secs_f64());
     let tok = token("province-office", &[roles::SUPERVISOR], "410000");
     let mut office = AccountabilityServiceClient::new(channel(&acc.addr(), Some(&tok)).await);
     for staff in [false, true] {

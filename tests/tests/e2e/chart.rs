@@ -128,7 +128,11 @@ pub fn drift(objects: &[Value]) -> Vec<String> {
             }
             let allowed = find(objects, "NetworkPolicy", &format!("{peer}-allow")).is_some_and(|np| {
                 np["spec"]["ingress"].as_array().into_iter().flatten().any(|rule| {
-                    rule["from"].as_array().into_iter().flatten().any(|f| f["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == name)
+                    rule["from"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|f| f["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == name)
                         && rule["ports"].as_array().into_iter().flatten().any(|p| p["port"] == *peer_port as i64)
                 })
             });
@@ -223,7 +227,8 @@ fn metrics_in(expr: &str) -> Vec<String> {
             continue;
         }
         if (word.contains('_') || word == "up") && !functions.contains(&word.as_str()) && !in_quotes {
-            let base = ["_bucket", "_count", "_sum"].iter().fold(word.clone(), |w, s| w.trim_end_matches(s).to_string());
+            let base =
+                ["_bucket", "_count", "_sum"].iter().fold(word.clone(), |w, s| w.trim_end_matches(s).to_string());
             out.push(base);
         }
         word.clear();
@@ -275,7 +280,9 @@ fn dashboards_and_alerts_read_only_metrics_the_services_export() {
     assert!(exprs.len() > 30, "{} expressions found", exprs.len());
     let unknown: Vec<String> = exprs
         .iter()
-        .flat_map(|(file, e)| metrics_in(e).into_iter().filter(|m| !exported.contains(m)).map(move |m| format!("{file}: {m}")))
+        .flat_map(|(file, e)| {
+            metrics_in(e).into_iter().filter(|m| !exported.contains(m)).map(move |m| format!("{file}: {m}"))
+        })
         .collect();
     assert!(unknown.is_empty(), "read but never exported:\n{}", unknown.join("\n"));
 }

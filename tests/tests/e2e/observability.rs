@@ -19,8 +19,10 @@ async fn every_service_reads_its_gauges_from_its_own_schema() {
     }
     for p in &procs {
         let passes = "background_passes_total{loop=\"gauges\"}";
-        eventually(30, &format!("{:?}: a gauge pass", p.kind), || async { (p.metric(passes).await >= 1.0).then_some(()) })
-            .await;
+        eventually(30, &format!("{:?}: a gauge pass", p.kind), || async {
+            (p.metric(passes).await >= 1.0).then_some(())
+        })
+        .await;
         assert!(!p.log_text().contains("domain gauges not read"), "{:?}:\n{}", p.kind, p.log_tail());
     }
 }
@@ -48,8 +50,10 @@ async fn the_queue_reports_what_waits_in_each_hall() {
     }
     let series = |metric: &str| format!("{metric}{{region=\"410702\",hall=\"{name}\",category=\"A\"}}");
     let waiting = series("queue_waiting_tickets");
-    eventually(40, "two tickets waiting in the gauge", || async { (queue.metric(&waiting).await == 2.0).then_some(()) })
-        .await;
+    eventually(40, "two tickets waiting in the gauge", || async {
+        (queue.metric(&waiting).await == 2.0).then_some(())
+    })
+    .await;
     assert_eq!(queue.metric(&series("queue_estimated_wait_seconds")).await, 600.0);
     assert!(queue.metric(&series("queue_longest_wait_seconds")).await >= 0.0);
 

@@ -28,14 +28,13 @@ async fn outbox_ids(s: &ServiceProc) -> Vec<uuid::Uuid> {
 }
 
 async fn unpublished(s: &ServiceProc) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(&s.db().await)
-        .await
-        .unwrap()
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(&s.db().await).await.unwrap()
 }
 
 /// (rule, subject, unit, person) of every record, sorted.
-async fn records(city: &mut AccountabilityServiceClient<xiaoneng_e2e::Intercepted>) -> Vec<(String, String, String, String)> {
+async fn records(
+    city: &mut AccountabilityServiceClient<xiaoneng_e2e::Intercepted>,
+) -> Vec<(String, String, String, String)> {
     let req = apb::ListRecordsRequest { page_size: 100, ..Default::default() };
     let mut v: Vec<_> = city
         .list_records(req)
@@ -85,7 +84,8 @@ async fn every_other_starter_rule_fires_from_a_scripted_scenario_and_from_nothin
     let mut penalty = crate::catalog::terms(&dept, "410702-JT-009", 20);
     penalty.name = "对道路运输违法行为的行政处罚".into();
     penalty.matter_type = kpb::MatterType::Penalty as i32;
-    let req = kpb::CreateMatterDraftRequest { region_code: "410702".into(), terms: Some(penalty), ..Default::default() };
+    let req =
+        kpb::CreateMatterDraftRequest { region_code: "410702".into(), terms: Some(penalty), ..Default::default() };
     let enforcement = admin.create_matter_draft(req).await.unwrap().into_inner().matter.unwrap().matter_id;
     for p in &people {
         let req = kpb::AssignMatterToStaffRequest { staff_id: p.clone(), matter_id: enforcement.clone() };
@@ -126,8 +126,10 @@ async fn every_other_starter_rule_fires_from_a_scripted_scenario_and_from_nothin
     // Three window 差评 of s1 on 30 Sep, each loop due 8 Oct and overdue on the 9th.
     use crate::queue::{call_and_finish, category, client, hall, issue, open, window};
     let queue = ServiceProc::start_with(ServiceKind::Queue, &b, &[("XIAONENG__DOMAIN__CATALOG_ADDR", &addr)]).await;
-    let eval_env =
-        [("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-30T10:00:00+08:00"), ("XIAONENG__DOMAIN__OVERDUE_INTERVAL_MS", "100")];
+    let eval_env = [
+        ("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-30T10:00:00+08:00"),
+        ("XIAONENG__DOMAIN__OVERDUE_INTERVAL_MS", "100"),
+    ];
     let mut eval = ServiceProc::start_with(ServiceKind::Evaluation, &b, &eval_env).await;
     let mut m = client(&queue, "manager", &[roles::HALL_MANAGER]).await;
     let h = hall(&mut m, "督查大厅", vec![category("A", &[])]).await;
@@ -172,7 +174,9 @@ async fn every_other_starter_rule_fires_from_a_scripted_scenario_and_from_nothin
         .unwrap();
         let overdue = rows
             .iter()
-            .filter(|p| xiaoneng_e2e::proto::evaluation::events::v1::BadRatingLoopChanged::decode(p.as_slice()).unwrap().overdue)
+            .filter(|p| {
+                xiaoneng_e2e::proto::evaluation::events::v1::BadRatingLoopChanged::decode(p.as_slice()).unwrap().overdue
+            })
             .count();
         (overdue == 3).then_some(())
     })
@@ -243,7 +247,12 @@ async fn every_other_starter_rule_fires_from_a_scripted_scenario_and_from_nothin
     let dup = "events_duplicate_total{consumer=\"ledger\"}";
     let seen = acc.metric(dup).await;
     let mut again = 0;
-    for (s, kind) in [(&catalog, ServiceKind::Catalog), (&case, ServiceKind::Case), (&queue, ServiceKind::Queue), (&eval, ServiceKind::Evaluation)] {
+    for (s, kind) in [
+        (&catalog, ServiceKind::Catalog),
+        (&case, ServiceKind::Case),
+        (&queue, ServiceKind::Queue),
+        (&eval, ServiceKind::Evaluation),
+    ] {
         let n = outbox_ids(s).await.len();
         again += super::redeliver(&b, &kind.topic(), n).await;
     }
