@@ -47,6 +47,12 @@ pub fn consumer(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
+        // The rebalance timeout a join announces. A broker may hold a rebalance until every
+        // member it knows rejoins or this passes (tansu does, beside a member that died): one
+        // minute, not librdkafka's five, bounds how long a restarted replica waits for its
+        // partitions. A record is handled in milliseconds; a handler stuck longer than this
+        // leaves the group and its record comes again (applied once by its dedupe row).
+        .set("max.poll.interval.ms", "60000")
         .create()?)
 }
 
