@@ -62,13 +62,35 @@ impl<H: EventHandler> IdempotentConsumer<H> {
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
         self.consumer.subscribe(&refs)?;
         tracing::info!(consumer = %self.name, ?topics, "consumer subscribed");
+        // A join can stall on a broker that holds the group for a member that died (seen with
+        // tansu after a SIGKILL): until partitions first arrive, every 30 s without any the
+        // consumer leaves and joins again with a new member id, at most five times (a replica
+        // with no partition to take stops trying).
+        let mut watchdog = tokio::time::interval(Duration::from_secs(30));
+        watchdog.tick().await;
+        let (mut assigned, mut rejoins) = (false, 0);
         loop {
             let msg = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = watchdog.tick(), if !assigned => {
+                    if self.consumer.assignment().is_ok_and(|a| a.count() > 0) {
+                        assigned = true;
+                    } else if rejoins < 5 {
+                        rejoins += 1;
+                        tracing::warn!(consumer = %self.name, rejoins, "no partitions after 30 s; joining the group again");
+                        metrics::counter!("consumer_rejoins_total", "consumer" => self.name.clone()).increment(1);
+                        self.consumer.unsubscribe();
+                        self.consumer.subscribe(&refs)?;
+                    }
+                    continue;
+                }
                 m = self.consumer.recv() => m,
             };
             let msg = match msg {
-                Ok(m) => m,
+                Ok(m) => {
+                    assigned = true;
+                    m
+                }
                 Err(e) => {
                     tracing::warn!(consumer = %self.name, error = %e, "kafka receive error");
                     tokio::time::sleep(Duration::from_millis(200)).await;
