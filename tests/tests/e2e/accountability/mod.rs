@@ -293,6 +293,34 @@ async fn rule_sets_load_by_region_whole_or_not_at_all() {
 }
 
 /// Reads the first `n` records of `topic` and produces each again, unchanged; how many.
+/// Rates, on the window's pad, the invitation the finished ticket opened (once it is there).
+async fn rate_at_pad(
+    pad: &mut xiaoneng_e2e::proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient<
+        xiaoneng_e2e::Intercepted,
+    >,
+    ticket: &str,
+    level: i32,
+    comment: &str,
+) -> xiaoneng_e2e::proto::evaluation::v1::Rating {
+    use xiaoneng_e2e::proto::evaluation::v1 as epb;
+    let inv = eventually(60, "the invitation", || {
+        let (mut p, ticket_id) = (pad.clone(), ticket.to_string());
+        async move {
+            let req = epb::ListInvitationsRequest { ticket_id, ..Default::default() };
+            p.list_invitations(req).await.ok()?.into_inner().invitations.into_iter().next()
+        }
+    })
+    .await;
+    let req = epb::SubmitRatingRequest {
+        invitation_id: inv.id,
+        level,
+        comment: comment.into(),
+        channel: epb::Channel::WindowDevice as i32,
+        ..Default::default()
+    };
+    pad.submit_rating(req).await.unwrap().into_inner().rating.unwrap()
+}
+
 async fn redeliver(brokers: &str, topic: &str, n: usize) -> usize {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Header, Headers, OwnedHeaders};
@@ -346,7 +374,6 @@ async fn redeliver(brokers: &str, topic: &str, n: usize) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
     use crate::queue::{call_and_finish, category, client, hall, issue, load_starter_into, open, window};
-    use xiaoneng_e2e::proto::evaluation::v1 as epb;
     use xiaoneng_e2e::proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
     use xiaoneng_e2e::proto::queue::v1 as qpb;
     let broker = Broker::start();
@@ -372,23 +399,8 @@ async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
         for i in 0..n {
             let t = issue(&mut kiosk, &h.id, &matters[0], qpb::Priority::Normal).await;
             assert_eq!(call_and_finish(&mut clerk, &w).await, Some(t.number));
-            let inv = eventually(60, "the invitation", || {
-                let (mut p, ticket_id) = (pad.clone(), t.id.clone());
-                async move {
-                    let req = epb::ListInvitationsRequest { ticket_id, ..Default::default() };
-                    p.list_invitations(req).await.ok()?.into_inner().invitations.into_iter().next()
-                }
-            })
-            .await;
             let level = if i < good { 5 } else { 2 };
-            let req = epb::SubmitRatingRequest {
-                invitation_id: inv.id,
-                level,
-                comment: if level == 2 { "等太久".into() } else { String::new() },
-                channel: epb::Channel::WindowDevice as i32,
-                ..Default::default()
-            };
-            pad.submit_rating(req).await.unwrap();
+            rate_at_pad(&mut pad, &t.id, level, if level == 2 { "等太久" } else { "" }).await;
             rated += 1;
         }
         // The window closes before the next staff member's opens: each serves its own.

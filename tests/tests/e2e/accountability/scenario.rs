@@ -14,7 +14,6 @@
 use xiaoneng_e2e::proto::accountability::v1 as apb;
 use xiaoneng_e2e::proto::accountability::v1::accountability_service_client::AccountabilityServiceClient;
 use xiaoneng_e2e::proto::catalog::v1 as kpb;
-use xiaoneng_e2e::proto::evaluation::v1 as epb;
 use xiaoneng_e2e::proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
 use xiaoneng_e2e::proto::queue::v1 as qpb;
 use xiaoneng_e2e::{channel, eventually, token, Broker, ServiceProc};
@@ -142,22 +141,7 @@ async fn every_other_starter_rule_fires_from_a_scripted_scenario_and_from_nothin
     for _ in 0..3 {
         let t = issue(&mut kiosk, &h.id, &matter_id, qpb::Priority::Normal).await;
         assert_eq!(call_and_finish(&mut clerk, &w).await, Some(t.number));
-        let inv = eventually(60, "the invitation", || {
-            let (mut p, ticket_id) = (pad.clone(), t.id.clone());
-            async move {
-                let req = epb::ListInvitationsRequest { ticket_id, ..Default::default() };
-                p.list_invitations(req).await.ok()?.into_inner().invitations.into_iter().next()
-            }
-        })
-        .await;
-        let req = epb::SubmitRatingRequest {
-            invitation_id: inv.id,
-            level: 2,
-            comment: "推诿".into(),
-            channel: epb::Channel::WindowDevice as i32,
-            ..Default::default()
-        };
-        let r = pad.submit_rating(req).await.unwrap().into_inner().rating.unwrap();
+        let r = super::rate_at_pad(&mut pad, &t.id, 2, "推诿").await;
         assert_eq!(r.r#loop.unwrap().step_due_date, "2026-10-08");
     }
     eval.kill();
