@@ -328,6 +328,11 @@ pub fn token(sub: &str, roles: &[&str], region: &str) -> String {
     TokenMinter::new(&settings().auth).mint(sub, roles, region, None, 3600)
 }
 
+/// A token of a staff member of department `dept`, signed with the development key.
+pub fn token_in(sub: &str, roles: &[&str], region: &str, dept: &str) -> String {
+    TokenMinter::new(&settings().auth).mint(sub, roles, region, Some(dept), 3600)
+}
+
 /// A channel to `addr` whose calls carry `token` (if any) and the trace context.
 pub async fn channel(addr: &str, token: Option<&str>) -> Intercepted {
     let ch = Channel::from_shared(addr.to_string()).expect("uri").connect().await.expect("connect");

@@ -226,9 +226,15 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
                 phone: who.phone,
                 id_number: who.id_number,
                 address: who.address,
+                email: who.email,
+                first_name: who.first_name,
+                last_name: who.last_name,
+                device_id: who.device_id,
+                account_id: who.account_id,
                 account: String::new(),
             },
             fast_track: r.fast_track,
+            location: Default::default(),
         };
         let (row, merged) = self.0.file(&c, filing).await?;
         Ok(Response::new(pb::FileComplaintResponse {
@@ -260,11 +266,16 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         } else {
             Some(state_of(r.state).ok_or_else(|| AppError::invalid("state", "is not a state"))?)
         };
-        let (rows, next_page_token) = self.0.list(&c, &r.region_code, state, &page).await?;
+        let listed = self.0.list(&c, &r.region_code, state, &page).await?;
         let (view, today) = (view_of(&c), self.0.clock.today());
         Ok(Response::new(pb::ListComplaintsResponse {
-            complaints: rows.iter().map(|x| complaint_pb(x, view, today)).collect(),
-            next_page_token,
+            complaints: listed
+                .rows
+                .iter()
+                .map(|x| complaint_pb(x, view, today))
+                .collect(),
+            next_page_token: listed.next_page_token,
+            discipline_reports: listed.discipline_reports,
         }))
     }
 
@@ -319,6 +330,11 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
                 phone: i.phone,
                 id_number: i.id_number,
                 address: i.address,
+                email: i.email,
+                first_name: i.first_name,
+                last_name: i.last_name,
+                device_id: i.device_id,
+                account_id: i.account_id,
             }),
         }))
     }

@@ -9,6 +9,8 @@ use uuid::Uuid;
 use xiaoneng_calendar::Calendar;
 use xiaoneng_kit::{AppError, AppResult, Violations};
 
+pub mod sight;
+
 xiaoneng_kit::named_enum! {
     /// The reasons a client switches on (FAILED_PRECONDITION), listed in the proto.
     pub enum Reason {
@@ -169,6 +171,17 @@ pub struct Identity {
     /// The account that filed it online ('' for the hotline, mailbox or on site).
     #[serde(default)]
     pub account: String,
+    /// What an Open311 client sends of its user, each in its own field.
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub device_id: String,
+    #[serde(default)]
+    pub account_id: String,
 }
 
 impl Identity {
@@ -177,6 +190,11 @@ impl Identity {
             && self.phone.trim().is_empty()
             && self.id_number.trim().is_empty()
             && self.address.trim().is_empty()
+            && self.email.trim().is_empty()
+            && self.first_name.trim().is_empty()
+            && self.last_name.trim().is_empty()
+            && self.device_id.trim().is_empty()
+            && self.account_id.trim().is_empty()
     }
 
     /// What identifies the same complainant across filings: the ID number, else the phone,
@@ -190,6 +208,8 @@ impl Identity {
             Some(format!("phone:{phone}"))
         } else if !self.account.is_empty() {
             Some(format!("account:{}", self.account))
+        } else if !self.email.trim().is_empty() {
+            Some(format!("email:{}", self.email.trim().to_lowercase()))
         } else {
             None
         }
@@ -205,7 +225,7 @@ pub struct Sealed {
 }
 
 /// A filing, parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewComplaint {
     pub region_code: String,
     pub kind: Kind,
@@ -218,6 +238,17 @@ pub struct NewComplaint {
     pub attachments: Vec<String>,
     pub identity: Option<Identity>,
     pub fast_track: bool,
+    pub location: Location,
+}
+
+/// Where the matter complained of happened, as an Open311 client gives it (`address_string`,
+/// `address_id`, `lat`, `long`): public like the substance, returned as sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Location {
+    pub address: String,
+    pub address_id: String,
+    pub lat: Option<f64>,
+    pub long: Option<f64>,
 }
 
 /// The raw filing, as the adapters (gRPC, Open311) hand it over.
@@ -234,6 +265,7 @@ pub struct Filing {
     pub attachments: Vec<String>,
     pub identity: Identity,
     pub fast_track: bool,
+    pub location: Location,
 }
 
 impl NewComplaint {
@@ -283,6 +315,22 @@ impl NewComplaint {
                 &format!("at most {max} characters"),
             );
         }
+        let l = &f.location;
+        v.check(
+            l.lat.is_none_or(|x| (-90.0..=90.0).contains(&x)),
+            "lat",
+            "must lie between -90 and 90",
+        );
+        v.check(
+            l.long.is_none_or(|x| (-180.0..=180.0).contains(&x)),
+            "long",
+            "must lie between -180 and 180",
+        );
+        v.check(
+            l.lat.is_some() == l.long.is_some(),
+            "long",
+            "lat and long come together",
+        );
         v.into_result()?;
         let identity =
             (!f.identity.is_empty() || !f.identity.account.is_empty()).then_some(f.identity);
@@ -298,6 +346,11 @@ impl NewComplaint {
             attachments: f.attachments,
             identity,
             fast_track: f.fast_track,
+            location: Location {
+                address: f.location.address.trim().to_string(),
+                address_id: f.location.address_id.trim().to_string(),
+                ..f.location
+            },
         })
     }
 
@@ -345,6 +398,27 @@ pub struct ComplaintRow {
     pub version: i64,
     /// HMAC of the filing account: a citizen finds their own without it being stored.
     pub filer_hash: String,
+    pub address: String,
+    pub address_id: String,
+    pub lat: Option<f64>,
+    pub long: Option<f64>,
+    /// The last change of its state (filed, merged into, each step).
+    pub updated_at: DateTime<Utc>,
+    /// The filed description sealed (`description` holds it masked).
+    pub text_key_id: Option<String>,
+    pub text_nonce: Option<Vec<u8>>,
+    pub text_cipher: Option<Vec<u8>>,
+}
+
+impl ComplaintRow {
+    /// The sealed description, if it was sealed.
+    pub fn sealed_text(&self) -> Option<Sealed> {
+        Some(Sealed {
+            key_id: self.text_key_id.clone()?,
+            nonce: self.text_nonce.clone()?,
+            cipher: self.text_cipher.clone()?,
+        })
+    }
 }
 
 /// A step of the closed loop.
@@ -675,6 +749,14 @@ mod tests {
             filed_at: Utc::now(),
             version: 1,
             filer_hash: String::new(),
+            address: String::new(),
+            address_id: String::new(),
+            lat: None,
+            long: None,
+            updated_at: Utc::now(),
+            text_key_id: None,
+            text_nonce: None,
+            text_cipher: None,
         }
     }
 

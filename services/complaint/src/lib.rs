@@ -45,6 +45,10 @@ pub struct Open311Settings {
     /// The jurisdiction a request without `jurisdiction_id` falls in (the city or county the
     /// deployment serves); requests may name any county inside it.
     pub jurisdiction: String,
+    /// Whether the public reads list a region's complaints, by region code (a county's own
+    /// setting, else its city's; listed when neither says): `publish.410703 = false` withholds
+    /// a county.
+    pub publish: BTreeMap<String, bool>,
 }
 
 impl Default for Open311Settings {
@@ -53,6 +57,7 @@ impl Default for Open311Settings {
             addr: format!("127.0.0.1:{}", ServiceKind::Complaint.default_port() + 2000),
             api_keys: BTreeMap::new(),
             jurisdiction: "410700".into(),
+            publish: BTreeMap::new(),
         }
     }
 }

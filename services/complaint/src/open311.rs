@@ -4,7 +4,8 @@
 //! `service_code`, `start_date`, `end_date`, `status`) and `GET requests/{id}`, each as `.json`
 //! or `.xml`, under `/open311/v2/`. `jurisdiction_id` names the deployment's city or one of its
 //! counties. Errors are shaped as the spec shapes them: a list of `{code, description}`.
-//! Reads are public and show the substance only, masked; never an identity.
+//! Reads are public and show the substance only, masked; never an identity, never a
+//! discipline report, nothing of a region that withholds its complaints.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +19,11 @@ use xiaoneng_kit::auth::{roles, Caller};
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::AppError;
 
-use crate::domain::{ComplaintRow, Filing, Identity, Kind, State, TargetKind, View};
-use crate::service::Complaints;
+use crate::domain::sight::{Facts, Reader};
+use crate::domain::{
+    ComplaintRow, Filing, Finding, Identity, Kind, Location, State, TargetKind, View,
+};
+use crate::service::{Complaints, Scope};
 use crate::Open311Settings;
 
 #[derive(Clone)]
@@ -61,6 +65,7 @@ enum V {
     S(String),
     B(bool),
     N(i64),
+    F(f64),
     Null,
     /// An object: ordered fields.
     O(Vec<(&'static str, V)>),
@@ -78,6 +83,7 @@ fn json(v: &V) -> serde_json::Value {
         V::S(x) => J::String(x.clone()),
         V::B(b) => J::Bool(*b),
         V::N(n) => J::from(*n),
+        V::F(x) => J::from(*x),
         V::Null => J::Null,
         V::O(fields) => J::Object(
             fields
@@ -102,6 +108,7 @@ fn xml(v: &V, out: &mut String) {
         V::S(x) => out.push_str(&escape(x)),
         V::B(b) => out.push_str(if *b { "true" } else { "false" }),
         V::N(n) => out.push_str(&n.to_string()),
+        V::F(x) => out.push_str(&x.to_string()),
         V::Null => {}
         V::O(fields) => {
             for (k, v) in fields {
@@ -184,7 +191,31 @@ impl App {
         }
     }
 
-    /// The caller the endpoint acts as: the `system` role in the jurisdiction.
+    /// The public's scope: the jurisdiction asked for, read as [`Reader::Public`] (never a
+    /// discipline report).
+    fn public(&self, region: RegionCode) -> Scope {
+        Scope {
+            region,
+            reader: Reader::Public,
+        }
+    }
+
+    /// Whether the complaint's region publishes its complaints (its own setting, else its
+    /// city's, else yes).
+    fn published(&self, c: &ComplaintRow) -> bool {
+        let city = c
+            .region_code
+            .get(..4)
+            .map(|x| format!("{x}00"))
+            .unwrap_or_default();
+        let p = &self.settings.publish;
+        p.get(&c.region_code)
+            .or_else(|| p.get(&city))
+            .copied()
+            .unwrap_or(true)
+    }
+
+    /// The caller a filing acts as: the `system` role in the jurisdiction.
     fn caller(&self, client: &str, region: RegionCode) -> Caller {
         Caller {
             subject: format!("open311:{client}"),
@@ -361,12 +392,22 @@ async fn root_post(
         k => Kind::from_name(k),
     };
     let name = format!("{}{}", field("last_name"), field("first_name"));
-    let email = field("email");
-    let mut description = field("description");
-    let address = field("address_string");
-    if !address.is_empty() {
-        description = format!("{description}(地点: {address})");
-    }
+    let coordinate = |k: &str| -> Result<Option<f64>, Response> {
+        let v = field(k);
+        if v.trim().is_empty() {
+            return Ok(None);
+        }
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(Some)
+            .ok_or_else(|| error(f, StatusCode::BAD_REQUEST, &format!("{k} must be a number")))
+    };
+    let (lat, long) = match (coordinate("lat"), coordinate("long")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
     let filing = Filing {
         region_code: region.as_str().to_string(),
         kind,
@@ -375,7 +416,7 @@ async fn root_post(
         target_kind: TargetKind::from_name(&field("attribute[target_kind]")),
         target_id: field("attribute[target_id]"),
         target_department: String::new(),
-        description,
+        description: field("description"),
         attachments: form
             .iter()
             .filter(|(k, _)| k == "media_url")
@@ -385,20 +426,29 @@ async fn root_post(
             name,
             phone: field("phone"),
             id_number: String::new(),
-            address: if email.is_empty() {
-                String::new()
-            } else {
-                format!("email:{email}")
-            },
+            address: String::new(),
+            email: field("email"),
+            first_name: field("first_name"),
+            last_name: field("last_name"),
+            device_id: field("device_id"),
+            account_id: field("account_id"),
             account: String::new(),
         },
         fast_track: false,
+        location: Location {
+            address: field("address_string"),
+            address_id: field("address_id"),
+            lat,
+            long,
+        },
     };
     let caller = app.caller(client, region);
     match app.complaints.file(&caller, filing).await {
         Ok((row, merged)) => {
             let notice = if merged {
                 "已并入同一投诉人对同一对象的在办投诉".to_string()
+            } else if Facts::from(&row).discipline_report() {
+                format!("已转纪检监察机关办理, 不公开, 办理期限 {}", due(&row))
             } else {
                 format!("已受理, 办理期限 {}", due(&row))
             };
@@ -440,33 +490,55 @@ fn rfc3339(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
-/// A request as the public sees it: substance masked, the legal clock's deadline (the end of
-/// its working day) as `expected_datetime`.
+/// The human-readable note of where a request stands, in Chinese (the public's words, not
+/// the state's name).
+fn status_notes(c: &ComplaintRow) -> String {
+    let view = View::Substance;
+    match c.state {
+        State::Registered => "已登记, 待分办".to_string(),
+        State::Assigned => format!("已分办至{}, 待调查核实", c.assigned_to),
+        State::Investigating if c.reopened > 0 => "投诉人对答复不满意, 已重新调查".to_string(),
+        State::Investigating => "正在调查核实".to_string(),
+        State::Concluded => match c.finding {
+            Some(Finding::Substantiated) => "调查完毕: 反映属实, 待答复".to_string(),
+            Some(Finding::PartlySubstantiated) => "调查完毕: 反映部分属实, 待答复".to_string(),
+            _ => "调查完毕: 反映不属实, 待答复".to_string(),
+        },
+        State::Replied => format!("已答复: {}", view.text(&c.reply)),
+        State::CalledBack => "已答复并回访".to_string(),
+        State::Closed => "已办结".to_string(),
+    }
+}
+
+/// A request as the public sees it: substance masked, where it happened as sent, the legal
+/// clock's deadline (the end of its working day) as `expected_datetime`, the department it
+/// is assigned to as `agency_responsible`.
 fn request_doc(c: &ComplaintRow, name: &str) -> V {
     let view = View::Substance;
     let open = c.state != State::Closed;
-    let mut notes = format!("{}", c.state.name());
-    if !c.reply.is_empty() {
-        notes = format!("{notes}: {}", view.text(&c.reply));
-    }
+    let coordinate = |x: Option<f64>| x.map(V::F).unwrap_or(V::Null);
     V::O(vec![
         ("service_request_id", s(c.id.to_string())),
         ("status", s(if open { "open" } else { "closed" })),
-        ("status_notes", s(notes)),
+        ("status_notes", s(status_notes(c))),
         ("service_name", s(name)),
         ("service_code", s(&c.category)),
         ("description", s(view.text(&c.description))),
         ("agency_responsible", s(&c.assigned_to)),
         ("service_notice", s("")),
         ("requested_datetime", s(rfc3339(c.filed_at))),
+        ("updated_datetime", s(rfc3339(c.updated_at))),
         (
             "expected_datetime",
             c.due_on
                 .map(|d| s(format!("{d}T18:00:00+08:00")))
                 .unwrap_or(V::Null),
         ),
-        ("address", s("")),
+        ("address", s(&c.address)),
+        ("address_id", s(&c.address_id)),
         ("zipcode", s("")),
+        ("lat", coordinate(c.lat)),
+        ("long", coordinate(c.long)),
         (
             "media_url",
             s(c.attachments.first().cloned().unwrap_or_default()),
@@ -480,7 +552,7 @@ async fn list_requests(
     region: RegionCode,
     q: &BTreeMap<String, String>,
 ) -> Response {
-    let caller = app.caller("public", region.clone());
+    let scope = app.public(region.clone());
     let cats = app.complaints.rules.categories(region.as_str());
     let name_of = |code: &str| {
         cats.iter()
@@ -498,7 +570,7 @@ async fn list_requests(
                     "service_request_id must list ids",
                 );
             };
-            match app.complaints.get(&caller, id).await {
+            match app.complaints.get_in(&scope, id).await {
                 Ok(r) => rows.push(r),
                 Err(AppError::NotFound { .. }) => {}
                 Err(e) => return app_error(f, e),
@@ -511,10 +583,10 @@ async fn list_requests(
         };
         match app
             .complaints
-            .list(&caller, region.as_str(), None, &page)
+            .list_in(&scope, region.as_str(), None, &page)
             .await
         {
-            Ok((r, _)) => rows = r,
+            Ok(listed) => rows = listed.rows,
             Err(e) => return app_error(f, e),
         }
     }
@@ -546,6 +618,7 @@ async fn list_requests(
         .unwrap_or_default();
     let docs: Vec<V> = rows
         .iter()
+        .filter(|c| app.published(c))
         .filter(|c| codes.is_empty() || codes.contains(&c.category.as_str()))
         .filter(|c| start.is_none_or(|t| c.filed_at >= t) && end.is_none_or(|t| c.filed_at <= t))
         .filter(|c| match status {
@@ -573,8 +646,10 @@ async fn one_request(
     let Ok(id) = uuid::Uuid::parse_str(id) else {
         return error(f, StatusCode::NOT_FOUND, "service_request_id not found");
     };
-    let caller = app.caller("public", region.clone());
-    match app.complaints.get(&caller, id).await {
+    match app.complaints.get_in(&app.public(region.clone()), id).await {
+        Ok(c) if !app.published(&c) => {
+            error(f, StatusCode::NOT_FOUND, "service_request_id not found")
+        }
         Ok(c) => {
             let cats = app.complaints.rules.categories(region.as_str());
             let name = cats

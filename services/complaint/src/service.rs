@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
-use xiaoneng_kit::auth::{roles, Audience, Caller};
+use xiaoneng_kit::auth::{roles, Caller};
 use xiaoneng_kit::calendar::{self, LiveCalendars};
 use xiaoneng_kit::clock::BusinessClock;
 use xiaoneng_kit::consumer::EventHandler;
@@ -17,6 +17,7 @@ use xiaoneng_kit::events::ConsumedEvent;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{outbox, AppError, AppResult};
 
+use crate::domain::sight::{Facts, Reader, Sight};
 use crate::domain::{
     self, Category, ComplaintRow, Filing, Identity, Limits, NewComplaint, State, Step, View,
     DISCIPLINE,
@@ -95,18 +96,80 @@ pub fn view_of(caller: &Caller) -> View {
     }
 }
 
+/// The caller's region and what they are to the complaints in it.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub region: RegionCode,
+    pub reader: Reader,
+}
+
+/// A page of complaints and how many discipline reports the reader may only count.
+pub struct Listed {
+    pub rows: Vec<ComplaintRow>,
+    pub next_page_token: String,
+    pub discipline_reports: i64,
+}
+
 impl Complaints {
-    /// Whose complaints the caller reads: a citizen their own (by the filer fingerprint),
-    /// staff their region.
-    fn audience(&self, caller: &Caller) -> Audience {
-        if caller.acts_as_citizen() {
-            Audience::Own {
-                subject: self.filer_hash(&caller.subject),
-                region: caller.region.clone(),
+    /// Who the caller is to complaints ([`crate::domain::sight`]): a citizen by the
+    /// fingerprint of their account; an inspector; the efficiency office, or a platform
+    /// system without a department (the 12345 hotline); else staff of their department.
+    pub fn scope(&self, caller: &Caller) -> Scope {
+        let subject = caller.subject.clone();
+        let reader = if caller.acts_as_citizen() {
+            Reader::Citizen {
+                filer: self.filer_hash(&caller.subject),
             }
+        } else if caller.has_role(roles::INSPECTOR) {
+            Reader::Inspector { subject }
+        } else if caller.has_role(roles::SUPERVISOR)
+            || (caller.has_role(roles::SYSTEM) && caller.department.is_none())
+        {
+            Reader::Office { subject }
         } else {
-            Audience::Region(caller.region.clone())
+            Reader::Unit {
+                subject,
+                department: caller.department.clone(),
+            }
+        };
+        Scope {
+            region: caller.region.clone(),
+            reader,
         }
+    }
+
+    /// Loads a complaint the scope may see, with the view it gets: NOT_FOUND outside the
+    /// region or where the table hides it, PERMISSION_DENIED for another citizen's.
+    async fn load(
+        &self,
+        conn: &mut PgConnection,
+        scope: &Scope,
+        id: Uuid,
+        lock: bool,
+    ) -> AppResult<(ComplaintRow, View)> {
+        let row = store::complaint(conn, id, lock).await?;
+        let region = RegionCode::parse(&row.region_code).map_err(anyhow::Error::msg)?;
+        if !scope.region.contains(&region) {
+            return Err(AppError::not_found("complaint", id.to_string()));
+        }
+        match scope.reader.sight(&Facts::from(&row)) {
+            Sight::Read(view) => Ok((self.in_view(row, view)?, view)),
+            Sight::Hidden => Err(AppError::not_found("complaint", id.to_string())),
+            Sight::NotTheirs => Err(AppError::PermissionDenied(
+                "a citizen reads and acts only on their own complaint".into(),
+            )),
+        }
+    }
+
+    /// The row as `view` reads it: the complainant and inspectors get the filed words
+    /// unsealed, everyone else the masked text the row keeps.
+    fn in_view(&self, mut row: ComplaintRow, view: View) -> AppResult<ComplaintRow> {
+        if matches!(view, View::Complainant | View::Inspector) {
+            if let Some(s) = row.sealed_text() {
+                row.description = self.vault.open_text(row.id, &s)?;
+            }
+        }
+        Ok(row)
     }
 
     fn filer_hash(&self, account: &str) -> String {
@@ -153,8 +216,7 @@ impl Complaints {
             domain::TargetKind::Complaint => {
                 let prev = Uuid::parse_str(&n.target_id)
                     .map_err(|_| AppError::invalid("target.id", "must be a complaint id"))?;
-                let scope = Audience::Region(caller.region.clone());
-                let p = store::complaint(&mut tx, &scope, prev, false).await?;
+                let (p, _) = self.load(&mut tx, &self.scope(caller), prev, false).await?;
                 linked_complaint = p.id.to_string();
                 linked_case = p.linked_case_id;
             }
@@ -173,7 +235,7 @@ impl Complaints {
                 let row = store::merge(&mut tx, open.id, &n, now).await?;
                 outbox::enqueue(&mut tx, &events::merged(&row)?).await?;
                 tx.commit().await?;
-                return Ok((row, true));
+                return Ok((self.in_view(row, view_of(caller))?, true));
             }
             if linked_complaint.is_empty() {
                 if let Some(prev) = store::answered_before(&mut tx, h, &n, since).await? {
@@ -186,6 +248,7 @@ impl Complaints {
             Some(i) => Some(self.vault.seal(id, i)?),
             None => None,
         };
+        let text = self.vault.seal_text(id, &n.description)?;
         let filer = n
             .identity
             .as_ref()
@@ -208,6 +271,7 @@ impl Complaints {
             filer_hash: &filer,
             complainant_hash: complainant_hash.as_deref(),
             sealed: sealed.as_ref(),
+            text: Some(&text),
             linked_case_id: &linked_case,
             linked_complaint_id: &linked_complaint,
         };
@@ -218,12 +282,16 @@ impl Complaints {
             outbox::enqueue(&mut tx, &ev).await?;
         }
         tx.commit().await?;
-        Ok((row, false))
+        Ok((self.in_view(row, view_of(caller))?, false))
     }
 
     pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<ComplaintRow> {
+        self.get_in(&self.scope(caller), id).await
+    }
+
+    pub async fn get_in(&self, scope: &Scope, id: Uuid) -> AppResult<ComplaintRow> {
         let mut conn = self.pool.acquire().await?;
-        store::complaint(&mut conn, &self.audience(caller), id, false).await
+        Ok(self.load(&mut conn, scope, id, false).await?.0)
     }
 
     pub async fn list(
@@ -232,19 +300,42 @@ impl Complaints {
         region: &str,
         state: Option<State>,
         page: &xiaoneng_kit::paging::PageRequest,
-    ) -> AppResult<(Vec<ComplaintRow>, String)> {
-        let scope = xiaoneng_kit::region::narrow(&caller.region, region, "region_code")?;
-        let filer = caller
-            .acts_as_citizen()
-            .then(|| self.filer_hash(&caller.subject));
-        store::list(
-            &self.pool,
-            &scope.like_pattern(),
-            filer.as_deref(),
-            state,
-            page,
-        )
-        .await
+    ) -> AppResult<Listed> {
+        self.list_in(&self.scope(caller), region, state, page).await
+    }
+
+    /// One page of what the scope may see in `region` (empty: the scope's own), and, for the
+    /// efficiency office, the count of discipline reports it may not read.
+    pub async fn list_in(
+        &self,
+        scope: &Scope,
+        region: &str,
+        state: Option<State>,
+        page: &xiaoneng_kit::paging::PageRequest,
+    ) -> AppResult<Listed> {
+        let narrowed = xiaoneng_kit::region::narrow(&scope.region, region, "region_code")?;
+        let like = narrowed.like_pattern();
+        let filter = scope.reader.filter();
+        let (rows, next_page_token) = store::list(&self.pool, &like, &filter, state, page).await?;
+        let rows = rows
+            .into_iter()
+            .map(|row| match scope.reader.sight(&Facts::from(&row)) {
+                Sight::Read(view) => self.in_view(row, view),
+                _ => Err(AppError::Internal(anyhow::anyhow!(
+                    "a listed complaint the reader may not see"
+                ))),
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        let discipline_reports = if scope.reader.counts_discipline() {
+            store::count_discipline(&self.pool, &like, state).await?
+        } else {
+            0
+        };
+        Ok(Listed {
+            rows,
+            next_page_token,
+            discipline_reports,
+        })
     }
 
     /// One step of the loop, with its events (a conclusion and a callback have their own).
@@ -257,7 +348,7 @@ impl Complaints {
     ) -> AppResult<ComplaintRow> {
         let today = self.clock.today();
         let mut tx = self.pool.begin().await?;
-        let mut c = store::complaint(&mut tx, &self.audience(caller), id, true).await?;
+        let mut c = self.load(&mut tx, &self.scope(caller), id, true).await?.0;
         if expected_version != 0 && expected_version != c.version {
             return Err(AppError::Aborted(format!(
                 "the complaint is at version {}, not {expected_version}",
@@ -265,6 +356,7 @@ impl Complaints {
             )));
         }
         let from = c.advance(step, caller.has_role(roles::INSPECTOR))?;
+        c.updated_at = self.clock.now();
         let c = store::update(&mut tx, &c).await?;
         let ev = events::step(&c, from, &caller.subject, today, Flags::default())?;
         outbox::enqueue(&mut tx, &ev).await?;
@@ -284,9 +376,10 @@ impl Complaints {
         }
         let today = self.clock.today();
         let mut tx = self.pool.begin().await?;
-        let mut c = store::complaint(&mut tx, &self.audience(caller), id, true).await?;
+        let mut c = self.load(&mut tx, &self.scope(caller), id, true).await?.0;
         let limits = self.rules.limits(&c.region_code);
         let from = c.reopen(&limits, &self.calendar(&c.region_code), today)?;
+        c.updated_at = self.clock.now();
         let c = store::update(&mut tx, &c).await?;
         let flags = Flags {
             reopened: true,
@@ -305,9 +398,10 @@ impl Complaints {
     pub async fn extend(&self, caller: &Caller, id: Uuid, reason: &str) -> AppResult<ComplaintRow> {
         let today = self.clock.today();
         let mut tx = self.pool.begin().await?;
-        let mut c = store::complaint(&mut tx, &self.audience(caller), id, true).await?;
+        let mut c = self.load(&mut tx, &self.scope(caller), id, true).await?.0;
         let limits = self.rules.limits(&c.region_code);
         c.extend(reason, &limits, &self.calendar(&c.region_code))?;
+        c.updated_at = self.clock.now();
         let c = store::update(&mut tx, &c).await?;
         let flags = Flags {
             extended: true,
@@ -338,7 +432,7 @@ impl Complaints {
             ));
         }
         let mut tx = self.pool.begin().await?;
-        let c = store::complaint(&mut tx, &self.audience(caller), id, false).await?;
+        let c = self.load(&mut tx, &self.scope(caller), id, false).await?.0;
         store::audit_read(&mut tx, &c, &caller.subject, purpose, self.clock.now()).await?;
         let identity = match store::sealed(&mut tx, id).await? {
             Some(s) => Some(self.vault.open(id, &s)?),

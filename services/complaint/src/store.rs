@@ -4,17 +4,16 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
-use xiaoneng_kit::auth::Audience;
-use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{AppError, AppResult};
 
+use crate::domain::sight::ListFilter;
 use crate::domain::{ComplaintRow, NewComplaint, Sealed, State};
 
 const COLUMNS: &str = "id, region_code, kind, category, channel, target_kind, target_id, target_department,
     description, attachments, anonymous, fast_track, state, assigned_to, to_discipline, started_on, due_on,
     escalated, extended, extension_reason, finding, findings, responsible_unit, responsible_person, reply,
     satisfaction, callback_note, reopened, merged, linked_case_id, linked_complaint_id, filed_at, version,
-    filer_hash";
+    filer_hash, address, address_id, lat, long, updated_at, text_key_id, text_nonce, text_cipher";
 
 /// What a new row carries besides the filing.
 pub struct Registration<'a> {
@@ -27,6 +26,8 @@ pub struct Registration<'a> {
     pub filer_hash: &'a str,
     pub complainant_hash: Option<&'a str>,
     pub sealed: Option<&'a Sealed>,
+    /// The description sealed (the row stores it masked).
+    pub text: Option<&'a Sealed>,
     pub linked_case_id: &'a str,
     pub linked_complaint_id: &'a str,
 }
@@ -40,9 +41,10 @@ pub async fn insert(
         "INSERT INTO complaints (id, region_code, kind, category, channel, target_kind, target_id, target_department,
             description, attachments, anonymous, fast_track, state, assigned_to, to_discipline, started_on, due_on,
             filed_at, filer_hash, complainant_hash, identity_key_id, identity_nonce, identity_cipher,
-            linked_case_id, linked_complaint_id)
+            linked_case_id, linked_complaint_id, address, address_id, lat, long, updated_at,
+            text_key_id, text_nonce, text_cipher)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-            $22, $23, $24, $25)
+            $22, $23, $24, $25, $26, $27, $28, $29, $18, $30, $31, $32)
          RETURNING {COLUMNS}"
     ))
     .bind(r.id)
@@ -53,7 +55,7 @@ pub async fn insert(
     .bind(n.target_kind)
     .bind(&n.target_id)
     .bind(&n.target_department)
-    .bind(&n.description)
+    .bind(xiaoneng_kit::mask::text(&n.description))
     .bind(&n.attachments)
     .bind(n.identity.is_none())
     .bind(n.fast_track)
@@ -70,6 +72,13 @@ pub async fn insert(
     .bind(r.sealed.map(|s| s.cipher.as_slice()))
     .bind(r.linked_case_id)
     .bind(r.linked_complaint_id)
+    .bind(&n.location.address)
+    .bind(&n.location.address_id)
+    .bind(n.location.lat)
+    .bind(n.location.long)
+    .bind(r.text.map(|s| s.key_id.as_str()))
+    .bind(r.text.map(|s| s.nonce.as_slice()))
+    .bind(r.text.map(|s| s.cipher.as_slice()))
     .fetch_one(conn)
     .await?)
 }
@@ -121,38 +130,31 @@ pub async fn merge(
     )
     .bind(id)
     .bind(n.channel)
-    .bind(&n.description)
+    .bind(xiaoneng_kit::mask::text(&n.description))
     .bind(at)
     .execute(&mut *conn)
     .await?;
     Ok(sqlx::query_as(&format!(
-        "UPDATE complaints SET merged = merged + 1, version = version + 1 WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE complaints SET merged = merged + 1, version = version + 1, updated_at = $2 WHERE id = $1
+         RETURNING {COLUMNS}"
     ))
     .bind(id)
+    .bind(at)
     .fetch_one(conn)
     .await?)
 }
 
-/// A complaint the audience may see (NOT_FOUND outside the region, PERMISSION_DENIED for a
-/// citizen's complaint that is not theirs: the audience's subject is the filer fingerprint),
-/// locked when `lock`.
-pub async fn complaint(
-    conn: &mut PgConnection,
-    scope: &Audience,
-    id: Uuid,
-    lock: bool,
-) -> AppResult<ComplaintRow> {
+/// A complaint by id (NOT_FOUND when there is none), locked when `lock`. Who may see it is
+/// the service's to decide ([`crate::domain::sight`]).
+pub async fn complaint(conn: &mut PgConnection, id: Uuid, lock: bool) -> AppResult<ComplaintRow> {
     let lock = if lock { " FOR UPDATE" } else { "" };
-    let row: ComplaintRow = sqlx::query_as(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM complaints WHERE id = $1{lock}"
     ))
     .bind(id)
     .fetch_optional(conn)
     .await?
-    .ok_or_else(|| AppError::not_found("complaint", id.to_string()))?;
-    let region = RegionCode::parse(&row.region_code).map_err(anyhow::Error::msg)?;
-    scope.check("complaint", &id.to_string(), &region, &row.filer_hash)?;
-    Ok(row)
+    .ok_or_else(|| AppError::not_found("complaint", id.to_string()))
 }
 
 /// Writes a complaint's mutable state, if its version is still `version`.
@@ -161,7 +163,7 @@ pub async fn update(conn: &mut PgConnection, r: &ComplaintRow) -> AppResult<Comp
         "UPDATE complaints SET state = $2, assigned_to = $3, started_on = $4, due_on = $5, escalated = $6,
             extended = $7, extension_reason = $8, finding = $9, findings = $10, responsible_unit = $11,
             responsible_person = $12, reply = $13, satisfaction = $14, callback_note = $15, reopened = $16,
-            version = version + 1
+            version = version + 1, updated_at = $18
          WHERE id = $1 AND version = $17 RETURNING {COLUMNS}"
     ))
     .bind(r.id)
@@ -181,6 +183,7 @@ pub async fn update(conn: &mut PgConnection, r: &ComplaintRow) -> AppResult<Comp
     .bind(&r.callback_note)
     .bind(r.reopened)
     .bind(r.version)
+    .bind(r.updated_at)
     .fetch_optional(conn)
     .await?
     .ok_or_else(|| AppError::Aborted("the complaint changed meanwhile; read it again".into()))
@@ -246,12 +249,19 @@ pub async fn reads(
     .await?)
 }
 
-/// Complaints in regions matching `region_like` (a citizen's own when `filer` is set),
-/// optionally in one state, newest first, one page.
+/// The SQL of [`ListFilter`]: the same table as [`crate::domain::sight`], bound from $2.
+const SIGHT: &str = "($2::text IS NULL OR filer_hash = $2)
+    AND ($3::text IS NULL OR NOT ((target_kind = 'staff' AND target_id = $3) OR responsible_person = $3))
+    AND ($4 OR NOT (to_discipline OR assigned_to = 'discipline'))
+    AND ($5::text IS NULL OR assigned_to = $5)
+    AND NOT $6";
+
+/// Complaints in regions matching `region_like` that the filter admits, optionally in one
+/// state, newest first, one page.
 pub async fn list(
     pool: &PgPool,
     region_like: &str,
-    filer: Option<&str>,
+    filter: &ListFilter,
     state: Option<State>,
     page: &xiaoneng_kit::paging::PageRequest,
 ) -> AppResult<(Vec<ComplaintRow>, String)> {
@@ -263,18 +273,39 @@ pub async fn list(
     };
     let rows: Vec<ComplaintRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM complaints
-         WHERE region_code LIKE $1 AND ($2::text IS NULL OR filer_hash = $2)
-           AND ($3::text IS NULL OR state = $3) AND ($4::uuid IS NULL OR id < $4)
-         ORDER BY id DESC LIMIT $5"
+         WHERE region_code LIKE $1 AND {SIGHT}
+           AND ($7::text IS NULL OR state = $7) AND ($8::uuid IS NULL OR id < $8)
+         ORDER BY id DESC LIMIT $9"
     ))
     .bind(region_like)
-    .bind(filer)
+    .bind(&filter.filer)
+    .bind(&filter.not_naming)
+    .bind(filter.discipline)
+    .bind(&filter.assigned_to)
+    .bind(filter.nothing)
     .bind(state)
     .bind(before)
     .bind(page.size + 1)
     .fetch_all(pool)
     .await?;
     Ok(page.finish(rows, |r| r.id.to_string()))
+}
+
+/// How many discipline reports lie in regions matching `region_like` (optionally in one
+/// state): the count the efficiency office may see.
+pub async fn count_discipline(
+    pool: &PgPool,
+    region_like: &str,
+    state: Option<State>,
+) -> AppResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM complaints WHERE region_code LIKE $1
+           AND (to_discipline OR assigned_to = 'discipline') AND ($2::text IS NULL OR state = $2)",
+    )
+    .bind(region_like)
+    .bind(state)
+    .fetch_one(pool)
+    .await?)
 }
 
 /// Running complaints due on `today` not yet reminded for that deadline, locked for the

@@ -43,6 +43,14 @@ fn decode_key(b64: &str, what: &str) -> Result<Vec<u8>, String> {
     Ok(k)
 }
 
+/// The associated data of a sealed text: the complaint's id and what it is, so that an
+/// identity and a text never open as each other.
+fn text_aad(id: Uuid) -> Vec<u8> {
+    let mut aad = id.as_bytes().to_vec();
+    aad.extend_from_slice(b"/description");
+    aad
+}
+
 impl Vault {
     /// Keys by id (base64 of 32 bytes each), the id new rows are sealed with, and the
     /// fingerprint key (base64 of 32 bytes).
@@ -75,17 +83,26 @@ impl Vault {
 
     /// Seals `identity` for the complaint `id` with the active key.
     pub fn seal(&self, id: Uuid, identity: &Identity) -> anyhow::Result<Sealed> {
+        self.seal_bytes(&serde_json::to_vec(identity)?, id.as_bytes())
+    }
+
+    /// Seals the complainant's own words (the filed description) for the complaint `id`: the
+    /// row keeps them masked in clear, the complainant and inspectors read them unsealed.
+    pub fn seal_text(&self, id: Uuid, text: &str) -> anyhow::Result<Sealed> {
+        self.seal_bytes(text.as_bytes(), &text_aad(id))
+    }
+
+    /// Opens the words sealed with [`Vault::seal_text`].
+    pub fn open_text(&self, id: Uuid, s: &Sealed) -> anyhow::Result<String> {
+        let plain = self.open_bytes(s, &text_aad(id))?;
+        Ok(String::from_utf8(plain)?)
+    }
+
+    fn seal_bytes(&self, plain: &[u8], aad: &[u8]) -> anyhow::Result<Sealed> {
         let cipher = &self.keys[&self.active];
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let plain = serde_json::to_vec(identity)?;
         let sealed = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: &plain,
-                    aad: id.as_bytes(),
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plain, aad })
             .map_err(|_| anyhow::anyhow!("sealing failed"))?;
         Ok(Sealed {
             key_id: self.active.clone(),
@@ -96,6 +113,10 @@ impl Vault {
 
     /// Opens the identity sealed for complaint `id`, with the key it names.
     pub fn open(&self, id: Uuid, s: &Sealed) -> anyhow::Result<Identity> {
+        Ok(serde_json::from_slice(&self.open_bytes(s, id.as_bytes())?)?)
+    }
+
+    fn open_bytes(&self, s: &Sealed, aad: &[u8]) -> anyhow::Result<Vec<u8>> {
         let cipher = self
             .keys
             .get(&s.key_id)
@@ -104,19 +125,16 @@ impl Vault {
             .nonce
             .as_slice()
             .try_into()
-            .map_err(|_| anyhow::anyhow!("a sealed identity with a bad nonce"))?;
-        let plain = cipher
+            .map_err(|_| anyhow::anyhow!("a sealed value with a bad nonce"))?;
+        cipher
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
                     msg: &s.cipher,
-                    aad: id.as_bytes(),
+                    aad,
                 },
             )
-            .map_err(|_| {
-                anyhow::anyhow!("the sealed identity does not open (key or row mismatch)")
-            })?;
-        Ok(serde_json::from_slice(&plain)?)
+            .map_err(|_| anyhow::anyhow!("the sealed value does not open (key or row mismatch)"))
     }
 
     /// HMAC-SHA256 of `what` (hex): equal inputs give equal fingerprints, and nothing is
@@ -175,6 +193,22 @@ mod tests {
         assert_eq!(rotated.seal(id, &identity()).unwrap().key_id, "k2");
         let s2 = v.seal(id, &identity()).unwrap();
         assert_ne!(s.nonce, s2.nonce, "a fresh nonce each time");
+    }
+
+    #[test]
+    fn a_sealed_text_opens_only_as_its_complaints_text() {
+        let v = vault("k1");
+        let id = Uuid::now_v7();
+        let s = v.seal_text(id, "我是张三, 电话13812345678").unwrap();
+        assert!(!String::from_utf8_lossy(&s.cipher).contains("13812345678"));
+        assert_eq!(v.open_text(id, &s).unwrap(), "我是张三, 电话13812345678");
+        assert!(v.open_text(Uuid::now_v7(), &s).is_err());
+        let identity = v.seal(id, &identity()).unwrap();
+        assert!(
+            v.open_text(id, &identity).is_err(),
+            "an identity never opens as a text"
+        );
+        assert!(v.open(id, &s).is_err(), "nor a text as an identity");
     }
 
     #[test]
