@@ -173,6 +173,24 @@ impl ServiceProc {
         ServiceProc { kind, port, database, env, child: None, log }
     }
 
+    /// Another replica of this service, started: the same settings, database and consumer
+    /// group, on ports of its own.
+    pub async fn replica(&self) -> ServiceProc {
+        let brokers = self.env.get("XIAONENG__KAFKA__BROKERS").cloned().unwrap_or_default();
+        let mut r = ServiceProc::configure(self.kind, &brokers, &[]);
+        let own =
+            ["XIAONENG__SERVICE__GRPC_ADDR", "XIAONENG__SERVICE__METRICS_ADDR", "XIAONENG__DOMAIN__OPEN311__ADDR"];
+        for (k, v) in &self.env {
+            if !own.contains(&k.as_str()) {
+                r.env.insert(k.clone(), v.clone());
+            }
+        }
+        r.database = self.database.clone();
+        r.spawn();
+        r.wait_serving().await;
+        r
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log");
         let child = Command::new(binary(&format!("xiaoneng-{}", self.kind.name())))

@@ -605,13 +605,8 @@ pub async fn ranking(
     for (k, e) in expected {
         observed.entry(k).or_default().expected_on_time = e;
     }
-    for r in store::records_in(pool, &scope.like_pattern(), from, to).await? {
-        if r.exemption_reason.is_some() {
-            continue;
-        }
-        let o = observed.entry(key(&r.unit, &r.person)).or_default();
-        *o.records.entry(r.level.name().to_string()).or_default() += 1;
-    }
+    let records = store::records_in(pool, &scope.like_pattern(), from, to).await?;
+    scoring::count_records(&mut observed, &records, |r| key(&r.unit, &r.person));
     observed.remove("");
     let mut conn = pool.acquire().await?;
     let (version, weights) = match in_force(&mut conn, scope.as_str(), to).await? {
@@ -621,7 +616,8 @@ pub async fn ranking(
     Ok((scoring::rank(observed, &weights), version))
 }
 
-/// Records an action on a ranked unit or person once, with its event.
+/// Records an action on a unit or person at the bottom (or, a commendation, the top) of the
+/// period's ranking once, with its event.
 pub async fn record_action(
     pool: &PgPool,
     scope: &RegionCode,
@@ -640,6 +636,9 @@ pub async fn record_action(
         "must be interview, training, adjustment or commendation",
     );
     v.into_result()?;
+    let (units, _) = ranking(pool, scope, period, false).await?;
+    let (staff, _) = ranking(pool, scope, period, true).await?;
+    crate::domain::bulletin::check_action(&a.action, &a.key, &[&units, &staff])?;
     let mut tx = pool.begin().await?;
     if !store::insert_action(&mut tx, scope.as_str(), period, a, by).await? {
         return Err(AppError::AlreadyExists(

@@ -1809,15 +1809,23 @@ mod tests {
                 (Escalation::Red, d("2026-10-08")),
             ]
         );
-        // A closed pause of 3 working days (21-23 Sep) moves every date by 3 working days.
+        // A closed pause of 3 working days (20 Sep, a make-up Sunday, to the 23rd) moves the
+        // deadline from Thu 24 Sep by 3 working days (28, 29, 30: Mid-Autumn 25-27 skipped) to
+        // Wed 30 Sep: the warning comes on Mon 28th (29, 30 left), the yellow card the day after
+        // the deadline (Thu 1 Oct), the red after 3 more working days (8, 9, 10 Oct, the
+        // make-up Saturday): Mon 12 Oct.
         let mut paused = clock.clone();
         paused.pause(d("2026-09-20")).unwrap();
         paused.resume(d("2026-09-23")).unwrap();
         let moved = escalation_dates(&cal, &paused, 2, 3);
-        for ((l0, d0), (l1, d1)) in dates.iter().zip(&moved) {
-            assert_eq!(l0, l1);
-            assert_eq!(cal.working_days_between(*d0, *d1), 3, "{l0:?}: {d0} → {d1}");
-        }
+        assert_eq!(
+            moved,
+            [
+                (Escalation::Warning, d("2026-09-28")),
+                (Escalation::Yellow, d("2026-10-01")),
+                (Escalation::Red, d("2026-10-12")),
+            ]
+        );
         for (level, date) in dates {
             assert_eq!(
                 escalation(&cal, &clock, date, 2, 3),

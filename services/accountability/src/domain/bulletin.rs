@@ -22,6 +22,38 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("commendation", "通报表扬"),
 ];
 
+/// Whether `action` may be taken on `key` given the period's ranking(s): a commendation on
+/// the top, 约谈, off-post training or an adjustment on the bottom — anything else, or a key
+/// not ranked, is FAILED_PRECONDITION `NOT_AT_THE_RANKING_EDGE`.
+pub fn check_action(
+    action: &str,
+    key: &str,
+    rankings: &[&[Ranked]],
+) -> xiaoneng_kit::AppResult<()> {
+    let row = rankings
+        .iter()
+        .flat_map(|r| r.iter())
+        .find(|r| r.key == key);
+    let ok = match row {
+        Some(r) if action == "commendation" => r.top,
+        Some(r) => r.bottom,
+        None => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let why = match row {
+        None => format!("{key} is not ranked in the period"),
+        Some(r) if r.rank.is_none() => format!("{key} has too few observations to be ranked"),
+        Some(_) if action == "commendation" => format!("{key} is not at the top of the ranking"),
+        Some(_) => format!("{key} is not at the bottom of the ranking (末位)"),
+    };
+    Err(xiaoneng_kit::AppError::precondition(
+        "NOT_AT_THE_RANKING_EDGE",
+        &format!("{why}: a commendation belongs to the top, 约谈, off-post training and an adjustment to the bottom"),
+    ))
+}
+
 fn action_name(a: &str) -> &str {
     ACTIONS
         .iter()
@@ -244,4 +276,79 @@ pub fn render(
     }
     html.push_str("</article>\n");
     (md, html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::scoring::Observed;
+
+    fn ranked(key: &str, rank: Option<u32>, top: bool, bottom: bool) -> Ranked {
+        Ranked {
+            key: key.into(),
+            observed: Observed::default(),
+            satisfaction: None,
+            on_time_index: None,
+            penalty: 0.0,
+            score: 50.0,
+            rank,
+            bottom,
+            top,
+        }
+    }
+
+    #[test]
+    fn actions_belong_to_the_edges_of_the_ranking() {
+        let units = [
+            ranked("甲局", Some(1), true, false),
+            ranked("乙局", Some(2), false, false),
+            ranked("丙局", Some(3), false, true),
+            ranked("丁局", None, false, false),
+        ];
+        let ok = |action: &str, key: &str| check_action(action, key, &[&units]).is_ok();
+        assert!(ok("commendation", "甲局"));
+        assert!(ok("interview", "丙局") && ok("training", "丙局") && ok("adjustment", "丙局"));
+        assert!(!ok("interview", "甲局"), "the top is not interviewed");
+        assert!(!ok("commendation", "丙局"), "the bottom is not commended");
+        assert!(!ok("interview", "乙局"), "the middle neither");
+        assert!(
+            !ok("interview", "丁局"),
+            "nor a unit too small to be ranked"
+        );
+        let e = check_action("interview", "戊局", &[&units]).unwrap_err();
+        assert!(matches!(
+            e,
+            xiaoneng_kit::AppError::FailedPrecondition {
+                reason: "NOT_AT_THE_RANKING_EDGE",
+                ..
+            }
+        ));
+    }
+
+    /// Every text that reaches the HTML — a unit's name, a record's title, an action's note —
+    /// is escaped; nothing of it becomes markup.
+    #[test]
+    fn the_bulletin_html_escapes_what_it_quotes() {
+        let evil = "<script>alert(\"x\")</script>&";
+        let units = [ranked(evil, Some(1), true, true)];
+        let actions = [ActionRow {
+            key: evil.into(),
+            action: "interview".into(),
+            note: "<b onmouseover=\"x\">约谈</b>".into(),
+        }];
+        let (md, html) = render("410702", "2026-11", &units, &[], &actions);
+        assert!(
+            !html.contains("<script>") && !html.contains("<b "),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;b onmouseover=&quot;x&quot;&gt;约谈&lt;/b&gt;"),
+            "{html}"
+        );
+        assert!(md.contains(evil), "the Markdown quotes it as written");
+    }
 }

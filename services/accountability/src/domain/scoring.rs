@@ -115,6 +115,19 @@ pub fn expected_on_time(cases: &[Completion]) -> BTreeMap<String, f64> {
 }
 
 /// Scores and ranks the observed keys by the weights.
+/// Counts each record against its unit or person (`key`) by level — an exempted one
+/// (容错纠错) not at all: it stays on record and costs no points.
+pub fn count_records(
+    observed: &mut BTreeMap<String, Observed>,
+    records: &[super::RecordRow],
+    key: impl Fn(&super::RecordRow) -> String,
+) {
+    for r in records.iter().filter(|r| r.exemption_reason.is_none()) {
+        let o = observed.entry(key(r)).or_default();
+        *o.records.entry(r.level.name().to_string()).or_default() += 1;
+    }
+}
+
 pub fn rank(observed: BTreeMap<String, Observed>, w: &Weights) -> Vec<Ranked> {
     let mut rows: Vec<Ranked> = observed
         .into_iter()
@@ -185,6 +198,57 @@ mod tests {
             expected_on_time: expected,
             records: BTreeMap::new(),
         }
+    }
+
+    fn red_card(unit: &str, exempt: bool) -> crate::domain::RecordRow {
+        crate::domain::RecordRow {
+            id: uuid::Uuid::nil(),
+            rule_id: "case-overdue-red".into(),
+            rule_version: "starter-2".into(),
+            region_code: "410702".into(),
+            level: crate::domain::Level::RedCard,
+            title: "超期".into(),
+            unit: unit.into(),
+            person: String::new(),
+            subject: "c1".into(),
+            evidence: vec![],
+            on_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap_or_default(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            exemption_reason: exempt.then(|| "系统故障".to_string()),
+            exemption_approver: exempt.then(|| "效能办".to_string()),
+            exemption_date: None,
+        }
+    }
+
+    /// Three units alike (25 ratings, 20 good): A with an exempted red card scores as C with
+    /// none; B with the same red card not exempted loses the red card's 6 points.
+    #[test]
+    fn an_exempted_record_costs_no_points() {
+        let mut observed: BTreeMap<String, Observed> = ["A", "B", "C"]
+            .iter()
+            .map(|k| (k.to_string(), obs(25, 20, 0, 0, 0.0)))
+            .collect();
+        count_records(
+            &mut observed,
+            &[red_card("A", true), red_card("B", false)],
+            |r| r.unit.clone(),
+        );
+        let ranked = rank(observed, &Weights::default());
+        let score = |k: &str| {
+            ranked
+                .iter()
+                .find(|r| r.key == k)
+                .map(|r| (r.score, r.penalty))
+                .unwrap_or_default()
+        };
+        assert_eq!(score("A"), score("C"));
+        assert_eq!(score("B").1, 6.0);
+        assert!(
+            (score("C").0 - score("B").0 - 6.0).abs() < 1e-9,
+            "{:?} {:?}",
+            score("C"),
+            score("B")
+        );
     }
 
     /// Wilson by hand: 8 of 10 → 0.8, [0.4902, 0.9433]; 0 of 0 → none.

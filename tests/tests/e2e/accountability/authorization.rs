@@ -139,7 +139,7 @@ async fn a_county_acts_on_its_own_records_and_the_city_on_its_counties() {
     assert_eq!(hongqi.get_ranking(ranking.clone()).await.unwrap_err().code(), Code::PermissionDenied);
     city.get_ranking(ranking).await.unwrap();
     let bulletin = apb::PublishBulletinRequest { region_code: other.clone(), period: period.clone() };
-    assert_eq!(hongqi.publish_bulletin(bulletin).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(hongqi.publish_bulletin(bulletin.clone()).await.unwrap_err().code(), Code::PermissionDenied);
     let action = apb::RecordActionRequest {
         region_code: other.clone(),
         period,
@@ -147,7 +147,13 @@ async fn a_county_acts_on_its_own_records_and_the_city_on_its_counties() {
         action: "interview".into(),
         note: "约谈".into(),
     };
-    assert_eq!(hongqi.record_action(action).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(hongqi.record_action(action.clone()).await.unwrap_err().code(), Code::PermissionDenied);
+    // The city acts for the county: its bulletin is published, and an action is held to the
+    // county's ranking (行政审批局 is not ranked there: FAILED_PRECONDITION, not DENIED).
+    let published = city.publish_bulletin(bulletin).await.unwrap().into_inner();
+    assert!(published.markdown.contains("410703"), "{}", published.markdown);
+    let refused = city.record_action(action).await.unwrap_err();
+    assert_eq!(crate::common::reason(&refused), "NOT_AT_THE_RANKING_EDGE", "{refused:?}");
     let rules = format!("region = \"410703\"\nversion = \"{tag}\"\neffective_from = \"2026-01-01\"\nrules = []\n");
     let load = apb::LoadRuleSetRequest { text: rules };
     assert_eq!(hongqi.load_rule_set(load.clone()).await.unwrap_err().code(), Code::PermissionDenied);

@@ -454,15 +454,21 @@ async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
     assert!((s1.satisfaction_lower - lower).abs() < 1e-9, "{} vs {lower}", s1.satisfaction_lower);
     assert!((s1.score - 100.0 * lower).abs() < 1e-9, "no cases, no records: the score is the bound");
 
-    city.record_action(apb::RecordActionRequest {
+    // Actions belong to the edges of the ranking: 约谈 the bottom, a commendation the top;
+    // not the other way round, and not someone too small to be ranked.
+    let action = |key: &str, action: &str, note: &str| apb::RecordActionRequest {
         period: period.clone(),
-        key: "s3".into(),
-        action: "interview".into(),
-        note: "效能办约谈".into(),
+        key: key.into(),
+        action: action.into(),
+        note: note.into(),
         ..Default::default()
-    })
-    .await
-    .unwrap();
+    };
+    for (key, what) in [("s3", "commendation"), ("s1", "interview"), ("s2", "interview"), ("s9", "training")] {
+        let e = city.record_action(action(key, what, "x")).await.unwrap_err();
+        assert_eq!(crate::common::reason(&e), "NOT_AT_THE_RANKING_EDGE", "{what} on {key}");
+    }
+    city.record_action(action("s3", "interview", "效能办约谈")).await.unwrap();
+    city.record_action(action("s1", "commendation", "通报表扬")).await.unwrap();
     let b = city
         .publish_bulletin(apb::PublishBulletinRequest { period: period.clone(), ..Default::default() })
         .await

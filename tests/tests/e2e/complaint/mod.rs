@@ -344,17 +344,24 @@ async fn deadlines_cross_national_day_and_fire_once_across_restarts() {
             .collect::<Vec<_>>()
     };
     let passes = "background_passes_total{loop=\"complaint_overdue\"}";
+    // Two replicas on the one database share the passes: each reminder and escalation once.
+    let mut two = svc.replica().await;
     for (day, reminders, escalations) in
         [("2026-10-20", 1, 0), ("2026-10-20", 1, 0), ("2026-10-21", 1, 1), ("2026-10-21", 1, 1)]
     {
-        svc.kill();
-        svc.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &format!("{day}T09:00:00+08:00"));
+        for r in [&mut svc, &mut two] {
+            r.kill();
+            r.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &format!("{day}T09:00:00+08:00"));
+        }
         svc.restart().await;
-        let before = svc.metric(passes).await;
-        eventually(30, "three passes after the restart", || async {
-            (svc.metric(passes).await >= before + 3.0).then_some(())
-        })
-        .await;
+        two.restart().await;
+        for r in [&svc, &two] {
+            let before = r.metric(passes).await;
+            eventually(30, "three passes after the restart, on each replica", || async {
+                (r.metric(passes).await >= before + 3.0).then_some(())
+            })
+            .await;
+        }
         let ev = steps().await;
         let r = ev.iter().filter(|e| e.reminder).count();
         let x = ev.iter().filter(|e| e.escalated).count();

@@ -51,6 +51,9 @@ struct Served {
     invitation: String,
     ticket: String,
     more: Vec<String>,
+    /// The day (China Standard Time) the tickets were finished: the queue finishes on the
+    /// wall clock, so the rating window opens on it, whatever the evaluation service's clock.
+    served_on: chrono::NaiveDate,
 }
 
 impl Served {
@@ -81,6 +84,8 @@ impl Served {
         let mut clerk = client(&queue, "s1", &[roles::CLERK]).await;
         let db = eval.db().await;
         let mut served = Vec::new();
+        let today = || chrono::Utc::now().with_timezone(&xiaoneng_kit::clock::cst()).date_naive();
+        let before = today();
         for who in citizens {
             let mut citizen = client(&queue, who, &[roles::CITIZEN]).await;
             let t = issue(&mut citizen, &h.id, &matters[0], qpb::Priority::Normal).await;
@@ -99,9 +104,11 @@ impl Served {
             .await;
             served.push((invitation, t.id));
         }
+        let served_on = today();
+        assert_eq!(before, served_on, "served across midnight: run again");
         let (invitation, ticket) = served.remove(0);
         let more = served.into_iter().map(|(i, _)| i).collect();
-        Served { _catalog: catalog, _queue: queue, eval, invitation, ticket, more }
+        Served { _catalog: catalog, _queue: queue, eval, invitation, ticket, more, served_on }
     }
 
     fn rating(&self, level: i32, comment: &str) -> epb::SubmitRatingRequest {
@@ -177,16 +184,24 @@ async fn a_finished_service_opens_one_invitation_and_is_rated_once() {
     assert_eq!(reason(&wang.add_follow_up(follow).await.unwrap_err()), "FOLLOW_UP_GIVEN");
 }
 
-/// The rating window closes: 7 days after the service (the default), a rating is refused.
+/// The rating window closes 7 calendar days (the default) after the day of the service: on
+/// that last day a rating is still taken (citizen-li), the day after no more (citizen-wang).
+/// The queue finishes on the wall clock: the days are counted here from that day.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rating_after_the_regions_window_is_refused() {
-    let mut s = Served::start("2026-09-30T10:00:00+08:00").await;
+    let mut s = Served::start_for("2026-09-30T10:00:00+08:00", &["citizen-wang", "citizen-li"]).await;
+    let last_day = s.served_on + chrono::Duration::days(7);
     let inv = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
     let rate_by = inv.clone().get_invitation(epb::GetInvitationRequest { id: s.invitation.clone() }).await.unwrap();
-    let rate_by = rate_by.into_inner().invitation.unwrap().rate_by_date;
-    let day = chrono::NaiveDate::parse_from_str(&rate_by, "%Y-%m-%d").unwrap() + chrono::Duration::days(1);
+    assert_eq!(rate_by.into_inner().invitation.unwrap().rate_by_date, last_day.to_string());
     s.eval.kill();
-    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &format!("{day}T09:00:00+08:00"));
+    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &format!("{last_day}T23:00:00+08:00"));
+    s.eval.restart().await;
+    let mut li = as_(&s.eval, "citizen-li", &[roles::CITIZEN]).await;
+    li.submit_rating(epb::SubmitRatingRequest { invitation_id: s.more[0].clone(), ..s.rating(5, "") }).await.unwrap();
+    s.eval.kill();
+    let next = last_day + chrono::Duration::days(1);
+    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &format!("{next}T09:00:00+08:00"));
     s.eval.restart().await;
     let mut wang = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
     let late = wang.submit_rating(s.rating(5, "")).await.unwrap_err();
@@ -219,22 +234,37 @@ async fn a_bad_rating_is_followed_up_until_the_efficiency_office() {
     };
     let reminders = || async { loop_events().await.iter().filter(|e| e.reminder).count() };
     let overdue = || async { loop_events().await.iter().filter(|e| e.overdue).count() };
+    // Two replicas on the one database share the overdue and reminder passes.
+    let mut two = s.eval.replica().await;
     // On the day it is due, a reminder (催办), once.
-    s.eval.kill();
-    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-10-08T09:00:00+08:00");
-    s.eval.restart().await;
+    for r in [&mut s.eval, &mut two] {
+        r.kill();
+        r.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-10-08T09:00:00+08:00");
+        r.restart().await;
+    }
     eventually(30, "the callback reminded", || async { (reminders().await == 1).then_some(()) }).await;
-    assert_eq!(overdue().await, 0, "not overdue on its day");
-    s.eval.kill();
-    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-10-09T09:00:00+08:00");
-    s.eval.restart().await;
-    eventually(30, "the overdue callback reported", || async { (overdue().await == 1).then_some(()) }).await;
+    // Not overdue on its day: three more passes had the chance to report it.
     let passes = "background_passes_total{loop=\"evaluation_overdue\"}";
     let before = s.eval.metric(passes).await;
-    eventually(20, "three more overdue passes", || async {
+    eventually(20, "three more passes on the due day", || async {
         (s.eval.metric(passes).await >= before + 3.0).then_some(())
     })
     .await;
+    assert_eq!(overdue().await, 0, "not overdue on its day");
+    for r in [&mut s.eval, &mut two] {
+        r.kill();
+        r.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-10-09T09:00:00+08:00");
+        r.restart().await;
+    }
+    eventually(30, "the overdue callback reported", || async { (overdue().await == 1).then_some(()) }).await;
+    for r in [&s.eval, &two] {
+        let before = r.metric(passes).await;
+        eventually(20, "three more overdue passes on each replica", || async {
+            (r.metric(passes).await >= before + 3.0).then_some(())
+        })
+        .await;
+    }
+    drop(two);
     assert_eq!((overdue().await, reminders().await), (1, 1), "reported once per deadline");
 
     let mut unit = as_(&s.eval, "hall-manager", &[roles::HALL_MANAGER]).await;

@@ -31,7 +31,7 @@ async fn public_reads_mask_the_raters_personal_data() {
     let mut wang = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
     let req = epb::SubmitRatingRequest {
         device: "kiosk-secret-07".into(),
-        ..s.rating(1, "王先生等了两小时, 请回电13812345678")
+        ..s.rating(1, "王先生等了两小时, 请回电13812345678或138-1234-5678、+86 137 0000 1111、１３６１２３４５６７８, 我叫张三丰, 邮箱zhangsf@163.com")
     };
     let r = wang.submit_rating(req).await.unwrap().into_inner().rating.unwrap();
     let mut unit = as_(&s.eval, "hall-manager", &[roles::HALL_MANAGER]).await;
@@ -58,27 +58,34 @@ async fn public_reads_mask_the_raters_personal_data() {
     assert_eq!(mine.len(), 1, "{page:?}");
     let p = mine[0];
     assert_eq!(p.rater, "c**********g");
-    assert_eq!(p.comment, "*先生等了两小时, 请回电138****5678");
+    assert_eq!(
+        p.comment,
+        "*先生等了两小时, 请回电138****5678或138-****-5678、+86 137 **** 1111、１３６****５６７８, 我叫张**, 邮箱z******@163.com"
+    );
     assert_eq!(p.rectification, "增开窗口, 已向*先生致歉");
     assert_eq!(p.reply, "已电话138****5678答复");
     assert_eq!((p.window_code.as_str(), p.staff_id.as_str(), p.level), ("ZH01", "s1", 1));
     let all = format!("{page:?}");
-    for secret in ["13812345678", "citizen-wang", "kiosk-secret-07", "王先生"] {
+    for secret in
+        ["13812345678", "citizen-wang", "kiosk-secret-07", "王先生", "1234-5678", "0000 1111", "张三丰", "zhangsf"]
+    {
         assert!(!all.contains(secret), "{secret} in a public read");
     }
     let bad = epb::ListPublicRatingsRequest { region_code: "41".into(), page_size: -1, ..req };
     assert_eq!(violations(&public.list_public_ratings(bad).await.unwrap_err()), ["page_size", "region_code"]);
 }
 
-/// Restarts the evaluation service on the day after the invitation's window closed, with
-/// `extra` settings; returns the service's database.
+/// Restarts the evaluation service on the day after the invitation's window closed (7
+/// calendar days after the day of the service, counted here), with `extra` settings; returns
+/// the service's database.
 async fn past_the_window(s: &mut Served, extra: &[(&str, &str)]) -> sqlx::PgPool {
     let mut c = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
     let inv = c.get_invitation(epb::GetInvitationRequest { id: s.invitation.clone() }).await.unwrap();
-    let rate_by = inv.into_inner().invitation.unwrap().rate_by_date;
-    let day = chrono::NaiveDate::parse_from_str(&rate_by, "%Y-%m-%d").unwrap() + chrono::Duration::days(1);
+    let last_day = s.served_on + chrono::Duration::days(7);
+    assert_eq!(inv.into_inner().invitation.unwrap().rate_by_date, last_day.to_string());
     s.eval.kill();
-    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &format!("{day}T09:00:00+08:00"));
+    let next = last_day + chrono::Duration::days(1);
+    s.eval.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &format!("{next}T09:00:00+08:00"));
     for (k, v) in extra {
         s.eval.set_env(k, v);
     }
