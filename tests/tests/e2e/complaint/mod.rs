@@ -460,3 +460,22 @@ async fn bad_filings_change_nothing_and_a_repeat_links_and_reopens_once() {
     assert!(!again.merged);
     assert_eq!((c.linked_complaint_id.as_str(), c.state), (first.id.as_str(), cpb::State::Registered as i32));
 }
+
+/// The merge window's edge (30 days, the default): a repeat a minute before the 30th day's
+/// hour merges into the open complaint, a repeat a minute after is a complaint of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeat_merges_inside_the_window_and_not_a_minute_after() {
+    let mut svc = start(&xiaoneng_e2e::shared_brokers(), "2026-11-02T10:00:00+08:00").await;
+    let mut hotline = as_in(&svc, "12345", &[roles::SYSTEM], "410702").await;
+    let first = hotline.file_complaint(filing("slow_action", "ZH05", "一直不办")).await.unwrap().into_inner();
+    let first = first.complaint.unwrap();
+    for (at, merged) in [("2026-12-02T09:59:00+08:00", true), ("2026-12-02T10:01:00+08:00", false)] {
+        svc.kill();
+        svc.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", at);
+        svc.restart().await;
+        let mut hotline = as_in(&svc, "12345", &[roles::SYSTEM], "410702").await;
+        let r = hotline.file_complaint(filing("slow_action", "ZH05", "还是不办")).await.unwrap().into_inner();
+        let c = r.complaint.unwrap();
+        assert_eq!((r.merged, c.id == first.id), (merged, merged), "at {at}");
+    }
+}
