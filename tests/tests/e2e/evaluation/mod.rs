@@ -296,35 +296,55 @@ async fn a_bad_rating_is_followed_up_until_the_efficiency_office() {
     assert_eq!((row.satisfaction_rate, row.bad_rate, row.callback_rate, row.rectification_rate), (0.0, 1.0, 1.0, 0.0));
 }
 
-/// Five ratings from one kiosk within minutes are flagged for the efficiency office (and kept);
-/// the hall appeals the fifth, a malicious 差评, with evidence, once; the office upholds it and
-/// it leaves the statistics but stays on record.
+/// Six ratings from one kiosk within minutes flag the kiosk once (at the fifth; the sixth
+/// finds the flag of its window), and with a seventh from another kiosk s1's six-rating burst
+/// is flagged once too (threshold 6 here) — all kept. The hall appeals the fifth, a malicious
+/// 差评, with evidence, once; the office upholds it and it leaves the statistics but stays on
+/// record.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_burst_is_flagged_and_an_upheld_appeal_leaves_the_statistics() {
-    let citizens = ["citizen-1", "citizen-2", "citizen-3", "citizen-4", "citizen-5"];
-    let s = Served::start_for("2026-11-02T10:00:00+08:00", &citizens).await;
+async fn a_burst_is_flagged_once_and_an_upheld_appeal_leaves_the_statistics() {
+    let citizens = ["citizen-1", "citizen-2", "citizen-3", "citizen-4", "citizen-5", "citizen-6", "citizen-7"];
+    let staff_burst = [("XIAONENG__DOMAIN__SIGNALS__STAFF_BURST", "6")];
+    let s = Served::start_on(&shared_brokers(), "2026-11-02T10:00:00+08:00", &citizens, &staff_burst).await;
     let invitations: Vec<String> = std::iter::once(s.invitation.clone()).chain(s.more.clone()).collect();
     let mut ids = Vec::new();
     for (i, (who, inv)) in citizens.iter().zip(&invitations).enumerate() {
         let mut c = as_(&s.eval, who, &[roles::CITIZEN]).await;
+        let device = if i < 6 { "kiosk-07" } else { "kiosk-08" };
         let level = if i == 4 { 1 } else { 5 };
-        let req = epb::SubmitRatingRequest {
-            invitation_id: inv.clone(),
-            device: "kiosk-07".into(),
-            ..s.rating(level, "评价")
-        };
+        let req = epb::SubmitRatingRequest { invitation_id: inv.clone(), device: device.into(), ..s.rating(level, "评价") };
         ids.push(c.submit_rating(req).await.unwrap().into_inner().rating.unwrap().id);
     }
     let mut office = as_in(&s.eval, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
     let flags = office.list_manipulation_flags(epb::ListManipulationFlagsRequest::default()).await.unwrap();
-    let flags = flags.into_inner().flags;
-    assert_eq!(flags.len(), 1, "{flags:?}");
-    let mut flagged = flags[0].rating_ids.clone();
-    flagged.sort();
-    let mut all = ids.clone();
-    all.sort();
-    assert_eq!((flags[0].kind.as_str(), flags[0].subject.as_str(), flagged), ("device_burst", "kiosk-07", all));
+    let mut flags: Vec<(String, String, Vec<String>)> = flags
+        .into_inner()
+        .flags
+        .into_iter()
+        .map(|f| {
+            let mut r = f.rating_ids;
+            r.sort();
+            (f.kind, f.subject, r)
+        })
+        .collect();
+    flags.sort();
+    let sorted = |n: usize| {
+        let mut v = ids[..n].to_vec();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        flags,
+        [
+            ("device_burst".to_string(), "kiosk-07".to_string(), sorted(5)),
+            ("staff_burst".to_string(), "s1".to_string(), sorted(6)),
+        ]
+    );
+    appeal_the_fifth(&s, &ids, &mut office).await;
+}
 
+/// The hall appeals `ids[4]` (the 差评) once; the office upholds it: 6 of 7 ratings counted.
+async fn appeal_the_fifth(s: &Served, ids: &[String], office: &mut Ratings) {
     let mut hall = as_(&s.eval, "hall-manager", &[roles::HALL_MANAGER]).await;
     let appeal = epb::AppealRatingRequest {
         rating_id: ids[4].clone(),
@@ -339,25 +359,67 @@ async fn a_burst_is_flagged_and_an_upheld_appeal_leaves_the_statistics() {
     let r = office.decide_appeal(decide.clone()).await.unwrap().into_inner().rating.unwrap();
     assert!(r.excluded && r.appeal.unwrap().state == epb::AppealState::Upheld as i32);
     assert_eq!(reason(&office.decide_appeal(decide).await.unwrap_err()), "NO_PENDING_APPEAL");
-    let stats = statistics(&mut office, epb::Dimension::Window, "2026-11-01", "2026-11-30").await;
-    // Recount: five ratings at ZH01, one (the 差评) out by the appeal: 4 rated 5, none bad.
+    let stats = statistics(office, epb::Dimension::Window, "2026-11-01", "2026-11-30").await;
+    // Recount: seven ratings at ZH01, one (the 差评) out by the appeal: 6 rated 5, none bad.
     assert_eq!(stats.len(), 1);
-    assert_eq!((stats[0].key.as_str(), stats[0].ratings, stats[0].bad_ratings), ("ZH01", 4, 0));
+    assert_eq!((stats[0].key.as_str(), stats[0].ratings, stats[0].bad_ratings), ("ZH01", 6, 0));
     assert_eq!(stats[0].satisfaction_rate, 1.0);
     let bottom = epb::GetStatisticsRequest {
         dimension: epb::Dimension::Window as i32,
         from_date: "2026-11-01".into(),
         to_date: "2026-11-30".into(),
         bottom: 3,
-        min_ratings: 5,
+        min_ratings: 7,
         ..Default::default()
     };
     let rows = office.get_statistics(bottom.clone()).await.unwrap().into_inner().rows;
-    assert!(rows.is_empty(), "ZH01 has 4 counted ratings, fewer than 5: not ranked");
-    let rows = office.get_statistics(epb::GetStatisticsRequest { min_ratings: 4, ..bottom }).await.unwrap();
+    assert!(rows.is_empty(), "ZH01 has 6 counted ratings, fewer than 7: not ranked");
+    let rows = office.get_statistics(epb::GetStatisticsRequest { min_ratings: 6, ..bottom }).await.unwrap();
     assert_eq!(rows.into_inner().rows.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["ZH01"]);
     let still: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings").fetch_one(&s.eval.db().await).await.unwrap();
-    assert_eq!(still, 5, "the appealed rating stays on record");
+    assert_eq!(still, 7, "the appealed rating stays on record");
+}
+
+/// An appeal the office rejects: the rating stays in the statistics, the appeal is marked
+/// rejected with its reason, and neither it nor its evidence reaches the public read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_appeal_keeps_the_rating_and_its_evidence_stays_inside() {
+    let s = Served::start("2026-11-02T10:00:00+08:00").await;
+    let mut wang = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
+    let r = wang.submit_rating(s.rating(1, "态度很差")).await.unwrap().into_inner().rating.unwrap();
+    let mut hall = as_(&s.eval, "hall-manager", &[roles::HALL_MANAGER]).await;
+    let appeal = epb::AppealRatingRequest {
+        rating_id: r.id.clone(),
+        grounds: "mistaken".into(),
+        statement: "评价对象错误: 当时ZH01由AB角顶岗".into(),
+        evidence: vec!["排班表:内部-2026-11-02".into()],
+    };
+    hall.appeal_rating(appeal).await.unwrap();
+    let mut office = as_in(&s.eval, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
+    let decide = epb::DecideAppealRequest { rating_id: r.id.clone(), uphold: false, reason: "排班表显示本人在岗".into() };
+    let decided = office.decide_appeal(decide).await.unwrap().into_inner().rating.unwrap();
+    let a = decided.appeal.unwrap();
+    assert_eq!(a.state, epb::AppealState::Rejected as i32);
+    assert!(!decided.excluded, "a rejected appeal leaves the rating counted");
+    let stats = statistics(&mut office, epb::Dimension::Window, "2026-11-01", "2026-11-30").await;
+    assert_eq!((stats[0].ratings, stats[0].bad_ratings), (1, 1));
+    let mut public = EvaluationServiceClient::new(channel(&s.eval.addr(), None).await);
+    let page = public
+        .list_public_ratings(epb::ListPublicRatingsRequest {
+            region_code: "410702".into(),
+            from_date: "2026-11-01".into(),
+            to_date: "2026-11-30".into(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let all = format!("{page:?}");
+    assert!(page.ratings.iter().any(|p| p.id == r.id), "the rating is public");
+    for inside in ["排班表", "AB角", "本人在岗", "mistaken"] {
+        assert!(!all.contains(inside), "{inside} in the public read: {all}");
+    }
 }
 
 /// On a broker of its own: ten tickets finished at a window; the evaluation service dies right
