@@ -321,7 +321,7 @@ async fn rate_at_pad(
     pad.submit_rating(req).await.unwrap().into_inner().rating.unwrap()
 }
 
-async fn redeliver(brokers: &str, topic: &str, n: usize) -> usize {
+pub(crate) async fn redeliver(brokers: &str, topic: &str, n: usize) -> usize {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Header, Headers, OwnedHeaders};
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};

@@ -45,6 +45,9 @@ async fn statistics(c: &mut Ratings, dimension: epb::Dimension, from: &str, to: 
 /// 100 ms) on the shared broker; a hall with window ZH01 open for staff `s1`; one ticket taken
 /// by citizen-wang, called and finished there. Returns the services and the invitation's id.
 struct Served {
+    /// The broker of this test alone (none when the test brought its own): a service started
+    /// on it replays no other test's events.
+    _broker: Option<xiaoneng_e2e::Broker>,
     _catalog: ServiceProc,
     _queue: ServiceProc,
     eval: ServiceProc,
@@ -64,7 +67,16 @@ impl Served {
     /// As [`Served::start`], with one ticket for each of `citizens`, served in turn; the
     /// invitation and ticket of the first are kept, the others' invitations in `more`.
     async fn start_for(at: &str, citizens: &[&str]) -> Self {
-        Self::start_on(&shared_brokers(), at, citizens, &[]).await
+        Self::start_with(at, citizens, &[]).await
+    }
+
+    /// As [`Served::start_for`] on a broker of its own, with `extra` settings for the
+    /// evaluation service.
+    async fn start_with(at: &str, citizens: &[&str], extra: &[(&str, &str)]) -> Self {
+        let broker = xiaoneng_e2e::Broker::start();
+        let mut s = Self::start_on(&broker.brokers(), at, citizens, extra).await;
+        s._broker = Some(broker);
+        s
     }
 
     /// As [`Served::start_for`] on `brokers`, with `extra` settings for the evaluation service.
@@ -108,7 +120,7 @@ impl Served {
         assert_eq!(before, served_on, "served across midnight: run again");
         let (invitation, ticket) = served.remove(0);
         let more = served.into_iter().map(|(i, _)| i).collect();
-        Served { _catalog: catalog, _queue: queue, eval, invitation, ticket, more, served_on }
+        Served { _broker: None, _catalog: catalog, _queue: queue, eval, invitation, ticket, more, served_on }
     }
 
     fn rating(&self, level: i32, comment: &str) -> epb::SubmitRatingRequest {
@@ -169,7 +181,18 @@ async fn a_finished_service_opens_one_invitation_and_is_rated_once() {
     let again = wang.submit_rating(s.rating(1, "改评差评")).await.unwrap_err();
     assert_eq!(reason(&again), "ALREADY_RATED");
     let db = s.eval.db().await;
-    // The shared broker carries other tests' tickets too: count this ticket's.
+    // Every queue event of the test delivered a second time (the finished ticket among them):
+    // each recognised as a duplicate, and still one invitation and one rating.
+    let queued: i64 = count(&s._queue.db().await, "SELECT count(*) FROM outbox").await;
+    let brokers = s._broker.as_ref().map(|b| b.brokers()).unwrap_or_default();
+    let dup = "events_duplicate_total{consumer=\"invitations\"}";
+    let seen = s.eval.metric(dup).await;
+    let again = crate::accountability::redeliver(&brokers, &ServiceKind::Queue.topic(), queued as usize).await;
+    assert_eq!(again, queued as usize);
+    eventually(60, "every redelivered queue event recognised", || async {
+        (s.eval.metric(dup).await >= seen + again as f64).then_some(())
+    })
+    .await;
     let ratings = format!("SELECT count(*) FROM ratings WHERE invitation_id = '{}'", s.invitation);
     assert_eq!(count(&db, &ratings).await, 1);
     let invitations = format!("SELECT count(*) FROM invitations WHERE ticket_id = '{}'", s.ticket);
@@ -305,14 +328,15 @@ async fn a_bad_rating_is_followed_up_until_the_efficiency_office() {
 async fn a_burst_is_flagged_once_and_an_upheld_appeal_leaves_the_statistics() {
     let citizens = ["citizen-1", "citizen-2", "citizen-3", "citizen-4", "citizen-5", "citizen-6", "citizen-7"];
     let staff_burst = [("XIAONENG__DOMAIN__SIGNALS__STAFF_BURST", "6")];
-    let s = Served::start_on(&shared_brokers(), "2026-11-02T10:00:00+08:00", &citizens, &staff_burst).await;
+    let s = Served::start_with("2026-11-02T10:00:00+08:00", &citizens, &staff_burst).await;
     let invitations: Vec<String> = std::iter::once(s.invitation.clone()).chain(s.more.clone()).collect();
     let mut ids = Vec::new();
     for (i, (who, inv)) in citizens.iter().zip(&invitations).enumerate() {
         let mut c = as_(&s.eval, who, &[roles::CITIZEN]).await;
         let device = if i < 6 { "kiosk-07" } else { "kiosk-08" };
         let level = if i == 4 { 1 } else { 5 };
-        let req = epb::SubmitRatingRequest { invitation_id: inv.clone(), device: device.into(), ..s.rating(level, "评价") };
+        let req =
+            epb::SubmitRatingRequest { invitation_id: inv.clone(), device: device.into(), ..s.rating(level, "评价") };
         ids.push(c.submit_rating(req).await.unwrap().into_inner().rating.unwrap().id);
     }
     let mut office = as_in(&s.eval, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
@@ -396,7 +420,10 @@ async fn a_rejected_appeal_keeps_the_rating_and_its_evidence_stays_inside() {
     };
     hall.appeal_rating(appeal).await.unwrap();
     let mut office = as_in(&s.eval, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
-    let decide = epb::DecideAppealRequest { rating_id: r.id.clone(), uphold: false, reason: "排班表显示本人在岗".into() };
+    let decide =
+        epb::DecideAppealRequest {
+            rating_id: r.id.clone(), uphold: false, reason: "排班表显示本人在岗".into()
+        };
     let decided = office.decide_appeal(decide).await.unwrap().into_inner().rating.unwrap();
     let a = decided.appeal.unwrap();
     assert_eq!(a.state, epb::AppealState::Rejected as i32);

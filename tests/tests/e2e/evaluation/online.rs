@@ -5,7 +5,7 @@
 use xiaoneng_e2e::proto::case::v1 as cpb;
 use xiaoneng_e2e::proto::case::v1::case_service_client::CaseServiceClient;
 use xiaoneng_e2e::proto::evaluation::v1 as epb;
-use xiaoneng_e2e::{channel, eventually, shared_brokers, ServiceProc};
+use xiaoneng_e2e::{channel, eventually, ServiceProc};
 use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
@@ -14,7 +14,9 @@ use crate::common::violations;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delivered_then_closed_case_opens_one_online_invitation() {
-    let brokers = shared_brokers();
+    // A broker of its own: the evaluation service replays no other test's events.
+    let broker = xiaoneng_e2e::Broker::start();
+    let brokers = broker.brokers();
     let eval = ServiceProc::start_with(
         ServiceKind::Evaluation,
         &brokers,
