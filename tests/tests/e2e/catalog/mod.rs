@@ -91,7 +91,18 @@ async fn publish(admin: &mut Client, matter_id: &str, version: i32, date: &str) 
 /// a case opened in the past keeps the old terms; nothing is in force before the first version.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_takes_effect_on_its_date_and_the_past_keeps_its_terms() {
-    let catalog = ServiceProc::start(ServiceKind::Catalog, &shared_brokers()).await;
+    // A Redis of its own: the cache generation moves only with this test's publishes.
+    let redis = crate::common::PrivateRedis::start().await;
+    let url = redis.url();
+    let catalog =
+        ServiceProc::start_with(ServiceKind::Catalog, &shared_brokers(), &[("XIAONENG__REDIS__URL", url.as_str())]).await;
+    let generation = || {
+        let url = url.clone();
+        async move {
+            let mut r = redis_client(&url).await;
+            redis::cmd("GET").arg("xn:catalog:gen").query_async::<Option<i64>>(&mut r).await.unwrap().unwrap_or(0)
+        }
+    };
     let (mut admin, mut public) = clients(&catalog, "410702").await;
     let dept = department(&mut admin, "410702", "SCJ").await;
     let v1 = draft(&mut admin, &dept, 10).await;
@@ -104,11 +115,17 @@ async fn a_version_takes_effect_on_its_date_and_the_past_keeps_its_terms() {
     assert_eq!(edit.await.unwrap_err().code(), Code::FailedPrecondition);
     let future = day(30);
     assert_eq!(in_force(&mut public, id, &future).await.unwrap().version, 1);
+    let hits = "catalog_cache_hits_total";
+    let before = catalog.metric(hits).await;
+    assert_eq!(in_force(&mut public, id, &future).await.unwrap().version, 1);
+    assert_eq!(catalog.metric(hits).await, before + 1.0, "the second read is the cached answer");
+    let published = generation().await;
     let v2 = draft(&mut admin, &dept, 5).await;
     assert_eq!((v2.matter_id.as_str(), v2.version), (id, 2));
     let early = publish(&mut admin, id, 2, &day(-40)).await;
     assert_eq!(early, Err(Code::InvalidArgument), "not before the version in force");
     publish(&mut admin, id, 2, &future).await.unwrap();
+    assert_eq!(generation().await, published + 1, "the publish moved the generation once");
     assert_eq!(publish(&mut admin, id, 2, &day(40)).await, Err(Code::FailedPrecondition));
     let now = in_force(&mut public, id, "").await.unwrap();
     assert_eq!((now.version, now.terms.unwrap().promised_limit_days), (1, 10), "old terms before the date");
@@ -412,4 +429,8 @@ async fn an_enforcement_matter_needs_a_valid_certificate() {
     let badge = badge.into_inner().staff.unwrap();
     assert_eq!(badge.certificates[0].status, pb::CertificateStatus::Revoked as i32);
     assert!(badge.assigned_matter_ids.is_empty());
+}
+
+async fn redis_client(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
 }
