@@ -84,6 +84,12 @@ pub fn facts_of(e: &ConsumedEvent) -> anyhow::Result<Vec<Fact>> {
             if m.defaulted {
                 return Ok(out);
             }
+            // The day it was rated on the evaluation service's clock.
+            let on = m
+                .rate_time
+                .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+                .map(|t| t.with_timezone(&xiaoneng_kit::clock::cst()).date_naive())
+                .unwrap_or(on);
             attrs.insert("window".into(), m.window_code.clone());
             attrs.insert("matter".into(), m.matter_id.clone());
             let mut all = attrs.clone();
@@ -138,6 +144,7 @@ pub fn facts_of(e: &ConsumedEvent) -> anyhow::Result<Vec<Fact>> {
         }
         ("/xiaoneng/complaint", "ComplaintFiled") => {
             let m = complaint_ev::ComplaintFiled::decode(p)?;
+            let on = date(&m.on_date, on);
             let kind =
                 complaint_pb::Kind::try_from(m.kind).unwrap_or(complaint_pb::Kind::Unspecified);
             attrs.insert(
@@ -159,6 +166,7 @@ pub fn facts_of(e: &ConsumedEvent) -> anyhow::Result<Vec<Fact>> {
         }
         ("/xiaoneng/complaint", "ComplaintConcluded") => {
             let m = complaint_ev::ComplaintConcluded::decode(p)?;
+            let on = date(&m.on_date, on);
             let f = complaint_pb::Finding::try_from(m.finding)
                 .unwrap_or(complaint_pb::Finding::Unspecified);
             attrs.insert(

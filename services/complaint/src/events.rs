@@ -43,8 +43,16 @@ pub fn filed(c: &ComplaintRow) -> anyhow::Result<NewEvent> {
             to_discipline: c.to_discipline,
             linked_case_id: c.linked_case_id.clone(),
             linked_complaint_id: c.linked_complaint_id.clone(),
+            on_date: cst_date(c.filed_at),
         },
     )
+}
+
+/// A time's day in China Standard Time.
+fn cst_date(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&xiaoneng_kit::clock::cst())
+        .date_naive()
+        .to_string()
 }
 
 pub fn merged(c: &ComplaintRow) -> anyhow::Result<NewEvent> {
@@ -109,6 +117,7 @@ pub fn concluded(c: &ComplaintRow) -> anyhow::Result<NewEvent> {
             target: Some(target(c)),
             to_discipline: c.to_discipline,
             retaliation: c.kind == domain::Kind::Retaliation,
+            on_date: cst_date(c.updated_at),
         },
     )
 }

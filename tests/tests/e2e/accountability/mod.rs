@@ -49,7 +49,9 @@ async fn conclude(c: &mut ComplaintServiceClient<xiaoneng_e2e::Intercepted>, id:
 #[tokio::test(flavor = "multi_thread")]
 async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice() {
     let broker = Broker::start();
-    let complaint = ServiceProc::start(ServiceKind::Complaint, &broker.brokers()).await;
+    // The complaint service's clock fixes the facts' dates (Mon 2 Nov 2026), whatever today is.
+    let at = [("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-11-02T10:00:00+08:00")];
+    let complaint = ServiceProc::start_with(ServiceKind::Complaint, &broker.brokers(), &at).await;
     let mut office = ComplaintServiceClient::new(
         channel(&complaint.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
     );
@@ -146,8 +148,15 @@ async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice
     // What-if: a proposal that also records unsubstantiated complaints and drops the
     // retaliation rule, replayed over today's facts: side by side, nothing written.
     let proposal = crate::accountability::PROPOSAL;
-    let w =
-        city.what_if(apb::WhatIfRequest { text: proposal.into(), ..Default::default() }).await.unwrap().into_inner();
+    let w = city
+        .what_if(apb::WhatIfRequest {
+            text: proposal.into(),
+            from_date: "2026-11-01".into(),
+            to_date: "2026-11-30".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     let mut side: Vec<(String, i64, i64)> = w.rules.iter().map(|r| (r.rule_id.clone(), r.actual, r.proposed)).collect();
     side.sort();
     assert_eq!(
@@ -232,7 +241,7 @@ async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice
     let county = "region = \"410702\"\nversion = \"demo-2026\"\neffective_from = \"2026-01-01\"\nrules = []\n\
                   [demonstration]\nmin_ratings = 0\n";
     city.load_rule_set(apb::LoadRuleSetRequest { text: county.into() }).await.unwrap();
-    let year = chrono::Datelike::year(&chrono::Utc::now().with_timezone(&xiaoneng_kit::clock::cst()));
+    let year = 2026;
     for unit in ["行政审批局", "不动产登记中心"] {
         let g = apb::GrantTitleRequest { region_code: "410702".into(), unit: unit.into(), year };
         city.grant_title(g).await.unwrap();
@@ -383,7 +392,10 @@ async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
     let queue =
         ServiceProc::start_with(ServiceKind::Queue, &broker.brokers(), &[("XIAONENG__DOMAIN__CATALOG_ADDR", &addr)])
             .await;
-    let eval = ServiceProc::start(ServiceKind::Evaluation, &broker.brokers()).await;
+    // The ratings' dates come from the evaluation service's clock: November 2026, whatever
+    // today is.
+    let at = [("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-11-02T10:00:00+08:00")];
+    let eval = ServiceProc::start_with(ServiceKind::Evaluation, &broker.brokers(), &at).await;
     let acc = ServiceProc::start(ServiceKind::Accountability, &broker.brokers()).await;
     let mut m = client(&queue, "manager", &[roles::HALL_MANAGER]).await;
     let h = hall(&mut m, "排名大厅", vec![category("A", &[])]).await;
@@ -429,7 +441,7 @@ async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
     .await
     .unwrap();
     assert_eq!(recount, [("s1".to_string(), 25, 23), ("s2".to_string(), 4, 4), ("s3".to_string(), 22, 15)]);
-    let period = chrono::Utc::now().with_timezone(&xiaoneng_kit::clock::cst()).format("%Y-%m").to_string();
+    let period = "2026-11".to_string();
     let mut city = AccountabilityServiceClient::new(
         channel(&acc.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
     );

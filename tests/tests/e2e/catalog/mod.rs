@@ -95,7 +95,8 @@ async fn a_version_takes_effect_on_its_date_and_the_past_keeps_its_terms() {
     let redis = crate::common::PrivateRedis::start().await;
     let url = redis.url();
     let catalog =
-        ServiceProc::start_with(ServiceKind::Catalog, &shared_brokers(), &[("XIAONENG__REDIS__URL", url.as_str())]).await;
+        ServiceProc::start_with(ServiceKind::Catalog, &shared_brokers(), &[("XIAONENG__REDIS__URL", url.as_str())])
+            .await;
     let generation = || {
         let url = url.clone();
         async move {
