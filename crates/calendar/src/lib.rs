@@ -138,6 +138,24 @@ impl Calendar {
         cal
     }
 
+    /// The national calendar from the embedded notices of the years up to `last` only (None:
+    /// all of them): a drill or a test plays a time when the later notices were not yet
+    /// published, whichever years this build carries.
+    pub fn national_through(last: Option<i32>) -> Self {
+        let mut cal = Calendar::default();
+        for (i, text) in NATIONAL_YEARS.iter().enumerate() {
+            let mut one = Calendar::default();
+            one.add_year_toml(&format!("national[{i}]"), text)
+                .unwrap_or_else(|e| panic!("embedded national calendar is invalid: {e}"));
+            if last.is_none_or(|l| one.covered.iter().all(|y| *y <= l)) {
+                cal.off.extend(one.off);
+                cal.on.extend(one.on);
+                cal.covered.extend(one.covered);
+            }
+        }
+        cal
+    }
+
     /// Adds one year file (the national format) to this calendar.
     pub fn add_year_toml(&mut self, file: &str, text: &str) -> Result<(), CalendarError> {
         let y: YearFile = toml::from_str(text).map_err(|e| CalendarError::Parse {
@@ -278,8 +296,13 @@ struct Overlay {
 impl Calendars {
     /// The national calendar with no regional overlay.
     pub fn national_only() -> Self {
+        Self::national_through(None)
+    }
+
+    /// As [`Calendars::national_only`], with the embedded notices up to `last` only.
+    pub fn national_through(last: Option<i32>) -> Self {
         Calendars {
-            national: Calendar::national(),
+            national: Calendar::national_through(last),
             overlays: BTreeMap::new(),
             notices: Vec::new(),
         }
@@ -486,6 +509,24 @@ mod tests {
             cal.working_days_between(d("2025-12-31"), d("2026-12-31")),
             248
         );
+    }
+
+    /// Through 2025: the 2026 notice left out (1 Oct 2026 a Thursday like any), 2025's kept.
+    #[test]
+    fn a_calendar_through_a_year_leaves_the_later_notices_out() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let through = Calendar::national_through(Some(2025));
+        assert!(through.covers(2025) && !through.covers(2026));
+        assert!(
+            through.is_working_day(d("2026-10-01")),
+            "the 2026 notice is not published here"
+        );
+        assert!(
+            !through.is_working_day(d("2025-10-01")),
+            "2025's National Day holds"
+        );
+        assert!(!Calendar::national().is_working_day(d("2026-10-01")));
+        assert_eq!(Calendar::national_through(None), Calendar::national());
     }
 
     #[test]

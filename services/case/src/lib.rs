@@ -44,6 +44,10 @@ pub struct CaseSettings {
     /// Empty: real time. An RFC 3339 time starts the service's business clock there (drills,
     /// demos, tests that must play a given date); it runs on at real speed.
     pub business_time: String,
+    /// 0: every official holiday notice this build carries. A year: only those up to it, as
+    /// if the later ones were not yet published (drills and tests of the provisional
+    /// calendar, whichever years are built in); a notice loaded at run time still applies.
+    pub calendar_through: i32,
 }
 
 impl Default for CaseSettings {
@@ -57,6 +61,7 @@ impl Default for CaseSettings {
             calendar_refresh_ms: 1000,
             recompute_batch: 500,
             business_time: String::new(),
+            calendar_through: 0,
         }
     }
 }
@@ -146,7 +151,9 @@ pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningSe
         xiaoneng_kit::catalog::Catalog::connect_lazy(&d.catalog_addr, "domain.catalog_addr")?;
     let f = Foundation::start(ServiceKind::Case, settings, sqlx::migrate!("./migrations")).await?;
     f.spawn_gauges(store::GAUGES);
-    let calendars = LiveCalendars::new(xiaoneng_calendar::Calendars::national_only());
+    let calendars = LiveCalendars::new(xiaoneng_calendar::Calendars::national_through(
+        (d.calendar_through > 0).then_some(d.calendar_through),
+    ));
     calendars.refresh(&f.pool).await?;
     warn_on_coverage(&calendars, clock.today());
     let (pool, cals) = (f.pool.clone(), calendars.clone());

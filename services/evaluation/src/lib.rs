@@ -42,6 +42,10 @@ pub struct EvaluationSettings {
     pub overdue_batch: i64,
     /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests).
     pub business_time: String,
+    /// 0: every official holiday notice this build carries. A year: only those up to it, as
+    /// if the later ones were not yet published (drills and tests of the provisional
+    /// calendar, whichever years are built in); a notice loaded at run time still applies.
+    pub calendar_through: i32,
 }
 
 impl Default for EvaluationSettings {
@@ -53,6 +57,7 @@ impl Default for EvaluationSettings {
             overdue_interval_ms: 1000,
             overdue_batch: 200,
             business_time: String::new(),
+            calendar_through: 0,
         }
     }
 }
@@ -108,7 +113,9 @@ pub async fn build(settings: Settings<EvaluationSettings>) -> anyhow::Result<Run
             rules: rules.clone(),
         },
     )?;
-    let calendars = LiveCalendars::new(xiaoneng_calendar::Calendars::national_only());
+    let calendars = LiveCalendars::new(xiaoneng_calendar::Calendars::national_through(
+        (d.calendar_through > 0).then_some(d.calendar_through),
+    ));
     let eval = Evaluation {
         pool: f.pool.clone(),
         rules,

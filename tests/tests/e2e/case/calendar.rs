@@ -54,6 +54,8 @@ impl TwoReplicas {
             ("XIAONENG__DOMAIN__BUSINESS_TIME", at),
             ("XIAONENG__DOMAIN__TIMER_INTERVAL_MS", "100"),
             ("XIAONENG__DOMAIN__CALENDAR_REFRESH_MS", "200"),
+            // Only the notices through 2026 count as published, whichever years are built in.
+            ("XIAONENG__DOMAIN__CALENDAR_THROUGH", "2026"),
         ];
         let one = ServiceProc::start_with(ServiceKind::Case, &shared_brokers(), &env).await;
         let mut two = ServiceProc::configure(ServiceKind::Case, &shared_brokers(), &env);

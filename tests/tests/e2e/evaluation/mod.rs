@@ -9,7 +9,7 @@ use xiaoneng_e2e::proto::evaluation::events::v1::BadRatingLoopChanged;
 use xiaoneng_e2e::proto::evaluation::v1 as epb;
 use xiaoneng_e2e::proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
 use xiaoneng_e2e::proto::queue::v1 as qpb;
-use xiaoneng_e2e::{channel, eventually, shared_brokers, token, Intercepted, ServiceProc};
+use xiaoneng_e2e::{channel, eventually, token, Intercepted, ServiceProc};
 use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
@@ -506,15 +506,20 @@ async fn a_notice_loaded_into_the_case_service_moves_a_loops_deadline() {
     let broker = xiaoneng_e2e::Broker::start();
     // The ticket is finished on today's wall clock, the rating given on the business clock's
     // 30 Dec: a window long enough for both.
-    let callback =
-        [("XIAONENG__DOMAIN__RULES__CALLBACK_DAYS", "5"), ("XIAONENG__DOMAIN__RULES__RATING_WINDOW_DAYS", "400")];
+    // Only the notices through 2026 count as published, whichever years this build carries.
+    let callback = [
+        ("XIAONENG__DOMAIN__RULES__CALLBACK_DAYS", "5"),
+        ("XIAONENG__DOMAIN__RULES__RATING_WINDOW_DAYS", "400"),
+        ("XIAONENG__DOMAIN__CALENDAR_THROUGH", "2026"),
+    ];
     let s = Served::start_on(&broker.brokers(), "2026-12-30T10:00:00+08:00", &["citizen-wang"], &callback).await;
     let mut wang = as_(&s.eval, "citizen-wang", &[roles::CITIZEN]).await;
     let r = wang.submit_rating(s.rating(1, "没人理")).await.unwrap().into_inner().rating.unwrap();
     let l = r.r#loop.clone().unwrap();
     assert_eq!((l.step_due_date.as_str(), l.provisional), ("2027-01-06", true), "past the published years");
 
-    let case = ServiceProc::start(ServiceKind::Case, &broker.brokers()).await;
+    let through = [("XIAONENG__DOMAIN__CALENDAR_THROUGH", "2026")];
+    let case = ServiceProc::start_with(ServiceKind::Case, &broker.brokers(), &through).await;
     let office = token("xiaonengban", &[roles::SUPERVISOR], "410700");
     let mut cases = xiaoneng_e2e::proto::case::v1::case_service_client::CaseServiceClient::new(
         channel(&case.addr(), Some(&office)).await,
