@@ -567,4 +567,5 @@ async fn visits_above_a_matters_promise_make_one_record_per_case() {
     assert_eq!(visits, [(busy.as_str(), "warning")], "one record, for the case visited three times");
 }
 mod authorization;
+mod order;
 mod scenario;
