@@ -46,8 +46,21 @@ async fn conclude(c: &mut ComplaintServiceClient<xiaoneng_e2e::Intercepted>, id:
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice() {
+/// On a broker of its own: three complaints filed and concluded (substantiated about s1, not
+/// substantiated about s2, a retaliation report about s3) on the complaint service's clock of
+/// Mon 2 Nov 2026; accountability started after, applies every event, then receives every
+/// record of the topic a second time and recognises each.
+struct Filed {
+    _broker: Broker,
+    complaint: ServiceProc,
+    acc: ServiceProc,
+    office: ComplaintServiceClient<xiaoneng_e2e::Intercepted>,
+    substantiated: String,
+    retaliation: String,
+    events: Vec<(uuid::Uuid, String, String)>,
+}
+
+async fn filed_and_applied_twice() -> Filed {
     let broker = Broker::start();
     // The complaint service's clock fixes the facts' dates (Mon 2 Nov 2026), whatever today is.
     let at = [("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-11-02T10:00:00+08:00")];
@@ -94,6 +107,14 @@ async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice
         (acc.metric(dup).await >= events.len() as f64).then_some(())
     })
     .await;
+    Filed { _broker: broker, complaint, acc, office, substantiated, retaliation, events }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice() {
+    let f = filed_and_applied_twice().await;
+    let (acc, substantiated, retaliation, events) = (&f.acc, &f.substantiated, &f.retaliation, &f.events);
+    let adb = acc.db().await;
     let mut city = AccountabilityServiceClient::new(
         channel(&acc.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
     );
@@ -122,7 +143,7 @@ async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice
     assert_eq!(got, want, "the two facts the starter rules name, and nothing else");
     let concluded = events
         .iter()
-        .find(|e| e.1.ends_with("ComplaintConcluded") && e.2 == substantiated)
+        .find(|e| e.1.ends_with("ComplaintConcluded") && e.2 == *substantiated)
         .map(|e| e.0.to_string())
         .unwrap();
     let rec = records.iter().find(|r| r.rule_id == "complaint-substantiated").unwrap();
@@ -145,8 +166,12 @@ async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice
     assert_eq!((r.exemption_approver.as_str(), r.rule_id.as_str()), ("效能办主任", "complaint-substantiated"));
     assert_eq!(crate::common::reason(&city.exempt_record(exempt).await.unwrap_err()), "EXEMPTED_ONCE");
 
-    // What-if: a proposal that also records unsubstantiated complaints and drops the
-    // retaliation rule, replayed over today's facts: side by side, nothing written.
+    what_if(&mut city).await;
+}
+
+/// What-if: a proposal that also records unsubstantiated complaints and drops the
+/// retaliation rule, replayed over November's facts: side by side, nothing written.
+async fn what_if(city: &mut AccountabilityServiceClient<xiaoneng_e2e::Intercepted>) {
     let proposal = crate::accountability::PROPOSAL;
     let w = city
         .what_if(apb::WhatIfRequest {
@@ -172,8 +197,12 @@ async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice
     assert_eq!(people, ["s1", "s1"], "both conclusions name s1 as responsible");
     let still = city.list_records(apb::ListRecordsRequest::default()).await.unwrap().into_inner().records;
     assert_eq!(still.len(), 2, "a what-if writes nothing");
+}
 
-    // An inspection's findings: each a record; a bad inspection lists its bad fields.
+/// An inspection's findings: each a record; a bad inspection lists its bad fields.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inspections_findings_are_records() {
+    let acc = ServiceProc::start(ServiceKind::Accountability, &xiaoneng_e2e::shared_brokers()).await;
     let mut inspector = AccountabilityServiceClient::new(
         channel(&acc.addr(), Some(&token("jiwei-01", &[roles::INSPECTOR], "410702"))).await,
     );
@@ -207,10 +236,19 @@ async fn the_starter_rules_record_complaint_facts_once_even_when_delivered_twice
         crate::common::violations(&e),
         ["findings[0].level", "findings[0].title", "findings[0].unit", "kind", "place"]
     );
+}
 
-    // 示范点: a substantiated 吃拿卡要 complaint (discipline inspection concludes it) costs
-    // 行政审批局 its title; 不动产登记中心 keeps its own. The county's rule set asks no minimum of
-    // ratings here, so only the misconduct criterion decides.
+/// 示范点: a substantiated 吃拿卡要 complaint (discipline inspection concludes it) costs
+/// 行政审批局 its title; 不动产登记中心 keeps its own. The county's rule set asks no minimum of
+/// ratings here, so only the misconduct criterion decides.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_substantiated_misconduct_complaint_costs_a_unit_its_title() {
+    let mut f = filed_and_applied_twice().await;
+    let (complaint, acc, office) = (&f.complaint, &f.acc, &mut f.office);
+    let adb = acc.db().await;
+    let mut city = AccountabilityServiceClient::new(
+        channel(&acc.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
+    );
     let mut jiwei = ComplaintServiceClient::new(
         channel(&complaint.addr(), Some(&token("jiwei-02", &[roles::INSPECTOR], "410700"))).await,
     );
