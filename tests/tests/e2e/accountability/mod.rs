@@ -413,13 +413,13 @@ pub(crate) async fn redeliver(brokers: &str, topic: &str, n: usize) -> usize {
     .expect("redeliver")
 }
 
-/// On a broker of its own: three window staff served and rated at the pads — s1 25 times (23
-/// satisfied), s3 22 times (15 satisfied), s2 4 times (all satisfied). The staff ranking of the
-/// month agrees with a recount from the evaluation service's own ratings: s1 first, s3 last
-/// (末位), s2 shown with its counts and not ranked (4 < 20 observations); each row carries its
-/// Wilson interval, recomputed here by hand. An action on the bottom and the bulletin follow.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
+/// On a broker of its own: the catalog, queue, evaluation (clock at Mon 2 Nov 2026) and
+/// accountability services; each (staff, window, n, good) of `plan` serves n tickets at its
+/// window and has `good` of them rated satisfied at the pad, the rest 差评. The services and
+/// how many ratings were given.
+async fn served_and_rated(
+    plan: &[(&str, &str, i64, i64)],
+) -> (Broker, ServiceProc, ServiceProc, ServiceProc, ServiceProc, i64) {
     use crate::queue::{call_and_finish, category, client, hall, issue, load_starter_into, open, window};
     use xiaoneng_e2e::proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
     use xiaoneng_e2e::proto::queue::v1 as qpb;
@@ -440,9 +440,8 @@ async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
     let mut kiosk = client(&queue, "kiosk", &[roles::SYSTEM]).await;
     let pad = token("pad", &[roles::SYSTEM], "410702");
     let mut pad = EvaluationServiceClient::new(channel(&eval.addr(), Some(&pad)).await);
-    let plan = [("s1", "ZH01", 25, 23), ("s3", "ZH03", 22, 15), ("s2", "ZH02", 4, 4)];
     let mut rated = 0;
-    for (staff, code, n, good) in plan {
+    for &(staff, code, n, good) in plan {
         let w = window(&mut m, &h.id, code, qpb::WindowKind::Comprehensive, &[], false).await;
         open(&mut m, &w, staff).await;
         let mut clerk = client(&queue, staff, &[roles::CLERK]).await;
@@ -462,6 +461,18 @@ async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
         .await
         .unwrap();
     }
+    (broker, catalog, queue, eval, acc, rated)
+}
+
+/// On a broker of its own: three window staff served and rated at the pads — s1 25 times (23
+/// satisfied), s3 22 times (15 satisfied), s2 4 times (all satisfied). The staff ranking of the
+/// month agrees with a recount from the evaluation service's own ratings: s1 first, s3 last
+/// (末位), s2 shown with its counts and not ranked (4 < 20 observations); each row carries its
+/// Wilson interval, recomputed here by hand. An action on the bottom and the bulletin follow.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
+    let plan = [("s1", "ZH01", 25, 23), ("s3", "ZH03", 22, 15), ("s2", "ZH02", 4, 4)];
+    let (_broker, _catalog, _queue, eval, acc, rated) = served_and_rated(&plan).await;
     let adb = acc.db().await;
     eventually(120, "every rating a fact", || async {
         let n: i64 =

@@ -147,7 +147,18 @@ fn leaks(text: &str) -> Vec<&'static str> {
 async fn no_identity_of_a_real_name_complainant_leaks() {
     let broker = xiaoneng_e2e::Broker::start();
     let svc = start(&broker.brokers(), "2026-11-02T10:00:00+08:00").await;
-    let mut hotline = as_in(&svc, "12345-agent-07", &[roles::SYSTEM], "410700").await;
+    let (c, bribery) = a_complaint_and_a_report(&svc).await;
+    let c = carried_to_the_callback(&svc, &c.id, &bribery.id).await;
+    inspector_reads_the_identity_once(&svc, &c.id, &bribery.id).await;
+    let seen = what_the_accused_unit_gets(&svc, &c.id, &bribery.id).await;
+    assert_eq!(leaks(&seen), Vec::<&str>::new(), "the accused unit saw an identity");
+    nowhere_else(&svc, &broker).await;
+}
+
+/// The hotline's real-name complaint about ZH01 (its text naming the complainant and phone)
+/// and its repeat, merged; a 吃拿卡要 report by QR code, straight to discipline inspection.
+async fn a_complaint_and_a_report(svc: &ServiceProc) -> (cpb::Complaint, cpb::Complaint) {
+    let mut hotline = as_in(svc, "12345-agent-07", &[roles::SYSTEM], "410700").await;
     let first = hotline
         .file_complaint(filing(
             "buck_passing",
@@ -165,7 +176,7 @@ async fn no_identity_of_a_real_name_complainant_leaks() {
     let merged_into = repeat.complaint.unwrap();
     assert_eq!((merged_into.id.as_str(), merged_into.merged), (c.id.as_str(), 1));
 
-    let mut citizen = as_in(&svc, "citizen-zhang", &[roles::CITIZEN], "410702").await;
+    let mut citizen = as_in(svc, "citizen-zhang", &[roles::CITIZEN], "410702").await;
     let qr = cpb::FileComplaintRequest {
         channel: cpb::Channel::QrCode as i32,
         target: Some(cpb::Target {
@@ -179,8 +190,14 @@ async fn no_identity_of_a_real_name_complainant_leaks() {
     assert_eq!((bribery.assigned_to.as_str(), bribery.to_discipline), ("discipline", true));
     assert_eq!(bribery.state, cpb::State::Assigned as i32);
 
-    let mut office = as_in(&svc, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
-    let c = advance(&mut office, &c.id, cpb::Step::Assign, |r| r.unit = "行政审批局".into()).await;
+    (c, bribery)
+}
+
+/// The efficiency office carries the complaint through to the callback; the report is not
+/// theirs to advance (it does not exist for them).
+async fn carried_to_the_callback(svc: &ServiceProc, id: &str, bribery: &str) -> cpb::Complaint {
+    let mut office = as_in(svc, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
+    let c = advance(&mut office, id, cpb::Step::Assign, |r| r.unit = "行政审批局".into()).await;
     let c = advance(&mut office, &c.id, cpb::Step::Investigate, |_| {}).await;
     let c = advance(&mut office, &c.id, cpb::Step::Conclude, |r| {
         r.finding = cpb::Finding::Substantiated as i32;
@@ -199,23 +216,28 @@ async fn no_identity_of_a_real_name_complainant_leaks() {
     // Discipline inspection's case: the efficiency office may not advance it, an inspector may.
     let denied = office
         .advance_complaint(cpb::AdvanceComplaintRequest {
-            id: bribery.id.clone(),
+            id: bribery.to_string(),
             step: cpb::Step::Investigate as i32,
             ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::NotFound, "a discipline report does not exist for the office");
-    let mut inspector = as_in(&svc, "jiwei-01", &[roles::INSPECTOR], "410700").await;
-    advance(&mut inspector, &bribery.id, cpb::Step::Investigate, |_| {}).await;
+    c
+}
+
+/// The inspector's one audited read of the identity; nobody else may read it.
+async fn inspector_reads_the_identity_once(svc: &ServiceProc, id: &str, bribery: &str) {
+    let mut inspector = as_in(svc, "jiwei-01", &[roles::INSPECTOR], "410700").await;
+    advance(&mut inspector, bribery, cpb::Step::Investigate, |_| {}).await;
     let no_purpose = inspector
-        .reveal_complainant(cpb::RevealComplainantRequest { id: c.id.clone(), purpose: String::new() })
+        .reveal_complainant(cpb::RevealComplainantRequest { id: id.to_string(), purpose: String::new() })
         .await
         .unwrap_err();
     assert_eq!(violations(&no_purpose), ["purpose"]);
     let who = inspector
         .reveal_complainant(cpb::RevealComplainantRequest {
-            id: c.id.clone(),
+            id: id.to_string(),
             purpose: "核实举报人身份以便回访".into(),
         })
         .await
@@ -223,7 +245,7 @@ async fn no_identity_of_a_real_name_complainant_leaks() {
         .into_inner();
     assert_eq!(who.complainant.unwrap(), complainant());
     let reads = inspector
-        .list_identity_reads(cpb::ListIdentityReadsRequest { complaint_id: c.id.clone(), ..Default::default() })
+        .list_identity_reads(cpb::ListIdentityReadsRequest { complaint_id: id.to_string(), ..Default::default() })
         .await
         .unwrap()
         .into_inner()
@@ -231,38 +253,43 @@ async fn no_identity_of_a_real_name_complainant_leaks() {
     assert_eq!(reads.len(), 1);
     assert_eq!((reads[0].reader.as_str(), reads[0].purpose.as_str()), ("jiwei-01", "核实举报人身份以便回访"));
     for role in [roles::HALL_MANAGER, roles::SUPERVISOR, roles::CLERK] {
-        let mut x = as_in(&svc, "someone", &[role], "410702").await;
+        let mut x = as_in(svc, "someone", &[role], "410702").await;
         let e = x
-            .reveal_complainant(cpb::RevealComplainantRequest { id: c.id.clone(), purpose: "想知道是谁".into() })
+            .reveal_complainant(cpb::RevealComplainantRequest { id: id.to_string(), purpose: "想知道是谁".into() })
             .await;
         assert_eq!(e.unwrap_err().code(), Code::PermissionDenied, "{role}");
     }
+}
 
+/// Everything the accused unit's staff can read, as text: the person named gets nothing in
+/// any role; a colleague of the assigned unit reads the complaint masked; the public face.
+async fn what_the_accused_unit_gets(svc: &ServiceProc, c_id: &str, bribery_id: &str) -> String {
     // What the accused unit can get. The person named (s1: the bribery report's target, the
     // one the conclusion held responsible) gets nothing, in any role; a colleague of the unit
     // the complaint was assigned to reads it, masked — and the filed text holds the
     // complainant's name and phone, so that masking is what is read here.
     let mut seen = String::new();
     for role in [roles::CLERK, roles::HALL_MANAGER, roles::REVIEWER] {
-        let mut named = as_dept(&svc, "s1", &[role], "410702", "行政审批局").await;
-        for id in [&c.id, &bribery.id] {
-            let e = named.get_complaint(cpb::GetComplaintRequest { id: id.clone() }).await.unwrap_err();
+        let mut named = as_dept(svc, "s1", &[role], "410702", "行政审批局").await;
+        for id in [c_id, bribery_id] {
+            let e = named.get_complaint(cpb::GetComplaintRequest { id: id.to_string() }).await.unwrap_err();
             assert_eq!(e.code(), Code::NotFound, "{role} s1 on {id}");
         }
         let list = named.list_complaints(cpb::ListComplaintsRequest::default()).await.unwrap().into_inner();
         assert_eq!(list.complaints.len(), 0, "{role} s1 lists nothing");
-        let mut colleague = as_dept(&svc, "s5", &[role], "410702", "行政审批局").await;
-        let r = colleague.get_complaint(cpb::GetComplaintRequest { id: c.id.clone() }).await.unwrap().into_inner();
+        let mut colleague = as_dept(svc, "s5", &[role], "410702", "行政审批局").await;
+        let r = colleague.get_complaint(cpb::GetComplaintRequest { id: c_id.to_string() }).await.unwrap().into_inner();
         let text = r.complaint.as_ref().unwrap().description.clone();
         assert!(text.contains("窗口让我跑了三个部门盖章") && text.contains("139****5678"), "{text}");
         seen.push_str(&format!("{r:?}"));
-        let e = colleague.get_complaint(cpb::GetComplaintRequest { id: bribery.id.clone() }).await.unwrap_err();
+        let e = colleague.get_complaint(cpb::GetComplaintRequest { id: bribery_id.to_string() }).await.unwrap_err();
         assert_eq!(e.code(), Code::NotFound, "{role}: the discipline report is not the unit's");
         let list = colleague.list_complaints(cpb::ListComplaintsRequest::default()).await.unwrap().into_inner();
-        assert_eq!(list.complaints.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), [c.id.as_str()]);
+        assert_eq!(list.complaints.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), [c_id]);
         seen.push_str(&format!("{list:?}"));
-        let e =
-            colleague.reveal_complainant(cpb::RevealComplainantRequest { id: c.id.clone(), purpose: "x".into() }).await;
+        let e = colleague
+            .reveal_complainant(cpb::RevealComplainantRequest { id: c_id.to_string(), purpose: "x".into() })
+            .await;
         seen.push_str(&format!("{:?}", e.unwrap_err()));
     }
     let (_, open311) = xiaoneng_e2e::http_request(
@@ -272,10 +299,14 @@ async fn no_identity_of_a_real_name_complainant_leaks() {
         None,
     )
     .await;
-    assert!(open311.contains(&c.id), "{open311}");
+    assert!(open311.contains(c_id), "{open311}");
     seen.push_str(&open311);
-    assert_eq!(leaks(&seen), Vec::<&str>::new(), "the accused unit saw an identity");
 
+    seen
+}
+
+/// Every table (text and binary), every record on the topic, the whole log: no identity.
+async fn nowhere_else(svc: &ServiceProc, broker: &xiaoneng_e2e::Broker) {
     let db = svc.db().await;
     let tables = every_table(&db).await;
     assert!(tables.contains("推诿扯皮") || tables.contains("buck_passing"), "the tables were read");
