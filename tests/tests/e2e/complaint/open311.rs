@@ -84,54 +84,61 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
+/// The form a stock GeoReport v2 client posts: the location and the user in their fields.
+fn stock_form(jurisdiction: &str, text: &str) -> String {
+    form(&[
+        ("api_key", "key-12345"),
+        ("jurisdiction_id", jurisdiction),
+        ("service_code", "slow_action"),
+        ("description", text),
+        ("address_string", "1 Check Street"),
+        ("address_id", "410702-0042"),
+        ("lat", "35.30325"),
+        ("long", "113.92675"),
+        ("email", "check@example.com"),
+        ("first_name", "Ada"),
+        ("last_name", "Lovelace"),
+        ("device_id", "dev-9"),
+        ("attribute[target_kind]", "window"),
+        ("attribute[target_id]", "ZH01"),
+    ])
+}
+
+/// Posts `form`; the new request's id.
+async fn post(addr: &str, form: &str) -> String {
+    let (st, body) = http_request(addr, "POST", "/open311/v2/requests.json", Some(form)).await;
+    assert_eq!(st, 201, "{body}");
+    json(&body)[0]["service_request_id"].as_str().unwrap().to_string()
+}
+
+async fn get(addr: &str, id: &str) -> serde_json::Value {
+    let (st, body) = http_request(addr, "GET", &format!("/open311/v2/requests/{id}.json"), None).await;
+    assert_eq!(st, 200, "{body}");
+    json(&body)[0].clone()
+}
+
+/// The ids `GET requests.json{q}` lists, sorted.
+async fn listed(addr: &str, q: &str) -> Vec<String> {
+    let (_, body) = http_request(addr, "GET", &format!("/open311/v2/requests.json{q}"), None).await;
+    let mut ids: Vec<String> =
+        json(&body).as_array().unwrap().iter().map(|r| r["service_request_id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    ids
+}
+
 /// What a stock GeoReport v2 client posts comes back as it sent it: the location in its own
 /// fields (`address`, `address_id`, `lat`, `long`), not folded into the description; the user's
 /// `email`, names and device only to an inspector, each in its field; `updated_datetime` moves
 /// with each step; `status_notes` is the last step in Chinese and `agency_responsible` the
-/// department it was assigned to. The city's endpoint lists its counties' requests, a
-/// county's only its own; a county that does not publish is absent from public reads.
+/// department it was assigned to; bad coordinates are the spec's error.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_stock_client_gets_back_what_it_sent_and_the_city_lists_its_counties() {
+async fn a_stock_client_gets_back_what_it_sent() {
     use xiaoneng_e2e::proto::complaint::v1 as cpb;
     use xiaoneng_kit::auth::roles;
-    let svc = super::start_with_extra(
-        &xiaoneng_e2e::shared_brokers(),
-        "2026-11-02T10:00:00+08:00",
-        &[("XIAONENG__DOMAIN__OPEN311__PUBLISH__410721", "false")],
-    )
-    .await;
+    let svc = super::start(&xiaoneng_e2e::shared_brokers(), "2026-11-02T10:00:00+08:00").await;
     let addr = svc.env_of("XIAONENG__DOMAIN__OPEN311__ADDR").unwrap();
-    let post = |jurisdiction: &'static str, text: &'static str| {
-        form(&[
-            ("api_key", "key-12345"),
-            ("jurisdiction_id", jurisdiction),
-            ("service_code", "slow_action"),
-            ("description", text),
-            ("address_string", "1 Check Street"),
-            ("address_id", "410702-0042"),
-            ("lat", "35.30325"),
-            ("long", "113.92675"),
-            ("email", "check@example.com"),
-            ("first_name", "Ada"),
-            ("last_name", "Lovelace"),
-            ("device_id", "dev-9"),
-            ("attribute[target_kind]", "window"),
-            ("attribute[target_id]", "ZH01"),
-        ])
-    };
-    let (st, body) =
-        http_request(&addr, "POST", "/open311/v2/requests.json", Some(&post("410702", "窗口一直没人"))).await;
-    assert_eq!(st, 201, "{body}");
-    let id = json(&body)[0]["service_request_id"].as_str().unwrap().to_string();
-    let get = |id: String| {
-        let addr = addr.clone();
-        async move {
-            let (st, body) = http_request(&addr, "GET", &format!("/open311/v2/requests/{id}.json"), None).await;
-            assert_eq!(st, 200, "{body}");
-            json(&body)[0].clone()
-        }
-    };
-    let r = get(id.clone()).await;
+    let id = post(&addr, &stock_form("410702", "窗口一直没人")).await;
+    let r = get(&addr, &id).await;
     assert_eq!(r["description"], "窗口一直没人");
     assert_eq!((r["address"].as_str(), r["address_id"].as_str()), (Some("1 Check Street"), Some("410702-0042")));
     assert_eq!((r["lat"].as_f64(), r["long"].as_f64()), (Some(35.30325), Some(113.92675)));
@@ -143,19 +150,12 @@ async fn a_stock_client_gets_back_what_it_sent_and_the_city_lists_its_counties()
     }
     let mut office = super::as_in(&svc, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
     super::advance(&mut office, &id, cpb::Step::Assign, |r| r.unit = "行政审批局".into()).await;
-    let r = get(id.clone()).await;
+    let r = get(&addr, &id).await;
     assert_eq!(r["status_notes"], "已分办至行政审批局, 待调查核实");
     assert_eq!(r["agency_responsible"], "行政审批局");
     let mut inspector = super::as_in(&svc, "jiwei-01", &[roles::INSPECTOR], "410700").await;
-    let who = inspector
-        .reveal_complainant(cpb::RevealComplainantRequest {
-            id: id.clone(), purpose: "核实投诉人联系方式".into()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .complainant
-        .unwrap();
+    let why = cpb::RevealComplainantRequest { id: id.clone(), purpose: "核实投诉人联系方式".into() };
+    let who = inspector.reveal_complainant(why).await.unwrap().into_inner().complainant.unwrap();
     assert_eq!(
         (
             who.email.as_str(),
@@ -166,41 +166,28 @@ async fn a_stock_client_gets_back_what_it_sent_and_the_city_lists_its_counties()
         ),
         ("check@example.com", "Ada", "Lovelace", "dev-9", "")
     );
-    // Bad coordinates: the spec's error document, nothing stored.
-    let bad = post("410702", "x").replace("lat=35.30325", "lat=north");
+    let bad = stock_form("410702", "x").replace("lat=35.30325", "lat=north");
     let (st, body) = http_request(&addr, "POST", "/open311/v2/requests.json", Some(&bad)).await;
     assert_eq!((st, json(&body)[0]["description"].as_str()), (400, Some("lat must be a number")));
+}
 
-    // The city lists its counties; a county only its own; a withheld county nowhere.
-    let (st, body) =
-        http_request(&addr, "POST", "/open311/v2/requests.json", Some(&post("410703", "卫滨区等太久"))).await;
-    assert_eq!(st, 201, "{body}");
-    let other = json(&body)[0]["service_request_id"].as_str().unwrap().to_string();
-    let (st, body) =
-        http_request(&addr, "POST", "/open311/v2/requests.json", Some(&post("410721", "新乡县不公开"))).await;
-    assert_eq!(st, 201, "{body}");
-    let withheld = json(&body)[0]["service_request_id"].as_str().unwrap().to_string();
-    let listed = |q: &'static str| {
-        let addr = addr.clone();
-        async move {
-            let (_, body) = http_request(&addr, "GET", &format!("/open311/v2/requests.json{q}"), None).await;
-            let mut ids: Vec<String> = json(&body)
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["service_request_id"].as_str().unwrap().to_string())
-                .collect();
-            ids.sort();
-            ids
-        }
-    };
+/// The city's endpoint lists its counties' requests, a county's only its own; a county that
+/// does not publish (`open311.publish.410721 = false`) is absent from every public read.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_city_lists_its_counties_and_a_withheld_county_is_not_public() {
+    let withheld = [("XIAONENG__DOMAIN__OPEN311__PUBLISH__410721", "false")];
+    let svc = super::start_with_extra(&xiaoneng_e2e::shared_brokers(), "2026-11-02T10:00:00+08:00", &withheld).await;
+    let addr = svc.env_of("XIAONENG__DOMAIN__OPEN311__ADDR").unwrap();
+    let id = post(&addr, &stock_form("410702", "红旗区等太久")).await;
+    let other = post(&addr, &stock_form("410703", "卫滨区等太久")).await;
+    let hidden = post(&addr, &stock_form("410721", "新乡县不公开")).await;
     let mut both = vec![id.clone(), other.clone()];
     both.sort();
-    assert_eq!(listed("").await, both, "the city's jurisdiction (the default) lists both counties");
-    assert_eq!(listed("?jurisdiction_id=410703").await, [other.clone()]);
-    assert_eq!(listed("?jurisdiction_id=410702").await, [id.clone()]);
-    assert_eq!(listed("?jurisdiction_id=410721").await, Vec::<String>::new());
-    let (st, _) = http_request(&addr, "GET", &format!("/open311/v2/requests/{withheld}.json"), None).await;
+    assert_eq!(listed(&addr, "").await, both, "the city's jurisdiction (the default) lists both counties");
+    assert_eq!(listed(&addr, "?jurisdiction_id=410703").await, [other.clone()]);
+    assert_eq!(listed(&addr, "?jurisdiction_id=410702").await, [id.clone()]);
+    assert_eq!(listed(&addr, "?jurisdiction_id=410721").await, Vec::<String>::new());
+    let (st, _) = http_request(&addr, "GET", &format!("/open311/v2/requests/{hidden}.json"), None).await;
     assert_eq!(st, 404, "a withheld county's request is not public");
     let (st, _) =
         http_request(&addr, "GET", &format!("/open311/v2/requests/{other}.json?jurisdiction_id=410702"), None).await;
