@@ -159,12 +159,18 @@ async fn a_2027_notice_moves_provisional_deadlines_once_on_every_replica() {
     assert_eq!(dates, ["2027-01-12", "2027-01-13", "2027-02-02", "2027-02-03"]);
     assert_eq!((e.calendar_version.as_str(), e.provisional), ("2027-test", false));
     assert_eq!(outbox(&db, "CaseEscalated", &k.id).await.len(), 1, "no escalation fired twice");
+    timers_on_the_new_days(&db, &k.id).await;
+}
+
+/// The case's six timers (warning, yellow, red of both clocks) on the new days, unfired —
+/// but the promise's warning, fired on its old, provisional date.
+async fn timers_on_the_new_days(db: &sqlx::PgPool, case_id: &str) {
     let deadlines: Vec<(String, String, Option<chrono::NaiveDate>, bool, bool)> = sqlx::query_as(
         "SELECT clock, kind, deadline, fired_at IS NOT NULL, provisional FROM case_timers WHERE case_id = $1::uuid
          ORDER BY clock, kind",
     )
-    .bind(&k.id)
-    .fetch_all(&db)
+    .bind(case_id)
+    .fetch_all(db)
     .await
     .unwrap();
     let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();

@@ -355,14 +355,7 @@ async fn deadlines_cross_national_day_and_fire_once_across_restarts() {
     let mut office = as_in(&svc, "xiaonengban", &[roles::SUPERVISOR], "410700").await;
     // Only the 10-day complaint stays open: the other two are replied before their deadlines.
     for id in [&q.id, &f.id] {
-        advance(&mut office, id, cpb::Step::Assign, |r| r.unit = "行政审批局".into()).await;
-        advance(&mut office, id, cpb::Step::Investigate, |_| {}).await;
-        advance(&mut office, id, cpb::Step::Conclude, |r| {
-            r.finding = cpb::Finding::NotSubstantiated as i32;
-            r.text = "经核实不属实".into();
-        })
-        .await;
-        advance(&mut office, id, cpb::Step::Reply, |r| r.text = "已答复".into()).await;
+        replied(&mut office, id).await;
     }
     let db = svc.db().await;
     let steps = || async {
@@ -380,19 +373,7 @@ async fn deadlines_cross_national_day_and_fire_once_across_restarts() {
     for (day, reminders, escalations) in
         [("2026-10-20", 1, 0), ("2026-10-20", 1, 0), ("2026-10-21", 1, 1), ("2026-10-21", 1, 1)]
     {
-        for r in [&mut svc, &mut two] {
-            r.kill();
-            r.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &format!("{day}T09:00:00+08:00"));
-        }
-        svc.restart().await;
-        two.restart().await;
-        for r in [&svc, &two] {
-            let before = r.metric(passes).await;
-            eventually(30, "three passes after the restart, on each replica", || async {
-                (r.metric(passes).await >= before + 3.0).then_some(())
-            })
-            .await;
-        }
+        restart_both_at(&mut svc, &mut two, day, passes).await;
         let ev = steps().await;
         let r = ev.iter().filter(|e| e.reminder).count();
         let x = ev.iter().filter(|e| e.escalated).count();
@@ -419,6 +400,36 @@ async fn deadlines_cross_national_day_and_fire_once_across_restarts() {
     assert_eq!(ext.unwrap().into_inner().complaint.unwrap().due_date, "2026-10-27");
     let again = office.extend_complaint(cpb::ExtendComplaintRequest { id: c.id.clone(), reason: "再延".into() }).await;
     assert_eq!(reason(&again.unwrap_err()), "EXTENDED_ONCE");
+}
+
+/// Assigned, investigated, concluded not substantiated and replied by the office.
+async fn replied(office: &mut Complaints, id: &str) {
+    advance(office, id, cpb::Step::Assign, |r| r.unit = "行政审批局".into()).await;
+    advance(office, id, cpb::Step::Investigate, |_| {}).await;
+    advance(office, id, cpb::Step::Conclude, |r| {
+        r.finding = cpb::Finding::NotSubstantiated as i32;
+        r.text = "经核实不属实".into();
+    })
+    .await;
+    advance(office, id, cpb::Step::Reply, |r| r.text = "已答复".into()).await;
+}
+
+/// Both replicas killed, started again on `day` at 09:00, and each through three passes of
+/// the loop counted by `passes`.
+async fn restart_both_at(one: &mut ServiceProc, two: &mut ServiceProc, day: &str, passes: &str) {
+    for r in [&mut *one, &mut *two] {
+        r.kill();
+        r.set_env("XIAONENG__DOMAIN__BUSINESS_TIME", &format!("{day}T09:00:00+08:00"));
+    }
+    one.restart().await;
+    two.restart().await;
+    for r in [&*one, &*two] {
+        let before = r.metric(passes).await;
+        eventually(30, "three passes after the restart, on each replica", || async {
+            (r.metric(passes).await >= before + 3.0).then_some(())
+        })
+        .await;
+    }
 }
 
 /// Bad filings list every bad field and store nothing; a complaint about a previous complaint

@@ -32,6 +32,68 @@ async fn a_delivered_then_closed_case_opens_one_online_invitation() {
     let t = crate::case::with_dept("rev-scj", "市场监管");
     let mut market = CaseServiceClient::new(channel(&case.addr(), Some(&t)).await);
     let k = crate::case::accepted(&mut clerk, &matter_id).await;
+    let id = k.id.clone();
+    delivered_then_closed(&mut clerk, &mut market, k).await;
+
+    let db = eval.db().await;
+    let mut platform = as_(&eval, "portal", &[roles::SYSTEM]).await;
+    let inv = eventually(60, "the case's invitation", || {
+        let (mut p, case_id) = (platform.clone(), id.clone());
+        async move {
+            let req = epb::ListInvitationsRequest { case_id, ..Default::default() };
+            p.list_invitations(req).await.ok()?.into_inner().invitations.into_iter().next()
+        }
+    })
+    .await;
+    assert_eq!(inv.occurrence, epb::Occurrence::Online as i32);
+    assert_eq!((inv.matter_id.as_str(), inv.department.as_str()), (matter_id.as_str(), "行政审批局"));
+    assert!(!inv.staff_id.is_empty(), "bound to the handler");
+    // Both the delivery and the closing reached the service: every event of the case was
+    // applied by the invitation consumer, and the closing opened nothing more.
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM outbox WHERE event_key = $1")
+        .bind(&id)
+        .fetch_all(&case.db().await)
+        .await
+        .unwrap();
+    assert!(ids.len() >= 6, "{} events of the case", ids.len());
+    eventually(120, "every event of the case consumed", || {
+        let (db, ids) = (db.clone(), ids.clone());
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            (n as usize == ids.len()).then_some(())
+        }
+    })
+    .await;
+    let of_case = format!("SELECT count(*) FROM invitations WHERE case_id = '{id}'");
+    assert_eq!(count(&db, &of_case).await, 1);
+    let opened = format!(
+        "SELECT count(*) FROM outbox WHERE event_type = 'xiaoneng.evaluation.events.v1.InvitationOpened' AND event_key = '{}'",
+        inv.id
+    );
+    assert_eq!(count(&db, &opened).await, 1);
+
+    let rating = |indicator: &str| epb::SubmitRatingRequest {
+        invitation_id: inv.id.clone(),
+        level: 4,
+        scores: vec![epb::Score { indicator: indicator.into(), level: 4 }],
+        channel: epb::Channel::Portal as i32,
+        ..Default::default()
+    };
+    let wrong = platform.submit_rating(rating("attitude")).await.unwrap_err();
+    assert_eq!(violations(&wrong), ["scores[0].indicator"], "attitude is an on-site indicator");
+    let r = platform.submit_rating(rating("guide_accuracy")).await.unwrap().into_inner().rating.unwrap();
+    assert_eq!((r.level, r.scores[0].indicator.as_str()), (4, "guide_accuracy"));
+}
+
+type Cases = CaseServiceClient<xiaoneng_e2e::Intercepted>;
+
+/// The accepted case `k` reviewed by 市场监管, approved, its certificate issued, delivered at
+/// the window and closed: two transitions that each end a case.
+async fn delivered_then_closed(clerk: &mut Cases, market: &mut Cases, k: cpb::Case) {
     let (id, mut v) = (k.id.clone(), k.version);
     let k = clerk
         .start_review(cpb::StartReviewRequest {
@@ -87,57 +149,4 @@ async fn a_delivered_then_closed_case_opens_one_online_invitation() {
         .case
         .unwrap();
     assert_eq!(k.state, cpb::CaseState::Closed as i32);
-
-    let db = eval.db().await;
-    let mut platform = as_(&eval, "portal", &[roles::SYSTEM]).await;
-    let inv = eventually(60, "the case's invitation", || {
-        let (mut p, case_id) = (platform.clone(), id.clone());
-        async move {
-            let req = epb::ListInvitationsRequest { case_id, ..Default::default() };
-            p.list_invitations(req).await.ok()?.into_inner().invitations.into_iter().next()
-        }
-    })
-    .await;
-    assert_eq!(inv.occurrence, epb::Occurrence::Online as i32);
-    assert_eq!((inv.matter_id.as_str(), inv.department.as_str()), (matter_id.as_str(), "行政审批局"));
-    assert!(!inv.staff_id.is_empty(), "bound to the handler");
-    // Both the delivery and the closing reached the service: every event of the case was
-    // applied by the invitation consumer, and the closing opened nothing more.
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM outbox WHERE event_key = $1")
-        .bind(&id)
-        .fetch_all(&case.db().await)
-        .await
-        .unwrap();
-    assert!(ids.len() >= 6, "{} events of the case", ids.len());
-    eventually(120, "every event of the case consumed", || {
-        let (db, ids) = (db.clone(), ids.clone());
-        async move {
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE event_id = ANY($1)")
-                .bind(&ids)
-                .fetch_one(&db)
-                .await
-                .unwrap();
-            (n as usize == ids.len()).then_some(())
-        }
-    })
-    .await;
-    let of_case = format!("SELECT count(*) FROM invitations WHERE case_id = '{id}'");
-    assert_eq!(count(&db, &of_case).await, 1);
-    let opened = format!(
-        "SELECT count(*) FROM outbox WHERE event_type = 'xiaoneng.evaluation.events.v1.InvitationOpened' AND event_key = '{}'",
-        inv.id
-    );
-    assert_eq!(count(&db, &opened).await, 1);
-
-    let rating = |indicator: &str| epb::SubmitRatingRequest {
-        invitation_id: inv.id.clone(),
-        level: 4,
-        scores: vec![epb::Score { indicator: indicator.into(), level: 4 }],
-        channel: epb::Channel::Portal as i32,
-        ..Default::default()
-    };
-    let wrong = platform.submit_rating(rating("attitude")).await.unwrap_err();
-    assert_eq!(violations(&wrong), ["scores[0].indicator"], "attitude is an on-site indicator");
-    let r = platform.submit_rating(rating("guide_accuracy")).await.unwrap().into_inner().rating.unwrap();
-    assert_eq!((r.level, r.scores[0].indicator.as_str()), (4, "guide_accuracy"));
 }
