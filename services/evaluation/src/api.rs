@@ -61,8 +61,10 @@ pub const AUTHORIZATION: auth::Authorization = &[
 ];
 
 /// Methods callable without a token: the public reads, masked.
-pub const PUBLIC_METHODS: &[&str] =
-    &["/xiaoneng.evaluation.v1.EvaluationService/ListPublicRatings"];
+pub const PUBLIC_METHODS: &[&str] = &[
+    "/xiaoneng.evaluation.v1.EvaluationService/ListPublicRatings",
+    "/xiaoneng.evaluation.v1.EvaluationService/ListRatingOptions",
+];
 
 /// At most this many ratings in one SubmitRatings call.
 const MAX_BATCH: usize = 500;
@@ -309,6 +311,36 @@ impl pb::evaluation_service_server::EvaluationService for EvaluationApi {
             });
         }
         Ok(Response::new(pb::SubmitRatingsResponse { results: out }))
+    }
+
+    async fn list_rating_options(
+        &self,
+        req: Request<pb::ListRatingOptionsRequest>,
+    ) -> Result<Response<pb::ListRatingOptionsResponse>, Status> {
+        let occurrence = match pb::Occurrence::try_from(req.get_ref().occurrence) {
+            Ok(pb::Occurrence::Online) => crate::domain::Occurrence::Online,
+            _ => crate::domain::Occurrence::OnSite,
+        };
+        let levels = crate::domain::LEVEL_NAMES
+            .iter()
+            .map(|(v, n)| pb::RatingOption {
+                code: v.to_string(),
+                name: n.to_string(),
+                bad: *v <= 2,
+            })
+            .collect();
+        let indicators = crate::domain::indicators(occurrence)
+            .iter()
+            .map(|c| pb::RatingOption {
+                code: c.to_string(),
+                name: crate::domain::indicator_name(c).to_string(),
+                bad: false,
+            })
+            .collect();
+        Ok(Response::new(pb::ListRatingOptionsResponse {
+            levels,
+            indicators,
+        }))
     }
 
     async fn list_public_ratings(

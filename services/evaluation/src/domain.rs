@@ -218,6 +218,30 @@ impl Level {
     }
 }
 
+/// The five national levels with their names, best first.
+pub const LEVEL_NAMES: &[(i32, &str)] = &[
+    (5, "非常满意"),
+    (4, "满意"),
+    (3, "基本满意"),
+    (2, "不满意"),
+    (1, "非常不满意"),
+];
+
+/// An indicator's Chinese name (GB/T 39734-2020's wording).
+pub fn indicator_name(code: &str) -> &'static str {
+    match code {
+        "overall" => "总体评价",
+        "efficiency" => "服务效率",
+        "attitude" => "服务态度",
+        "professional" => "专业水平",
+        "environment" => "服务环境",
+        "guide_accuracy" => "办事指南准确度",
+        "convenience" => "办事便捷度",
+        "usability" => "平台操作性",
+        _ => "其他",
+    }
+}
+
 /// The indicators of the national rules, by occurrence.
 pub fn indicators(o: Occurrence) -> &'static [&'static str] {
     match o {

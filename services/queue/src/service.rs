@@ -194,6 +194,7 @@ impl Queue {
                 announcement,
                 waiting,
                 time: Some(xiaoneng_kit::timestamp(self.clock.now())),
+                ..Default::default()
             };
             self.hot.publish_board(update.encode_to_vec()).await
         }

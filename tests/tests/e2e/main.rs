@@ -16,3 +16,4 @@ mod layering;
 mod observability;
 mod platform;
 mod queue;
+mod web;

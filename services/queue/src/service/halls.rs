@@ -179,15 +179,51 @@ impl Queue {
         self.waits(&mut conn, &h, &w).await
     }
 
-    /// A board's first picture: the hall's waiting counts per category.
+    /// A board's first picture: the hall's waiting counts and estimated waits per category,
+    /// today's latest calls (newest first) and the numbers that missed their call (过号).
     pub async fn board_snapshot(&self, hall_id: Uuid) -> AppResult<pb::WatchBoardResponse> {
-        let (h, _) = self.hall(None, hall_id).await?;
+        let (h, w) = self.hall(None, hall_id).await?;
         let mut conn = self.pool.acquire().await?;
         let waiting = self.counts(&mut conn, &h).await?.into_iter().collect();
+        let estimated_wait_minutes = self
+            .waits(&mut conn, &h, &w)
+            .await?
+            .into_iter()
+            .map(|c| (c.category, c.estimated_wait_minutes))
+            .collect();
+        let today = self.clock.today();
+        let recent: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT number, window_code, called_at FROM tickets
+             WHERE hall_id = $1 AND day = $2 AND called_at IS NOT NULL AND window_code <> ''
+             ORDER BY called_at DESC LIMIT 10",
+        )
+        .bind(h.id)
+        .bind(today)
+        .fetch_all(&mut *conn)
+        .await?;
+        let missed: Vec<String> = sqlx::query_scalar(
+            "SELECT number FROM tickets
+             WHERE hall_id = $1 AND day = $2 AND no_shows > 0 AND state IN ('waiting', 'dropped')
+             ORDER BY number",
+        )
+        .bind(h.id)
+        .bind(today)
+        .fetch_all(&mut *conn)
+        .await?;
         Ok(pb::WatchBoardResponse {
             kind: pb::watch_board_response::Kind::Snapshot as i32,
             hall_id: h.id.to_string(),
             waiting,
+            estimated_wait_minutes,
+            recent: recent
+                .into_iter()
+                .map(|(number, window_code, at)| pb::BoardCall {
+                    number,
+                    window_code,
+                    time: Some(xiaoneng_kit::timestamp(at)),
+                })
+                .collect(),
+            missed,
             time: Some(xiaoneng_kit::timestamp(self.clock.now())),
             ..Default::default()
         })

@@ -231,7 +231,7 @@ impl Queue {
                 self.announce(hall, Kind::Recalled, &t.number, &w.code)
                     .await
             }
-            CallAction::NoShow => self.announce(hall, Kind::Counts, "", "").await,
+            CallAction::NoShow => self.announce(hall, Kind::NoShow, &t.number, &w.code).await,
             _ => {}
         }
     }

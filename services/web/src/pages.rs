@@ -1,0 +1,970 @@
+//! The pages. Each handler calls the services as the person signed in (the desk) or as the web
+//! face's own `system` caller (the public screen, the pad, the rating page), renders Chinese
+//! HTML with every text escaped, and says in plain words when a service does not answer.
+
+use std::convert::Infallible;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
+use futures::Stream;
+use serde::Deserialize;
+use xiaoneng_kit::auth::roles;
+use xiaoneng_proto::evaluation::v1 as epb;
+use xiaoneng_proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
+use xiaoneng_proto::queue::v1 as qpb;
+use xiaoneng_proto::queue::v1::queue_service_client::QueueServiceClient;
+
+use crate::html::{e, page, refreshing};
+use crate::session::{self, Session};
+use crate::App;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn cookies(h: &HeaderMap) -> Option<&str> {
+    h.get(header::COOKIE).and_then(|v| v.to_str().ok())
+}
+
+fn session_of(app: &App, h: &HeaderMap) -> Option<Session> {
+    session::from_cookies(&app.key, cookies(h), now())
+}
+
+/// A service's refusal or absence, in plain Chinese.
+fn said(s: &tonic::Status) -> String {
+    match s.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
+            "排队叫号服务暂时无法连接, 请稍后再试。".into()
+        }
+        tonic::Code::PermissionDenied => "您的岗位无权进行此操作。".into(),
+        tonic::Code::NotFound => "未找到。".into(),
+        tonic::Code::FailedPrecondition => format!("当前状态下不能这样操作: {}", s.message()),
+        _ => format!("操作未完成: {}", s.message()),
+    }
+}
+
+pub async fn home() -> Html<String> {
+    Html(page(
+        "效能 · 政务服务大厅",
+        "home",
+        "<main><h1>政务服务大厅</h1><ul>\
+         <li><a href=\"/desk\">窗口工作台</a></li></ul>\
+         <p>叫号屏: /halls/&lt;大厅编号&gt;/screen; 评价器: /pads/&lt;大厅编号&gt;/&lt;窗口号&gt;</p></main>",
+        None,
+    ))
+}
+
+// ---------------------------------------------------------------- the calling screen
+
+async fn hall_name(app: &App, hall: &str) -> Result<String, tonic::Status> {
+    let token = app.system_token("screen");
+    let mut q = QueueServiceClient::new(app.queue.clone());
+    let h = q
+        .get_hall(app.request(
+            qpb::GetHallRequest {
+                hall_id: hall.into(),
+            },
+            &token,
+        ))
+        .await?
+        .into_inner()
+        .hall
+        .unwrap_or_default();
+    Ok(h.name)
+}
+
+pub async fn screen(State(app): State<App>, Path(hall): Path<String>) -> Response {
+    let name = match hall_name(&app, &hall).await {
+        Ok(n) => n,
+        Err(s) if s.code() == tonic::Code::NotFound || s.code() == tonic::Code::InvalidArgument => {
+            return (
+                StatusCode::NOT_FOUND,
+                Html(page(
+                    "未找到大厅",
+                    "screen",
+                    "<main><h1>未找到该大厅</h1></main>",
+                    None,
+                )),
+            )
+                .into_response()
+        }
+        Err(_) => "政务服务大厅".into(),
+    };
+    let hub = app.boards.hub(&hall, &app);
+    let state = hub.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let body = format!(
+        "<main class=\"board\" data-hall=\"{hall}\">\
+         <header><h1>{name}</h1><p class=\"clock\" id=\"clock\"></p>\
+         <button type=\"button\" id=\"sound\">启用声音</button></header>\
+         <p id=\"status\" class=\"status\" role=\"status\">{status}</p>\
+         <section class=\"now\" aria-labelledby=\"now-h\"><h2 id=\"now-h\">正在呼叫</h2>\
+         <div id=\"now\" aria-live=\"assertive\" aria-atomic=\"true\">{now}</div></section>\
+         <section class=\"recent\" aria-labelledby=\"recent-h\"><h2 id=\"recent-h\">最近叫号</h2>\
+         <ol id=\"recent\">{recent}</ol></section>\
+         <section class=\"missed\" aria-labelledby=\"missed-h\"><h2 id=\"missed-h\">过号</h2>\
+         <p id=\"missed\">{missed}</p></section>\
+         <section class=\"waits\" aria-labelledby=\"waits-h\"><h2 id=\"waits-h\">等候</h2>\
+         <table><thead><tr><th scope=\"col\">类别</th><th scope=\"col\">等候人数</th>\
+         <th scope=\"col\">预计等候</th></tr></thead><tbody id=\"waits\">{waits}</tbody></table>\
+         </section></main>",
+        hall = e(&hall),
+        name = e(&name),
+        status = if state.connected {
+            ""
+        } else {
+            "正在连接…"
+        },
+        now = state
+            .recent
+            .first()
+            .map(|c| format!(
+                "<p class=\"call newest\">请 <b>{}</b> 号到 <b>{}</b> 窗口办理</p>",
+                e(&c.number),
+                e(&c.window)
+            ))
+            .unwrap_or_default(),
+        recent = state
+            .recent
+            .iter()
+            .map(|c| format!(
+                "<li><b>{}</b> → {} <small>{}</small></li>",
+                e(&c.number),
+                e(&c.window),
+                e(&c.time)
+            ))
+            .collect::<String>(),
+        missed = e(&state.missed.join("、")),
+        waits = state
+            .waiting
+            .iter()
+            .map(|(k, n)| {
+                let m = state.wait_minutes.get(k).copied().unwrap_or(0);
+                format!(
+                    "<tr><th scope=\"row\">{}</th><td>{n}</td><td>{m} 分钟</td></tr>",
+                    e(k)
+                )
+            })
+            .collect::<String>(),
+    );
+    Html(page(
+        &format!("{name} · 叫号屏"),
+        "screen",
+        &body,
+        Some("screen.js"),
+    ))
+    .into_response()
+}
+
+/// The hall's board as JSON (what the screen renders).
+pub async fn state(State(app): State<App>, Path(hall): Path<String>) -> Response {
+    let hub = app.boards.hub(&hall, &app);
+    let s = hub.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    axum::Json(s).into_response()
+}
+
+/// Server-sent events of one hall: the current state first, then every change.
+pub async fn events(
+    State(app): State<App>,
+    Path(hall): Path<String>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let hub = app.boards.hub(&hall, &app);
+    // Subscribe before reading the state: nothing between the two is missed.
+    let rx = hub.tx.subscribe();
+    let first = {
+        let s = hub.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        crate::board::Update {
+            kind: "state",
+            announcement: String::new(),
+            state: s,
+        }
+    };
+    use tokio_stream::StreamExt;
+    let updates = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|u| u.ok());
+    let stream = tokio_stream::once(first).chain(updates).map(|u| {
+        Ok(Event::default()
+            .event("board")
+            .data(serde_json::to_string(&u).unwrap_or_default()))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(10)))
+}
+
+// ---------------------------------------------------------------- signing in
+
+#[derive(Deserialize)]
+pub struct Next {
+    #[serde(default)]
+    pub next: String,
+}
+
+fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") {
+        next.to_string()
+    } else {
+        "/desk".into()
+    }
+}
+
+pub async fn signin_page(State(app): State<App>, Query(q): Query<Next>) -> Html<String> {
+    if !app.settings.dev_signin {
+        return Html(page(
+            "登录",
+            "signin",
+            "<main><h1>工作人员登录</h1><p>请通过统一身份认证登录。本部署尚未配置统一身份认证 (OpenID Connect)。</p></main>",
+            None,
+        ));
+    }
+    let body = format!(
+        "<main><h1>工作人员登录 (开发环境)</h1>\
+         <p class=\"warn\">开发环境登录: 仅用于本地演示, 部署中不可用。</p>\
+         <form method=\"post\" action=\"/signin\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <p><label for=\"sub\">工号</label> <input id=\"sub\" name=\"sub\" required value=\"s1\"></p>\
+         <p><label for=\"role\">岗位</label> <select id=\"role\" name=\"role\">\
+         <option value=\"clerk\">窗口工作人员</option><option value=\"hall_manager\">中心管理</option>\
+         <option value=\"supervisor\">效能办</option><option value=\"reviewer\">审批人员</option></select></p>\
+         <p><label for=\"region\">行政区划</label> <input id=\"region\" name=\"region\" required value=\"410702\"></p>\
+         <p><label for=\"dept\">部门 (可空)</label> <input id=\"dept\" name=\"dept\"></p>\
+         <p><button type=\"submit\">登录</button></p></form></main>",
+        next = e(&safe_next(&q.next)),
+    );
+    Html(page("登录", "signin", &body, None))
+}
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    pub sub: String,
+    pub role: String,
+    pub region: String,
+    #[serde(default)]
+    pub dept: String,
+    #[serde(default)]
+    pub next: String,
+}
+
+fn cookie_header(app: &App, name: &str, value: &str, max_age: i64) -> String {
+    let secure = if app.settings.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+pub async fn signin(State(app): State<App>, Form(f): Form<SignIn>) -> Response {
+    let allowed = [
+        roles::CLERK,
+        roles::HALL_MANAGER,
+        roles::SUPERVISOR,
+        roles::REVIEWER,
+    ];
+    if !app.settings.dev_signin
+        || f.sub.trim().is_empty()
+        || !allowed.contains(&f.role.as_str())
+        || xiaoneng_kit::region::RegionCode::parse(f.region.trim()).is_err()
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            Html(page(
+                "登录",
+                "signin",
+                "<main><h1>登录未成功</h1><p><a href=\"/signin\">重新登录</a></p></main>",
+                None,
+            )),
+        )
+            .into_response();
+    }
+    let s = Session {
+        sub: f.sub.trim().to_string(),
+        roles: vec![f.role.clone()],
+        region: f.region.trim().to_string(),
+        dept: Some(f.dept.trim().to_string()).filter(|d| !d.is_empty()),
+        csrf: session::random_token(),
+        exp: now() + 8 * 3600,
+    };
+    let value = session::encode(&app.key, &s);
+    (
+        [(
+            header::SET_COOKIE,
+            cookie_header(&app, session::COOKIE, &value, 8 * 3600),
+        )],
+        Redirect::to(&safe_next(&f.next)),
+    )
+        .into_response()
+}
+
+pub async fn signout(State(app): State<App>) -> Response {
+    (
+        [(
+            header::SET_COOKIE,
+            cookie_header(&app, session::COOKIE, "", 0),
+        )],
+        Redirect::to("/signin"),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------- the window desk
+
+#[derive(Deserialize, Default)]
+pub struct DeskQuery {
+    #[serde(default)]
+    pub hall: String,
+    #[serde(default)]
+    pub window: String,
+    #[serde(default)]
+    pub ticket: String,
+    #[serde(default)]
+    pub msg: String,
+}
+
+/// The roles that work a window.
+fn works_a_window(s: &Session) -> bool {
+    s.has_role(roles::CLERK) || s.has_role(roles::HALL_MANAGER)
+}
+
+fn person_token(app: &App, s: &Session) -> String {
+    let roles: Vec<&str> = s.roles.iter().map(String::as_str).collect();
+    app.minter
+        .mint(&s.sub, &roles, &s.region, s.dept.as_deref(), 300)
+}
+
+pub async fn desk(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<DeskQuery>,
+) -> Response {
+    let Some(s) = session_of(&app, &headers) else {
+        return Redirect::to("/signin?next=/desk").into_response();
+    };
+    let token = person_token(&app, &s);
+    let mut queue = QueueServiceClient::new(app.queue.clone());
+    let mut body = format!(
+        "<main class=\"desk\"><header><h1>窗口工作台</h1><p>{} ({})</p>\
+         <form method=\"post\" action=\"/signout\"><button type=\"submit\">退出</button></form></header>",
+        e(&s.sub),
+        e(&s.roles.join(", "))
+    );
+    if !q.msg.is_empty() {
+        body.push_str(&format!(
+            "<p class=\"msg\" role=\"alert\">{}</p>",
+            e(&q.msg)
+        ));
+    }
+    if q.hall.is_empty() {
+        body.push_str(
+            "<form method=\"get\" action=\"/desk\"><p><label for=\"hall\">大厅编号</label> \
+             <input id=\"hall\" name=\"hall\" required></p><p><button type=\"submit\">进入大厅</button></p></form></main>",
+        );
+        return Html(page("窗口工作台", "desk", &body, None)).into_response();
+    }
+    let hall = match queue
+        .get_hall(app.request(
+            qpb::GetHallRequest {
+                hall_id: q.hall.clone(),
+            },
+            &token,
+        ))
+        .await
+    {
+        Ok(h) => h.into_inner().hall.unwrap_or_default(),
+        Err(st) => {
+            body.push_str(&format!(
+                "<p class=\"msg\" role=\"alert\">{}</p></main>",
+                e(&said(&st))
+            ));
+            return Html(page("窗口工作台", "desk", &body, None)).into_response();
+        }
+    };
+    body.push_str(&format!("<h2>{}</h2>", e(&hall.name)));
+    let Some(w) = hall.windows.iter().find(|w| w.id == q.window) else {
+        body.push_str("<nav aria-label=\"窗口\"><ul class=\"windows\">");
+        for w in &hall.windows {
+            body.push_str(&format!(
+                "<li><a href=\"/desk?hall={}&amp;window={}\">{} 窗口</a></li>",
+                e(&hall.id),
+                e(&w.id),
+                e(&w.code)
+            ));
+        }
+        body.push_str("</ul></nav></main>");
+        return Html(page("窗口工作台", "desk", &body, None)).into_response();
+    };
+    body.push_str(&format!("<p>当前窗口: <b>{}</b></p>", e(&w.code)));
+    if !q.ticket.is_empty() {
+        match queue
+            .get_ticket(app.request(
+                qpb::GetTicketRequest {
+                    ticket_id: q.ticket.clone(),
+                },
+                &token,
+            ))
+            .await
+        {
+            Ok(t) => {
+                let t = t.into_inner().ticket.unwrap_or_default();
+                let waited = match (&t.arrival_time, &t.call_time) {
+                    (Some(a), Some(c)) => format!("{} 分钟", (c.seconds - a.seconds).max(0) / 60),
+                    _ => "—".into(),
+                };
+                body.push_str(&format!(
+                    "<section class=\"ticket\" aria-labelledby=\"t-h\"><h3 id=\"t-h\">当前号 {}</h3><dl>\
+                     <dt>类别</dt><dd>{}</dd><dt>事项</dt><dd>{}</dd><dt>优先</dt><dd>{}</dd>\
+                     <dt>状态</dt><dd>{}</dd><dt>等候</dt><dd>{}</dd><dt>办件</dt><dd>{}</dd></dl></section>",
+                    e(&t.number),
+                    e(&t.category),
+                    e(&t.matter_name),
+                    e(qpb::Priority::try_from(t.priority).map(|p| p.as_str_name()).unwrap_or("")),
+                    e(qpb::TicketState::try_from(t.state).map(|p| p.as_str_name()).unwrap_or("")),
+                    e(&waited),
+                    e(if t.case_id.is_empty() { "—" } else { &t.case_id }),
+                ));
+            }
+            Err(st) => body.push_str(&format!(
+                "<p class=\"msg\" role=\"alert\">{}</p>",
+                e(&said(&st))
+            )),
+        }
+    }
+    if works_a_window(&s) {
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/desk/act\" class=\"actions\" id=\"actions\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"hall\" value=\"{hall}\">\
+             <input type=\"hidden\" name=\"window\" value=\"{window}\"><input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
+             <button name=\"action\" value=\"call_next\" accesskey=\"n\">叫号 (N)</button>\
+             <button name=\"action\" value=\"recall\" accesskey=\"r\">重呼 (R)</button>\
+             <button name=\"action\" value=\"no_show\" accesskey=\"x\">过号 (X)</button>\
+             <button name=\"action\" value=\"hold\" accesskey=\"h\">暂缓 (H)</button>\
+             <button name=\"action\" value=\"resume\" accesskey=\"u\">恢复 (U)</button>\
+             <button name=\"action\" value=\"start\" accesskey=\"s\">开始办理 (S)</button>\
+             <button name=\"action\" value=\"finish\" accesskey=\"f\">办结 (F)</button></form>",
+            csrf = e(&s.csrf),
+            hall = e(&hall.id),
+            window = e(&w.id),
+            ticket = e(&q.ticket),
+        ));
+    } else {
+        body.push_str("<p>您的岗位不办理窗口业务。</p>");
+    }
+    body.push_str("</main>");
+    Html(page("窗口工作台", "desk", &body, Some("desk.js"))).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct DeskAct {
+    #[serde(default)]
+    pub csrf: String,
+    pub hall: String,
+    pub window: String,
+    #[serde(default)]
+    pub ticket: String,
+    pub action: String,
+}
+
+pub async fn desk_act(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(f): Form<DeskAct>,
+) -> Response {
+    let Some(s) = session_of(&app, &headers) else {
+        return (StatusCode::FORBIDDEN, "请先登录").into_response();
+    };
+    if f.csrf.is_empty() || f.csrf != s.csrf {
+        return (StatusCode::FORBIDDEN, "表单已失效, 请刷新页面后重试").into_response();
+    }
+    if !works_a_window(&s) {
+        return (StatusCode::FORBIDDEN, "您的岗位无权进行此操作").into_response();
+    }
+    let token = person_token(&app, &s);
+    let mut q = QueueServiceClient::new(app.queue.clone());
+    let w = f.window.clone();
+    let result: Result<Option<qpb::Ticket>, tonic::Status> = match f.action.as_str() {
+        "call_next" => q
+            .call_next(app.request(qpb::CallNextRequest { window_id: w }, &token))
+            .await
+            .map(|x| x.into_inner().ticket),
+        "recall" => q
+            .recall(app.request(qpb::RecallRequest { window_id: w }, &token))
+            .await
+            .map(|x| x.into_inner().ticket),
+        "no_show" => q
+            .mark_no_show(app.request(qpb::MarkNoShowRequest { window_id: w }, &token))
+            .await
+            .map(|x| x.into_inner().ticket),
+        "hold" => q
+            .hold_ticket(app.request(qpb::HoldTicketRequest { window_id: w }, &token))
+            .await
+            .map(|x| x.into_inner().ticket),
+        "resume" => q
+            .resume_ticket(app.request(
+                qpb::ResumeTicketRequest {
+                    ticket_id: f.ticket.clone(),
+                },
+                &token,
+            ))
+            .await
+            .map(|x| x.into_inner().ticket),
+        "start" => q
+            .start_service(app.request(qpb::StartServiceRequest { window_id: w }, &token))
+            .await
+            .map(|x| x.into_inner().ticket),
+        "finish" => q
+            .finish_service(app.request(qpb::FinishServiceRequest { window_id: w }, &token))
+            .await
+            .map(|x| x.into_inner().ticket),
+        _ => return (StatusCode::BAD_REQUEST, "未知操作").into_response(),
+    };
+    let (ticket, msg) = match result {
+        Ok(Some(t)) => {
+            if f.action == "finish" {
+                let mut pads = app.pads.lock().unwrap_or_else(|e| e.into_inner());
+                pads.insert(
+                    (f.hall.clone(), t.window_code.clone()),
+                    (t.id.clone(), std::time::Instant::now()),
+                );
+            }
+            let msg = match f.action.as_str() {
+                "call_next" | "recall" => {
+                    format!("请 {} 号到 {} 窗口办理", t.number, t.window_code)
+                }
+                "finish" => format!("{} 号已办结", t.number),
+                _ => format!("{} 号: 已完成", t.number),
+            };
+            let keep = if f.action == "finish" {
+                String::new()
+            } else {
+                t.id.clone()
+            };
+            (keep, msg)
+        }
+        Ok(None) => (String::new(), "当前没有可呼叫的号".to_string()),
+        Err(st) => (f.ticket.clone(), said(&st)),
+    };
+    let to = format!(
+        "/desk?{}",
+        serde_urlencoded::to_string([
+            ("hall", f.hall.as_str()),
+            ("window", f.window.as_str()),
+            ("ticket", &ticket),
+            ("msg", &msg)
+        ])
+        .unwrap_or_default()
+    );
+    Redirect::to(&to).into_response()
+}
+
+// ---------------------------------------------------------------- the pad and the QR page
+
+/// The rating options of an occurrence, from the evaluation service.
+async fn options(
+    app: &App,
+    occurrence: i32,
+) -> Result<epb::ListRatingOptionsResponse, tonic::Status> {
+    let mut ev = EvaluationServiceClient::new(app.evaluation.clone());
+    Ok(ev
+        .list_rating_options(app.request(epb::ListRatingOptionsRequest { occurrence }, ""))
+        .await?
+        .into_inner())
+}
+
+async fn invitation(app: &App, id: &str) -> Result<epb::Invitation, tonic::Status> {
+    let mut ev = EvaluationServiceClient::new(app.evaluation.clone());
+    let token = app.system_token("rating");
+    ev.get_invitation(app.request(epb::GetInvitationRequest { id: id.into() }, &token))
+        .await?
+        .into_inner()
+        .invitation
+        .ok_or_else(|| tonic::Status::not_found("invitation"))
+}
+
+/// The rating form of one invitation; `error` beside the field it is about.
+fn rating_form(
+    token: &str,
+    csrf: &str,
+    o: &epb::ListRatingOptionsResponse,
+    error: Option<(&str, &str)>,
+    from_pad: &str,
+) -> String {
+    let err = |field: &str| match error {
+        Some((f, m)) if f == field => {
+            format!("<p class=\"error\" id=\"{field}-error\">{}</p>", e(m))
+        }
+        _ => String::new(),
+    };
+    let described = |field: &str| match error {
+        Some((f, _)) if f == field => {
+            format!(" aria-describedby=\"{field}-error\" aria-invalid=\"true\"")
+        }
+        _ => String::new(),
+    };
+    let mut levels = String::new();
+    for (i, l) in o.levels.iter().enumerate() {
+        levels.push_str(&format!(
+            "<label class=\"level\"><input type=\"radio\" name=\"level\" value=\"{}\"{}{}> {}</label>",
+            e(&l.code),
+            if i == 0 { " required" } else { "" },
+            described("level"),
+            e(&l.name)
+        ));
+    }
+    let mut indicators = String::new();
+    for i in o.indicators.iter().filter(|i| i.code != "overall") {
+        let mut opts = String::from("<option value=\"\">—</option>");
+        for l in &o.levels {
+            opts.push_str(&format!(
+                "<option value=\"{}\">{}</option>",
+                e(&l.code),
+                e(&l.name)
+            ));
+        }
+        indicators.push_str(&format!(
+            "<p><label for=\"ind-{c}\">{n}</label> <select id=\"ind-{c}\" name=\"ind_{c}\">{opts}</select></p>",
+            c = e(&i.code),
+            n = e(&i.name)
+        ));
+    }
+    format!(
+        "<form method=\"post\" action=\"/rate/{token}\" class=\"rating\" novalidate>\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"pad\" value=\"{pad}\">\
+         <fieldset><legend>总体评价</legend>{levels}</fieldset>{lerr}\
+         <fieldset><legend>分项评价 (可选)</legend>{indicators}</fieldset>\
+         <p><label for=\"comment\">意见或理由 (差评必填)</label><br>\
+         <textarea id=\"comment\" name=\"comment\" rows=\"3\" maxlength=\"500\"{cdesc}></textarea></p>{cerr}\
+         <p><button type=\"submit\">提交评价</button></p></form>",
+        token = e(token),
+        csrf = e(csrf),
+        pad = e(from_pad),
+        lerr = err("level"),
+        cdesc = described("comment"),
+        cerr = err("comment"),
+    )
+}
+
+fn qr_svg(text: &str) -> String {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build()
+            .replacen("<svg ", "<svg role=\"img\" aria-label=\"评价二维码\" ", 1)
+            .replacen("<?xml version=\"1.0\" standalone=\"yes\"?>", "", 1),
+        Err(_) => String::new(),
+    }
+}
+
+pub async fn pad(State(app): State<App>, Path((hall, window)): Path<(String, String)>) -> Response {
+    let pending = {
+        let mut pads = app.pads.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (hall.clone(), window.clone());
+        match pads.get(&key) {
+            Some((_, at)) if at.elapsed() > std::time::Duration::from_secs(180) => {
+                pads.remove(&key);
+                None
+            }
+            other => other.map(|(t, _)| t.clone()),
+        }
+    };
+    let idle = || {
+        Html(refreshing(
+            "评价器",
+            "pad",
+            &format!("<main class=\"pad idle\"><h1>{} 窗口</h1><p>欢迎办事, 办结后请对本次服务进行评价。</p></main>", e(&window)),
+            2,
+        ))
+        .into_response()
+    };
+    let Some(ticket) = pending else { return idle() };
+    let mut ev = EvaluationServiceClient::new(app.evaluation.clone());
+    let token = app.system_token("pad");
+    let found = ev
+        .list_invitations(app.request(
+            epb::ListInvitationsRequest {
+                ticket_id: ticket.clone(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .map(|r| r.into_inner().invitations.into_iter().next());
+    let inv = match found {
+        Ok(Some(i)) if i.rating_id.is_empty() && !i.expired => i,
+        Ok(Some(_)) => {
+            app.pads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(hall.clone(), window.clone()));
+            return idle();
+        }
+        // The invitation is on its way (the finish event is being applied): look again.
+        Ok(None) => return idle(),
+        Err(_) => {
+            return Html(refreshing(
+                "评价器",
+                "pad",
+                "<main class=\"pad\"><p>评价服务暂时无法连接, 请稍候。</p></main>",
+                3,
+            ))
+            .into_response()
+        }
+    };
+    let rate_token = session::rating_token(&app.key, &inv.id);
+    let link = format!(
+        "{}/rate/{rate_token}",
+        app.settings.public_url.trim_end_matches('/')
+    );
+    let opts = match options(&app, inv.occurrence).await {
+        Ok(o) => o,
+        Err(_) => return idle(),
+    };
+    let csrf = session::random_token();
+    let body = format!(
+        "<main class=\"pad\"><h1>请对本次服务评价</h1><p>{} 窗口 · {}</p>{}\
+         <aside class=\"qr\"><p>也可用手机扫码评价</p>{}<p class=\"link\"><a href=\"{}\">{}</a></p></aside></main>",
+        e(&window),
+        e(&inv.matter_name),
+        rating_form(&rate_token, &csrf, &opts, None, &format!("{hall}/{window}")),
+        qr_svg(&link),
+        e(&link),
+        e(&link),
+    );
+    (
+        [(
+            header::SET_COOKIE,
+            cookie_header(&app, "xn_csrf", &csrf, 3600),
+        )],
+        Html(page("评价器", "pad", &body, None)),
+    )
+        .into_response()
+}
+
+pub async fn rate_page(State(app): State<App>, Path(token): Path<String>) -> Response {
+    let Some(id) = session::rated_invitation(&app.key, &token) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html(page(
+                "评价",
+                "rate",
+                "<main><h1>评价链接无效</h1></main>",
+                None,
+            )),
+        )
+            .into_response();
+    };
+    let inv = match invitation(&app, &id).await {
+        Ok(i) => i,
+        Err(s) if s.code() == tonic::Code::NotFound => {
+            return (
+                StatusCode::NOT_FOUND,
+                Html(page(
+                    "评价",
+                    "rate",
+                    "<main><h1>评价链接无效</h1></main>",
+                    None,
+                )),
+            )
+                .into_response()
+        }
+        Err(_) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html(page(
+                    "评价",
+                    "rate",
+                    "<main><h1>评价服务暂时无法连接, 请稍后再试</h1></main>",
+                    None,
+                )),
+            )
+                .into_response()
+        }
+    };
+    if !inv.rating_id.is_empty() {
+        return Html(page(
+            "评价",
+            "rate",
+            "<main><h1>您已评价, 感谢您的反馈</h1></main>",
+            None,
+        ))
+        .into_response();
+    }
+    if inv.expired {
+        return Html(page(
+            "评价",
+            "rate",
+            "<main><h1>本次服务的评价期限已过</h1></main>",
+            None,
+        ))
+        .into_response();
+    }
+    let opts = match options(&app, inv.occurrence).await {
+        Ok(o) => o,
+        Err(_) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html(page(
+                    "评价",
+                    "rate",
+                    "<main><h1>评价服务暂时无法连接, 请稍后再试</h1></main>",
+                    None,
+                )),
+            )
+                .into_response()
+        }
+    };
+    let csrf = session::random_token();
+    let body = format!(
+        "<main class=\"rate\"><h1>服务评价</h1><p>{} · {} 窗口</p>{}</main>",
+        e(&inv.matter_name),
+        e(&inv.window_code),
+        rating_form(&token, &csrf, &opts, None, "")
+    );
+    (
+        [(
+            header::SET_COOKIE,
+            cookie_header(&app, "xn_csrf", &csrf, 3600),
+        )],
+        Html(page("服务评价", "rate", &body, None)),
+    )
+        .into_response()
+}
+
+pub async fn rate(
+    State(app): State<App>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let field = |k: &str| {
+        form.iter()
+            .find(|(x, _)| x == k)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let Some(id) = session::rated_invitation(&app.key, &token) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html(page(
+                "评价",
+                "rate",
+                "<main><h1>评价链接无效</h1></main>",
+                None,
+            )),
+        )
+            .into_response();
+    };
+    let csrf = field("csrf");
+    if csrf.is_empty()
+        || session::cookie(cookies(&headers), "xn_csrf").as_deref() != Some(csrf.as_str())
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            Html(page(
+                "评价",
+                "rate",
+                "<main><h1>表单已失效, 请刷新页面后重试</h1></main>",
+                None,
+            )),
+        )
+            .into_response();
+    }
+    let inv = match invitation(&app, &id).await {
+        Ok(i) => i,
+        Err(_) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html(page(
+                    "评价",
+                    "rate",
+                    "<main><h1>评价服务暂时无法连接, 请稍后再试</h1></main>",
+                    None,
+                )),
+            )
+                .into_response()
+        }
+    };
+    let opts = match options(&app, inv.occurrence).await {
+        Ok(o) => o,
+        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "评价服务暂时无法连接").into_response(),
+    };
+    let level: i32 = field("level").parse().unwrap_or(0);
+    let comment = field("comment");
+    let pad = field("pad");
+    let again = |f: &str, m: &str| {
+        let body = format!(
+            "<main class=\"rate\"><h1>服务评价</h1><p class=\"msg\" role=\"alert\">{}</p>{}</main>",
+            e(m),
+            rating_form(&token, &csrf, &opts, Some((f, m)), &pad)
+        );
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Html(page("服务评价", "rate", &body, None)),
+        )
+            .into_response()
+    };
+    if !(1..=5).contains(&level) {
+        return again("level", "请选择一项总体评价");
+    }
+    if level <= 2 && comment.is_empty() {
+        return again("comment", "差评请填写理由或意见");
+    }
+    let scores = opts
+        .indicators
+        .iter()
+        .filter_map(|i| {
+            let v: i32 = field(&format!("ind_{}", i.code)).parse().ok()?;
+            (1..=5).contains(&v).then(|| epb::Score {
+                indicator: i.code.clone(),
+                level: v,
+            })
+        })
+        .collect();
+    let channel = if pad.is_empty() {
+        epb::Channel::QrCode
+    } else {
+        epb::Channel::WindowDevice
+    };
+    let mut ev = EvaluationServiceClient::new(app.evaluation.clone());
+    let req = epb::SubmitRatingRequest {
+        invitation_id: id.clone(),
+        level,
+        scores,
+        comment: comment.clone(),
+        reason: if level <= 2 { comment } else { String::new() },
+        channel: channel as i32,
+        device: if pad.is_empty() {
+            "qr".into()
+        } else {
+            format!("pad:{pad}")
+        },
+        ..Default::default()
+    };
+    let token_sys = app.system_token("rating");
+    let done = match ev.submit_rating(app.request(req, &token_sys)).await {
+        Ok(_) => "感谢您的评价!".to_string(),
+        Err(s) if s.code() == tonic::Code::FailedPrecondition && s.message().contains("closed") => {
+            "本次服务的评价期限已过".to_string()
+        }
+        Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+            "您已评价, 感谢您的反馈".to_string()
+        }
+        Err(s) if s.code() == tonic::Code::InvalidArgument => {
+            return again("comment", "评价内容有误, 请检查后重试")
+        }
+        Err(_) => "评价服务暂时无法连接, 请稍后再试".to_string(),
+    };
+    if let Some((hall, window)) = pad.split_once('/') {
+        app.pads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(hall.to_string(), window.to_string()));
+        return Redirect::to(&format!("/pads/{}/{}", hall, window)).into_response();
+    }
+    Html(page(
+        "服务评价",
+        "rate",
+        &format!("<main class=\"rate\"><h1>{}</h1></main>", e(&done)),
+        None,
+    ))
+    .into_response()
+}

@@ -1,0 +1,174 @@
+"""The hall in a real browser (Debian's Chromium driven by Playwright), against the real
+services and the web face the Rust test started. Arguments: the web face's base URL, the hall
+id, the window id, the path of axe-core's axe.min.js. The script asks the Rust test to restart
+a process by printing `restart <name>` and waits for `ok` on stdin. It exits non-zero with the
+reason on the first claim that does not hold."""
+
+import json
+import sys
+import time
+
+from playwright.sync_api import expect, sync_playwright
+
+BASE, HALL, WINDOW, AXE = sys.argv[1:5]
+
+SPEECH_STUB = """
+window.__spoken = [];
+window.speechSynthesis.speak = function (u) {
+  window.__spoken.push({ text: u.text, lang: u.lang });
+  if (u.onend) { setTimeout(u.onend, 10); }
+};
+"""
+
+
+def ask(what):
+    print(f"restart {what}", flush=True)
+    line = sys.stdin.readline().strip()
+    assert line == "ok", f"the test did not restart {what}: {line!r}"
+
+
+AXE_SOURCE = open(AXE, encoding="utf-8").read()
+
+
+def axe_clean(page, what):
+    # Evaluated through the browser's debugging protocol: the page's CSP (no inline script)
+    # stays in force for the page itself.
+    page.evaluate("() => { " + AXE_SOURCE + "\n; window.axe = axe; return true; }")
+    result = page.evaluate(
+        "async () => await axe.run(document, { runOnly: { type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })"
+    )
+    bad = [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
+    assert not bad, f"axe on {what}: {bad}"
+
+
+def spoken(page):
+    return page.evaluate("() => window.__spoken")
+
+
+def wait_spoken(page, n, timeout_ms):
+    page.wait_for_function(f"() => window.__spoken.length >= {n}", timeout=timeout_ms)
+    return spoken(page)
+
+
+def sign_in(context, who, role):
+    page = context.new_page()
+    page.goto(f"{BASE}/signin?next=/desk")
+    page.get_by_label("工号").fill(who)
+    page.get_by_label("岗位").select_option(role)
+    page.get_by_label("行政区划").fill("410702")
+    page.get_by_role("button", name="登录").click()
+    page.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW}")
+    return page
+
+
+def main():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        tv = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN",
+                                 timezone_id="Asia/Shanghai")
+        tv.add_init_script(SPEECH_STUB)
+        screen = tv.new_page()
+        screen.goto(f"{BASE}/halls/{HALL}/screen")
+        expect(screen.locator("#status")).to_have_text("", timeout=10000)
+        axe_clean(screen, "the calling screen")
+
+        staff = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+        desk = sign_in(staff, "s1", "clerk")
+        expect(desk.get_by_role("button", name="叫号 (N)")).to_be_visible()
+        axe_clean(desk, "the window desk")
+
+        # Keyboard only: N calls the next ticket; the screen shows it and says it within 1 s.
+        desk.keyboard.press("n")
+        desk.wait_for_url("**msg=*")
+        expect(desk.locator(".msg")).to_contain_text("号到 ZH01 窗口办理")
+        number = desk.locator(".msg").inner_text().split(" ")[1]
+        expect(screen.locator("#now")).to_contain_text(number, timeout=1000)
+        said = wait_spoken(screen, 1, 1000)
+        assert said[0] == {"text": f"请 {number} 号到 ZH01 窗口办理", "lang": "zh-CN"}, said
+        # A recall is announced again.
+        desk.keyboard.press("r")
+        desk.wait_for_url("**msg=*")
+        said = wait_spoken(screen, 2, 1000)
+        assert said[1]["text"] == f"请 {number} 号到 ZH01 窗口办理", said
+
+        # The queue service restarts, then the web face: each time the screen says it is
+        # reconnecting, carries on without a reload, and the next recall is heard again.
+        screen.evaluate("() => { window.__marker = 'same page'; return 1; }")
+        board = screen.locator("main.board")
+        heard = 2
+        for what, attr in [("queue", "data-offline"), ("web", "data-connections")]:
+            before = int(board.get_attribute(attr) or "0") if attr == "data-offline" else 1
+            ask(what)
+            screen.wait_for_function(
+                f"() => Number(document.querySelector('main.board').getAttribute('{attr}') || 0) > {before}",
+                timeout=30000,
+            )
+            expect(screen.locator("#status")).to_have_text("", timeout=30000)
+            desk.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW}")
+            desk.keyboard.press("r")
+            desk.wait_for_url("**msg=*")
+            heard += 1
+            print(f"after the {what} restart: recalled", flush=True)
+            said = wait_spoken(screen, heard, 2000)
+            assert said[-1]["text"] == f"请 {number} 号到 ZH01 窗口办理", (what, said)
+        assert screen.evaluate("() => window.__marker") == "same page", "the screen reloaded"
+
+        # A forged form post (no CSRF token) is refused and calls nothing.
+        r = desk.request.post(f"{BASE}/desk/act", form={"hall": HALL, "window": WINDOW, "action": "call_next"})
+        assert r.status == 403, r.status
+        # A role without the right does not see the buttons.
+        office = sign_in(browser.new_context(locale="zh-CN"), "xiaonengban", "supervisor")
+        assert office.get_by_role("button", name="叫号 (N)").count() == 0
+
+        # Start and finish: the pad shows the rating and a QR code of the rating link.
+        desk.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW}")
+        desk.keyboard.press("s")
+        desk.wait_for_url("**msg=*")
+        desk.keyboard.press("f")
+        desk.wait_for_url("**msg=*")
+        expect(desk.locator(".msg")).to_contain_text("已办结")
+        tablet = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN").new_page()
+        tablet.goto(f"{BASE}/pads/{HALL}/ZH01")
+        deadline = time.time() + 60
+        while tablet.get_by_text("请对本次服务评价").count() == 0:
+            assert time.time() < deadline, "the pad never showed the rating"
+            tablet.wait_for_load_state()
+            tablet.wait_for_timeout(500)
+        assert tablet.locator(".qr svg").count() == 1, "a QR code"
+        link = tablet.locator(".qr .link a").get_attribute("href")
+        assert "/rate/" in link, link
+        axe_clean(tablet, "the window pad")
+
+        # The citizen's phone: 不满意 without a reason is refused beside the field; with one
+        # it is taken; a second visit cannot rate again.
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                    is_mobile=True).new_page()
+        phone.goto(link)
+        axe_clean(phone, "the QR rating page")
+        phone.get_by_role("radio", name="不满意", exact=True).check()
+        phone.get_by_role("button", name="提交评价").click()
+        expect(phone.locator("#comment-error")).to_have_text("差评请填写理由或意见")
+        assert phone.get_by_label("意见或理由 (差评必填)").get_attribute("aria-describedby") == "comment-error"
+        phone.get_by_role("radio", name="不满意", exact=True).check()
+        phone.get_by_label("意见或理由 (差评必填)").fill("<script>alert(1)</script>等候太久")
+        phone.get_by_role("button", name="提交评价").click()
+        expect(phone.get_by_role("heading", level=1)).to_have_text("感谢您的评价!")
+        phone.goto(link)
+        expect(phone.get_by_role("heading", level=1)).to_have_text("您已评价, 感谢您的反馈")
+        forged = phone.request.get(link[:-3] + "abc")
+        assert forged.status == 404, forged.status
+        print(json.dumps({"rated": link.rsplit("/", 1)[1], "number": number}), flush=True)
+        browser.close()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as e:
+        print(f"FAILED: {e}", flush=True)
+        sys.exit(1)
