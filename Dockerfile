@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for the whole system: the six service binaries, the operator tool (xiaoneng-admin)
+# One image for the whole system: the six service binaries, the web face (xiaoneng-web),
+# the operator tool (xiaoneng-admin)
 # and the catalog loader (xiaoneng-catalog-load) with the starter catalog. The chart runs each
 # component with its own command. Build: docker build -t <registry>/xiaoneng:<tag> .
 #
@@ -27,11 +28,11 @@ RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bins \
       -p xiaoneng-catalog -p xiaoneng-queue -p xiaoneng-case -p xiaoneng-evaluation \
-      -p xiaoneng-complaint -p xiaoneng-accountability -p xiaoneng-kit \
+      -p xiaoneng-complaint -p xiaoneng-accountability -p xiaoneng-web -p xiaoneng-kit \
  && mkdir -p /out \
  && cp target/release/xiaoneng-catalog target/release/xiaoneng-catalog-load target/release/xiaoneng-queue \
        target/release/xiaoneng-case target/release/xiaoneng-evaluation target/release/xiaoneng-complaint \
-       target/release/xiaoneng-accountability target/release/xiaoneng-admin /out/
+       target/release/xiaoneng-accountability target/release/xiaoneng-web target/release/xiaoneng-admin /out/
 
 FROM ${RUNTIME_IMAGE} AS runtime
 RUN apt-get update \

