@@ -132,8 +132,15 @@ def main():
         desk.keyboard.press("f")
         desk.wait_for_url("**msg=*")
         expect(desk.locator(".msg")).to_contain_text("已办结")
-        tablet = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN").new_page()
+        # The tablet is registered as ZH01's pad by a hall manager; unregistered, it shows
+        # nothing to rate.
+        stranger = browser.new_context(locale="zh-CN").new_page()
+        stranger.goto(f"{BASE}/pads/{HALL}/ZH01")
+        expect(stranger.get_by_role("heading", level=1)).to_have_text("评价器未登记")
+        tablet = sign_in(browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN"),
+                         "hm1", "hall_manager")
         tablet.goto(f"{BASE}/pads/{HALL}/ZH01")
+        tablet.get_by_role("button", name="登记为本窗口评价器").click()
         deadline = time.time() + 60
         while tablet.get_by_text("请对本次服务评价").count() == 0:
             assert time.time() < deadline, "the pad never showed the rating"
@@ -160,6 +167,13 @@ def main():
         expect(phone.get_by_role("heading", level=1)).to_have_text("感谢您的评价!")
         phone.goto(link)
         expect(phone.get_by_role("heading", level=1)).to_have_text("您已评价, 感谢您的反馈")
+        phone.get_by_label("追加评价 (可追评一次)").fill("后来又打电话解释了")
+        phone.get_by_role("button", name="提交追评").click()
+        expect(phone.get_by_role("heading", level=1)).to_have_text("追评已提交, 感谢您的反馈")
+        phone.goto(link)
+        phone.get_by_label("追加评价 (可追评一次)").fill("再追一次")
+        phone.get_by_role("button", name="提交追评").click()
+        expect(phone.get_by_role("heading", level=1)).to_have_text("您已追评过")
         forged = phone.request.get(link[:-3] + "abc")
         assert forged.status == 404, forged.status
         print(json.dumps({"rated": link.rsplit("/", 1)[1], "number": number}), flush=True)

@@ -175,6 +175,8 @@ pub fn router(app: App) -> Router {
         .route("/desk", get(pages::desk))
         .route("/desk/act", post(pages::desk_act))
         .route("/pads/{hall}/{window}", get(pages::pad))
+        .route("/pads/{hall}/{window}/register", post(pages::register_pad))
+        .route("/rate/{token}/follow", post(pages::follow_up))
         .route("/rate/{token}", get(pages::rate_page).post(pages::rate))
         .layer(map_response(security_headers))
         .with_state(app)

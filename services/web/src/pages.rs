@@ -654,7 +654,82 @@ fn qr_svg(text: &str) -> String {
     }
 }
 
-pub async fn pad(State(app): State<App>, Path((hall, window)): Path<(String, String)>) -> Response {
+/// The signed value a registered pad carries (its hall and window).
+fn pad_value(app: &App, hall: &str, window: &str) -> String {
+    session::sign(&app.key, "pad", format!("{hall}/{window}").as_bytes())
+}
+
+/// Whether this browser is registered as the pad of `hall`/`window`.
+fn is_pad(app: &App, headers: &HeaderMap, hall: &str, window: &str) -> bool {
+    session::cookie(cookies(headers), "xn_pad")
+        .and_then(|v| session::verify(&app.key, "pad", &v))
+        .is_some_and(|v| v == format!("{hall}/{window}").as_bytes())
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)])
+        .unwrap_or_default()
+        .trim_start_matches("x=")
+        .to_string()
+}
+
+/// A hall manager registers this browser as a window's pad (a signed cookie naming the hall
+/// and window); a pad that is not registered shows nothing to rate.
+pub async fn register_pad(
+    State(app): State<App>,
+    Path((hall, window)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let csrf = f
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    match session_of(&app, &headers) {
+        Some(s) if s.has_role(roles::HALL_MANAGER) && !csrf.is_empty() && csrf == s.csrf => {}
+        _ => return (StatusCode::FORBIDDEN, "只有大厅管理人员可以登记评价器").into_response(),
+    }
+    let value = pad_value(&app, &hall, &window);
+    (
+        [(
+            header::SET_COOKIE,
+            cookie_header(&app, "xn_pad", &value, 180 * 24 * 3600),
+        )],
+        Redirect::to(&format!(
+            "/pads/{}/{}",
+            urlencode(&hall),
+            urlencode(&window)
+        )),
+    )
+        .into_response()
+}
+
+pub async fn pad(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((hall, window)): Path<(String, String)>,
+) -> Response {
+    if !is_pad(&app, &headers, &hall, &window) {
+        let form = match session_of(&app, &headers) {
+            Some(s) if s.has_role(roles::HALL_MANAGER) => format!(
+                "<form method=\"post\" action=\"/pads/{h}/{w}/register\"><input type=\"hidden\" name=\"csrf\" value=\"{c}\">\
+                 <button type=\"submit\">登记为本窗口评价器</button></form>",
+                h = e(&urlencode(&hall)),
+                w = e(&urlencode(&window)),
+                c = e(&s.csrf)
+            ),
+            _ => format!(
+                "<p><a href=\"/signin?next={}\">大厅管理人员登录后登记</a></p>",
+                e(&urlencode(&format!("/pads/{hall}/{window}")))
+            ),
+        };
+        let body = format!(
+            "<main class=\"pad\"><h1>评价器未登记</h1><p>本设备尚未登记为 {} 窗口的评价器。</p>{form}</main>",
+            e(&window)
+        );
+        return Html(page("评价器", "pad", &body, None)).into_response();
+    }
     let pending = {
         let mut pads = app.pads.lock().unwrap_or_else(|e| e.into_inner());
         let key = (hall.clone(), window.clone());
@@ -780,13 +855,24 @@ pub async fn rate_page(State(app): State<App>, Path(token): Path<String>) -> Res
         }
     };
     if !inv.rating_id.is_empty() {
-        return Html(page(
-            "评价",
-            "rate",
-            "<main><h1>您已评价, 感谢您的反馈</h1></main>",
-            None,
-        ))
-        .into_response();
+        let csrf = session::random_token();
+        let body = format!(
+            "<main class=\"rate\"><h1>您已评价, 感谢您的反馈</h1>\
+             <form method=\"post\" action=\"/rate/{t}/follow\"><input type=\"hidden\" name=\"csrf\" value=\"{c}\">\
+             <p><label for=\"follow\">追加评价 (可追评一次)</label><br>\
+             <textarea id=\"follow\" name=\"comment\" rows=\"3\" maxlength=\"500\" required></textarea></p>\
+             <p><button type=\"submit\">提交追评</button></p></form></main>",
+            t = e(&token),
+            c = e(&csrf)
+        );
+        return (
+            [(
+                header::SET_COOKIE,
+                cookie_header(&app, "xn_csrf", &csrf, 3600),
+            )],
+            Html(page("评价", "rate", &body, None)),
+        )
+            .into_response();
     }
     if inv.expired {
         return Html(page(
@@ -919,6 +1005,11 @@ pub async fn rate(
             })
         })
         .collect();
+    // The window-device channel only from a registered pad; anything else is the QR page.
+    let pad = match pad.split_once('/') {
+        Some((h, w)) if is_pad(&app, &headers, h, w) => pad.clone(),
+        _ => String::new(),
+    };
     let channel = if pad.is_empty() {
         epb::Channel::QrCode
     } else {
@@ -964,6 +1055,73 @@ pub async fn rate(
         "服务评价",
         "rate",
         &format!("<main class=\"rate\"><h1>{}</h1></main>", e(&done)),
+        None,
+    ))
+    .into_response()
+}
+
+/// The one follow-up comment (追评) of a rated invitation.
+pub async fn follow_up(
+    State(app): State<App>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let field = |k: &str| {
+        form.iter()
+            .find(|(x, _)| x == k)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let Some(id) = session::rated_invitation(&app.key, &token) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html(page(
+                "评价",
+                "rate",
+                "<main><h1>评价链接无效</h1></main>",
+                None,
+            )),
+        )
+            .into_response();
+    };
+    let csrf = field("csrf");
+    if csrf.is_empty()
+        || session::cookie(cookies(&headers), "xn_csrf").as_deref() != Some(csrf.as_str())
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            Html(page(
+                "评价",
+                "rate",
+                "<main><h1>表单已失效, 请刷新页面后重试</h1></main>",
+                None,
+            )),
+        )
+            .into_response();
+    }
+    let comment = field("comment");
+    let done = match invitation(&app, &id).await {
+        Ok(inv) if !inv.rating_id.is_empty() && !comment.is_empty() => {
+            let mut ev = EvaluationServiceClient::new(app.evaluation.clone());
+            let token = app.system_token("rating");
+            let req = epb::AddFollowUpRequest {
+                rating_id: inv.rating_id,
+                comment,
+            };
+            match ev.add_follow_up(app.request(req, &token)).await {
+                Ok(_) => "追评已提交, 感谢您的反馈",
+                Err(s) if s.code() == tonic::Code::FailedPrecondition => "您已追评过",
+                Err(_) => "评价服务暂时无法连接, 请稍后再试",
+            }
+        }
+        Ok(_) => "请填写追评内容",
+        Err(_) => "评价服务暂时无法连接, 请稍后再试",
+    };
+    Html(page(
+        "服务评价",
+        "rate",
+        &format!("<main class=\"rate\"><h1>{}</h1></main>", e(done)),
         None,
     ))
     .into_response()
