@@ -5,6 +5,7 @@ a process by printing `restart <name>` and waits for `ok` on stdin. It exits non
 reason on the first claim that does not hold."""
 
 import json
+import os
 import sys
 import time
 
@@ -19,6 +20,17 @@ window.speechSynthesis.speak = function (u) {
   if (u.onend) { setTimeout(u.onend, 10); }
 };
 """
+
+
+SHOTS = os.environ.get("XIAONENG_SCREENSHOTS", "")
+
+
+def shot(page, name):
+    """Evidence for a closing note (never committed): a screenshot when XIAONENG_SCREENSHOTS
+    names a folder."""
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 def ask(what):
@@ -89,6 +101,12 @@ def main():
         number = desk.locator(".msg").inner_text().split(" ")[1]
         expect(screen.locator("#now")).to_contain_text(number, timeout=1000)
         said = wait_spoken(screen, 1, 1000)
+        shot(screen, "screen-1920x1080")
+        if SHOTS:
+            screen.set_viewport_size({"width": 1366, "height": 768})
+            shot(screen, "screen-1366x768")
+            screen.set_viewport_size({"width": 1920, "height": 1080})
+        shot(desk, "desk")
         assert said[0] == {"text": f"请 {number} 号到 ZH01 窗口办理", "lang": "zh-CN"}, said
         # A recall is announced again.
         desk.keyboard.press("r")
@@ -150,6 +168,7 @@ def main():
         link = tablet.locator(".qr .link a").get_attribute("href")
         assert "/rate/" in link, link
         axe_clean(tablet, "the window pad")
+        shot(tablet, "pad-1024x768")
 
         # The citizen's phone: 不满意 without a reason is refused beside the field; with one
         # it is taken; a second visit cannot rate again.
@@ -157,11 +176,13 @@ def main():
                                     is_mobile=True).new_page()
         phone.goto(link)
         axe_clean(phone, "the QR rating page")
+        shot(phone, "rate-390x844")
         phone.get_by_role("radio", name="不满意", exact=True).check()
         phone.get_by_role("button", name="提交评价").click()
         expect(phone.locator("#comment-error")).to_have_text("差评请填写理由或意见")
+        shot(phone, "rate-refused-390x844")
         assert phone.get_by_label("意见或理由 (差评必填)").get_attribute("aria-describedby") == "comment-error"
-        phone.get_by_role("radio", name="不满意", exact=True).check()
+        expect(phone.get_by_role("radio", name="不满意", exact=True)).to_be_checked()
         phone.get_by_label("意见或理由 (差评必填)").fill("<script>alert(1)</script>等候太久")
         phone.get_by_role("button", name="提交评价").click()
         expect(phone.get_by_role("heading", level=1)).to_have_text("感谢您的评价!")

@@ -579,12 +579,20 @@ async fn invitation(app: &App, id: &str) -> Result<epb::Invitation, tonic::Statu
 }
 
 /// The rating form of one invitation; `error` beside the field it is about.
+/// What a refused form keeps: the level chosen and the comment typed.
+#[derive(Default)]
+struct Given<'a> {
+    level: &'a str,
+    comment: &'a str,
+}
+
 fn rating_form(
     token: &str,
     csrf: &str,
     o: &epb::ListRatingOptionsResponse,
     error: Option<(&str, &str)>,
     from_pad: &str,
+    given: Given<'_>,
 ) -> String {
     let err = |field: &str| match error {
         Some((f, m)) if f == field => {
@@ -601,9 +609,10 @@ fn rating_form(
     let mut levels = String::new();
     for (i, l) in o.levels.iter().enumerate() {
         levels.push_str(&format!(
-            "<label class=\"level\"><input type=\"radio\" name=\"level\" value=\"{}\"{}{}> {}</label>",
+            "<label class=\"level\"><input type=\"radio\" name=\"level\" value=\"{}\"{}{}{}> {}</label>",
             e(&l.code),
             if i == 0 { " required" } else { "" },
+            if l.code == given.level { " checked" } else { "" },
             described("level"),
             e(&l.name)
         ));
@@ -630,7 +639,7 @@ fn rating_form(
          <fieldset><legend>总体评价</legend>{levels}</fieldset>{lerr}\
          <fieldset><legend>分项评价 (可选)</legend>{indicators}</fieldset>\
          <p><label for=\"comment\">意见或理由 (差评必填)</label><br>\
-         <textarea id=\"comment\" name=\"comment\" rows=\"3\" maxlength=\"500\"{cdesc}></textarea></p>{cerr}\
+         <textarea id=\"comment\" name=\"comment\" rows=\"3\" maxlength=\"500\"{cdesc}>{comment}</textarea></p>{cerr}\
          <p><button type=\"submit\">提交评价</button></p></form>",
         token = e(token),
         csrf = e(csrf),
@@ -638,6 +647,7 @@ fn rating_form(
         lerr = err("level"),
         cdesc = described("comment"),
         cerr = err("comment"),
+        comment = e(given.comment),
     )
 }
 
@@ -799,7 +809,7 @@ pub async fn pad(
          <aside class=\"qr\"><p>也可用手机扫码评价</p>{}<p class=\"link\"><a href=\"{}\">{}</a></p></aside></main>",
         e(&window),
         e(&inv.matter_name),
-        rating_form(&rate_token, &csrf, &opts, None, &format!("{hall}/{window}")),
+        rating_form(&rate_token, &csrf, &opts, None, &format!("{hall}/{window}"), Given::default()),
         qr_svg(&link),
         e(&link),
         e(&link),
@@ -903,7 +913,7 @@ pub async fn rate_page(State(app): State<App>, Path(token): Path<String>) -> Res
         "<main class=\"rate\"><h1>服务评价</h1><p>{} · {} 窗口</p>{}</main>",
         e(&inv.matter_name),
         e(&inv.window_code),
-        rating_form(&token, &csrf, &opts, None, "")
+        rating_form(&token, &csrf, &opts, None, "", Given::default())
     );
     (
         [(
@@ -973,14 +983,25 @@ pub async fn rate(
         Ok(o) => o,
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "评价服务暂时无法连接").into_response(),
     };
-    let level: i32 = field("level").parse().unwrap_or(0);
+    let level_text = field("level");
+    let level: i32 = level_text.parse().unwrap_or(0);
     let comment = field("comment");
     let pad = field("pad");
     let again = |f: &str, m: &str| {
         let body = format!(
             "<main class=\"rate\"><h1>服务评价</h1><p class=\"msg\" role=\"alert\">{}</p>{}</main>",
             e(m),
-            rating_form(&token, &csrf, &opts, Some((f, m)), &pad)
+            rating_form(
+                &token,
+                &csrf,
+                &opts,
+                Some((f, m)),
+                &pad,
+                Given {
+                    level: &level_text,
+                    comment: &comment
+                }
+            )
         );
         (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1021,7 +1042,11 @@ pub async fn rate(
         level,
         scores,
         comment: comment.clone(),
-        reason: if level <= 2 { comment } else { String::new() },
+        reason: if level <= 2 {
+            comment.clone()
+        } else {
+            String::new()
+        },
         channel: channel as i32,
         device: if pad.is_empty() {
             "qr".into()

@@ -140,3 +140,21 @@ fn a_store_that_imports_events_is_caught() {
     let v = violations(&edges(src.path()));
     assert_eq!(v.into_iter().collect::<Vec<_>>(), [("store".to_string(), "events".to_string())]);
 }
+
+/// The web face is a client of the services, never of their stores: no database, cache or
+/// broker library among its dependencies, and no SQL in its sources.
+#[test]
+fn the_web_face_touches_no_store() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").join("services/web");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("the web face's manifest");
+    for lib in ["sqlx", "redis", "rdkafka"] {
+        assert!(!manifest.lines().any(|l| l.trim_start().starts_with(lib)), "services/web depends on {lib}");
+    }
+    for entry in std::fs::read_dir(root.join("src")).expect("src") {
+        let path = entry.expect("entry").path();
+        let src = std::fs::read_to_string(&path).expect("source");
+        for sql in ["SELECT ", "INSERT ", "UPDATE ", "sqlx::"] {
+            assert!(!src.contains(sql), "{} holds {sql:?}", path.display());
+        }
+    }
+}
