@@ -11,7 +11,7 @@ import time
 
 from playwright.sync_api import expect, sync_playwright
 
-BASE, HALL, WINDOW, AXE = sys.argv[1:5]
+BASE, HALL, WINDOW, AXE, WINDOW2 = sys.argv[1:6]
 
 SPEECH_STUB = """
 window.__spoken = [];
@@ -197,6 +197,22 @@ def main():
         expect(phone.get_by_role("heading", level=1)).to_have_text("您已追评过")
         forged = phone.request.get(link[:-3] + "abc")
         assert forged.status == 404, forged.status
+        # Transfer to a named window: ZH01 calls the next ticket and sends it to ZH02, whose
+        # clerk calls exactly that ticket next.
+        desk.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW}")
+        desk.keyboard.press("n")
+        desk.wait_for_url("**msg=*")
+        second = desk.locator(".msg").inner_text().split(" ")[1]
+        desk.get_by_label("转至窗口").select_option(label="ZH02 窗口")
+        desk.get_by_role("button", name="转办 (T)").click()
+        expect(desk.locator(".msg")).to_have_text(f"{second} 号已转办")
+        other = browser.new_context(locale="zh-CN").new_page()
+        other.goto(f"{BASE}/signin?next=/desk")
+        other.get_by_label("工号").fill("s2")
+        other.get_by_role("button", name="登录").click()
+        other.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW2}")
+        other.keyboard.press("n")
+        expect(other.locator(".msg")).to_have_text(f"请 {second} 号到 ZH02 窗口办理")
         print(json.dumps({"rated": link.rsplit("/", 1)[1], "number": number}), flush=True)
         browser.close()
 

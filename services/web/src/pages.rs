@@ -438,11 +438,20 @@ pub async fn desk(
              <button name=\"action\" value=\"hold\" accesskey=\"h\">暂缓 (H)</button>\
              <button name=\"action\" value=\"resume\" accesskey=\"u\">恢复 (U)</button>\
              <button name=\"action\" value=\"start\" accesskey=\"s\">开始办理 (S)</button>\
-             <button name=\"action\" value=\"finish\" accesskey=\"f\">办结 (F)</button></form>",
+             <button name=\"action\" value=\"finish\" accesskey=\"f\">办结 (F)</button>\
+             <p class=\"transfer\"><label for=\"to\">转至窗口</label> <select id=\"to\" name=\"to_window\">\
+             <option value=\"\">任一可办窗口</option>{others}</select>\
+             <button name=\"action\" value=\"transfer\">转办 (T)</button></p></form>",
             csrf = e(&s.csrf),
             hall = e(&hall.id),
             window = e(&w.id),
             ticket = e(&q.ticket),
+            others = hall
+                .windows
+                .iter()
+                .filter(|o| o.id != w.id)
+                .map(|o| format!("<option value=\"{}\">{} 窗口</option>", e(&o.id), e(&o.code)))
+                .collect::<String>(),
         ));
     } else {
         body.push_str("<p>您的岗位不办理窗口业务。</p>");
@@ -460,6 +469,9 @@ pub struct DeskAct {
     #[serde(default)]
     pub ticket: String,
     pub action: String,
+    /// For a transfer: the window to send it to (empty: any that may serve it).
+    #[serde(default)]
+    pub to_window: String,
 }
 
 pub async fn desk_act(
@@ -513,6 +525,17 @@ pub async fn desk_act(
             .finish_service(app.request(qpb::FinishServiceRequest { window_id: w }, &token))
             .await
             .map(|x| x.into_inner().ticket),
+        "transfer" => q
+            .transfer_ticket(app.request(
+                qpb::TransferTicketRequest {
+                    window_id: w,
+                    matter_id: String::new(),
+                    to_window_id: f.to_window.clone(),
+                },
+                &token,
+            ))
+            .await
+            .map(|x| x.into_inner().ticket),
         _ => return (StatusCode::BAD_REQUEST, "未知操作").into_response(),
     };
     let (ticket, msg) = match result {
@@ -529,9 +552,10 @@ pub async fn desk_act(
                     format!("请 {} 号到 {} 窗口办理", t.number, t.window_code)
                 }
                 "finish" => format!("{} 号已办结", t.number),
+                "transfer" => format!("{} 号已转办", t.number),
                 _ => format!("{} 号: 已完成", t.number),
             };
-            let keep = if f.action == "finish" {
+            let keep = if f.action == "finish" || f.action == "transfer" {
                 String::new()
             } else {
                 t.id.clone()

@@ -1,5 +1,5 @@
 // The window desk: shortcut keys for the common actions (N 叫号, R 重呼, X 过号, H 暂缓,
-// U 恢复, S 开始办理, F 办结) and one submission at a time (a double press never sends twice).
+// U 恢复, S 开始办理, F 办结, T 转办) and one submission at a time (a double press never sends twice).
 (function () {
   "use strict";
   var form = document.getElementById("actions");
@@ -9,7 +9,7 @@
     if (sent) { ev.preventDefault(); return; }
     sent = true;
   });
-  var keys = { n: "call_next", r: "recall", x: "no_show", h: "hold", u: "resume", s: "start", f: "finish" };
+  var keys = { n: "call_next", r: "recall", x: "no_show", h: "hold", u: "resume", s: "start", f: "finish", t: "transfer" };
   document.addEventListener("keydown", function (ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
     var t = ev.target;

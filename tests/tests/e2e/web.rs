@@ -57,8 +57,10 @@ async fn a_call_is_seen_and_heard_and_the_citizen_rates_from_the_pad_and_the_pho
     let h = hall(&mut m, "浏览器大厅", vec![category("A", &[])]).await;
     let w = window(&mut m, &h.id, "ZH01", qpb::WindowKind::Comprehensive, &[], false).await;
     open(&mut m, &w, "s1").await;
+    let w2 = window(&mut m, &h.id, "ZH02", qpb::WindowKind::Comprehensive, &[], false).await;
+    open(&mut m, &w2, "s2").await;
     let mut kiosk = client(&queue, "kiosk", &[roles::SYSTEM]).await;
-    for _ in 0..2 {
+    for _ in 0..3 {
         issue(&mut kiosk, &h.id, &matters[0], qpb::Priority::Normal).await;
     }
     let port = free_port();
@@ -69,7 +71,7 @@ async fn a_call_is_seen_and_heard_and_the_citizen_rates_from_the_pad_and_the_pho
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/hall.py");
     let mut py = Command::new(python)
         .arg(script)
-        .args([format!("http://127.0.0.1:{port}"), h.id.clone(), w.id.clone(), axe().display().to_string()])
+        .args([format!("http://127.0.0.1:{port}"), h.id.clone(), w.id.clone(), axe().display().to_string(), w2.id.clone()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
