@@ -341,6 +341,69 @@ pub fn settings() -> Settings<NoDomain> {
     Settings::defaults(ServiceKind::Catalog)
 }
 
+/// A catalog service on `brokers` with the starter catalog of 红旗区 (410702) loaded; the ids
+/// of its first `n` matters.
+pub async fn starter_catalog(brokers: &str, n: i32) -> anyhow::Result<(ServiceProc, Vec<String>)> {
+    use crate::proto::catalog::v1 as cpb;
+    use crate::proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+    let catalog = ServiceProc::start(ServiceKind::Catalog, brokers).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
+    let out = Command::new(bin_dir().join("xiaoneng-catalog-load"))
+        .arg("--file")
+        .arg(root.join("services/catalog/data/starter/410702.toml"))
+        .env("XIAONENG__DATABASE__NAME", &catalog.database)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "loader: {}", String::from_utf8_lossy(&out.stderr));
+    let matters = CatalogServiceClient::new(channel(&catalog.addr(), None).await)
+        .list_matters(cpb::ListMattersRequest { region_code: "410702".into(), page_size: n, ..Default::default() })
+        .await?
+        .into_inner()
+        .matters
+        .into_iter()
+        .map(|m| m.matter_id)
+        .collect();
+    Ok((catalog, matters))
+}
+
+/// Opens a comprehensive window (a department window when `matters` names any) for each of
+/// `codes` in `hall`, staffed by `<staff_prefix><i>`; their ids.
+pub async fn open_windows(
+    m: &mut crate::proto::queue::v1::queue_service_client::QueueServiceClient<Intercepted>,
+    hall: &str,
+    codes: &[String],
+    matters: impl Fn(usize) -> Vec<String>,
+    staff_prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    use crate::proto::queue::v1 as pb;
+    let mut ids = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        let matter_ids = matters(i);
+        let kind = if matter_ids.is_empty() { pb::WindowKind::Comprehensive } else { pb::WindowKind::Department };
+        let w = m
+            .upsert_window(pb::UpsertWindowRequest {
+                window: Some(pb::Window {
+                    hall_id: hall.to_string(),
+                    code: code.clone(),
+                    kind: kind as i32,
+                    matter_ids,
+                    ..Default::default()
+                }),
+            })
+            .await?
+            .into_inner()
+            .window
+            .unwrap_or_default();
+        m.set_window_state(pb::SetWindowStateRequest {
+            window_id: w.id.clone(),
+            state: pb::WindowState::Open as i32,
+            staff_id: format!("{staff_prefix}{i}"),
+        })
+        .await?;
+        ids.push(w.id);
+    }
+    Ok(ids)
+}
+
 /// A token signed with the development key.
 pub fn token(sub: &str, roles: &[&str], region: &str) -> String {
     TokenMinter::new(&settings().auth).mint(sub, roles, region, None, 3600)

@@ -491,51 +491,32 @@ pub async fn desk_act(
     let token = person_token(&app, &s);
     let mut q = QueueServiceClient::new(app.queue.clone());
     let w = f.window.clone();
+    // One queue call per action, as the signed-in person; its ticket.
+    macro_rules! queue {
+        ($method:ident, $req:expr) => {
+            q.$method(app.request($req, &token))
+                .await
+                .map(|x| x.into_inner().ticket)
+        };
+    }
+    let ticket_id = f.ticket.clone();
+    let to_window_id = f.to_window.clone();
     let result: Result<Option<qpb::Ticket>, tonic::Status> = match f.action.as_str() {
-        "call_next" => q
-            .call_next(app.request(qpb::CallNextRequest { window_id: w }, &token))
-            .await
-            .map(|x| x.into_inner().ticket),
-        "recall" => q
-            .recall(app.request(qpb::RecallRequest { window_id: w }, &token))
-            .await
-            .map(|x| x.into_inner().ticket),
-        "no_show" => q
-            .mark_no_show(app.request(qpb::MarkNoShowRequest { window_id: w }, &token))
-            .await
-            .map(|x| x.into_inner().ticket),
-        "hold" => q
-            .hold_ticket(app.request(qpb::HoldTicketRequest { window_id: w }, &token))
-            .await
-            .map(|x| x.into_inner().ticket),
-        "resume" => q
-            .resume_ticket(app.request(
-                qpb::ResumeTicketRequest {
-                    ticket_id: f.ticket.clone(),
-                },
-                &token,
-            ))
-            .await
-            .map(|x| x.into_inner().ticket),
-        "start" => q
-            .start_service(app.request(qpb::StartServiceRequest { window_id: w }, &token))
-            .await
-            .map(|x| x.into_inner().ticket),
-        "finish" => q
-            .finish_service(app.request(qpb::FinishServiceRequest { window_id: w }, &token))
-            .await
-            .map(|x| x.into_inner().ticket),
-        "transfer" => q
-            .transfer_ticket(app.request(
-                qpb::TransferTicketRequest {
-                    window_id: w,
-                    matter_id: String::new(),
-                    to_window_id: f.to_window.clone(),
-                },
-                &token,
-            ))
-            .await
-            .map(|x| x.into_inner().ticket),
+        "call_next" => queue!(call_next, qpb::CallNextRequest { window_id: w }),
+        "recall" => queue!(recall, qpb::RecallRequest { window_id: w }),
+        "no_show" => queue!(mark_no_show, qpb::MarkNoShowRequest { window_id: w }),
+        "hold" => queue!(hold_ticket, qpb::HoldTicketRequest { window_id: w }),
+        "resume" => queue!(resume_ticket, qpb::ResumeTicketRequest { ticket_id }),
+        "start" => queue!(start_service, qpb::StartServiceRequest { window_id: w }),
+        "finish" => queue!(finish_service, qpb::FinishServiceRequest { window_id: w }),
+        "transfer" => queue!(
+            transfer_ticket,
+            qpb::TransferTicketRequest {
+                window_id: w,
+                matter_id: String::new(),
+                to_window_id
+            }
+        ),
         _ => return (StatusCode::BAD_REQUEST, "未知操作").into_response(),
     };
     let (ticket, msg) = match result {
@@ -850,42 +831,18 @@ pub async fn pad(
 
 pub async fn rate_page(State(app): State<App>, Path(token): Path<String>) -> Response {
     let Some(id) = session::rated_invitation(&app.key, &token) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Html(page(
-                "评价",
-                "rate",
-                "<main><h1>评价链接无效</h1></main>",
-                None,
-            )),
-        )
-            .into_response();
+        return rate_said(StatusCode::NOT_FOUND, "评价链接无效");
     };
     let inv = match invitation(&app, &id).await {
         Ok(i) => i,
         Err(s) if s.code() == tonic::Code::NotFound => {
-            return (
-                StatusCode::NOT_FOUND,
-                Html(page(
-                    "评价",
-                    "rate",
-                    "<main><h1>评价链接无效</h1></main>",
-                    None,
-                )),
-            )
-                .into_response()
+            return rate_said(StatusCode::NOT_FOUND, "评价链接无效")
         }
         Err(_) => {
-            return (
+            return rate_said(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Html(page(
-                    "评价",
-                    "rate",
-                    "<main><h1>评价服务暂时无法连接, 请稍后再试</h1></main>",
-                    None,
-                )),
+                "评价服务暂时无法连接, 请稍后再试",
             )
-                .into_response()
         }
     };
     if !inv.rating_id.is_empty() {
@@ -909,27 +866,15 @@ pub async fn rate_page(State(app): State<App>, Path(token): Path<String>) -> Res
             .into_response();
     }
     if inv.expired {
-        return Html(page(
-            "评价",
-            "rate",
-            "<main><h1>本次服务的评价期限已过</h1></main>",
-            None,
-        ))
-        .into_response();
+        return rate_said(StatusCode::OK, "本次服务的评价期限已过");
     }
     let opts = match options(&app, inv.occurrence).await {
         Ok(o) => o,
         Err(_) => {
-            return (
+            return rate_said(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Html(page(
-                    "评价",
-                    "rate",
-                    "<main><h1>评价服务暂时无法连接, 请稍后再试</h1></main>",
-                    None,
-                )),
+                "评价服务暂时无法连接, 请稍后再试",
             )
-                .into_response()
         }
     };
     let csrf = session::random_token();
@@ -949,58 +894,81 @@ pub async fn rate_page(State(app): State<App>, Path(token): Path<String>) -> Res
         .into_response()
 }
 
+/// A rating page that says one thing (an invalid link, a closed window, a service away).
+fn rate_said(status: StatusCode, what: &str) -> Response {
+    (
+        status,
+        Html(page(
+            "评价",
+            "rate",
+            &format!("<main><h1>{}</h1></main>", e(what)),
+            None,
+        )),
+    )
+        .into_response()
+}
+
+/// One field of a posted form, trimmed ('' when absent).
+fn form_field(form: &[(String, String)], k: &str) -> String {
+    form.iter()
+        .find(|(x, _)| x == k)
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A rating page's post checked: the token names an invitation (else 404) and the form's CSRF
+/// token matches its cookie (else 403). The invitation id and the CSRF token.
+fn checked_post(
+    app: &App,
+    token: &str,
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Result<(String, String), Response> {
+    let refuse = |status: StatusCode, what: &str| {
+        (
+            status,
+            Html(page(
+                "评价",
+                "rate",
+                &format!("<main><h1>{}</h1></main>", e(what)),
+                None,
+            )),
+        )
+            .into_response()
+    };
+    let Some(id) = session::rated_invitation(&app.key, token) else {
+        return Err(refuse(StatusCode::NOT_FOUND, "评价链接无效"));
+    };
+    let csrf = form_field(form, "csrf");
+    if csrf.is_empty()
+        || session::cookie(cookies(headers), "xn_csrf").as_deref() != Some(csrf.as_str())
+    {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "表单已失效, 请刷新页面后重试",
+        ));
+    }
+    Ok((id, csrf))
+}
+
 pub async fn rate(
     State(app): State<App>,
     Path(token): Path<String>,
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |k: &str| {
-        form.iter()
-            .find(|(x, _)| x == k)
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
+    let field = |k: &str| form_field(&form, k);
+    let (id, csrf) = match checked_post(&app, &token, &headers, &form) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let Some(id) = session::rated_invitation(&app.key, &token) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Html(page(
-                "评价",
-                "rate",
-                "<main><h1>评价链接无效</h1></main>",
-                None,
-            )),
-        )
-            .into_response();
-    };
-    let csrf = field("csrf");
-    if csrf.is_empty()
-        || session::cookie(cookies(&headers), "xn_csrf").as_deref() != Some(csrf.as_str())
-    {
-        return (
-            StatusCode::FORBIDDEN,
-            Html(page(
-                "评价",
-                "rate",
-                "<main><h1>表单已失效, 请刷新页面后重试</h1></main>",
-                None,
-            )),
-        )
-            .into_response();
-    }
     let inv = match invitation(&app, &id).await {
         Ok(i) => i,
         Err(_) => {
-            return (
+            return rate_said(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Html(page(
-                    "评价",
-                    "rate",
-                    "<main><h1>评价服务暂时无法连接, 请稍后再试</h1></main>",
-                    None,
-                )),
+                "评价服务暂时无法连接, 请稍后再试",
             )
-                .into_response()
         }
     };
     let opts = match options(&app, inv.occurrence).await {
@@ -1116,39 +1084,11 @@ pub async fn follow_up(
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |k: &str| {
-        form.iter()
-            .find(|(x, _)| x == k)
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
+    let field = |k: &str| form_field(&form, k);
+    let (id, _) = match checked_post(&app, &token, &headers, &form) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let Some(id) = session::rated_invitation(&app.key, &token) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Html(page(
-                "评价",
-                "rate",
-                "<main><h1>评价链接无效</h1></main>",
-                None,
-            )),
-        )
-            .into_response();
-    };
-    let csrf = field("csrf");
-    if csrf.is_empty()
-        || session::cookie(cookies(&headers), "xn_csrf").as_deref() != Some(csrf.as_str())
-    {
-        return (
-            StatusCode::FORBIDDEN,
-            Html(page(
-                "评价",
-                "rate",
-                "<main><h1>表单已失效, 请刷新页面后重试</h1></main>",
-                None,
-            )),
-        )
-            .into_response();
-    }
     let comment = field("comment");
     let done = match invitation(&app, &id).await {
         Ok(inv) if !inv.rating_id.is_empty() && !comment.is_empty() => {

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use xiaoneng_e2e::proto::catalog::v1 as pb;
 use xiaoneng_e2e::proto::catalog::v1::catalog_service_client::CatalogServiceClient;
-use xiaoneng_e2e::{bin_dir, channel, load_phase, shared_brokers, ServiceProc};
-use xiaoneng_kit::ServiceKind;
+use xiaoneng_e2e::{channel, load_phase, shared_brokers};
 
 const QUERIES: &[&str] =
     &["营业执照", "结婚", "身份证", "社保卡", "开饭店", "异地就医", "过户", "低保", "退税", "入学"];
@@ -16,24 +15,7 @@ const QUERIES: &[&str] =
 async fn main() -> anyhow::Result<()> {
     let concurrency: usize = std::env::var("BENCH_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
     let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    let catalog = ServiceProc::start(ServiceKind::Catalog, &shared_brokers()).await;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
-    let out = std::process::Command::new(bin_dir().join("xiaoneng-catalog-load"))
-        .arg("--file")
-        .arg(root.join("services/catalog/data/starter/410702.toml"))
-        .env("XIAONENG__DATABASE__NAME", &catalog.database)
-        .output()?;
-    anyhow::ensure!(out.status.success(), "loader: {}", String::from_utf8_lossy(&out.stderr));
-    let client = CatalogServiceClient::new(channel(&catalog.addr(), None).await);
-    let ids: Vec<String> = client
-        .clone()
-        .list_matters(pb::ListMattersRequest { region_code: "410702".into(), page_size: 100, ..Default::default() })
-        .await?
-        .into_inner()
-        .matters
-        .into_iter()
-        .map(|m| m.matter_id)
-        .collect();
+    let (catalog, ids) = xiaoneng_e2e::starter_catalog(&shared_brokers(), 100).await?;
     println!("catalog benchmark: {} matters, {concurrency} concurrent clients, {seconds} s per phase, one HTTP/2 connection per client", ids.len());
     // One connection per client, as many devices and systems would have.
     let mut clients = Vec::new();

@@ -4,11 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use xiaoneng_e2e::proto::catalog::v1 as cpb;
-use xiaoneng_e2e::proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use xiaoneng_e2e::proto::queue::v1 as pb;
 use xiaoneng_e2e::proto::queue::v1::queue_service_client::QueueServiceClient;
-use xiaoneng_e2e::{bin_dir, channel, load_phase, shared_brokers, token, Figures, ServiceProc};
+use xiaoneng_e2e::{channel, load_phase, shared_brokers, token, Figures, ServiceProc};
 use xiaoneng_kit::auth::roles;
 use xiaoneng_kit::ServiceKind;
 
@@ -22,22 +20,7 @@ async fn main() -> anyhow::Result<()> {
     let seconds: u64 = env_or("BENCH_SECONDS", 10);
     let windows: usize = env_or("BENCH_WINDOWS", 500);
     let brokers = shared_brokers();
-    let catalog = ServiceProc::start(ServiceKind::Catalog, &brokers).await;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
-    let out = std::process::Command::new(bin_dir().join("xiaoneng-catalog-load"))
-        .arg("--file")
-        .arg(root.join("services/catalog/data/starter/410702.toml"))
-        .env("XIAONENG__DATABASE__NAME", &catalog.database)
-        .output()?;
-    anyhow::ensure!(out.status.success(), "loader: {}", String::from_utf8_lossy(&out.stderr));
-    let matters: Vec<String> = CatalogServiceClient::new(channel(&catalog.addr(), None).await)
-        .list_matters(cpb::ListMattersRequest { region_code: "410702".into(), page_size: 20, ..Default::default() })
-        .await?
-        .into_inner()
-        .matters
-        .into_iter()
-        .map(|m| m.matter_id)
-        .collect();
+    let (catalog, matters) = xiaoneng_e2e::starter_catalog(&brokers, 20).await?;
     let catalog_addr = catalog.addr();
     let q = ServiceProc::start_with(
         ServiceKind::Queue,
@@ -62,35 +45,10 @@ async fn main() -> anyhow::Result<()> {
         .hall
         .unwrap_or_default();
     let t = Instant::now();
-    let mut ids = Vec::new();
-    for i in 0..windows {
-        let kind = if i % 5 == 4 { pb::WindowKind::Department } else { pb::WindowKind::Comprehensive };
-        let w = m
-            .upsert_window(pb::UpsertWindowRequest {
-                window: Some(pb::Window {
-                    hall_id: hall.id.clone(),
-                    code: format!("W{i:03}"),
-                    kind: kind as i32,
-                    matter_ids: if kind == pb::WindowKind::Department {
-                        vec![matters[i % matters.len()].clone()]
-                    } else {
-                        vec![]
-                    },
-                    ..Default::default()
-                }),
-            })
-            .await?
-            .into_inner()
-            .window
-            .unwrap_or_default();
-        m.set_window_state(pb::SetWindowStateRequest {
-            window_id: w.id.clone(),
-            state: pb::WindowState::Open as i32,
-            staff_id: format!("s{i}"),
-        })
-        .await?;
-        ids.push(w.id);
-    }
+    let codes: Vec<String> = (0..windows).map(|i| format!("W{i:03}")).collect();
+    // One window in five a department window, for one matter each.
+    let department = |i: usize| if i % 5 == 4 { vec![matters[i % matters.len()].clone()] } else { vec![] };
+    let ids = xiaoneng_e2e::open_windows(&mut m, &hall.id, &codes, department, "s").await?;
     println!(
         "queue benchmark: one hall, {} matters, {windows} open windows (set up in {:.1} s)",
         matters.len(),

@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use xiaoneng_e2e::proto::catalog::v1 as cpb;
-use xiaoneng_e2e::proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use xiaoneng_e2e::proto::queue::v1 as pb;
 use xiaoneng_e2e::proto::queue::v1::queue_service_client::QueueServiceClient;
 use xiaoneng_e2e::{bin_dir, channel, free_port, shared_brokers, token, Figures, ServiceProc};
@@ -83,21 +81,8 @@ async fn main() -> anyhow::Result<()> {
     let windows: usize = env_or("BENCH_WEB_WINDOWS", 50);
     let calls: usize = env_or("BENCH_SSE_CALLS", 20);
     let brokers = shared_brokers();
-    let catalog = ServiceProc::start(ServiceKind::Catalog, &brokers).await;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root");
-    let out = std::process::Command::new(bin_dir().join("xiaoneng-catalog-load"))
-        .arg("--file")
-        .arg(root.join("services/catalog/data/starter/410702.toml"))
-        .env("XIAONENG__DATABASE__NAME", &catalog.database)
-        .output()?;
-    anyhow::ensure!(out.status.success(), "loader: {}", String::from_utf8_lossy(&out.stderr));
-    let matter = CatalogServiceClient::new(channel(&catalog.addr(), None).await)
-        .list_matters(cpb::ListMattersRequest { region_code: "410702".into(), page_size: 1, ..Default::default() })
-        .await?
-        .into_inner()
-        .matters
-        .remove(0)
-        .matter_id;
+    let (catalog, matters) = xiaoneng_e2e::starter_catalog(&brokers, 1).await?;
+    let matter = matters[0].clone();
     let q = ServiceProc::start_with(
         ServiceKind::Queue,
         &brokers,
@@ -118,29 +103,8 @@ async fn main() -> anyhow::Result<()> {
         .into_inner()
         .hall
         .unwrap_or_default();
-    let mut ids = Vec::new();
-    for i in 0..windows {
-        let w = m
-            .upsert_window(pb::UpsertWindowRequest {
-                window: Some(pb::Window {
-                    hall_id: hall.id.clone(),
-                    code: format!("ZH{:02}", i + 1),
-                    kind: pb::WindowKind::Comprehensive as i32,
-                    ..Default::default()
-                }),
-            })
-            .await?
-            .into_inner()
-            .window
-            .unwrap_or_default();
-        m.set_window_state(pb::SetWindowStateRequest {
-            window_id: w.id.clone(),
-            state: pb::WindowState::Open as i32,
-            staff_id: format!("w{i}"),
-        })
-        .await?;
-        ids.push(w.id);
-    }
+    let codes: Vec<String> = (1..=windows).map(|i| format!("ZH{i:02}")).collect();
+    let ids = xiaoneng_e2e::open_windows(&mut m, &hall.id, &codes, |_| vec![], "w").await?;
     let kiosk = token("kiosk", &[roles::SYSTEM], "410702");
     let mut k = QueueServiceClient::new(channel(&q.addr(), Some(&kiosk)).await);
     let tickets = calls + windows * 10;

@@ -71,7 +71,13 @@ async fn a_call_is_seen_and_heard_and_the_citizen_rates_from_the_pad_and_the_pho
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/hall.py");
     let mut py = Command::new(python)
         .arg(script)
-        .args([format!("http://127.0.0.1:{port}"), h.id.clone(), w.id.clone(), axe().display().to_string(), w2.id.clone()])
+        .args([
+            format!("http://127.0.0.1:{port}"),
+            h.id.clone(),
+            w.id.clone(),
+            axe().display().to_string(),
+            w2.id.clone(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
