@@ -528,11 +528,21 @@ mod complaints {
             println!("   {name} → {state}");
         }
 
-        println!("   what the accused unit (window ZH01's hall) sees, and what the inspector sees:");
-        let unit = token("s1", &[roles::CLERK], "410702");
-        let mut unit = ComplaintServiceClient::new(channel(COMPLAINT, Some(&unit)).await);
+        println!("   what the accused unit sees, the person it names, and the inspector:");
+        let named = token("s1", &[roles::CLERK], "410702");
+        let mut named = ComplaintServiceClient::new(channel(COMPLAINT, Some(&named)).await);
+        let hidden = named.get_complaint(cpb::GetComplaintRequest { id: c.id.clone() }).await.expect_err("hidden");
+        println!(
+            "   s1, held responsible, reads it → {:?} (a complaint is never read by the person it names)",
+            hidden.code()
+        );
+        let colleague = xiaoneng_e2e::token_in("s7", &[roles::CLERK], "410702", "红旗区行政审批服务局");
+        let mut unit = ComplaintServiceClient::new(channel(COMPLAINT, Some(&colleague)).await);
         let seen = unit.get_complaint(cpb::GetComplaintRequest { id: c.id.clone() }).await?.into_inner();
-        println!("   unit: 「{}」 — no complainant on the record", seen.complaint.unwrap_or_default().description);
+        println!(
+            "   the assigned unit: 「{}」 — masked, no complainant on the record",
+            seen.complaint.unwrap_or_default().description
+        );
         let denied = unit
             .reveal_complainant(cpb::RevealComplainantRequest { id: c.id.clone(), purpose: "想知道是谁".into() })
             .await
