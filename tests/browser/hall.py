@@ -108,6 +108,12 @@ def main():
             screen.set_viewport_size({"width": 1920, "height": 1080})
         shot(desk, "desk")
         assert said[0] == {"text": f"请 {number} 号到 ZH01 窗口办理", "lang": "zh-CN"}, said
+        # A second browser on the same window cannot call a second ticket while one is called.
+        twin = sign_in(browser.new_context(locale="zh-CN"), "s1", "clerk")
+        twin.keyboard.press("n")
+        twin.wait_for_url("**msg=*")
+        expect(twin.locator(".msg")).to_contain_text("当前状态下不能这样操作")
+        # (Nothing was announced for it: the next thing the screen says is the recall below.)
         # A recall is announced again.
         desk.keyboard.press("r")
         desk.wait_for_url("**msg=*")
