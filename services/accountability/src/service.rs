@@ -571,17 +571,35 @@ fn period_of(p: &str) -> AppResult<(NaiveDate, NaiveDate)> {
     })
 }
 
-/// Scores and ranks the units (or, `by_staff`, the staff) of a region scope in a period, by the
-/// weights of the rule set in force at its end; the rule set's version.
-pub async fn ranking(
-    pool: &PgPool,
-    scope: &RegionCode,
-    period: &str,
-    by_staff: bool,
-) -> AppResult<(Vec<crate::domain::scoring::Ranked>, String)> {
-    use crate::domain::scoring::{self, Completion, Observed};
+/// What a period's rankings are computed from: its facts and records, and the weights (with
+/// the rule set's version) in force at its end.
+struct PeriodData {
+    facts: Vec<Fact>,
+    records: Vec<RecordRow>,
+    weights: crate::domain::scoring::Weights,
+    version: String,
+}
+
+async fn period_data(pool: &PgPool, scope: &RegionCode, period: &str) -> AppResult<PeriodData> {
     let (from, to) = period_of(period)?;
     let facts = store::facts_in(pool, &scope.like_pattern(), from, to).await?;
+    let records = store::records_in(pool, &scope.like_pattern(), from, to).await?;
+    let mut conn = pool.acquire().await?;
+    let (version, weights) = match in_force(&mut conn, scope.as_str(), to).await? {
+        Some((v, set)) => (v, set.scoring.clone()),
+        None => (String::new(), crate::domain::scoring::Weights::default()),
+    };
+    Ok(PeriodData {
+        facts,
+        records,
+        weights,
+        version,
+    })
+}
+
+/// The ranking of the units (or, `by_staff`, the staff) from a period's data.
+fn ranked(d: &PeriodData, by_staff: bool) -> Vec<crate::domain::scoring::Ranked> {
+    use crate::domain::scoring::{self, Completion, Observed};
     let key = |unit: &str, person: &str| {
         if by_staff {
             person.to_string()
@@ -589,7 +607,8 @@ pub async fn ranking(
             unit.to_string()
         }
     };
-    let completions: Vec<Completion> = facts
+    let completions: Vec<Completion> = d
+        .facts
         .iter()
         .filter(|f| f.kind == "case_completed")
         .map(|f| Completion {
@@ -600,7 +619,7 @@ pub async fn ranking(
         .collect();
     let expected = scoring::expected_on_time(&completions);
     let mut observed: BTreeMap<String, Observed> = BTreeMap::new();
-    for f in facts.iter().filter(|f| f.kind == "rating") {
+    for f in d.facts.iter().filter(|f| f.kind == "rating") {
         let o = observed.entry(key(&f.unit, &f.person)).or_default();
         o.ratings += 1;
         o.good += f.attrs.get("good").is_some_and(|v| v == "true") as u32;
@@ -613,15 +632,21 @@ pub async fn ranking(
     for (k, e) in expected {
         observed.entry(k).or_default().expected_on_time = e;
     }
-    let records = store::records_in(pool, &scope.like_pattern(), from, to).await?;
-    scoring::count_records(&mut observed, &records, |r| key(&r.unit, &r.person));
+    scoring::count_records(&mut observed, &d.records, |r| key(&r.unit, &r.person));
     observed.remove("");
-    let mut conn = pool.acquire().await?;
-    let (version, weights) = match in_force(&mut conn, scope.as_str(), to).await? {
-        Some((v, set)) => (v, set.scoring.clone()),
-        None => (String::new(), scoring::Weights::default()),
-    };
-    Ok((scoring::rank(observed, &weights), version))
+    scoring::rank(observed, &d.weights)
+}
+
+/// Scores and ranks the units (or, `by_staff`, the staff) of a region scope in a period, by the
+/// weights of the rule set in force at its end; the rule set's version.
+pub async fn ranking(
+    pool: &PgPool,
+    scope: &RegionCode,
+    period: &str,
+    by_staff: bool,
+) -> AppResult<(Vec<crate::domain::scoring::Ranked>, String)> {
+    let d = period_data(pool, scope, period).await?;
+    Ok((ranked(&d, by_staff), d.version))
 }
 
 /// Records an action on a unit or person at the bottom (or, a commendation, the top) of the
@@ -644,9 +669,13 @@ pub async fn record_action(
         "must be interview, training, adjustment or commendation",
     );
     v.into_result()?;
-    let (units, _) = ranking(pool, scope, period, false).await?;
-    let (staff, _) = ranking(pool, scope, period, true).await?;
-    crate::domain::bulletin::check_action(&a.action, &a.key, &[&units, &staff])?;
+    // One read of the period for both rankings: the key may be a unit or a person.
+    let d = period_data(pool, scope, period).await?;
+    crate::domain::bulletin::check_action(
+        &a.action,
+        &a.key,
+        &[&ranked(&d, false), &ranked(&d, true)],
+    )?;
     let mut tx = pool.begin().await?;
     if !store::insert_action(&mut tx, scope.as_str(), period, a, by).await? {
         return Err(AppError::AlreadyExists(
@@ -665,18 +694,21 @@ pub async fn publish_bulletin(
     period: &str,
     by: &str,
 ) -> AppResult<(uuid::Uuid, String, String)> {
-    let (from, to) = period_of(period)?;
-    let (ranking, _) = ranking(pool, scope, period, false).await?;
-    let records = store::records_in(pool, &scope.like_pattern(), from, to).await?;
+    let d = period_data(pool, scope, period).await?;
     let actions = store::actions(pool, scope.as_str(), period).await?;
-    let (md, html) =
-        crate::domain::bulletin::render(scope.as_str(), period, &ranking, &records, &actions);
+    let (md, html) = crate::domain::bulletin::render(
+        scope.as_str(),
+        period,
+        &ranked(&d, false),
+        &d.records,
+        &actions,
+    );
     let id = uuid::Uuid::now_v7();
     let mut tx = pool.begin().await?;
     store::insert_bulletin(&mut tx, id, scope.as_str(), period, &md, &html, by).await?;
     outbox::enqueue(
         &mut tx,
-        &events::bulletin_published(id, scope, period, &records)?,
+        &events::bulletin_published(id, scope, period, &d.records)?,
     )
     .await?;
     tx.commit().await?;
