@@ -138,7 +138,7 @@ impl Complaints {
         }
     }
 
-    /// Loads a complaint the scope may see, with the view it gets: NOT_FOUND outside the
+    /// Loads a complaint the scope may see, as its view reads it: NOT_FOUND outside the
     /// region or where the table hides it, PERMISSION_DENIED for another citizen's.
     async fn load(
         &self,
@@ -146,14 +146,14 @@ impl Complaints {
         scope: &Scope,
         id: Uuid,
         lock: bool,
-    ) -> AppResult<(ComplaintRow, View)> {
+    ) -> AppResult<ComplaintRow> {
         let row = store::complaint(conn, id, lock).await?;
         let region = RegionCode::parse(&row.region_code).map_err(anyhow::Error::msg)?;
         if !scope.region.contains(&region) {
             return Err(AppError::not_found("complaint", id.to_string()));
         }
         match scope.reader.sight(&Facts::from(&row)) {
-            Sight::Read(view) => Ok((self.in_view(row, view)?, view)),
+            Sight::Read(view) => self.in_view(row, view),
             Sight::Hidden => Err(AppError::not_found("complaint", id.to_string())),
             Sight::NotTheirs => Err(AppError::PermissionDenied(
                 "a citizen reads and acts only on their own complaint".into(),
@@ -216,7 +216,7 @@ impl Complaints {
             domain::TargetKind::Complaint => {
                 let prev = Uuid::parse_str(&n.target_id)
                     .map_err(|_| AppError::invalid("target.id", "must be a complaint id"))?;
-                let (p, _) = self.load(&mut tx, &self.scope(caller), prev, false).await?;
+                let p = self.load(&mut tx, &self.scope(caller), prev, false).await?;
                 linked_complaint = p.id.to_string();
                 linked_case = p.linked_case_id;
             }
@@ -291,7 +291,7 @@ impl Complaints {
 
     pub async fn get_in(&self, scope: &Scope, id: Uuid) -> AppResult<ComplaintRow> {
         let mut conn = self.pool.acquire().await?;
-        Ok(self.load(&mut conn, scope, id, false).await?.0)
+        self.load(&mut conn, scope, id, false).await
     }
 
     pub async fn list(
@@ -348,7 +348,7 @@ impl Complaints {
     ) -> AppResult<ComplaintRow> {
         let today = self.clock.today();
         let mut tx = self.pool.begin().await?;
-        let mut c = self.load(&mut tx, &self.scope(caller), id, true).await?.0;
+        let mut c = self.load(&mut tx, &self.scope(caller), id, true).await?;
         if expected_version != 0 && expected_version != c.version {
             return Err(AppError::Aborted(format!(
                 "the complaint is at version {}, not {expected_version}",
@@ -376,7 +376,7 @@ impl Complaints {
         }
         let today = self.clock.today();
         let mut tx = self.pool.begin().await?;
-        let mut c = self.load(&mut tx, &self.scope(caller), id, true).await?.0;
+        let mut c = self.load(&mut tx, &self.scope(caller), id, true).await?;
         let limits = self.rules.limits(&c.region_code);
         let from = c.reopen(&limits, &self.calendar(&c.region_code), today)?;
         c.updated_at = self.clock.now();
@@ -398,7 +398,7 @@ impl Complaints {
     pub async fn extend(&self, caller: &Caller, id: Uuid, reason: &str) -> AppResult<ComplaintRow> {
         let today = self.clock.today();
         let mut tx = self.pool.begin().await?;
-        let mut c = self.load(&mut tx, &self.scope(caller), id, true).await?.0;
+        let mut c = self.load(&mut tx, &self.scope(caller), id, true).await?;
         let limits = self.rules.limits(&c.region_code);
         c.extend(reason, &limits, &self.calendar(&c.region_code))?;
         c.updated_at = self.clock.now();
@@ -432,7 +432,7 @@ impl Complaints {
             ));
         }
         let mut tx = self.pool.begin().await?;
-        let c = self.load(&mut tx, &self.scope(caller), id, false).await?.0;
+        let c = self.load(&mut tx, &self.scope(caller), id, false).await?;
         store::audit_read(&mut tx, &c, &caller.subject, purpose, self.clock.now()).await?;
         let identity = match store::sealed(&mut tx, id).await? {
             Some(s) => Some(self.vault.open(id, &s)?),

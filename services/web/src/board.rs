@@ -160,13 +160,12 @@ async fn watch(hall: String, hub: Arc<Hub>, app: crate::App) {
     let mut backoff = Duration::from_millis(500);
     loop {
         let token = app.system_token("screen");
-        let req = app.request(
+        let mut req = app.request(
             qpb::WatchBoardRequest {
                 hall_id: hall.clone(),
             },
             &token,
         );
-        let mut req = req;
         // A stream lives long: no deadline on it.
         req.metadata_mut().remove("grpc-timeout");
         let mut client = QueueServiceClient::new(app.queue.clone());

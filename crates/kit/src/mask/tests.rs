@@ -32,10 +32,6 @@ fn emails_and_names() {
 
 const CORPUS: &str = include_str!("corpus.tsv");
 
-fn is_cjk_char(c: char) -> bool {
-    is_cjk(c)
-}
-
 /// The hand-written corpus: every number and e-mail exactly as expected (each non-Chinese
 /// character as the expected text has it), at least 90 % of the names masked (each run of
 /// starred Chinese characters in the expected text is a name), and no listed matter,
@@ -82,7 +78,7 @@ fn check_corpus(what: &str, corpus: &str, at_least: usize, names_floor: f64) {
             n + 1
         );
         for i in 0..input.len() {
-            if !is_cjk_char(input[i]) && got[i] != expected[i] {
+            if !is_cjk(input[i]) && got[i] != expected[i] {
                 wrong.push(format!(
                     "line {}: {} → {} (expected {})",
                     n + 1,
@@ -95,9 +91,9 @@ fn check_corpus(what: &str, corpus: &str, at_least: usize, names_floor: f64) {
         }
         let mut i = 0;
         while i < input.len() {
-            if is_cjk_char(input[i]) && expected[i] == '*' {
+            if is_cjk(input[i]) && expected[i] == '*' {
                 let from = i;
-                while i < input.len() && is_cjk_char(input[i]) && expected[i] == '*' {
+                while i < input.len() && is_cjk(input[i]) && expected[i] == '*' {
                     i += 1;
                 }
                 names += 1;
@@ -112,7 +108,7 @@ fn check_corpus(what: &str, corpus: &str, at_least: usize, names_floor: f64) {
                 }
                 continue;
             }
-            if is_cjk_char(input[i]) && got[i] == '*' {
+            if is_cjk(input[i]) && got[i] == '*' {
                 false_stars += 1;
             }
             i += 1;
