@@ -319,6 +319,30 @@ pub struct DeskQuery {
     pub msg: String,
 }
 
+/// A ticket's priority class as the desk shows it.
+fn priority_name(p: i32) -> &'static str {
+    match qpb::Priority::try_from(p) {
+        Ok(qpb::Priority::Urgent) => "绿色通道",
+        Ok(qpb::Priority::Appointment) => "预约",
+        Ok(qpb::Priority::Elderly) => "老年人、残疾人优先",
+        Ok(qpb::Priority::Normal) => "普通",
+        _ => "—",
+    }
+}
+
+/// A ticket's state as the desk shows it.
+fn state_name(s: i32) -> &'static str {
+    match qpb::TicketState::try_from(s) {
+        Ok(qpb::TicketState::Waiting) => "等候中",
+        Ok(qpb::TicketState::Called) => "已呼叫",
+        Ok(qpb::TicketState::Serving) => "办理中",
+        Ok(qpb::TicketState::Finished) => "已办结",
+        Ok(qpb::TicketState::Held) => "暂缓",
+        Ok(qpb::TicketState::Dropped) => "已过号",
+        _ => "—",
+    }
+}
+
 /// The roles that work a window.
 fn works_a_window(s: &Session) -> bool {
     s.has_role(roles::CLERK) || s.has_role(roles::HALL_MANAGER)
@@ -415,8 +439,8 @@ pub async fn desk(
                     e(&t.number),
                     e(&t.category),
                     e(&t.matter_name),
-                    e(qpb::Priority::try_from(t.priority).map(|p| p.as_str_name()).unwrap_or("")),
-                    e(qpb::TicketState::try_from(t.state).map(|p| p.as_str_name()).unwrap_or("")),
+                    priority_name(t.priority),
+                    state_name(t.state),
                     e(&waited),
                     e(if t.case_id.is_empty() { "—" } else { &t.case_id }),
                 ));
