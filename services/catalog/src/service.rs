@@ -14,7 +14,7 @@ use xiaoneng_proto::catalog::v1::{self as pb, MatterTerms};
 use crate::cache::Cache;
 use crate::domain::{
     version_to_pb, versions_to_pb, CertificateRow, DepartmentRow, Filter, NewCertificate,
-    NewDepartment, NewStaff, PostRow, StaffRow, VersionRow,
+    NewDepartment, NewStaff, PostRow, StaffAccountRow, StaffRow, VersionRow,
 };
 use crate::events;
 use crate::store;
@@ -262,6 +262,24 @@ impl Catalog {
 
     pub async fn create_staff(&self, scope: &RegionCode, s: &NewStaff) -> AppResult<StaffRow> {
         staff::create_staff(&self.pool, scope, s).await
+    }
+
+    /// The one sign-in account `badge` names inside `like`; NOT_FOUND when none, or when two
+    /// counties of a city hold the badge (the person signs in at their county).
+    pub async fn account(&self, like: &str, badge: &str) -> AppResult<StaffAccountRow> {
+        let mut rows = staff::accounts_by_badge(&self.pool, like, badge).await?;
+        match (rows.pop(), rows.is_empty()) {
+            (Some(one), true) => Ok(one),
+            _ => Err(AppError::not_found("staff account", badge)),
+        }
+    }
+
+    pub async fn accounts(
+        &self,
+        like: &str,
+        page: &PageRequest,
+    ) -> AppResult<(Vec<StaffAccountRow>, String)> {
+        staff::list_accounts(&self.pool, like, page).await
     }
 
     /// A staff member with their certificates and assigned matters (亮牌服务: public).

@@ -53,7 +53,14 @@ pub struct StaffEntry {
     pub title: String,
     pub business: String,
     pub trained: bool,
+    /// The platform roles the person signs in with (default: clerk).
+    #[serde(default = "clerk")]
+    pub roles: Vec<String>,
     pub cert: Option<CertEntry>,
+}
+
+fn clerk() -> Vec<String> {
+    vec![xiaoneng_kit::auth::roles::CLERK.to_string()]
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,6 +273,12 @@ pub async fn load(pool: &PgPool, f: &StarterFile) -> AppResult<Report> {
             let post = *post_ids.get(&s.post).ok_or_else(|| {
                 AppError::invalid("staff.post", format!("{}: no post {:?}", s.badge, s.post))
             })?;
+            if let Some(bad) = s.roles.iter().find(|r| !crate::domain::grantable_role(r)) {
+                return Err(AppError::invalid(
+                    "staff.roles",
+                    format!("{}: {bad:?} is no role a staff member holds", s.badge),
+                ));
+            }
             let existing: Option<Uuid> = sqlx::query_scalar(
                 "SELECT id FROM staff WHERE region_code = $1 AND badge_number = $2",
             )
@@ -285,6 +298,7 @@ pub async fn load(pool: &PgPool, f: &StarterFile) -> AppResult<Report> {
                         title: s.title.clone(),
                         main_business: s.business.clone(),
                         trained: s.trained,
+                        roles: s.roles.clone(),
                     };
                     staff::create_staff(pool, &region, &new).await?.id
                 }

@@ -15,8 +15,10 @@
 
 pub mod board;
 pub mod html;
+pub mod oidc;
 pub mod pages;
 pub mod session;
+pub mod signin;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,7 @@ pub struct WebSettings {
     pub addr: String,
     /// How the pages are reached from outside (the rating links in QR codes).
     pub public_url: String,
+    pub catalog_addr: String,
     pub queue_addr: String,
     pub evaluation_addr: String,
     /// The region the web face serves (its own system calls act in it): a city reads its
@@ -50,6 +53,14 @@ pub struct WebSettings {
     pub dev_signin: bool,
     /// Cookies marked Secure (outside loopback).
     pub secure_cookies: bool,
+    /// The OpenID Provider staff sign in at (its issuer URL); empty: no such sign-in.
+    pub oidc_issuer: String,
+    /// The web face's client id at the provider: the audience its ID tokens must name.
+    pub oidc_client_id: String,
+    /// A file holding the client secret (a mounted Secret).
+    pub oidc_client_secret_file: String,
+    /// The ID token claim that carries the person's 工号 (the catalog's badge number).
+    pub oidc_badge_claim: String,
 }
 
 /// The development key: a start with it logs a warning.
@@ -60,18 +71,24 @@ impl Default for WebSettings {
         WebSettings {
             addr: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
+            catalog_addr: "http://127.0.0.1:50051".into(),
             queue_addr: "http://127.0.0.1:50052".into(),
             evaluation_addr: "http://127.0.0.1:50054".into(),
             region: "410700".into(),
             session_key: DEV_SESSION_KEY.into(),
             dev_signin: false,
             secure_cookies: false,
+            oidc_issuer: String::new(),
+            oidc_client_id: String::new(),
+            oidc_client_secret_file: String::new(),
+            oidc_badge_claim: "sub".into(),
         }
     }
 }
 
 impl DomainSettings for WebSettings {
     fn validate(&self) -> Result<(), ConfigError> {
+        config::service_url("catalog_addr", &self.catalog_addr)?;
         config::service_url("queue_addr", &self.queue_addr)?;
         config::service_url("evaluation_addr", &self.evaluation_addr)?;
         let invalid = |key: &str, message: String| ConfigError::Invalid {
@@ -85,6 +102,21 @@ impl DomainSettings for WebSettings {
             &self.session_key,
         )
         .map_err(|_| invalid("domain.session_key", "is not base64".into()))?;
+        if !self.oidc_issuer.is_empty() {
+            config::service_url("oidc_issuer", &self.oidc_issuer)?;
+            for (k, v) in [
+                ("domain.oidc_client_id", &self.oidc_client_id),
+                (
+                    "domain.oidc_client_secret_file",
+                    &self.oidc_client_secret_file,
+                ),
+                ("domain.oidc_badge_claim", &self.oidc_badge_claim),
+            ] {
+                if v.trim().is_empty() {
+                    return Err(invalid(k, "is required with domain.oidc_issuer".into()));
+                }
+            }
+        }
         if key.len() < 32 {
             return Err(invalid(
                 "domain.session_key",
@@ -99,6 +131,9 @@ impl DomainSettings for WebSettings {
 #[derive(Clone)]
 pub struct App {
     pub settings: Arc<WebSettings>,
+    pub catalog: Channel,
+    /// The identity provider's client, when staff sign in by OpenID Connect.
+    pub oidc: Option<Arc<oidc::Oidc>>,
     pub queue: Channel,
     pub evaluation: Channel,
     pub minter: Arc<TokenMinter>,
@@ -170,8 +205,10 @@ pub fn router(app: App) -> Router {
         .route("/halls/{hall}/screen", get(pages::screen))
         .route("/halls/{hall}/events", get(pages::events))
         .route("/halls/{hall}/state", get(pages::state))
-        .route("/signin", get(pages::signin_page).post(pages::signin))
-        .route("/signout", post(pages::signout))
+        .route("/signin", get(signin::signin_page).post(signin::signin))
+        .route("/signin/oidc", get(signin::oidc_begin))
+        .route("/signin/callback", get(signin::oidc_callback))
+        .route("/signout", post(signin::signout))
         .route("/desk", get(pages::desk))
         .route("/desk/act", post(pages::desk_act))
         .route("/pads/{hall}/{window}", get(pages::pad))
@@ -216,7 +253,25 @@ pub async fn run() -> anyhow::Result<()> {
         tracing::warn!("the development sign-in is on: never in a deployment");
     }
     let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &d.session_key)?;
+    let oidc = if d.oidc_issuer.is_empty() {
+        None
+    } else {
+        let secret = std::fs::read_to_string(&d.oidc_client_secret_file).map_err(|e| {
+            anyhow::anyhow!(
+                "domain.oidc_client_secret_file {}: {e}",
+                d.oidc_client_secret_file
+            )
+        })?;
+        Some(Arc::new(oidc::Oidc::new(
+            &d.oidc_issuer,
+            &d.oidc_client_id,
+            &secret,
+            &d.oidc_badge_claim,
+        )))
+    };
     let app = App {
+        catalog: Channel::from_shared(d.catalog_addr.clone())?.connect_lazy(),
+        oidc,
         queue: Channel::from_shared(d.queue_addr.clone())?.connect_lazy(),
         evaluation: Channel::from_shared(d.evaluation_addr.clone())?.connect_lazy(),
         minter: Arc::new(TokenMinter::new(&settings.auth)),

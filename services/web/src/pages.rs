@@ -19,17 +19,18 @@ use xiaoneng_proto::queue::v1::queue_service_client::QueueServiceClient;
 
 use crate::html::{e, page, refreshing};
 use crate::session::{self, Session};
+use crate::signin::cookie_header;
 use crate::App;
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn cookies(h: &HeaderMap) -> Option<&str> {
+pub(crate) fn cookies(h: &HeaderMap) -> Option<&str> {
     h.get(header::COOKIE).and_then(|v| v.to_str().ok())
 }
 
-fn session_of(app: &App, h: &HeaderMap) -> Option<Session> {
+pub(crate) fn session_of(app: &App, h: &HeaderMap) -> Option<Session> {
     session::from_cookies(&app.key, cookies(h), now())
 }
 
@@ -193,118 +194,6 @@ pub async fn events(
 
 // ---------------------------------------------------------------- signing in
 
-#[derive(Deserialize)]
-pub struct Next {
-    #[serde(default)]
-    pub next: String,
-}
-
-fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") {
-        next.to_string()
-    } else {
-        "/desk".into()
-    }
-}
-
-pub async fn signin_page(State(app): State<App>, Query(q): Query<Next>) -> Html<String> {
-    if !app.settings.dev_signin {
-        return Html(page(
-            "登录",
-            "signin",
-            "<main><h1>工作人员登录</h1><p>请通过统一身份认证登录。本部署尚未配置统一身份认证 (OpenID Connect)。</p></main>",
-            None,
-        ));
-    }
-    let body = format!(
-        "<main><h1>工作人员登录 (开发环境)</h1>\
-         <p class=\"warn\">开发环境登录: 仅用于本地演示, 部署中不可用。</p>\
-         <form method=\"post\" action=\"/signin\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
-         <p><label for=\"sub\">工号</label> <input id=\"sub\" name=\"sub\" required value=\"s1\"></p>\
-         <p><label for=\"role\">岗位</label> <select id=\"role\" name=\"role\">\
-         <option value=\"clerk\">窗口工作人员</option><option value=\"hall_manager\">中心管理</option>\
-         <option value=\"supervisor\">效能办</option><option value=\"reviewer\">审批人员</option></select></p>\
-         <p><label for=\"region\">行政区划</label> <input id=\"region\" name=\"region\" required value=\"410702\"></p>\
-         <p><label for=\"dept\">部门 (可空)</label> <input id=\"dept\" name=\"dept\"></p>\
-         <p><button type=\"submit\">登录</button></p></form></main>",
-        next = e(&safe_next(&q.next)),
-    );
-    Html(page("登录", "signin", &body, None))
-}
-
-#[derive(Deserialize)]
-pub struct SignIn {
-    pub sub: String,
-    pub role: String,
-    pub region: String,
-    #[serde(default)]
-    pub dept: String,
-    #[serde(default)]
-    pub next: String,
-}
-
-fn cookie_header(app: &App, name: &str, value: &str, max_age: i64) -> String {
-    let secure = if app.settings.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
-}
-
-pub async fn signin(State(app): State<App>, Form(f): Form<SignIn>) -> Response {
-    let allowed = [
-        roles::CLERK,
-        roles::HALL_MANAGER,
-        roles::SUPERVISOR,
-        roles::REVIEWER,
-    ];
-    if !app.settings.dev_signin
-        || f.sub.trim().is_empty()
-        || !allowed.contains(&f.role.as_str())
-        || xiaoneng_kit::region::RegionCode::parse(f.region.trim()).is_err()
-    {
-        return (
-            StatusCode::FORBIDDEN,
-            Html(page(
-                "登录",
-                "signin",
-                "<main><h1>登录未成功</h1><p><a href=\"/signin\">重新登录</a></p></main>",
-                None,
-            )),
-        )
-            .into_response();
-    }
-    let s = Session {
-        sub: f.sub.trim().to_string(),
-        roles: vec![f.role.clone()],
-        region: f.region.trim().to_string(),
-        dept: Some(f.dept.trim().to_string()).filter(|d| !d.is_empty()),
-        csrf: session::random_token(),
-        exp: now() + 8 * 3600,
-    };
-    let value = session::encode(&app.key, &s);
-    (
-        [(
-            header::SET_COOKIE,
-            cookie_header(&app, session::COOKIE, &value, 8 * 3600),
-        )],
-        Redirect::to(&safe_next(&f.next)),
-    )
-        .into_response()
-}
-
-pub async fn signout(State(app): State<App>) -> Response {
-    (
-        [(
-            header::SET_COOKIE,
-            cookie_header(&app, session::COOKIE, "", 0),
-        )],
-        Redirect::to("/signin"),
-    )
-        .into_response()
-}
-
 // ---------------------------------------------------------------- the window desk
 
 #[derive(Deserialize, Default)]
@@ -366,9 +255,11 @@ pub async fn desk(
     let mut queue = QueueServiceClient::new(app.queue.clone());
     let mut body = format!(
         "<main class=\"desk\"><header><h1>窗口工作台</h1><p>{} ({})</p>\
-         <form method=\"post\" action=\"/signout\"><button type=\"submit\">退出</button></form></header>",
-        e(&s.sub),
-        e(&s.roles.join(", "))
+         <form method=\"post\" action=\"/signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <button type=\"submit\">退出</button></form></header>",
+        e(if s.name.is_empty() { &s.sub } else { &s.name }),
+        e(&s.roles.iter().map(|r| crate::signin::role_name(r)).collect::<Vec<_>>().join("、")),
+        e(&s.csrf),
     );
     if !q.msg.is_empty() {
         body.push_str(&format!(

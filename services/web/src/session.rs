@@ -13,7 +13,11 @@ pub const COOKIE: &str = "xn_session";
 /// A signed-in person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
+    /// The staff member's id in the catalog: the subject of their tokens.
     pub sub: String,
+    /// Their name, as the desk greets them.
+    #[serde(default)]
+    pub name: String,
     pub roles: Vec<String>,
     pub region: String,
     #[serde(default)]
@@ -98,6 +102,7 @@ mod tests {
     fn a_signed_session_round_trips_and_a_forged_one_does_not() {
         let s = Session {
             sub: "s1".into(),
+            name: "张敏".into(),
             roles: vec!["clerk".into()],
             region: "410702".into(),
             dept: None,

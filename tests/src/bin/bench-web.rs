@@ -55,10 +55,10 @@ fn peak_rss_and_cpu(pid: u32) -> (u64, f64) {
     (rss, ticks / 100.0)
 }
 
-/// A dev sign-in as `who` (a clerk of 410702): the session cookie and the desk's CSRF token.
-async fn sign_in(web: &str, who: &str, hall: &str, window: &str) -> (String, String) {
-    let (_, head, _) =
-        http(web, "POST", "/signin", "", Some(&format!("sub={who}&role=clerk&region=410702&next=%2Fdesk"))).await;
+/// A dev sign-in as the starter catalog's clerk `badge` (of 410702): the session cookie and
+/// the desk's CSRF token.
+async fn sign_in(web: &str, badge: &str, hall: &str, window: &str) -> (String, String) {
+    let (_, head, _) = http(web, "POST", "/signin", "", Some(&format!("badge={badge}&next=%2Fdesk"))).await;
     let cookie = head
         .lines()
         .find_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
@@ -122,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
     let web_addr = format!("127.0.0.1:{port}");
     let mut web = std::process::Command::new(bin_dir().join("xiaoneng-web"))
         .env("XIAONENG__DOMAIN__ADDR", &web_addr)
+        .env("XIAONENG__DOMAIN__CATALOG_ADDR", catalog.addr())
         .env("XIAONENG__DOMAIN__QUEUE_ADDR", q.addr())
         .env("XIAONENG__DOMAIN__EVALUATION_ADDR", eval.addr())
         .env("XIAONENG__DOMAIN__DEV_SIGNIN", "true")
@@ -197,10 +198,10 @@ async fn main() -> anyhow::Result<()> {
     for (label, pace) in [("saturated", Duration::ZERO), ("one call per window per second", Duration::from_secs(1))] {
         let mut tasks = tokio::task::JoinSet::new();
         let started = Instant::now();
-        for (i, w) in ids.iter().enumerate() {
+        for w in ids.iter() {
             let (addr, hall_id, w) = (web_addr.clone(), hall.id.clone(), w.clone());
             tasks.spawn(async move {
-                let (cookie, csrf) = sign_in(&addr, &format!("w{i}"), &hall_id, &w).await;
+                let (cookie, csrf) = sign_in(&addr, "HQ-SCJ-002", &hall_id, &w).await;
                 let mut micros = Vec::new();
                 let mut tick = tokio::time::interval(pace.max(Duration::from_millis(1)));
                 for _ in 0..4 {

@@ -7,11 +7,13 @@ use uuid::Uuid;
 use xiaoneng_kit::region::RegionCode;
 use xiaoneng_kit::{AppError, AppResult};
 
-pub use crate::domain::{CertificateRow, NewCertificate, NewStaff, PostRow, StaffRow};
+pub use crate::domain::{
+    CertificateRow, NewCertificate, NewStaff, PostRow, StaffAccountRow, StaffRow,
+};
 
 const POST_COLS: &str = "id, department_id, region_code, name, duties, a_staff_id, b_staff_id";
 const STAFF_COLS: &str =
-    "id, department_id, region_code, post_id, name, badge_number, title, main_business, trained";
+    "id, department_id, region_code, post_id, name, badge_number, title, main_business, trained, roles";
 const CERT_SELECT: &str =
     "SELECT c.id, c.staff_id, c.region_code, c.number, c.scope, c.issue_date, c.expiry_date,
         c.revoked_at IS NOT NULL AS revoked, c.revoke_reason, s.name AS staff_name
@@ -88,8 +90,8 @@ pub async fn create_staff(pool: &PgPool, scope: &RegionCode, s: &NewStaff) -> Ap
         }
     }
     let row = sqlx::query_as(&format!(
-        "INSERT INTO staff (id, department_id, region_code, post_id, name, badge_number, title, main_business, trained)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {STAFF_COLS}"
+        "INSERT INTO staff (id, department_id, region_code, post_id, name, badge_number, title, main_business, trained, roles)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {STAFF_COLS}"
     ))
     .bind(Uuid::now_v7())
     .bind(s.department_id)
@@ -100,6 +102,7 @@ pub async fn create_staff(pool: &PgPool, scope: &RegionCode, s: &NewStaff) -> Ap
     .bind(&s.title)
     .bind(&s.main_business)
     .bind(s.trained)
+    .bind(&s.roles)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -346,5 +349,47 @@ pub async fn assign_matter(
         region,
         department_id,
         enforcement,
+    }))
+}
+
+const ACCOUNT_SELECT: &str =
+    "SELECT s.id, s.department_id, s.region_code, s.post_id, s.name, s.badge_number,
+        s.title, s.main_business, s.trained, s.roles, d.code AS department_code
+    FROM staff s JOIN departments d ON d.id = s.department_id";
+
+/// The accounts a badge number names inside `region_like` (badges are unique per county, so a
+/// city may find more than one).
+pub async fn accounts_by_badge(
+    pool: &PgPool,
+    region_like: &str,
+    badge: &str,
+) -> AppResult<Vec<StaffAccountRow>> {
+    Ok(sqlx::query_as(&format!(
+        "{ACCOUNT_SELECT} WHERE s.badge_number = $1 AND s.region_code LIKE $2 LIMIT 2"
+    ))
+    .bind(badge)
+    .bind(region_like)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A page of the accounts inside `region_like`, by region and badge number.
+pub async fn list_accounts(
+    pool: &PgPool,
+    region_like: &str,
+    page: &xiaoneng_kit::paging::PageRequest,
+) -> AppResult<(Vec<StaffAccountRow>, String)> {
+    let after = page.after.clone().unwrap_or_default();
+    let rows: Vec<StaffAccountRow> = sqlx::query_as(&format!(
+        "{ACCOUNT_SELECT} WHERE s.region_code LIKE $1 AND (s.region_code || '/' || s.badge_number) > $2
+         ORDER BY s.region_code || '/' || s.badge_number LIMIT $3"
+    ))
+    .bind(region_like)
+    .bind(after)
+    .bind(page.size + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(page.finish(rows, |r| {
+        format!("{}/{}", r.staff.region_code, r.staff.badge_number)
     }))
 }

@@ -247,13 +247,13 @@ async fn search(c: &mut Client, q: &str, channel: pb::Channel) -> Vec<String> {
     .collect()
 }
 
-/// The starter catalog of 410702 loads 13 departments and 66 matters, each announced; loading
+/// The starter catalog of 410702 loads 14 departments and 66 matters, each announced; loading
 /// it again creates and announces nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_starter_catalog_loads_once() {
     let catalog = ServiceProc::start(ServiceKind::Catalog, &shared_brokers()).await;
     let first = load_starter(&catalog);
-    assert!(first.contains("13 departments") && first.contains("66 matters"), "{first}");
+    assert!(first.contains("14 departments") && first.contains("66 matters"), "{first}");
     let db = catalog.db().await;
     let count =
         "SELECT (SELECT count(*) FROM matters), (SELECT count(*) FROM matter_versions), (SELECT count(*) FROM outbox)";
@@ -337,7 +337,7 @@ pub(crate) async fn enforcement_team(admin: &mut Client) -> (String, String, Vec
             trained: true,
             ..Default::default()
         };
-        let s = admin.create_staff(pb::CreateStaffRequest { staff: Some(staff) }).await.unwrap();
+        let s = admin.create_staff(pb::CreateStaffRequest { staff: Some(staff), roles: vec![] }).await.unwrap();
         people.push(s.into_inner().staff.unwrap().id);
     }
     (dept, post.id, people)
