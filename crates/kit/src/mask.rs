@@ -205,7 +205,7 @@ fn mask_numbers(chars: &mut [char]) {
         }
         // A country code before it: `+86`, `＋86`, `0086`.
         let plus = start > 0 && matches!(chars[start - 1], '+' | '＋');
-        mask_number(chars, &digits, plus, &chars[start..end]);
+        mask_number(chars, &digits, plus, &chars[start..end].to_vec());
         i = end.max(start + 1);
     }
 }

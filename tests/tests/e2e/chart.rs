@@ -288,8 +288,9 @@ fn dashboards_and_alerts_read_only_metrics_the_services_export() {
 }
 
 /// The web face in the chart: its Deployment runs `xiaoneng-web` with HTTP probes, it is
-/// reached from the ingress controller's namespace only and reaches the queue and evaluation
-/// services (each of which admits it); the development sign-in is refused at render time.
+/// reached from the ingress controller's namespace only and reaches the catalog, queue and
+/// evaluation services (each of which admits it); staff sign in by OpenID Connect with the
+/// client secret mounted as a file; the development sign-in is refused at render time.
 #[test]
 fn the_web_face_is_a_component_and_its_development_sign_in_is_refused() {
     let objects = render("values.yaml");
@@ -306,8 +307,17 @@ fn the_web_face_is_a_component_and_its_development_sign_in_is_refused() {
         .iter()
         .filter_map(|e| e["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"].as_str())
         .collect();
-    assert_eq!(callees, ["queue", "evaluation"]);
-    for callee in ["queue", "evaluation"] {
+    assert_eq!(callees, ["catalog", "queue", "evaluation"]);
+    let settings = find(&objects, "ConfigMap", "web-settings").expect("the web settings");
+    let secret_file = settings["data"]["XIAONENG__DOMAIN__OIDC_CLIENT_SECRET_FILE"].as_str().unwrap();
+    assert_eq!(settings["data"]["XIAONENG__DOMAIN__OIDC_ISSUER"], "https://sso.example.gov.cn");
+    let projected = d["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"].as_array().unwrap();
+    let mounted = projected.iter().any(|s| {
+        s["secret"]["name"] == "xiaoneng-web-oidc"
+            && format!("/var/run/secrets/xiaoneng/{}", s["secret"]["items"][0]["path"].as_str().unwrap()) == secret_file
+    });
+    assert!(mounted, "the client secret is the file the settings name: {projected:?}");
+    for callee in ["catalog", "queue", "evaluation"] {
         let allow = find(&objects, "NetworkPolicy", &format!("{callee}-allow")).unwrap();
         let admits_web = allow["spec"]["ingress"][0]["from"]
             .as_array()
@@ -318,17 +328,19 @@ fn the_web_face_is_a_component_and_its_development_sign_in_is_refused() {
     }
     let dir = tempfile::tempdir().unwrap();
     let values = dir.path().join("dev.yaml");
-    std::fs::write(&values, "web:\n  env:\n    XIAONENG__DOMAIN__DEV_SIGNIN: \"true\"\n").unwrap();
-    let out = Command::new(python())
-        .args(["scripts/chart.py", "json", "charts/xiaoneng"])
-        .arg(&values)
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "a values file turning the development sign-in on must not render");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("development sign-in"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for (yaml, refusal) in [
+        ("web:\n  env:\n    XIAONENG__DOMAIN__DEV_SIGNIN: \"true\"\n", "development sign-in"),
+        ("web:\n  oidc:\n    issuer: \"\"\n", "set web.oidc.issuer"),
+    ] {
+        std::fs::write(&values, yaml).unwrap();
+        let out = Command::new(python())
+            .args(["scripts/chart.py", "json", "charts/xiaoneng"])
+            .arg(&values)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{yaml} must not render");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(refusal), "{said}");
+    }
 }
