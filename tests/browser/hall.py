@@ -1,6 +1,7 @@
 """The hall in a real browser (Debian's Chromium driven by Playwright), against the real
 services and the web face the Rust test started. Arguments: the web face's base URL, the hall
-id, the window id, the path of axe-core's axe.min.js. The script asks the Rust test to restart
+id, the window id, the path of axe-core's axe.min.js, a second window's id, the number of the
+third ticket issued (called by number). The script asks the Rust test to restart
 a process by printing `restart <name>` and waits for `ok` on stdin. It exits non-zero with the
 reason on the first claim that does not hold."""
 
@@ -14,7 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 import kit
 from kit import SHOTS, shot
 
-BASE, HALL, WINDOW, AXE, WINDOW2 = sys.argv[1:6]
+BASE, HALL, WINDOW, AXE, WINDOW2, THIRD = sys.argv[1:7]
 
 SPEECH_STUB = """
 window.__spoken = [];
@@ -33,6 +34,31 @@ def ask(what):
 
 def axe_clean(page, what):
     kit.axe_clean(page, what, AXE)
+
+
+def decode_qr(locator):
+    """The text of the QR code `locator` shows, read from a screenshot of it (zxing-cpp)."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(locator.screenshot())))
+    assert len(found) == 1, f"one QR code, got {len(found)}"
+    return found[0].text
+
+
+def hears(screen, before, text):
+    """The screen's next announcement after `before` of them is `text`; their new count."""
+    said = wait_spoken(screen, before + 1, 3000)
+    assert said[before]["text"] == text, (before, said)
+    return before + 1
+
+
+def act(page, key):
+    """Presses a desk's shortcut key and waits for the desk it leads to."""
+    with page.expect_navigation():
+        page.keyboard.press(key)
 
 
 def spoken(page):
@@ -75,8 +101,7 @@ def main():
         axe_clean(desk, "the window desk")
 
         # Keyboard only: N calls the next ticket; the screen shows it and says it within 1 s.
-        desk.keyboard.press("n")
-        desk.wait_for_url("**msg=*")
+        act(desk, "n")
         expect(desk.locator(".msg")).to_contain_text("号到 ZH01 窗口办理")
         number = desk.locator(".msg").inner_text().split(" ")[1]
         expect(screen.locator("#now")).to_contain_text(number, timeout=1000)
@@ -90,13 +115,11 @@ def main():
         assert said[0] == {"text": f"请 {number} 号到 ZH01 窗口办理", "lang": "zh-CN"}, said
         # A second browser on the same window cannot call a second ticket while one is called.
         twin = sign_in(browser.new_context(locale="zh-CN"), CLERK)
-        twin.keyboard.press("n")
-        twin.wait_for_url("**msg=*")
+        act(twin, "n")
         expect(twin.locator(".msg")).to_contain_text("当前状态下不能这样操作")
         # (Nothing was announced for it: the next thing the screen says is the recall below.)
         # A recall is announced again.
-        desk.keyboard.press("r")
-        desk.wait_for_url("**msg=*")
+        act(desk, "r")
         said = wait_spoken(screen, 2, 1000)
         assert said[1]["text"] == f"请 {number} 号到 ZH01 窗口办理", said
 
@@ -114,8 +137,7 @@ def main():
             )
             expect(screen.locator("#status")).to_have_text("", timeout=30000)
             desk.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW}")
-            desk.keyboard.press("r")
-            desk.wait_for_url("**msg=*")
+            act(desk, "r")
             heard += 1
             print(f"after the {what} restart: recalled", flush=True)
             said = wait_spoken(screen, heard, 2000)
@@ -131,10 +153,8 @@ def main():
 
         # Start and finish: the pad shows the rating and a QR code of the rating link.
         desk.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW}")
-        desk.keyboard.press("s")
-        desk.wait_for_url("**msg=*")
-        desk.keyboard.press("f")
-        desk.wait_for_url("**msg=*")
+        act(desk, "s")
+        act(desk, "f")
         expect(desk.locator(".msg")).to_contain_text("已办结")
         # The tablet is registered as ZH01's pad by a hall manager; unregistered, it shows
         # nothing to rate.
@@ -153,6 +173,7 @@ def main():
         assert tablet.locator(".qr svg").count() == 1, "a QR code"
         link = tablet.locator(".qr .link a").get_attribute("href")
         assert "/rate/" in link, link
+        assert decode_qr(tablet.locator(".qr svg")) == link, "the QR code is the rating link"
         axe_clean(tablet, "the window pad")
         shot(tablet, "pad")
 
@@ -172,6 +193,8 @@ def main():
         phone.get_by_label("意见或理由 (差评必填)").fill("<script>alert(1)</script>等候太久")
         phone.get_by_role("button", name="提交评价").click()
         expect(phone.get_by_role("heading", level=1)).to_have_text("感谢您的评价!")
+        # Rated from the phone: the pad goes back to idle by itself.
+        expect(tablet.get_by_role("heading", level=1)).to_have_text("ZH01 窗口", timeout=40000)
         phone.goto(link)
         expect(phone.get_by_role("heading", level=1)).to_have_text("您已评价, 感谢您的反馈")
         phone.get_by_label("追加评价 (可追评一次)").fill("后来又打电话解释了")
@@ -186,15 +209,52 @@ def main():
         # Transfer to a named window: ZH01 calls the next ticket and sends it to ZH02, whose
         # clerk calls exactly that ticket next.
         desk.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW}")
-        desk.keyboard.press("n")
-        desk.wait_for_url("**msg=*")
+        said = len(spoken(screen))
+        act(desk, "n")
         second = desk.locator(".msg").inner_text().split(" ")[1]
+        said = hears(screen, said, f"请 {second} 号到 ZH01 窗口办理")
+        old_matter = desk.locator(".ticket dd").nth(1).inner_text()
         desk.get_by_label("转至窗口").select_option(label="ZH02 窗口")
+        # ... and to another matter: ZH02's desk shows the ticket under the new one.
+        matter = desk.get_by_label("转至事项")
+        matter.select_option(index=2)
+        new_matter = matter.locator("option:checked").inner_text()
+        if new_matter == old_matter:
+            matter.select_option(index=1)
+            new_matter = matter.locator("option:checked").inner_text()
+        assert new_matter != old_matter, new_matter
         desk.get_by_role("button", name="转办 (T)").click()
         expect(desk.locator(".msg")).to_have_text(f"{second} 号已转办")
         other = sign_in(browser.new_context(locale="zh-CN"), CLERK2, WINDOW2)
-        other.keyboard.press("n")
+        act(other, "n")
         expect(other.locator(".msg")).to_have_text(f"请 {second} 号到 ZH02 窗口办理")
+        expect(other.locator(".ticket dd").nth(1)).to_have_text(new_matter)
+        said = hears(screen, said, f"请 {second} 号到 ZH02 窗口办理")
+
+        # A ticket called by the number the citizen holds (typed as they say it).
+        desk.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW}")
+        desk.keyboard.press("c")
+        desk.keyboard.type(THIRD.lower())
+        act(desk, "Enter")
+        expect(desk.locator(".msg")).to_have_text(f"请 {THIRD} 号到 ZH01 窗口办理")
+        said = hears(screen, said, f"请 {THIRD} 号到 ZH01 窗口办理")
+        act(desk, "s")
+        act(desk, "f")
+        expect(desk.locator(".msg")).to_have_text(f"{THIRD} 号已办结")
+        # Nobody rates it on the pad: after its timeout the pad is idle again.
+        expect(tablet.get_by_text("请对本次服务评价")).to_be_visible(timeout=30000)
+        expect(tablet.get_by_role("heading", level=1)).to_have_text("ZH01 窗口", timeout=60000)
+
+        # A double click on 叫号 calls one ticket: the next thing heard after the call is its
+        # recall (and the Rust test finds the fifth ticket still waiting).
+        desk.goto(f"{BASE}/desk?hall={HALL}&window={WINDOW}")
+        with desk.expect_navigation():
+            desk.get_by_role("button", name="叫号 (N)").dblclick()
+        expect(desk.locator(".msg")).to_contain_text("号到 ZH01 窗口办理")
+        fourth = desk.locator(".msg").inner_text().split(" ")[1]
+        act(desk, "r")
+        said = hears(screen, said, f"请 {fourth} 号到 ZH01 窗口办理")
+        said = hears(screen, said, f"请 {fourth} 号到 ZH01 窗口办理")
         print(json.dumps({"rated": link.rsplit("/", 1)[1], "number": number}), flush=True)
         browser.close()
 

@@ -196,16 +196,16 @@ impl Evaluation {
         let scope = xiaoneng_kit::region::narrow(&caller.region, &r.region_code, "region_code")?;
         let citizen = caller.acts_as_citizen().then_some(caller.subject.as_str());
         let like = scope.like_pattern();
-        store::list_invitations(
-            &self.pool,
-            &like,
+        let filter = store::InvitationFilter {
+            region_like: &like,
             citizen,
-            &r.ticket_id,
-            &r.case_id,
-            r.unrated_only,
-            &page,
-        )
-        .await
+            ticket: &r.ticket_id,
+            case: &r.case_id,
+            hall: &r.hall_id,
+            window_code: &r.window_code,
+            unrated_only: r.unrated_only,
+        };
+        store::list_invitations(&self.pool, &filter, &page).await
     }
 
     /// Rates an invitation once; a 差评 opens its loop with the callback due.

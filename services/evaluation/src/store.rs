@@ -355,13 +355,21 @@ pub async fn set_calendar_epoch(
 
 /// Invitations in regions matching `region_like` (a citizen's own when `citizen` is set),
 /// newest first, optionally of one ticket or case, one page.
+/// Which invitations a list reads: inside `region_like`, a citizen's own, and each other
+/// field when not empty.
+pub struct InvitationFilter<'a> {
+    pub region_like: &'a str,
+    pub citizen: Option<&'a str>,
+    pub ticket: &'a str,
+    pub case: &'a str,
+    pub hall: &'a str,
+    pub window_code: &'a str,
+    pub unrated_only: bool,
+}
+
 pub async fn list_invitations(
     pool: &PgPool,
-    region_like: &str,
-    citizen: Option<&str>,
-    ticket: &str,
-    case: &str,
-    unrated_only: bool,
+    f: &InvitationFilter<'_>,
     page: &xiaoneng_kit::paging::PageRequest,
 ) -> AppResult<(Vec<InvitationRow>, String)> {
     let before = match &page.after {
@@ -376,15 +384,18 @@ pub async fn list_invitations(
          WHERE region_code LIKE $1 AND ($2::text IS NULL OR citizen_id = $2)
            AND ($3 = '' OR ticket_id = $3) AND ($4 = '' OR case_id = $4)
            AND (NOT $5 OR rating_id IS NULL) AND ($6::uuid IS NULL OR id < $6)
+           AND ($8 = '' OR hall_id = $8) AND ($9 = '' OR window_code = $9)
          ORDER BY id DESC LIMIT $7"
     ))
-    .bind(region_like)
-    .bind(citizen)
-    .bind(ticket)
-    .bind(case)
-    .bind(unrated_only)
+    .bind(f.region_like)
+    .bind(f.citizen)
+    .bind(f.ticket)
+    .bind(f.case)
+    .bind(f.unrated_only)
     .bind(before)
     .bind(page.size + 1)
+    .bind(f.hall)
+    .bind(f.window_code)
     .fetch_all(pool)
     .await?;
     Ok(page.finish(rows, |r| r.id.to_string()))

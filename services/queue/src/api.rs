@@ -634,12 +634,27 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let mut v = Violations::new();
         let window_id = Uuid::parse_str(&r.window_id).ok();
         v.check(window_id.is_some(), "window_id", "must be an id");
+        let number = r.number.trim().to_uppercase();
         let ticket_id = Uuid::parse_str(&r.ticket_id).ok();
-        v.check(ticket_id.is_some(), "ticket_id", "must be an id");
+        if number.is_empty() {
+            v.check(ticket_id.is_some(), "ticket_id", "must be an id");
+        } else {
+            v.check(
+                r.ticket_id.is_empty(),
+                "number",
+                "give a ticket id or a number, not both",
+            );
+            v.check(number.chars().count() <= 16, "number", "is too long");
+        }
         v.into_result()?;
+        let window_id = window_id.expect("checked");
+        let ticket_id = match ticket_id {
+            Some(id) => id,
+            None => self.0.ticket_numbered(&caller, window_id, &number).await?,
+        };
         let t = self
             .0
-            .call(&caller, window_id.expect("checked"), ticket_id)
+            .call(&caller, window_id, Some(ticket_id))
             .await?
             .ok_or_else(|| {
                 AppError::precondition(crate::domain::Reason::NotWaiting.name(), "not waiting")

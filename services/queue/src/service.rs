@@ -100,6 +100,16 @@ impl Queue {
         self.clock.today()
     }
 
+    /// Today's ticket `number` in the hall of `window` (what a citizen says at the desk).
+    pub async fn ticket_numbered(
+        &self,
+        caller: &Caller,
+        window: Uuid,
+        number: &str,
+    ) -> AppResult<Uuid> {
+        store::ticket_numbered(&self.pool, &caller.region, window, self.today(), number).await
+    }
+
     /// The matter in force today (name and accepting window codes) from the catalog.
     pub(crate) async fn matter(&self, id: &str) -> AppResult<MatterInfo> {
         let today = self.today();

@@ -233,6 +233,29 @@ pub async fn ticket(
     .ok_or_else(|| AppError::not_found("ticket", id.to_string()))
 }
 
+/// The id of today's ticket `number` in the hall of `window`, inside `scope`.
+pub async fn ticket_numbered(
+    pool: &PgPool,
+    scope: &RegionCode,
+    window: Uuid,
+    day: NaiveDate,
+    number: &str,
+) -> AppResult<Uuid> {
+    let found: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT t.id, t.region_code FROM tickets t JOIN windows w ON w.hall_id = t.hall_id
+         WHERE w.id = $1 AND t.day = $2 AND t.number = $3",
+    )
+    .bind(window)
+    .bind(day)
+    .bind(number)
+    .fetch_optional(pool)
+    .await?;
+    match found {
+        Some((id, region)) if in_scope(scope, &region) => Ok(id),
+        _ => Err(AppError::not_found("ticket", number)),
+    }
+}
+
 /// The ticket a window is calling or serving, locked.
 pub async fn current_at(conn: &mut PgConnection, window: Uuid) -> AppResult<Option<TicketRow>> {
     Ok(sqlx::query_as(&format!(

@@ -14,6 +14,7 @@
 //! stylesheet are served from the binary (no CDN); a strict Content-Security-Policy.
 
 pub mod board;
+pub mod desk;
 pub mod html;
 pub mod oidc;
 pub mod pages;
@@ -53,6 +54,9 @@ pub struct WebSettings {
     pub dev_signin: bool,
     /// Cookies marked Secure (outside loopback).
     pub secure_cookies: bool,
+    /// How long the pad offers the rating of a service that just ended before it goes back
+    /// to idle (the citizen can still rate from the QR link).
+    pub pad_timeout_seconds: u32,
     /// The OpenID Provider staff sign in at (its issuer URL); empty: no such sign-in.
     pub oidc_issuer: String,
     /// The web face's client id at the provider: the audience its ID tokens must name.
@@ -78,6 +82,7 @@ impl Default for WebSettings {
             session_key: DEV_SESSION_KEY.into(),
             dev_signin: false,
             secure_cookies: false,
+            pad_timeout_seconds: 180,
             oidc_issuer: String::new(),
             oidc_client_id: String::new(),
             oidc_client_secret_file: String::new(),
@@ -139,10 +144,13 @@ pub struct App {
     pub minter: Arc<TokenMinter>,
     pub key: Arc<Vec<u8>>,
     pub boards: board::Boards,
-    /// The last ticket finished at each window through this desk, for its pad: (hall, window
-    /// code) → (ticket id, when).
-    pub pads: Arc<Mutex<HashMap<(String, String), (String, std::time::Instant)>>>,
+    /// The matters a desk may transfer to, by region, read from the catalog every few minutes.
+    pub matters: MatterNames,
 }
+
+/// Region → (when read, [(matter id, name)]).
+pub type MatterNames =
+    Arc<Mutex<HashMap<String, (std::time::Instant, Arc<Vec<(String, String)>>)>>>;
 
 impl App {
     /// A short-lived token of the web face itself (a `system` caller of its region), for the
@@ -173,6 +181,7 @@ impl App {
 const STYLE: &str = include_str!("../static/style.css");
 const SCREEN_JS: &str = include_str!("../static/screen.js");
 const DESK_JS: &str = include_str!("../static/desk.js");
+const PAD_JS: &str = include_str!("../static/pad.js");
 
 fn asset(kind: &'static str, body: &'static str) -> impl axum::response::IntoResponse {
     (
@@ -202,6 +211,10 @@ pub fn router(app: App) -> Router {
             "/static/desk.js",
             get(|| async { asset("text/javascript; charset=utf-8", DESK_JS) }),
         )
+        .route(
+            "/static/pad.js",
+            get(|| async { asset("text/javascript; charset=utf-8", PAD_JS) }),
+        )
         .route("/halls/{hall}/screen", get(pages::screen))
         .route("/halls/{hall}/events", get(pages::events))
         .route("/halls/{hall}/state", get(pages::state))
@@ -209,8 +222,8 @@ pub fn router(app: App) -> Router {
         .route("/signin/oidc", get(signin::oidc_begin))
         .route("/signin/callback", get(signin::oidc_callback))
         .route("/signout", post(signin::signout))
-        .route("/desk", get(pages::desk))
-        .route("/desk/act", post(pages::desk_act))
+        .route("/desk", get(desk::desk))
+        .route("/desk/act", post(desk::desk_act))
         .route("/pads/{hall}/{window}", get(pages::pad))
         .route("/pads/{hall}/{window}/register", post(pages::register_pad))
         .route("/rate/{token}/follow", post(pages::follow_up))
@@ -277,7 +290,7 @@ pub async fn run() -> anyhow::Result<()> {
         minter: Arc::new(TokenMinter::new(&settings.auth)),
         key: Arc::new(key),
         boards: board::Boards::default(),
-        pads: Arc::new(Mutex::new(HashMap::new())),
+        matters: MatterNames::default(),
         settings: Arc::new(d.clone()),
     };
     let listener = tokio::net::TcpListener::bind(&d.addr).await?;

@@ -4,13 +4,12 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use futures::Stream;
-use serde::Deserialize;
 use xiaoneng_kit::auth::roles;
 use xiaoneng_proto::evaluation::v1 as epb;
 use xiaoneng_proto::evaluation::v1::evaluation_service_client::EvaluationServiceClient;
@@ -35,7 +34,7 @@ pub(crate) fn session_of(app: &App, h: &HeaderMap) -> Option<Session> {
 }
 
 /// A service's refusal or absence, in plain Chinese.
-fn said(s: &tonic::Status) -> String {
+pub(crate) fn said(s: &tonic::Status) -> String {
     match s.code() {
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
             "排队叫号服务暂时无法连接, 请稍后再试。".into()
@@ -193,286 +192,6 @@ pub async fn events(
 }
 
 // ---------------------------------------------------------------- signing in
-
-// ---------------------------------------------------------------- the window desk
-
-#[derive(Deserialize, Default)]
-pub struct DeskQuery {
-    #[serde(default)]
-    pub hall: String,
-    #[serde(default)]
-    pub window: String,
-    #[serde(default)]
-    pub ticket: String,
-    #[serde(default)]
-    pub msg: String,
-}
-
-/// A ticket's priority class as the desk shows it.
-fn priority_name(p: i32) -> &'static str {
-    match qpb::Priority::try_from(p) {
-        Ok(qpb::Priority::Urgent) => "绿色通道",
-        Ok(qpb::Priority::Appointment) => "预约",
-        Ok(qpb::Priority::Elderly) => "老年人、残疾人优先",
-        Ok(qpb::Priority::Normal) => "普通",
-        _ => "—",
-    }
-}
-
-/// A ticket's state as the desk shows it.
-fn state_name(s: i32) -> &'static str {
-    match qpb::TicketState::try_from(s) {
-        Ok(qpb::TicketState::Waiting) => "等候中",
-        Ok(qpb::TicketState::Called) => "已呼叫",
-        Ok(qpb::TicketState::Serving) => "办理中",
-        Ok(qpb::TicketState::Finished) => "已办结",
-        Ok(qpb::TicketState::Held) => "暂缓",
-        Ok(qpb::TicketState::Dropped) => "已过号",
-        _ => "—",
-    }
-}
-
-/// The roles that work a window.
-fn works_a_window(s: &Session) -> bool {
-    s.has_role(roles::CLERK) || s.has_role(roles::HALL_MANAGER)
-}
-
-fn person_token(app: &App, s: &Session) -> String {
-    let roles: Vec<&str> = s.roles.iter().map(String::as_str).collect();
-    app.minter
-        .mint(&s.sub, &roles, &s.region, s.dept.as_deref(), 300)
-}
-
-pub async fn desk(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Query(q): Query<DeskQuery>,
-) -> Response {
-    let Some(s) = session_of(&app, &headers) else {
-        return Redirect::to("/signin?next=/desk").into_response();
-    };
-    let token = person_token(&app, &s);
-    let mut queue = QueueServiceClient::new(app.queue.clone());
-    let mut body = format!(
-        "<main class=\"desk\"><header><h1>窗口工作台</h1><p>{} ({})</p>\
-         <form method=\"post\" action=\"/signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <button type=\"submit\">退出</button></form></header>",
-        e(if s.name.is_empty() { &s.sub } else { &s.name }),
-        e(&s.roles.iter().map(|r| crate::signin::role_name(r)).collect::<Vec<_>>().join("、")),
-        e(&s.csrf),
-    );
-    if !q.msg.is_empty() {
-        body.push_str(&format!(
-            "<p class=\"msg\" role=\"alert\">{}</p>",
-            e(&q.msg)
-        ));
-    }
-    if q.hall.is_empty() {
-        body.push_str(
-            "<form method=\"get\" action=\"/desk\"><p><label for=\"hall\">大厅编号</label> \
-             <input id=\"hall\" name=\"hall\" required></p><p><button type=\"submit\">进入大厅</button></p></form></main>",
-        );
-        return Html(page("窗口工作台", "desk", &body, None)).into_response();
-    }
-    let hall = match queue
-        .get_hall(app.request(
-            qpb::GetHallRequest {
-                hall_id: q.hall.clone(),
-            },
-            &token,
-        ))
-        .await
-    {
-        Ok(h) => h.into_inner().hall.unwrap_or_default(),
-        Err(st) => {
-            body.push_str(&format!(
-                "<p class=\"msg\" role=\"alert\">{}</p></main>",
-                e(&said(&st))
-            ));
-            return Html(page("窗口工作台", "desk", &body, None)).into_response();
-        }
-    };
-    body.push_str(&format!("<h2>{}</h2>", e(&hall.name)));
-    let Some(w) = hall.windows.iter().find(|w| w.id == q.window) else {
-        body.push_str("<nav aria-label=\"窗口\"><ul class=\"windows\">");
-        for w in &hall.windows {
-            body.push_str(&format!(
-                "<li><a href=\"/desk?hall={}&amp;window={}\">{} 窗口</a></li>",
-                e(&hall.id),
-                e(&w.id),
-                e(&w.code)
-            ));
-        }
-        body.push_str("</ul></nav></main>");
-        return Html(page("窗口工作台", "desk", &body, None)).into_response();
-    };
-    body.push_str(&format!("<p>当前窗口: <b>{}</b></p>", e(&w.code)));
-    if !q.ticket.is_empty() {
-        match queue
-            .get_ticket(app.request(
-                qpb::GetTicketRequest {
-                    ticket_id: q.ticket.clone(),
-                },
-                &token,
-            ))
-            .await
-        {
-            Ok(t) => {
-                let t = t.into_inner().ticket.unwrap_or_default();
-                let waited = match (&t.arrival_time, &t.call_time) {
-                    (Some(a), Some(c)) => format!("{} 分钟", (c.seconds - a.seconds).max(0) / 60),
-                    _ => "—".into(),
-                };
-                body.push_str(&format!(
-                    "<section class=\"ticket\" aria-labelledby=\"t-h\"><h3 id=\"t-h\">当前号 {}</h3><dl>\
-                     <dt>类别</dt><dd>{}</dd><dt>事项</dt><dd>{}</dd><dt>优先</dt><dd>{}</dd>\
-                     <dt>状态</dt><dd>{}</dd><dt>等候</dt><dd>{}</dd><dt>办件</dt><dd>{}</dd></dl></section>",
-                    e(&t.number),
-                    e(&t.category),
-                    e(&t.matter_name),
-                    priority_name(t.priority),
-                    state_name(t.state),
-                    e(&waited),
-                    e(if t.case_id.is_empty() { "—" } else { &t.case_id }),
-                ));
-            }
-            Err(st) => body.push_str(&format!(
-                "<p class=\"msg\" role=\"alert\">{}</p>",
-                e(&said(&st))
-            )),
-        }
-    }
-    if works_a_window(&s) {
-        body.push_str(&format!(
-            "<form method=\"post\" action=\"/desk/act\" class=\"actions\" id=\"actions\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"hall\" value=\"{hall}\">\
-             <input type=\"hidden\" name=\"window\" value=\"{window}\"><input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
-             <button name=\"action\" value=\"call_next\" accesskey=\"n\">叫号 (N)</button>\
-             <button name=\"action\" value=\"recall\" accesskey=\"r\">重呼 (R)</button>\
-             <button name=\"action\" value=\"no_show\" accesskey=\"x\">过号 (X)</button>\
-             <button name=\"action\" value=\"hold\" accesskey=\"h\">暂缓 (H)</button>\
-             <button name=\"action\" value=\"resume\" accesskey=\"u\">恢复 (U)</button>\
-             <button name=\"action\" value=\"start\" accesskey=\"s\">开始办理 (S)</button>\
-             <button name=\"action\" value=\"finish\" accesskey=\"f\">办结 (F)</button>\
-             <p class=\"transfer\"><label for=\"to\">转至窗口</label> <select id=\"to\" name=\"to_window\">\
-             <option value=\"\">任一可办窗口</option>{others}</select>\
-             <button name=\"action\" value=\"transfer\">转办 (T)</button></p></form>",
-            csrf = e(&s.csrf),
-            hall = e(&hall.id),
-            window = e(&w.id),
-            ticket = e(&q.ticket),
-            others = hall
-                .windows
-                .iter()
-                .filter(|o| o.id != w.id)
-                .map(|o| format!("<option value=\"{}\">{} 窗口</option>", e(&o.id), e(&o.code)))
-                .collect::<String>(),
-        ));
-    } else {
-        body.push_str("<p>您的岗位不办理窗口业务。</p>");
-    }
-    body.push_str("</main>");
-    Html(page("窗口工作台", "desk", &body, Some("desk.js"))).into_response()
-}
-
-#[derive(Deserialize)]
-pub struct DeskAct {
-    #[serde(default)]
-    pub csrf: String,
-    pub hall: String,
-    pub window: String,
-    #[serde(default)]
-    pub ticket: String,
-    pub action: String,
-    /// For a transfer: the window to send it to (empty: any that may serve it).
-    #[serde(default)]
-    pub to_window: String,
-}
-
-pub async fn desk_act(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(f): Form<DeskAct>,
-) -> Response {
-    let Some(s) = session_of(&app, &headers) else {
-        return (StatusCode::FORBIDDEN, "请先登录").into_response();
-    };
-    if f.csrf.is_empty() || f.csrf != s.csrf {
-        return (StatusCode::FORBIDDEN, "表单已失效, 请刷新页面后重试").into_response();
-    }
-    if !works_a_window(&s) {
-        return (StatusCode::FORBIDDEN, "您的岗位无权进行此操作").into_response();
-    }
-    let token = person_token(&app, &s);
-    let mut q = QueueServiceClient::new(app.queue.clone());
-    let w = f.window.clone();
-    // One queue call per action, as the signed-in person; its ticket.
-    macro_rules! queue {
-        ($method:ident, $req:expr) => {
-            q.$method(app.request($req, &token))
-                .await
-                .map(|x| x.into_inner().ticket)
-        };
-    }
-    let ticket_id = f.ticket.clone();
-    let to_window_id = f.to_window.clone();
-    let result: Result<Option<qpb::Ticket>, tonic::Status> = match f.action.as_str() {
-        "call_next" => queue!(call_next, qpb::CallNextRequest { window_id: w }),
-        "recall" => queue!(recall, qpb::RecallRequest { window_id: w }),
-        "no_show" => queue!(mark_no_show, qpb::MarkNoShowRequest { window_id: w }),
-        "hold" => queue!(hold_ticket, qpb::HoldTicketRequest { window_id: w }),
-        "resume" => queue!(resume_ticket, qpb::ResumeTicketRequest { ticket_id }),
-        "start" => queue!(start_service, qpb::StartServiceRequest { window_id: w }),
-        "finish" => queue!(finish_service, qpb::FinishServiceRequest { window_id: w }),
-        "transfer" => queue!(
-            transfer_ticket,
-            qpb::TransferTicketRequest {
-                window_id: w,
-                matter_id: String::new(),
-                to_window_id
-            }
-        ),
-        _ => return (StatusCode::BAD_REQUEST, "未知操作").into_response(),
-    };
-    let (ticket, msg) = match result {
-        Ok(Some(t)) => {
-            if f.action == "finish" {
-                let mut pads = app.pads.lock().unwrap_or_else(|e| e.into_inner());
-                pads.insert(
-                    (f.hall.clone(), t.window_code.clone()),
-                    (t.id.clone(), std::time::Instant::now()),
-                );
-            }
-            let msg = match f.action.as_str() {
-                "call_next" | "recall" => {
-                    format!("请 {} 号到 {} 窗口办理", t.number, t.window_code)
-                }
-                "finish" => format!("{} 号已办结", t.number),
-                "transfer" => format!("{} 号已转办", t.number),
-                _ => format!("{} 号: 已完成", t.number),
-            };
-            let keep = if f.action == "finish" || f.action == "transfer" {
-                String::new()
-            } else {
-                t.id.clone()
-            };
-            (keep, msg)
-        }
-        Ok(None) => (String::new(), "当前没有可呼叫的号".to_string()),
-        Err(st) => (f.ticket.clone(), said(&st)),
-    };
-    let to = format!(
-        "/desk?{}",
-        serde_urlencoded::to_string([
-            ("hall", f.hall.as_str()),
-            ("window", f.window.as_str()),
-            ("ticket", &ticket),
-            ("msg", &msg)
-        ])
-        .unwrap_or_default()
-    );
-    Redirect::to(&to).into_response()
-}
 
 // ---------------------------------------------------------------- the pad and the QR page
 
@@ -660,17 +379,6 @@ pub async fn pad(
         );
         return Html(page("评价器", "pad", &body, None)).into_response();
     }
-    let pending = {
-        let mut pads = app.pads.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (hall.clone(), window.clone());
-        match pads.get(&key) {
-            Some((_, at)) if at.elapsed() > std::time::Duration::from_secs(180) => {
-                pads.remove(&key);
-                None
-            }
-            other => other.map(|(t, _)| t.clone()),
-        }
-    };
     let idle = || {
         Html(refreshing(
             "评价器",
@@ -680,30 +388,34 @@ pub async fn pad(
         ))
         .into_response()
     };
-    let Some(ticket) = pending else { return idle() };
+    // The window's newest unrated invitation, from the evaluation service (so any replica of
+    // the web face shows the same): on the pad while the service just ended.
     let mut ev = EvaluationServiceClient::new(app.evaluation.clone());
     let token = app.system_token("pad");
     let found = ev
         .list_invitations(app.request(
             epb::ListInvitationsRequest {
-                ticket_id: ticket.clone(),
+                hall_id: hall.clone(),
+                window_code: window.clone(),
+                unrated_only: true,
+                page_size: 1,
                 ..Default::default()
             },
             &token,
         ))
         .await
         .map(|r| r.into_inner().invitations.into_iter().next());
-    let inv = match found {
-        Ok(Some(i)) if i.rating_id.is_empty() && !i.expired => i,
-        Ok(Some(_)) => {
-            app.pads
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&(hall.clone(), window.clone()));
-            return idle();
+    let timeout = app.settings.pad_timeout_seconds as i64;
+    let (inv, left) = match found {
+        Ok(Some(i)) if !i.expired => {
+            let age = now() - i.open_time.as_ref().map_or(0, |t| t.seconds);
+            if age >= timeout {
+                return idle();
+            }
+            (i, timeout - age)
         }
-        // The invitation is on its way (the finish event is being applied): look again.
-        Ok(None) => return idle(),
+        // Nothing to rate, or the finish is still on its way to the evaluation service.
+        Ok(_) => return idle(),
         Err(_) => {
             return Html(refreshing(
                 "评价器",
@@ -725,8 +437,9 @@ pub async fn pad(
     };
     let csrf = session::random_token();
     let body = format!(
-        "<main class=\"pad\"><h1>请对本次服务评价</h1><p>{} 窗口 · {}</p>{}\
+        "<main class=\"pad\" data-idle-after=\"{}\"><h1>请对本次服务评价</h1><p>{} 窗口 · {}</p>{}\
          <aside class=\"qr\"><p>也可用手机扫码评价</p>{}<p class=\"link\"><a href=\"{}\">{}</a></p></aside></main>",
+        left.clamp(1, 3600),
         e(&window),
         e(&inv.matter_name),
         rating_form(&rate_token, &csrf, &opts, None, &format!("{hall}/{window}"), Given::default()),
@@ -739,7 +452,8 @@ pub async fn pad(
             header::SET_COOKIE,
             cookie_header(&app, "xn_csrf", &csrf, 3600),
         )],
-        Html(page("评价器", "pad", &body, None)),
+        // Back to idle once the pad's time for this service is up (pad.js).
+        Html(page("评价器", "pad", &body, Some("pad.js"))),
     )
         .into_response()
 }
@@ -977,10 +691,6 @@ pub async fn rate(
         Err(_) => "评价服务暂时无法连接, 请稍后再试".to_string(),
     };
     if let Some((hall, window)) = pad.split_once('/') {
-        app.pads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&(hall.to_string(), window.to_string()));
         return Redirect::to(&format!("/pads/{}/{}", hall, window)).into_response();
     }
     Html(page(

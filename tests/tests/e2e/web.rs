@@ -64,11 +64,13 @@ async fn a_call_is_seen_and_heard_and_the_citizen_rates_from_the_pad_and_the_pho
     let w2 = window(&mut m, &h.id, "ZH02", qpb::WindowKind::Comprehensive, &[], false).await;
     open(&mut m, &w2, "s2").await;
     let mut kiosk = client(&queue, "kiosk", &[roles::SYSTEM]).await;
-    for _ in 0..3 {
-        issue(&mut kiosk, &h.id, &matters[0], qpb::Priority::Normal).await;
+    let mut numbers = Vec::new();
+    for _ in 0..5 {
+        numbers.push(issue(&mut kiosk, &h.id, &matters[0], qpb::Priority::Normal).await.number);
     }
     let port = free_port();
-    let mut web = spawn_web(port, [&catalog, &queue, &eval], &[]);
+    let pad = [("XIAONENG__DOMAIN__PAD_TIMEOUT_SECONDS", "25".to_string())];
+    let mut web = spawn_web(port, [&catalog, &queue, &eval], &pad);
     web_ready(port).await;
 
     let python = std::env::var("XIAONENG_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -81,6 +83,7 @@ async fn a_call_is_seen_and_heard_and_the_citizen_rates_from_the_pad_and_the_pho
             w.id.clone(),
             axe().display().to_string(),
             w2.id.clone(),
+            numbers[2].clone(),
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -100,7 +103,7 @@ async fn a_call_is_seen_and_heard_and_the_citizen_rates_from_the_pad_and_the_pho
             Some("web") => {
                 let _ = web.kill();
                 let _ = web.wait();
-                web = spawn_web(port, [&catalog, &queue, &eval], &[]);
+                web = spawn_web(port, [&catalog, &queue, &eval], &pad);
                 web_ready(port).await;
             }
             Some(other) => panic!("the browser test asked to restart {other}"),
@@ -122,6 +125,11 @@ async fn a_call_is_seen_and_heard_and_the_citizen_rates_from_the_pad_and_the_pho
     assert_eq!(rows.len(), 1, "one rating, however often the phone came back: {rows:?}");
     assert_eq!(rows[0].0, 2, "不满意");
     assert!(rows[0].1.is_some(), "its 差评 loop opened");
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets WHERE state = 'waiting'")
+        .fetch_one(&queue.db().await)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 1, "the double click called one ticket: the fifth still waits");
 }
 
 /// A real OpenID Provider (npm's oidc-provider, `tests/browser/op.mjs`) on `port` for the web

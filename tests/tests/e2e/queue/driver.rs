@@ -66,7 +66,7 @@ impl Desk {
 
     pub async fn call(&mut self, ticket_id: &str) -> Result<pb::Ticket, Status> {
         let (window_id, ticket_id) = (self.id(), ticket_id.to_string());
-        let r = self.clerk.call_ticket(pb::CallTicketRequest { window_id, ticket_id }).await;
+        let r = self.clerk.call_ticket(pb::CallTicketRequest { window_id, ticket_id, number: String::new() }).await;
         Ok(r?.into_inner().ticket.expect("ticket"))
     }
 
