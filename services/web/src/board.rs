@@ -154,6 +154,26 @@ impl Boards {
     }
 }
 
+/// How often a live board reads its hall's estimated waits again.
+pub const ESTIMATES_EVERY: Duration = Duration::from_secs(30);
+
+/// The hall's estimated wait per category now (`EstimateWait`); None when the queue does not
+/// answer (the board keeps what it has).
+async fn estimated_waits(app: &crate::App, hall: &str) -> Option<BTreeMap<String, i32>> {
+    let mut client = QueueServiceClient::new(app.queue.clone());
+    let req = qpb::EstimateWaitRequest {
+        hall_id: hall.to_string(),
+    };
+    let r = client.estimate_wait(app.request(req, "")).await.ok()?;
+    Some(
+        r.into_inner()
+            .categories
+            .into_iter()
+            .map(|c| (c.category, c.estimated_wait_minutes))
+            .collect(),
+    )
+}
+
 /// Holds the hall's `WatchBoard` stream, forever: on an end or an error the state goes
 /// offline (told to every browser) and the stream is opened again, 0.5 s to 5 s apart.
 async fn watch(hall: String, hub: Arc<Hub>, app: crate::App) {
@@ -172,8 +192,30 @@ async fn watch(hall: String, hub: Arc<Hub>, app: crate::App) {
         match client.watch_board(req).await {
             Ok(stream) => {
                 let mut stream = stream.into_inner();
+                // The estimated waits come with the snapshot; while the stream lives they are
+                // read again every so often (a wait changes as windows serve, not only on a call).
+                let mut estimates = tokio::time::interval(ESTIMATES_EVERY);
+                estimates.tick().await;
                 loop {
-                    match stream.message().await {
+                    let u = tokio::select! {
+                        m = stream.message() => m,
+                        _ = estimates.tick() => {
+                            if let Some(minutes) = estimated_waits(&app, &hall).await {
+                                let update = {
+                                    let mut s = hub.state.lock().unwrap_or_else(|e| e.into_inner());
+                                    if s.wait_minutes == minutes {
+                                        continue;
+                                    }
+                                    s.wait_minutes = minutes;
+                                    s.seq += 1;
+                                    Update { kind: "counts", announcement: String::new(), state: s.clone() }
+                                };
+                                let _ = hub.tx.send(update);
+                            }
+                            continue;
+                        }
+                    };
+                    match u {
                         Ok(Some(u)) => {
                             backoff = Duration::from_millis(500);
                             let update = {
