@@ -56,6 +56,9 @@ pub enum CalendarError {
 #[serde(deny_unknown_fields)]
 struct YearFile {
     year: i32,
+    /// The notice's version: a shipped year file is a notice like one loaded at run time.
+    #[allow(dead_code)]
+    version: String,
     #[allow(dead_code)]
     source: String,
     holidays: Vec<RangeEntry>,
@@ -412,6 +415,30 @@ fn is_region_code(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shipped year files are valid notices (version and source), like one loaded at run
+    /// time; the next year's drill template is one, and marked fabricated; the regions README's
+    /// example overlay is one.
+    #[test]
+    fn shipped_calendar_files_are_valid_notices() {
+        for text in NATIONAL_YEARS {
+            let n = Notice::parse(text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+            assert!(!n.fabricated && !n.version.is_empty());
+        }
+        let drill = Notice::parse(include_str!("../data/drill/2027.toml")).unwrap();
+        assert_eq!(
+            (drill.scope.key(), drill.fabricated),
+            ("national:2027".to_string(), true)
+        );
+        let readme = include_str!("../data/regions/README.md");
+        let example = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|t| t.split("```").next())
+            .unwrap();
+        let overlay = Notice::parse(example).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(overlay.scope.key(), "region:410702");
+    }
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

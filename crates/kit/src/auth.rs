@@ -136,6 +136,23 @@ impl Caller {
     }
 }
 
+/// Every role a token may carry.
+pub const ALL_ROLES: &[&str] = &[
+    roles::CATALOG_ADMIN,
+    roles::CLERK,
+    roles::REVIEWER,
+    roles::HALL_MANAGER,
+    roles::SUPERVISOR,
+    roles::INSPECTOR,
+    roles::SYSTEM,
+    roles::CITIZEN,
+];
+
+/// Whether `role` is one of [`ALL_ROLES`].
+pub fn is_role(role: &str) -> bool {
+    ALL_ROLES.contains(&role)
+}
+
 /// Roles that act for an office rather than for themselves.
 pub const STAFF_ROLES: &[&str] = &[
     roles::CATALOG_ADMIN,

@@ -100,7 +100,7 @@ impl<D> Foundation<D> {
         async move {
             loop {
                 match kafka::ensure_topics(&kafka, &topics).await {
-                    Ok(()) => return true,
+                    Ok(_) => return true,
                     Err(e) => tracing::warn!(error = %e, "kafka not ready; retrying"),
                 }
                 tokio::select! {

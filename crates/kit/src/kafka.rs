@@ -57,7 +57,8 @@ pub fn consumer(
 }
 
 /// Creates the topics that do not exist yet.
-pub async fn ensure_topics(s: &KafkaSettings, topics: &[String]) -> anyhow::Result<()> {
+/// Creates each of `topics` that is missing; the ones it created (the others existed).
+pub async fn ensure_topics(s: &KafkaSettings, topics: &[String]) -> anyhow::Result<Vec<String>> {
     let admin: AdminClient<DefaultClientContext> = base(s, "xiaoneng-admin").create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
@@ -70,12 +71,16 @@ pub async fn ensure_topics(s: &KafkaSettings, topics: &[String]) -> anyhow::Resu
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let mut created = Vec::new();
     for result in admin.create_topics(new.iter(), &opts).await? {
         match result {
-            Ok(t) => tracing::info!(topic = %t, "created topic"),
+            Ok(t) => {
+                tracing::info!(topic = %t, "created topic");
+                created.push(t);
+            }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((t, code)) => anyhow::bail!("creating topic {t}: {code}"),
         }
     }
-    Ok(())
+    Ok(created)
 }

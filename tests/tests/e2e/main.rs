@@ -14,6 +14,7 @@ mod evaluation;
 mod events;
 mod layering;
 mod observability;
+mod operator;
 mod platform;
 mod queue;
 mod web;

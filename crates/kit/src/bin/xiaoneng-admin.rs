@@ -22,12 +22,15 @@ enum Command {
         /// Subject (user or system id).
         #[arg(long)]
         sub: String,
-        /// Comma-separated roles, e.g. clerk,supervisor.
+        /// Comma-separated roles: catalog_admin, clerk, reviewer, hall_manager, supervisor,
+        /// inspector, system, citizen.
         #[arg(long, default_value = "")]
         roles: String,
         /// 6-digit region code of the caller's office.
         #[arg(long)]
         region: String,
+        /// The caller's department code (the `dept` claim): a clerk's or a department
+        /// system's own department, e.g. SCJGJ.
         #[arg(long)]
         dept: Option<String>,
         /// Lifetime in seconds.
@@ -50,12 +53,23 @@ enum Command {
         #[arg(long, default_value = "410700")]
         region: String,
     },
+    /// Prints how far the official calendar covers a region (`GetCalendarCoverage` of the case
+    /// service): the last covered day, the days left and the notices loaded; exits 1 when fewer
+    /// than 45 days are left (the longest limits reach about that far).
+    CalendarCoverage {
+        /// host:port of the case service.
+        #[arg(long, default_value = "127.0.0.1:50053")]
+        addr: String,
+        #[arg(long, default_value = "410700")]
+        region: String,
+    },
     /// Waits until every address answers the gRPC health check with SERVING.
     WaitServing {
         /// Seconds to wait in all.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
-        /// host:port of each service.
+        /// host:port of each service (one at least).
+        #[arg(required = true)]
         addrs: Vec<String>,
     },
 }
@@ -79,6 +93,78 @@ async fn health(addr: &str) -> Result<String, String> {
     Ok(format!("{:?}", resp.into_inner().status()))
 }
 
+/// A client of the case service at `addr` and a request carrying an operator's token of
+/// `roles` for `region`.
+async fn case_client<T>(
+    settings: &xiaoneng_kit::config::Settings<NoDomain>,
+    addr: &str,
+    region: &str,
+    roles: &[&str],
+    msg: T,
+) -> Result<
+    (
+        xiaoneng_proto::case::v1::case_service_client::CaseServiceClient<tonic::transport::Channel>,
+        tonic::Request<T>,
+    ),
+    String,
+> {
+    xiaoneng_kit::region::RegionCode::parse(region).map_err(|e| format!("--region: {e}"))?;
+    let token = TokenMinter::new(&settings.auth).mint("operator", roles, region, None, 300);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let mut req = tonic::Request::new(msg);
+    let bearer = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| "token".to_string())?;
+    req.metadata_mut().insert("authorization", bearer);
+    Ok((
+        xiaoneng_proto::case::v1::case_service_client::CaseServiceClient::new(channel),
+        req,
+    ))
+}
+
+/// The coverage of `region`'s calendar as lines, and whether it is short.
+async fn calendar_coverage(
+    settings: &xiaoneng_kit::config::Settings<NoDomain>,
+    addr: &str,
+    region: &str,
+) -> Result<(String, bool), String> {
+    let msg = xiaoneng_proto::case::v1::GetCalendarCoverageRequest {
+        region_code: region.to_string(),
+    };
+    // Read as the efficiency office of the region.
+    let roles = [xiaoneng_kit::auth::roles::SUPERVISOR];
+    let (mut client, req) = case_client(settings, addr, region, &roles, msg).await?;
+    let c = client
+        .get_calendar_coverage(req)
+        .await
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+        .into_inner();
+    let mut lines = vec![format!(
+        "{}: covered through {} ({} days left)",
+        c.region_code,
+        if c.covered_through.is_empty() {
+            "-"
+        } else {
+            &c.covered_through
+        },
+        c.days_left
+    )];
+    for n in &c.notices {
+        lines.push(format!(
+            "  {} {} (epoch {}{})",
+            n.scope,
+            n.version,
+            n.epoch,
+            if n.fabricated { ", fabricated" } else { "" }
+        ));
+    }
+    Ok((lines.join("\n"), c.days_left < 45))
+}
+
 /// Sends the notice in `file` to the case service at `addr` as the platform, for `region`.
 async fn load_calendar(
     settings: &xiaoneng_kit::config::Settings<NoDomain>,
@@ -86,32 +172,18 @@ async fn load_calendar(
     addr: &str,
     region: &str,
 ) -> Result<String, String> {
-    use xiaoneng_proto::case::v1::{
-        case_service_client::CaseServiceClient, LoadCalendarNoticeRequest,
-    };
+    use xiaoneng_proto::case::v1::LoadCalendarNoticeRequest;
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    xiaoneng_kit::region::RegionCode::parse(region).map_err(|e| format!("--region: {e}"))?;
-    let token = TokenMinter::new(&settings.auth).mint(
-        "operator",
-        &[xiaoneng_kit::auth::roles::SYSTEM],
+    let roles = [xiaoneng_kit::auth::roles::SYSTEM];
+    let (mut client, req) = case_client(
+        settings,
+        addr,
         region,
-        None,
-        300,
-    );
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
-        .connect()
-        .await
-        .map_err(|e| format!("{addr}: {e}"))?;
-    let mut req = tonic::Request::new(LoadCalendarNoticeRequest { text });
-    let bearer = format!("Bearer {token}")
-        .parse()
-        .map_err(|_| "token".to_string())?;
-    req.metadata_mut().insert("authorization", bearer);
-    match CaseServiceClient::new(channel)
-        .load_calendar_notice(req)
-        .await
-    {
+        &roles,
+        LoadCalendarNoticeRequest { text },
+    )
+    .await?;
+    match client.load_calendar_notice(req).await {
         Ok(r) => {
             let n = r.into_inner().notice.unwrap_or_default();
             Ok(format!(
@@ -163,6 +235,13 @@ fn main() -> std::process::ExitCode {
                 .map(str::trim)
                 .filter(|r| !r.is_empty())
                 .collect();
+            if let Some(bad) = roles.iter().find(|r| !xiaoneng_kit::auth::is_role(r)) {
+                eprintln!(
+                    "xiaoneng-admin: --roles: {bad:?} is no role (one of {})",
+                    xiaoneng_kit::auth::ALL_ROLES.join(", ")
+                );
+                return std::process::ExitCode::from(2);
+            }
             println!(
                 "{}",
                 TokenMinter::new(&settings.auth).mint(&sub, &roles, &region, dept.as_deref(), ttl)
@@ -216,6 +295,31 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        Command::CalendarCoverage { addr, region } => {
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("xiaoneng-admin: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(calendar_coverage(&settings, &addr, &region)) {
+                Ok((lines, short)) => {
+                    println!("{lines}");
+                    if short {
+                        eprintln!(
+                            "xiaoneng-admin: fewer than 45 days covered: load next year's notice (xiaoneng-admin load-calendar)"
+                        );
+                        return std::process::ExitCode::FAILURE;
+                    }
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("xiaoneng-admin: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
         Command::CreateTopics => {
             let topics: Vec<String> = ServiceKind::ALL.iter().map(|k| k.topic()).collect();
             let rt = match tokio::runtime::Runtime::new() {
@@ -226,9 +330,14 @@ fn main() -> std::process::ExitCode {
                 }
             };
             match rt.block_on(xiaoneng_kit::kafka::ensure_topics(&settings.kafka, &topics)) {
-                Ok(()) => {
+                Ok(created) => {
                     for t in topics {
-                        println!("{t}");
+                        let done = if created.contains(&t) {
+                            "created"
+                        } else {
+                            "exists"
+                        };
+                        println!("{t} {done}");
                     }
                     std::process::ExitCode::SUCCESS
                 }

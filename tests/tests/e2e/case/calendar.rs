@@ -243,3 +243,31 @@ async fn a_bad_notice_is_refused_whole_and_a_county_cannot_load_a_national_year(
     let again = get(&mut clerk.clone(), &k.id).await;
     assert_eq!((again.statutory_deadline.as_str(), again.version), ("2027-02-02", k.version));
 }
+
+/// A region's coverage is one command to check and the shipped drill template one to extend:
+/// `calendar-coverage` says 30 days are left on 1 December and exits 1 (short); loading
+/// `data/drill/2027.toml` with `load-calendar` extends it through 2027, marked fabricated.
+#[tokio::test(flavor = "multi_thread")]
+async fn coverage_is_one_command_to_check_and_the_drill_template_one_to_extend() {
+    let t = TwoReplicas::start("2026-12-01T09:00:00+08:00").await;
+    let addr = format!("127.0.0.1:{}", t.one.port);
+    let admin = |args: &[&str]| {
+        let o = std::process::Command::new(xiaoneng_e2e::bin_dir().join("xiaoneng-admin")).args(args).output().unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = admin(&["calendar-coverage", "--addr", &addr, "--region", "410702"]);
+    assert!(!ok && err.contains("fewer than 45 days"), "{out}{err}");
+    assert_eq!(out.trim(), "410702: covered through 2026-12-31 (30 days left)");
+    let drill = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/calendar/data/drill/2027.toml");
+    let (ok, out, err) = admin(&["load-calendar", drill.to_str().unwrap(), "--addr", &addr, "--region", "410700"]);
+    assert!(ok && out.contains("loaded national:2027 2027-drill-1") && out.contains("fabricated"), "{out}{err}");
+    let (ok, out, err) = admin(&["calendar-coverage", "--addr", &addr, "--region", "410702"]);
+    assert!(ok, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "410702: covered through 2027-12-31 (395 days left)");
+    assert!(lines[1].contains("national:2027 2027-drill-1") && lines[1].ends_with(", fabricated)"), "{out}");
+}
