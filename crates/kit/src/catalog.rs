@@ -1,9 +1,9 @@
 //! The catalog as the other services call it: the matter version in force on a day, with one
 //! mapping of the catalog's errors (no such matter in force → NOT_FOUND naming it, anything
-//! else → UNAVAILABLE) and one client per process, connected lazily.
+//! else → UNAVAILABLE) and one client per process, connected lazily, carrying the trace context.
 
+use crate::telemetry::{traced_channel, TracedChannel};
 use chrono::NaiveDate;
-use tonic::transport::Channel;
 use xiaoneng_proto::catalog::v1::{
     catalog_service_client::CatalogServiceClient, GetMatterRequest, MatterVersion,
 };
@@ -12,17 +12,14 @@ use crate::{AppError, AppResult};
 
 #[derive(Clone)]
 pub struct Catalog {
-    client: CatalogServiceClient<Channel>,
+    client: CatalogServiceClient<TracedChannel>,
 }
 
 impl Catalog {
     /// A lazily connected client of the catalog at `addr` (`setting` names it in errors).
     pub fn connect_lazy(addr: &str, setting: &str) -> anyhow::Result<Self> {
-        let channel = Channel::from_shared(addr.to_string())
-            .map_err(|e| anyhow::anyhow!("{setting}: {e}"))?
-            .connect_lazy();
         Ok(Catalog {
-            client: CatalogServiceClient::new(channel),
+            client: CatalogServiceClient::new(traced_channel(addr, setting)?),
         })
     }
 

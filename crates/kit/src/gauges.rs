@@ -1,7 +1,8 @@
 //! Domain gauges from the database: each service declares queries whose rows are label values
 //! and a number (open cases by clock and level, waiting tickets per hall, open 差评 loops, …);
 //! a background loop sets them every interval. A label set that no longer comes back is set to
-//! 0, so a gauge never sticks at its last value. Every replica reports the same figures (the
+//! 0, so a gauge never sticks at its last value; a query with no row at all reports one series
+//! at 0 with its labels empty, so the gauge exists from the first pass. Every replica reports the same figures (the
 //! dashboards and alerts take `max` by the labels).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,7 +60,12 @@ pub async fn run(
         match read(&pool, queries).await {
             Ok(all) => {
                 for q in queries {
-                    let now = all.get(q.metric).cloned().unwrap_or_default();
+                    let mut now = all.get(q.metric).cloned().unwrap_or_default();
+                    if now.is_empty() {
+                        // No row anywhere: the gauge is still there, at 0, with its labels
+                        // empty (to Prometheus, absent), so "none" reads 0, not "no data".
+                        now.insert(vec![String::new(); q.labels.len()], 0.0);
+                    }
                     let before = seen.entry(q.metric).or_default();
                     for gone in before.iter().filter(|l| !now.contains_key(*l)) {
                         set(q.metric, q.labels, gone, 0.0);

@@ -77,6 +77,12 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(pool: PgPool, make: MakeProducer, settings: OutboxSettings) -> anyhow::Result<Self> {
+        // The relay's series exist from the start, before the broker first answers.
+        metrics::counter!("outbox_published_total").increment(0);
+        metrics::counter!("outbox_publish_failures_total").increment(0);
+        let _ = metrics::histogram!("outbox_relay_lag_seconds");
+        metrics::gauge!("outbox_backlog").set(0.0);
+        metrics::gauge!("outbox_oldest_pending_seconds").set(0.0);
         Ok(Relay {
             pool,
             producer: std::sync::Mutex::new(make()?),
@@ -196,9 +202,30 @@ impl Relay {
         }
         // Enqueue in id order (join_all polls in order), then wait for every acknowledgement.
         let producer = self.producer();
-        let sends = rows.iter().map(|r| {
-            let trace: HashMap<String, String> =
-                serde_json::from_value(r.trace_context.clone()).unwrap_or_default();
+        // One producer span per event, a child of the change that made it (its stored trace
+        // context) or, for an event a background pass made, a trace of its own; the record
+        // carries the producer span's context, so the consumer's span follows it.
+        let spans: Vec<tracing::Span> = rows
+            .iter()
+            .map(|r| {
+                let span = tracing::info_span!(
+                    "publish",
+                    otel.name = %format!("{} publish", r.topic),
+                    otel.kind = "producer",
+                    messaging.system = "kafka",
+                    messaging.destination.name = %r.topic,
+                    event_type = %r.event_type,
+                );
+                let stored: HashMap<String, String> =
+                    serde_json::from_value(r.trace_context.clone()).unwrap_or_default();
+                if !stored.is_empty() {
+                    crate::telemetry::set_parent(&span, &stored);
+                }
+                span
+            })
+            .collect();
+        let sends = rows.iter().zip(&spans).map(|(r, span)| {
+            let trace = span.in_scope(crate::telemetry::current_trace_headers);
             let record = FutureRecord::to(&r.topic)
                 .key(&r.event_key)
                 .payload(&r.payload)
@@ -214,6 +241,7 @@ impl Relay {
             producer.send(record, Duration::from_secs(5))
         });
         let results = futures::future::join_all(sends).await;
+        drop(spans);
         let mut done = Vec::with_capacity(rows.len());
         let mut lags = Vec::with_capacity(rows.len());
         let mut failed = Vec::new();

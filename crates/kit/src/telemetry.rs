@@ -67,7 +67,8 @@ pub fn init(service: &str, s: &TelemetrySettings) -> anyhow::Result<TelemetryGua
     Ok(TelemetryGuard { provider })
 }
 
-/// Serves Prometheus metrics on `service.metrics_addr` (`/metrics`), unless it is empty.
+/// Serves Prometheus metrics on `service.metrics_addr`, at `/metrics` only (any other path is
+/// 404), unless it is empty. Call from inside the runtime.
 pub fn init_metrics(s: &ServiceSettings) -> anyhow::Result<()> {
     if s.metrics_addr.is_empty() {
         return Ok(());
@@ -75,13 +76,77 @@ pub fn init_metrics(s: &ServiceSettings) -> anyhow::Result<()> {
     let addr: std::net::SocketAddr = s.metrics_addr.parse()?;
     // Histograms as buckets (not summaries): replicas aggregate and alerts take
     // histogram_quantile over them.
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
         ])?
-        .install()?;
+        .build_recorder();
+    let handle = recorder.handle();
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("binding the metrics listener {addr}: {e}"))?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    metrics::set_global_recorder(recorder)?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    tokio::spawn(serve_metrics(listener, handle));
     Ok(())
+}
+
+/// A minimal HTTP/1.1 responder: `GET /metrics` (with or without a query) renders the
+/// registry, anything else is 404; one request per connection.
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+) {
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buf = Vec::with_capacity(1024);
+            let mut chunk = [0u8; 1024];
+            let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            })
+            .await;
+            if read.is_err() {
+                return;
+            }
+            let line = String::from_utf8_lossy(&buf);
+            let target = line.split_whitespace().take(2).collect::<Vec<_>>();
+            let (status, kind, body) = match target.as_slice() {
+                ["GET", path] if path.split('?').next() == Some("/metrics") => {
+                    ("200 OK", "text/plain; version=0.0.4", handle.render())
+                }
+                _ => (
+                    "404 Not Found",
+                    "text/plain",
+                    "metrics are at /metrics\n".to_string(),
+                ),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes()).await;
+            let _ = conn.write_all(body.as_bytes()).await;
+            let _ = conn.shutdown().await;
+        });
+    }
 }
 
 /// Trace context of the current span as W3C headers (`traceparent`, `tracestate`).
@@ -121,6 +186,19 @@ impl Injector for MetadataInjector<'_> {
             self.0.insert(k, v);
         }
     }
+}
+
+/// A channel whose every call carries the calling span's trace context: the one kind of
+/// channel the workspace's clients of another service use.
+pub type TracedChannel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, ClientInterceptor>;
+
+/// A lazily connected [`TracedChannel`] to `addr` (`setting` names it in errors).
+pub fn traced_channel(addr: &str, setting: &str) -> anyhow::Result<TracedChannel> {
+    let channel = tonic::transport::Channel::from_shared(addr.to_string())
+        .map_err(|e| anyhow::anyhow!("{setting}: {e}"))?
+        .connect_lazy();
+    Ok(TracedChannel::new(channel, ClientInterceptor::new(None)))
 }
 
 /// A client interceptor: adds the current trace context and, when given, a bearer token.

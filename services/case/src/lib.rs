@@ -172,6 +172,8 @@ pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningSe
             async move { calendar_pass(&pool, &cals, policy, &clock, batch).await }
         })
     });
+    // Zero until the first recompute, so an alert reads 0, not "no data".
+    metrics::counter!("case_deadlines_recomputed_total").increment(0);
     // The provisional count scans every open provisional case: a gauge, not a per-second job.
     let pool = f.pool.clone();
     f.spawn_background(move |stop| {
@@ -193,4 +195,22 @@ pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningSe
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(CaseServiceServer::new(api));
     Ok(f.spawn(routes, &[]))
+}
+
+#[cfg(test)]
+mod reference {
+    /// The README's configuration reference names every setting of this service (generated
+    /// from the settings types' defaults, so a new key cannot go undocumented).
+    #[test]
+    fn the_readme_names_every_setting() {
+        let readme = include_str!("../../../README.md");
+        let missing = xiaoneng_kit::config::undocumented::<super::CaseSettings>(
+            xiaoneng_kit::ServiceKind::Case,
+            xiaoneng_kit::config::reference_section(readme),
+        );
+        assert!(
+            missing.is_empty(),
+            "not in the README's configuration section: {missing:?}"
+        );
+    }
 }

@@ -28,9 +28,9 @@ use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use tonic::transport::Channel;
 use xiaoneng_kit::auth::TokenMinter;
 use xiaoneng_kit::config::{self, ConfigError, DomainSettings};
+use xiaoneng_kit::telemetry::{traced_channel, TracedChannel};
 
 /// The web face's settings (`[domain]`, env `XIAONENG__DOMAIN__*`); the signing key of the
 /// services' tokens comes from the shared `auth` section.
@@ -136,11 +136,11 @@ impl DomainSettings for WebSettings {
 #[derive(Clone)]
 pub struct App {
     pub settings: Arc<WebSettings>,
-    pub catalog: Channel,
+    pub catalog: TracedChannel,
     /// The identity provider's client, when staff sign in by OpenID Connect.
     pub oidc: Option<Arc<oidc::Oidc>>,
-    pub queue: Channel,
-    pub evaluation: Channel,
+    pub queue: TracedChannel,
+    pub evaluation: TracedChannel,
     pub minter: Arc<TokenMinter>,
     pub key: Arc<Vec<u8>>,
     pub boards: board::Boards,
@@ -283,10 +283,10 @@ pub async fn run() -> anyhow::Result<()> {
         )))
     };
     let app = App {
-        catalog: Channel::from_shared(d.catalog_addr.clone())?.connect_lazy(),
+        catalog: traced_channel(&d.catalog_addr, "domain.catalog_addr")?,
         oidc,
-        queue: Channel::from_shared(d.queue_addr.clone())?.connect_lazy(),
-        evaluation: Channel::from_shared(d.evaluation_addr.clone())?.connect_lazy(),
+        queue: traced_channel(&d.queue_addr, "domain.queue_addr")?,
+        evaluation: traced_channel(&d.evaluation_addr, "domain.evaluation_addr")?,
         minter: Arc::new(TokenMinter::new(&settings.auth)),
         key: Arc::new(key),
         boards: board::Boards::default(),
@@ -301,4 +301,22 @@ pub async fn run() -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod reference {
+    /// The README's configuration reference names every setting of this service (generated
+    /// from the settings types' defaults, so a new key cannot go undocumented).
+    #[test]
+    fn the_readme_names_every_setting() {
+        let readme = include_str!("../../../README.md");
+        let missing = xiaoneng_kit::config::undocumented::<super::WebSettings>(
+            xiaoneng_kit::ServiceKind::Catalog,
+            xiaoneng_kit::config::reference_section(readme),
+        );
+        assert!(
+            missing.is_empty(),
+            "not in the README's configuration section: {missing:?}"
+        );
+    }
 }

@@ -211,7 +211,7 @@ fn exported_metrics() -> std::collections::BTreeSet<String> {
 }
 
 /// The metric names an expression reads (identifiers with an underscore, functions apart).
-fn metrics_in(expr: &str) -> Vec<String> {
+pub(crate) fn metrics_in(expr: &str) -> Vec<String> {
     let functions = ["histogram_quantile", "label_values", "label_replace"];
     let mut out = Vec::new();
     let mut in_quotes = false;
@@ -236,11 +236,8 @@ fn metrics_in(expr: &str) -> Vec<String> {
     out
 }
 
-/// Every metric a dashboard panel or an alert reads is one the services export: a renamed
-/// metric cannot leave a dashboard empty or an alert silent.
-#[test]
-fn dashboards_and_alerts_read_only_metrics_the_services_export() {
-    let exported = exported_metrics();
+/// Every PromQL expression of the chart's dashboards and alert rules, with its file's name.
+pub(crate) fn dashboard_and_alert_exprs() -> Vec<(String, String)> {
     let chart = root().join("charts/xiaoneng");
     let mut exprs = Vec::new();
     for entry in std::fs::read_dir(chart.join("dashboards")).unwrap().flatten() {
@@ -277,6 +274,15 @@ fn dashboards_and_alerts_read_only_metrics_the_services_export() {
             }
         }
     }
+    exprs
+}
+
+/// Every metric a dashboard panel or an alert reads is one the services export: a renamed
+/// metric cannot leave a dashboard empty or an alert silent.
+#[test]
+fn dashboards_and_alerts_read_only_metrics_the_services_export() {
+    let exported = exported_metrics();
+    let exprs = dashboard_and_alert_exprs();
     assert!(exprs.len() > 30, "{} expressions found", exprs.len());
     let unknown: Vec<String> = exprs
         .iter()

@@ -5,9 +5,9 @@
 //! is never refused because a neighbour is down); a target that does not exist is NOT_FOUND.
 
 use chrono::NaiveDate;
-use tonic::transport::Channel;
 use xiaoneng_kit::auth::{roles, TokenMinter};
 use xiaoneng_kit::catalog::Catalog;
+use xiaoneng_kit::telemetry::{traced_channel, TracedChannel};
 use xiaoneng_kit::{AppError, AppResult};
 use xiaoneng_proto::case::v1::case_service_client::CaseServiceClient;
 use xiaoneng_proto::case::v1::GetCaseRequest;
@@ -19,20 +19,16 @@ use crate::domain::TargetKind;
 #[derive(Clone)]
 pub struct Targets {
     pub catalog: Option<Catalog>,
-    pub cases: Option<CaseServiceClient<Channel>>,
-    pub tickets: Option<QueueServiceClient<Channel>>,
+    pub cases: Option<CaseServiceClient<TracedChannel>>,
+    pub tickets: Option<QueueServiceClient<TracedChannel>>,
     pub minter: std::sync::Arc<TokenMinter>,
 }
 
-fn lazy(addr: &str, setting: &str) -> anyhow::Result<Option<Channel>> {
+fn lazy(addr: &str, setting: &str) -> anyhow::Result<Option<TracedChannel>> {
     if addr.is_empty() {
         return Ok(None);
     }
-    Ok(Some(
-        Channel::from_shared(addr.to_string())
-            .map_err(|e| anyhow::anyhow!("{setting}: {e}"))?
-            .connect_lazy(),
-    ))
+    Ok(Some(traced_channel(addr, setting)?))
 }
 
 impl Targets {
