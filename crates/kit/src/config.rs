@@ -375,6 +375,57 @@ where
     Ok(settings)
 }
 
+/// Every key of the settings as the defaults of `kind` serialize them, as dotted paths
+/// (`database.max_connections`, `domain.limits.merge_window_days`); a map or list that is
+/// empty by default is one path. What the README's configuration reference is checked against.
+pub fn key_paths<D: DomainSettings>(kind: ServiceKind) -> Vec<String> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) if !m.is_empty() => {
+                for (k, v) in m {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&path, v, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    let v = serde_json::to_value(Settings::<D>::defaults(kind)).unwrap_or_default();
+    walk("", &v, &mut out);
+    out
+}
+
+/// The paths of [`key_paths`] that `reference` (the README's configuration section) does not
+/// name: a `domain` key by its path below `domain` in backticks (`` `limits.merge_window_days` ``),
+/// a key of a common section by its name.
+pub fn undocumented<D: DomainSettings>(kind: ServiceKind, reference: &str) -> Vec<String> {
+    key_paths::<D>(kind)
+        .into_iter()
+        .filter(|p| match p.strip_prefix("domain.") {
+            // A map's key is data: `keys.<id>` documents `keys.dev-insecure`.
+            Some(rest) => {
+                let parent = rest.rsplit_once('.').map(|(p, _)| p).unwrap_or(rest);
+                !reference.contains(&format!("`{rest}`"))
+                    && !reference.contains(&format!("`{parent}.<"))
+            }
+            None => !reference.contains(p.rsplit('.').next().unwrap_or(p)),
+        })
+        .collect()
+}
+
+/// The README's configuration section (from `## Configuration` to the next `## `).
+pub fn reference_section(readme: &str) -> &str {
+    let start = readme.find("## Configuration").unwrap_or(readme.len());
+    let rest = &readme[start..];
+    let end = rest[3..].find("\n## ").map(|i| i + 3).unwrap_or(rest.len());
+    &rest[..end]
+}
+
 impl<D> Settings<D> {
     /// Checks what serde cannot: addresses, ranges, identifiers.
     pub fn validate(&self) -> Result<(), ConfigError> {

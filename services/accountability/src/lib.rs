@@ -92,3 +92,21 @@ pub async fn build(settings: Settings<AccountabilitySettings>) -> anyhow::Result
     ));
     Ok(f.spawn(routes, &[]))
 }
+
+#[cfg(test)]
+mod reference {
+    /// The README's configuration reference names every setting of this service (generated
+    /// from the settings types' defaults, so a new key cannot go undocumented).
+    #[test]
+    fn the_readme_names_every_setting() {
+        let readme = include_str!("../../../README.md");
+        let missing = xiaoneng_kit::config::undocumented::<super::AccountabilitySettings>(
+            xiaoneng_kit::ServiceKind::Accountability,
+            xiaoneng_kit::config::reference_section(readme),
+        );
+        assert!(
+            missing.is_empty(),
+            "not in the README's configuration section: {missing:?}"
+        );
+    }
+}
