@@ -24,6 +24,8 @@ pub const AUTHORIZATION: Authorization = &[
     ("GetRanking", &[roles::SUPERVISOR, roles::INSPECTOR]),
     ("RecordAction", &[roles::SUPERVISOR]),
     ("PublishBulletin", &[roles::SUPERVISOR]),
+    ("GetBulletin", &[roles::SUPERVISOR, roles::INSPECTOR]),
+    ("ListBulletins", &[roles::SUPERVISOR, roles::INSPECTOR]),
     ("GrantTitle", &[roles::SUPERVISOR]),
     ("AssessTitles", &[roles::SUPERVISOR]),
 ];
@@ -44,6 +46,42 @@ fn record_pb(x: crate::domain::RecordRow) -> pb::Record {
         exemption_reason: x.exemption_reason.unwrap_or_default(),
         exemption_approver: x.exemption_approver.unwrap_or_default(),
         exemption_date: x.exemption_date.map(|d| d.to_string()).unwrap_or_default(),
+    }
+}
+
+/// The region of a period's request (the caller's or one inside it) once its period is a
+/// period: a bad region and a bad period are both reported, in one INVALID_ARGUMENT.
+fn scope_of_period(
+    caller: &auth::Caller,
+    region_code: &str,
+    period: &str,
+) -> Result<xiaoneng_kit::region::RegionCode, xiaoneng_kit::AppError> {
+    let mut v = xiaoneng_kit::Violations::new();
+    if let (false, Err(e)) = (
+        region_code.is_empty(),
+        xiaoneng_kit::region::RegionCode::parse(region_code),
+    ) {
+        v.add("region_code", e);
+    }
+    if crate::domain::scoring::period(period.trim()).is_none() {
+        v.add(
+            "period",
+            "must be a month (2026-11), a quarter (2026-Q4) or a year (2026)",
+        );
+    }
+    v.into_result()?;
+    region::narrow(&caller.region, region_code, "region_code")
+}
+
+fn bulletin_pb(b: crate::domain::bulletin::BulletinRow) -> pb::Bulletin {
+    pb::Bulletin {
+        id: b.id.to_string(),
+        region_code: b.region_code,
+        period: b.period,
+        markdown: b.markdown,
+        html: b.html,
+        published_by: b.published_by,
+        published_at: b.published_at.to_rfc3339(),
     }
 }
 
@@ -265,7 +303,7 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
         let caller = auth::caller(&req)?;
         caller.authorize(AUTHORIZATION, "GetRanking")?;
         let r = req.get_ref();
-        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let scope = scope_of_period(&caller, &r.region_code, &r.period)?;
         let (rows, rule_version) = service::ranking(&self.pool, &scope, &r.period, r.staff).await?;
         Ok(Response::new(pb::GetRankingResponse {
             rows: rows
@@ -308,7 +346,7 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
         let caller = auth::caller(&req)?;
         caller.authorize(AUTHORIZATION, "RecordAction")?;
         let r = req.get_ref();
-        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let scope = scope_of_period(&caller, &r.region_code, &r.period)?;
         let a = crate::domain::bulletin::ActionRow {
             key: r.key.trim().to_string(),
             action: r.action.trim().to_string(),
@@ -325,13 +363,44 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
         let caller = auth::caller(&req)?;
         caller.authorize(AUTHORIZATION, "PublishBulletin")?;
         let r = req.get_ref();
-        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let scope = scope_of_period(&caller, &r.region_code, &r.period)?;
         let (id, markdown, html) =
             service::publish_bulletin(&self.pool, &scope, &r.period, &caller.subject).await?;
         Ok(Response::new(pb::PublishBulletinResponse {
             bulletin_id: id.to_string(),
             markdown,
             html,
+        }))
+    }
+
+    async fn get_bulletin(
+        &self,
+        req: Request<pb::GetBulletinRequest>,
+    ) -> Result<Response<pb::GetBulletinResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "GetBulletin")?;
+        let id = uuid::Uuid::parse_str(&req.get_ref().bulletin_id)
+            .map_err(|_| xiaoneng_kit::AppError::invalid("bulletin_id", "must be an id"))?;
+        let b = service::bulletin(&self.pool, &caller.region, id).await?;
+        Ok(Response::new(pb::GetBulletinResponse {
+            bulletin: Some(bulletin_pb(b)),
+        }))
+    }
+
+    async fn list_bulletins(
+        &self,
+        req: Request<pb::ListBulletinsRequest>,
+    ) -> Result<Response<pb::ListBulletinsResponse>, Status> {
+        let caller = auth::caller(&req)?;
+        caller.authorize(AUTHORIZATION, "ListBulletins")?;
+        let r = req.get_ref();
+        let page = PageRequest::parse(r.page_size, &r.page_token)?;
+        let scope = region::narrow(&caller.region, &r.region_code, "region_code")?;
+        let (rows, next_page_token) =
+            service::bulletins(&self.pool, &scope, &r.period, &page).await?;
+        Ok(Response::new(pb::ListBulletinsResponse {
+            bulletins: rows.into_iter().map(bulletin_pb).collect(),
+            next_page_token,
         }))
     }
 

@@ -715,6 +715,40 @@ pub async fn publish_bulletin(
     Ok((id, md, html))
 }
 
+/// A stored bulletin of the caller's scope (another region's is not found).
+pub async fn bulletin(
+    pool: &PgPool,
+    scope: &RegionCode,
+    id: uuid::Uuid,
+) -> AppResult<crate::domain::bulletin::BulletinRow> {
+    store::bulletin(pool, &scope.like_pattern(), id)
+        .await?
+        .ok_or_else(|| AppError::not_found("bulletin", id.to_string()))
+}
+
+/// The stored bulletins of a region scope, newest first, optionally of one period.
+pub async fn bulletins(
+    pool: &PgPool,
+    scope: &RegionCode,
+    period: &str,
+    page: &PageRequest,
+) -> AppResult<(Vec<crate::domain::bulletin::BulletinRow>, String)> {
+    let period = period.trim();
+    if !period.is_empty() && crate::domain::scoring::period(period).is_none() {
+        return Err(AppError::invalid(
+            "period",
+            "must be YYYY-MM, YYYY-Qn or YYYY",
+        ));
+    }
+    store::bulletins(
+        pool,
+        &scope.like_pattern(),
+        (!period.is_empty()).then_some(period),
+        page,
+    )
+    .await
+}
+
 /// Names a demonstration unit of `year` in the caller's region, with its event.
 pub async fn grant_title(
     pool: &PgPool,

@@ -415,6 +415,52 @@ pub async fn actions(
     .await?)
 }
 
+const BULLETIN_COLS: &str = "id, region_code, period, markdown, html, published_by, published_at";
+
+/// A bulletin by id, if it is in a region matching `region_like`.
+pub async fn bulletin(
+    pool: &PgPool,
+    region_like: &str,
+    id: uuid::Uuid,
+) -> AppResult<Option<crate::domain::bulletin::BulletinRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {BULLETIN_COLS} FROM bulletins WHERE id = $1 AND region_code LIKE $2"
+    ))
+    .bind(id)
+    .bind(region_like)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Bulletins in regions matching `region_like`, newest first (ids are time-ordered),
+/// optionally of one period.
+pub async fn bulletins(
+    pool: &PgPool,
+    region_like: &str,
+    period: Option<&str>,
+    page: &PageRequest,
+) -> AppResult<(Vec<crate::domain::bulletin::BulletinRow>, String)> {
+    let before = match &page.after {
+        Some(c) => Some(
+            uuid::Uuid::parse_str(c)
+                .map_err(|_| AppError::invalid("page_token", "is not valid"))?,
+        ),
+        None => None,
+    };
+    let rows: Vec<crate::domain::bulletin::BulletinRow> = sqlx::query_as(&format!(
+        "SELECT {BULLETIN_COLS} FROM bulletins
+         WHERE region_code LIKE $1 AND ($2::text IS NULL OR period = $2) AND ($3::uuid IS NULL OR id < $3)
+         ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(region_like)
+    .bind(period)
+    .bind(before)
+    .bind(page.size + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(page.finish(rows, |r| r.id.to_string()))
+}
+
 pub async fn insert_bulletin(
     tx: &mut PgConnection,
     id: uuid::Uuid,

@@ -112,7 +112,7 @@ pub fn invitation_for(e: &ConsumedEvent, rules: &Rules) -> Result<Option<NewInvi
             matter_name: f.matter_name,
             window_code: f.window_code,
             hall_id: f.hall_id,
-            department: String::new(),
+            department: f.department,
             staff_id: f.staff_id,
             citizen_id: f.citizen_id,
             opened_at: at,

@@ -52,6 +52,7 @@ const ANYONE_SIGNED_IN: &[&str] = &[
 pub const AUTHORIZATION: Authorization = &[
     ("CreateHall", MANAGE),
     ("GetHall", ANYONE_SIGNED_IN),
+    ("ListHalls", ANYONE_SIGNED_IN),
     ("UpsertWindow", MANAGE),
     ("SetWindowState", WINDOW_STAFF),
     ("SetStaffRoster", MANAGE),
@@ -324,6 +325,22 @@ impl pb::queue_service_server::QueueService for QueueApi {
         let (h, w) = self.0.hall(Some(&caller), id).await?;
         Ok(Response::new(pb::GetHallResponse {
             hall: Some(hall_pb(&h, &w)),
+        }))
+    }
+
+    async fn list_halls(
+        &self,
+        req: Request<pb::ListHallsRequest>,
+    ) -> Result<Response<pb::ListHallsResponse>, Status> {
+        let caller = authorized(&req, "ListHalls")?;
+        let region = xiaoneng_kit::region::narrow(
+            &caller.region,
+            &req.get_ref().region_code,
+            "region_code",
+        )?;
+        let halls = self.0.halls(&region).await?;
+        Ok(Response::new(pb::ListHallsResponse {
+            halls: halls.iter().map(|(h, w)| hall_pb(h, w)).collect(),
         }))
     }
 

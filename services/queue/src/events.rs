@@ -83,6 +83,7 @@ pub fn finished(t: &TicketRow) -> AppResult<NewEvent> {
             case_id: t.case_id.clone(),
             citizen_id: t.citizen_id.clone(),
             finish_time: Some(xiaoneng_kit::timestamp(finished)),
+            department: t.department.clone(),
         },
     ))
 }

@@ -123,6 +123,7 @@ impl Queue {
         let terms = m.terms.unwrap_or_default();
         let info = MatterInfo {
             name: terms.name,
+            department: m.department_name,
             window_codes: terms.window_codes,
         };
         self.matters
@@ -249,6 +250,7 @@ impl Queue {
             category: category.clone(),
             matter_id: matter_id.to_string(),
             matter_name: matter.name,
+            department: matter.department,
             window_codes: matter.window_codes,
             priority: priority.rank(),
             service_kind: kind.name().to_string(),

@@ -10,7 +10,7 @@ use crate::domain::{
     AppointmentRow, Category, HallRow, SlotRow, TicketRow, TidalRow, WindowRow, WindowState,
 };
 
-pub const TICKET_COLS: &str = "id, hall_id, region_code, day, number, category, matter_id, matter_name, window_codes, priority,
+pub const TICKET_COLS: &str = "id, hall_id, region_code, day, number, category, matter_id, matter_name, department, window_codes, priority,
     service_kind, state, arrival_at, arrival_ms, window_id, window_code, staff_id, called_at, started_at, finished_at,
     no_shows, recalls, call_seq, case_id, citizen_id, appointment_id, direct_window";
 
@@ -54,6 +54,27 @@ pub async fn hall(
         .await?
         .filter(|h: &HallRow| scope.is_none_or(|s| in_scope(s, &h.region_code)))
         .ok_or_else(|| AppError::not_found("hall", id.to_string()))
+}
+
+/// The halls inside `scope`, by region and name, and every window of theirs (by code).
+pub async fn halls_in(
+    conn: &mut PgConnection,
+    scope: &RegionCode,
+) -> AppResult<(Vec<HallRow>, Vec<WindowRow>)> {
+    let halls: Vec<HallRow> = sqlx::query_as(&format!(
+        "SELECT {HALL_COLS} FROM halls WHERE region_code LIKE $1 ORDER BY region_code, name"
+    ))
+    .bind(scope.like_pattern())
+    .fetch_all(&mut *conn)
+    .await?;
+    let ids: Vec<Uuid> = halls.iter().map(|h| h.id).collect();
+    let windows = sqlx::query_as(&format!(
+        "SELECT {WINDOW_COLS} FROM windows WHERE hall_id = ANY($1) ORDER BY code"
+    ))
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    Ok((halls, windows))
 }
 
 pub async fn windows(conn: &mut PgConnection, hall: Uuid) -> AppResult<Vec<WindowRow>> {
@@ -179,8 +200,8 @@ pub async fn insert_ticket(
 ) -> AppResult<TicketRow> {
     Ok(sqlx::query_as(&format!(
         "INSERT INTO tickets (id, hall_id, region_code, day, number, category, matter_id, matter_name, window_codes, priority,
-            service_kind, state, arrival_at, arrival_ms, case_id, citizen_id, appointment_id, request_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'waiting', $12, $13, $14, $15, $16, $17)
+            service_kind, state, arrival_at, arrival_ms, case_id, citizen_id, appointment_id, request_id, department)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'waiting', $12, $13, $14, $15, $16, $17, $18)
          RETURNING {TICKET_COLS}"
     ))
     .bind(t.id)
@@ -200,6 +221,7 @@ pub async fn insert_ticket(
     .bind(&t.citizen_id)
     .bind(t.appointment_id)
     .bind(request_id)
+    .bind(&t.department)
     .fetch_one(conn)
     .await?)
 }
@@ -294,7 +316,7 @@ pub async fn update_ticket(conn: &mut PgConnection, t: &TicketRow) -> AppResult<
     Ok(sqlx::query_as(&format!(
         "UPDATE tickets SET state = $2, window_id = $3, window_code = $4, staff_id = $5, started_at = $6, finished_at = $7,
             no_shows = $8, recalls = $9, arrival_ms = $10, matter_id = $11, matter_name = $12, window_codes = $13,
-            category = $14, case_id = $15, direct_window = $16
+            category = $14, case_id = $15, direct_window = $16, department = $17
          WHERE id = $1 RETURNING {TICKET_COLS}"
     ))
     .bind(t.id)
@@ -313,6 +335,7 @@ pub async fn update_ticket(conn: &mut PgConnection, t: &TicketRow) -> AppResult<
     .bind(&t.category)
     .bind(&t.case_id)
     .bind(t.direct_window)
+    .bind(&t.department)
     .fetch_one(conn)
     .await?)
 }

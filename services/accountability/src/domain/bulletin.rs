@@ -15,6 +15,18 @@ pub struct ActionRow {
     pub note: String,
 }
 
+/// A published bulletin as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BulletinRow {
+    pub id: uuid::Uuid,
+    pub region_code: String,
+    pub period: String,
+    pub markdown: String,
+    pub html: String,
+    pub published_by: String,
+    pub published_at: chrono::DateTime<chrono::Utc>,
+}
+
 pub const ACTIONS: &[(&str, &str)] = &[
     ("interview", "约谈"),
     ("training", "离岗培训"),

@@ -43,6 +43,8 @@ pub struct TicketRow {
     pub category: String,
     pub matter_id: String,
     pub matter_name: String,
+    /// The matter's department (the catalog's name of it).
+    pub department: String,
     pub window_codes: Vec<String>,
     pub priority: i16,
     pub service_kind: String,

@@ -81,6 +81,8 @@ pub type Requeue = bool;
 #[derive(Debug, Clone)]
 pub struct MatterInfo {
     pub name: String,
+    /// The department the matter belongs to (the catalog's name of it).
+    pub department: String,
     pub window_codes: Vec<String>,
 }
 
@@ -163,6 +165,7 @@ impl TicketRow {
         if let Some((id, m)) = matter {
             self.matter_id = id;
             self.matter_name = m.name;
+            self.department = m.department;
             self.window_codes = m.window_codes;
         }
         self.state = TicketState::Waiting;
@@ -424,6 +427,7 @@ mod tests {
             category: "A".into(),
             matter_id: "m1".into(),
             matter_name: "营业执照".into(),
+            department: String::new(),
             window_codes: vec![],
             priority: Priority::Normal.rank(),
             service_kind: "normal".into(),
@@ -511,6 +515,7 @@ mod tests {
         let arrival = t.arrival_ms;
         let m2 = MatterInfo {
             name: "食品经营许可".into(),
+            department: "市场监督管理局".into(),
             window_codes: vec![],
         };
         assert_eq!(
@@ -518,11 +523,17 @@ mod tests {
             Ok(true)
         );
         assert_eq!(
-            (t.state, t.arrival_ms, t.matter_id.as_str()),
-            (TicketState::Waiting, arrival, "m2")
+            (
+                t.state,
+                t.arrival_ms,
+                t.matter_id.as_str(),
+                t.department.as_str()
+            ),
+            (TicketState::Waiting, arrival, "m2", "市场监督管理局")
         );
         let m3 = MatterInfo {
             name: "other".into(),
+            department: String::new(),
             window_codes: vec![],
         };
         let mut u = ticket(TicketState::Called);

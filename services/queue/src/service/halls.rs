@@ -53,6 +53,20 @@ impl Queue {
         Ok((h, w))
     }
 
+    /// The halls of `region` (inside the caller's scope) with their windows.
+    pub async fn halls(&self, region: &RegionCode) -> AppResult<Vec<(HallRow, Vec<WindowRow>)>> {
+        let mut conn = self.pool.acquire().await?;
+        let (halls, mut windows) = store::halls_in(&mut conn, region).await?;
+        Ok(halls
+            .into_iter()
+            .map(|h| {
+                let (mine, rest) = windows.drain(..).partition(|w| w.hall_id == h.id);
+                windows = rest;
+                (h, mine)
+            })
+            .collect())
+    }
+
     /// Creates or changes a window (a new window starts closed); it never moves hall.
     pub async fn upsert_window(&self, caller: &Caller, mut row: WindowRow) -> AppResult<WindowRow> {
         let mut tx = self.pool.begin().await?;

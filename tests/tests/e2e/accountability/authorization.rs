@@ -24,6 +24,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("GetRanking", &[SUPERVISOR, INSPECTOR]),
     ("RecordAction", &[SUPERVISOR]),
     ("PublishBulletin", &[SUPERVISOR]),
+    ("GetBulletin", &[SUPERVISOR, INSPECTOR]),
+    ("ListBulletins", &[SUPERVISOR, INSPECTOR]),
     ("GrantTitle", &[SUPERVISOR]),
     ("AssessTitles", &[SUPERVISOR]),
 ];
@@ -47,6 +49,8 @@ async fn call(c: &mut Client, method: &str) -> Code {
         "GetRanking" => c.get_ranking(apb::GetRankingRequest::default()).await.map(|_| ()),
         "RecordAction" => c.record_action(apb::RecordActionRequest::default()).await.map(|_| ()),
         "PublishBulletin" => c.publish_bulletin(apb::PublishBulletinRequest::default()).await.map(|_| ()),
+        "GetBulletin" => c.get_bulletin(apb::GetBulletinRequest::default()).await.map(|_| ()),
+        "ListBulletins" => c.list_bulletins(apb::ListBulletinsRequest::default()).await.map(|_| ()),
         "GrantTitle" => c.grant_title(apb::GrantTitleRequest::default()).await.map(|_| ()),
         "AssessTitles" => c.assess_titles(apb::AssessTitlesRequest::default()).await.map(|_| ()),
         other => panic!("no such method {other}"),
@@ -152,6 +156,19 @@ async fn a_county_acts_on_its_own_records_and_the_city_on_its_counties() {
     // county's ranking (行政审批局 is not ranked there: FAILED_PRECONDITION, not DENIED).
     let published = city.publish_bulletin(bulletin).await.unwrap().into_inner();
     assert!(published.markdown.contains("410703"), "{}", published.markdown);
+    // The stored bulletin is read back by its region and the city, never by the other county.
+    let get = apb::GetBulletinRequest { bulletin_id: published.bulletin_id.clone() };
+    let stored = city.get_bulletin(get.clone()).await.unwrap().into_inner().bulletin.unwrap();
+    assert_eq!((stored.region_code.as_str(), stored.markdown.as_str()), ("410703", published.markdown.as_str()));
+    assert_eq!(weibin.get_bulletin(get.clone()).await.unwrap().into_inner().bulletin.unwrap().html, published.html);
+    assert_eq!(hongqi.get_bulletin(get).await.unwrap_err().code(), Code::NotFound);
+    let list = apb::ListBulletinsRequest { page_size: 100, ..Default::default() };
+    let ids = |r: apb::ListBulletinsResponse| r.bulletins.into_iter().map(|b| b.id).collect::<Vec<_>>();
+    assert!(!ids(hongqi.list_bulletins(list.clone()).await.unwrap().into_inner()).contains(&published.bulletin_id));
+    assert!(ids(weibin.list_bulletins(list.clone()).await.unwrap().into_inner()).contains(&published.bulletin_id));
+    let theirs = apb::ListBulletinsRequest { region_code: "410703".into(), ..list };
+    assert_eq!(hongqi.list_bulletins(theirs.clone()).await.unwrap_err().code(), Code::PermissionDenied);
+    assert!(ids(city.list_bulletins(theirs).await.unwrap().into_inner()).contains(&published.bulletin_id));
     let refused = city.record_action(action).await.unwrap_err();
     assert_eq!(crate::common::reason(&refused), "NOT_AT_THE_RANKING_EDGE", "{refused:?}");
     let rules = format!("region = \"410703\"\nversion = \"{tag}\"\neffective_from = \"2026-01-01\"\nrules = []\n");

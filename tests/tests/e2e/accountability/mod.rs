@@ -537,8 +537,47 @@ async fn the_ranking_agrees_with_a_recount_and_small_units_are_not_ranked() {
         .into_inner();
     assert!(b.markdown.contains("效能督查通报") && b.markdown.contains("s3 — 约谈: 效能办约谈"), "{}", b.markdown);
     assert!(b.html.starts_with("<article") && b.html.contains("<table>"));
+    // Stored as published: read back by id, and listed under its period, newest first.
+    let stored = city
+        .get_bulletin(apb::GetBulletinRequest { bulletin_id: b.bulletin_id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .bulletin
+        .unwrap();
+    assert_eq!(
+        (stored.period.as_str(), stored.markdown.as_str(), stored.html.as_str()),
+        (period.as_str(), b.markdown.as_str(), b.html.as_str())
+    );
+    let second = city
+        .publish_bulletin(apb::PublishBulletinRequest { period: period.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let listed = city
+        .list_bulletins(apb::ListBulletinsRequest { period: period.clone(), page_size: 1, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.bulletins.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), [second.bulletin_id.as_str()]);
+    let next = city
+        .list_bulletins(apb::ListBulletinsRequest {
+            period: period.clone(),
+            page_size: 1,
+            page_token: listed.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.bulletins.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), [b.bulletin_id.as_str()]);
+    let bad = city.list_bulletins(apb::ListBulletinsRequest { period: "soon".into(), ..Default::default() }).await;
+    assert_eq!(crate::common::violations(&bad.unwrap_err()), ["period"]);
     let bad = city.get_ranking(apb::GetRankingRequest { period: "soon".into(), ..Default::default() }).await;
     assert_eq!(crate::common::violations(&bad.unwrap_err()), ["period"]);
+    // A bad region and a bad period: both, in one answer (it named only the region).
+    let both = apb::GetRankingRequest { region_code: "41x".into(), period: "soon".into(), staff: false };
+    assert_eq!(crate::common::violations(&city.get_ranking(both).await.unwrap_err()), ["period", "region_code"]);
 }
 
 /// 最多跑一次: three visits linked to one case of a matter promising one visit are held

@@ -1,9 +1,10 @@
 //! Whichever event arrives first: window ratings reach accountability before anything of the
 //! catalog (the catalog here publishes nothing; its events are produced by hand, in the order
-//! the test needs, to one partition). The ratings wait without a unit; the matter's
-//! MatterPublished, naming its department only by id, gives them that id; the department's
-//! DepartmentCreated, arriving last, renames them — and the unit ranking counts the window
-//! ratings under the department's name.
+//! the test needs, to one partition). The ratings already name their matter's department (the
+//! queue read it from the catalog over gRPC and carries it on the finished service); the
+//! matter's MatterPublished, naming a department by id, and that department's
+//! DepartmentCreated, arriving later, rename nothing that names its department already — and
+//! the unit ranking counts the window ratings under the department (never under a window).
 
 use xiaoneng_e2e::proto::accountability::v1 as apb;
 use xiaoneng_e2e::proto::accountability::v1::accountability_service_client::AccountabilityServiceClient;
@@ -78,7 +79,15 @@ async fn window_ratings_first_then_the_matter_then_its_department() {
         (n == 3).then_some(())
     })
     .await;
-    assert_eq!(units(&adb).await, [""], "no catalog event yet: the ratings wait without a unit");
+    let department = {
+        use xiaoneng_e2e::proto::catalog::v1 as cpb;
+        use xiaoneng_e2e::proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+        let mut c = CatalogServiceClient::new(channel(&catalog.addr(), None).await);
+        let m = c.get_matter(cpb::GetMatterRequest { matter_id: matters[0].clone(), ..Default::default() });
+        m.await.unwrap().into_inner().matter.unwrap().department_name
+    };
+    assert!(!department.is_empty());
+    assert_eq!(units(&adb).await, [department.clone()], "no catalog event yet: the ratings name their department");
 
     let region = RegionCode::parse("410702").unwrap();
     let dept_id = uuid::Uuid::new_v4().to_string();
@@ -99,13 +108,23 @@ async fn window_ratings_first_then_the_matter_then_its_department() {
         display_name: "效能测试局".into(),
     };
     let kind = ServiceKind::Catalog;
+    let applied = |event: &'static str| {
+        let adb = adb.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_entries WHERE event_type = $1")
+                .bind(format!("xiaoneng.catalog.events.v1.{event}"))
+                .fetch_one(&adb)
+                .await
+                .unwrap();
+            (n == 1).then_some(())
+        }
+    };
     produce(&b, vec![xiaoneng_kit::events::NewEvent::new(kind, &matters[0], &region, &published)]).await;
-    eventually(60, "the matter's department, by id", || async {
-        (units(&adb).await == [dept_id.clone()]).then_some(())
-    })
-    .await;
+    eventually(60, "the matter's event applied", || applied("MatterPublished")).await;
+    assert_eq!(units(&adb).await, [department.clone()]);
     produce(&b, vec![xiaoneng_kit::events::NewEvent::new(kind, &dept_id, &region, &created)]).await;
-    eventually(60, "the department's name", || async { (units(&adb).await == ["效能测试局"]).then_some(()) }).await;
+    eventually(60, "the department's event applied", || applied("DepartmentCreated")).await;
+    assert_eq!(units(&adb).await, [department.clone()]);
 
     let mut city = AccountabilityServiceClient::new(
         channel(&acc.addr(), Some(&token("xiaonengban", &[roles::SUPERVISOR], "410700"))).await,
@@ -116,5 +135,5 @@ async fn window_ratings_first_then_the_matter_then_its_department() {
         .unwrap()
         .into_inner();
     let rows: Vec<(&str, i32, i32)> = r.rows.iter().map(|x| (x.key.as_str(), x.ratings, x.good_ratings)).collect();
-    assert_eq!(rows, [("效能测试局", 3, 2)], "the window ratings count under the department, by name");
+    assert_eq!(rows, [(department.as_str(), 3, 2)], "the window ratings count under the department, by name");
 }

@@ -72,8 +72,8 @@ async fn every_other_starter_rule_fires_from_a_scripted_scenario_and_from_nothin
     );
     let got = records(&mut city).await;
     // Written out: the case's records name its handler (the clerk has no department, so no
-    // unit); each overdue loop is a record on its rating, under no unit (a loop event names
-    // none); the third 差评 of the month makes the one repeated-ratings record, under the
+    // unit); each overdue loop is a record on its rating, under the matter's department (the
+    // queue names it on the finished service, the rating and its loop carry it); the third 差评 of the month makes the one repeated-ratings record, under the
     // matter's department; the two lapsed certificates, one each.
     let s = |x: &str| x.to_string();
     let case_rec = |rule: &str| (s(rule), k.id.clone(), s(""), s("clerk-01"));
@@ -87,7 +87,7 @@ async fn every_other_starter_rule_fires_from_a_scripted_scenario_and_from_nothin
         (s("repeated-bad-ratings"), ratings[2].clone(), s("红旗区市场监督管理局"), s("s1")),
     ];
     for r in &ratings {
-        want.push((s("bad-rating-rectification-overdue"), r.clone(), s(""), s("s1")));
+        want.push((s("bad-rating-rectification-overdue"), r.clone(), s("红旗区市场监督管理局"), s("s1")));
     }
     want.sort();
     assert_eq!(got, want);

@@ -53,6 +53,8 @@ struct Served {
     eval: ServiceProc,
     invitation: String,
     ticket: String,
+    /// The matter every ticket was taken for.
+    matter: String,
     more: Vec<String>,
     /// The day (China Standard Time) the tickets were finished: the queue finishes on the
     /// wall clock, so the rating window opens on it, whatever the evaluation service's clock.
@@ -120,7 +122,18 @@ impl Served {
         assert_eq!(before, served_on, "served across midnight: run again");
         let (invitation, ticket) = served.remove(0);
         let more = served.into_iter().map(|(i, _)| i).collect();
-        Served { _broker: None, _catalog: catalog, _queue: queue, eval, invitation, ticket, more, served_on }
+        let matter = matters[0].clone();
+        Served { _broker: None, _catalog: catalog, _queue: queue, eval, invitation, ticket, matter, more, served_on }
+    }
+
+    /// The department of the served matter, as the catalog names it.
+    async fn department(&self) -> String {
+        use xiaoneng_e2e::proto::catalog::v1 as cpb;
+        use xiaoneng_e2e::proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+        let mut c = CatalogServiceClient::new(channel(&self._catalog.addr(), None).await);
+        let m =
+            c.get_matter(cpb::GetMatterRequest { matter_id: self.matter.clone(), ..Default::default() }).await.unwrap();
+        m.into_inner().matter.unwrap().department_name
     }
 
     fn rating(&self, level: i32, comment: &str) -> epb::SubmitRatingRequest {
@@ -317,6 +330,12 @@ async fn a_bad_rating_is_followed_up_until_the_efficiency_office() {
     let row = &stats[0];
     assert_eq!((row.key.as_str(), row.ratings, row.bad_ratings), ("s1", 1, 1));
     assert_eq!((row.satisfaction_rate, row.bad_rate, row.callback_rate, row.rectification_rate), (0.0, 1.0, 1.0, 0.0));
+    // A window rating counts for the department of its matter (it came back under "").
+    let department = s.department().await;
+    assert!(!department.is_empty());
+    let by_department = statistics(&mut office, epb::Dimension::Department, "2026-09-01", "2026-10-31").await;
+    let keys: Vec<(&str, i64)> = by_department.iter().map(|r| (r.key.as_str(), r.ratings)).collect();
+    assert_eq!(keys, [(department.as_str(), 1)]);
 }
 
 /// Six ratings from one kiosk within minutes flag the kiosk once (at the fifth; the sixth

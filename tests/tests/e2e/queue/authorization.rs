@@ -17,6 +17,7 @@ const TAKE: &[&str] = &[CITIZEN, CLERK, HALL_MANAGER, SYSTEM];
 const EXPECTED: &[(&str, &[&str])] = &[
     ("CreateHall", &[HALL_MANAGER]),
     ("GetHall", &[CITIZEN, CLERK, REVIEWER, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM, CATALOG_ADMIN]),
+    ("ListHalls", &[CITIZEN, CLERK, REVIEWER, HALL_MANAGER, SUPERVISOR, INSPECTOR, SYSTEM, CATALOG_ADMIN]),
     ("UpsertWindow", &[HALL_MANAGER]),
     ("SetWindowState", WINDOW_STAFF),
     ("SetStaffRoster", &[HALL_MANAGER]),
@@ -59,6 +60,7 @@ async fn call(q: &mut Queue, method: &str, region: &str, hall_id: &str) -> Code 
                 .map(|_| ())
         }
         "GetHall" => q.get_hall(pb::GetHallRequest { hall_id }).await.map(|_| ()),
+        "ListHalls" => q.list_halls(pb::ListHallsRequest::default()).await.map(|_| ()),
         "UpsertWindow" => q.upsert_window(pb::UpsertWindowRequest::default()).await.map(|_| ()),
         "SetWindowState" => q.set_window_state(pb::SetWindowStateRequest::default()).await.map(|_| ()),
         "SetStaffRoster" => q.set_staff_roster(pb::SetStaffRosterRequest::default()).await.map(|_| ()),
@@ -134,4 +136,27 @@ async fn a_county_acts_on_its_own_halls_and_the_city_on_its_counties() {
         }
     }
     assert!(wrong.is_empty(), "cells not as expected:\n{}", wrong.join("\n"));
+
+    // Discovery: a county lists its own halls with their windows, the city its counties', and
+    // another county neither sees it nor may ask for 410702.
+    let mut m = client(&queue, "m", &[HALL_MANAGER]).await;
+    super::window(&mut m, &h.id, "ZH01", pb::WindowKind::Comprehensive, &[], false).await;
+    let listed = |region: &'static str, asked: &'static str| {
+        let queue = &queue;
+        async move {
+            let token = token("someone", &[CLERK], region);
+            let mut q = QueueServiceClient::new(channel(&queue.addr(), Some(&token)).await);
+            q.list_halls(pb::ListHallsRequest { region_code: asked.into() }).await.map(|r| r.into_inner().halls)
+        }
+    };
+    let own = listed("410702", "").await.unwrap();
+    let mine = own.iter().find(|x| x.id == h.id).expect("the county lists its hall");
+    assert_eq!(
+        (mine.name.as_str(), mine.windows.iter().map(|w| w.code.as_str()).collect::<Vec<_>>()),
+        ("东区大厅", vec!["ZH01"])
+    );
+    assert!(listed("410700", "").await.unwrap().iter().any(|x| x.id == h.id), "the city lists its counties' halls");
+    assert!(listed("410700", "410702").await.unwrap().iter().any(|x| x.id == h.id));
+    assert!(listed("410703", "").await.unwrap().iter().all(|x| x.id != h.id), "another county does not see it");
+    assert_eq!(listed("410703", "410702").await.unwrap_err().code(), Code::PermissionDenied);
 }
