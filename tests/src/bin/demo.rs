@@ -18,7 +18,7 @@ const ACCOUNTABILITY: &str = "http://127.0.0.1:50056";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let departments = [
-        ("410702", "ZWFW", "红旗区政务服务和大数据管理局"),
+        ("410702", "DAJ", "红旗区档案馆"),
         ("410702", "TJJ", "红旗区统计局"),
         ("410702", "SJJ", "红旗区审计局"),
         ("410703", "SCJGJ", "卫滨区市场监督管理局"),
