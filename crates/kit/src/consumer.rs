@@ -166,8 +166,10 @@ impl<H: EventHandler> IdempotentConsumer<H> {
             }
         };
         let span = tracing::info_span!("consume", otel.kind = "consumer", consumer = %self.name,
-            event_type = %event.event_type, event_id = %event.event_id, region = %event.region_code);
+            event_type = %event.event_type, event_id = %event.event_id, region = %event.region_code,
+            trace_id = tracing::field::Empty);
         crate::telemetry::set_parent(&span, &event.headers);
+        crate::telemetry::record_trace_id(&span);
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -26,7 +26,15 @@ const RELAY_LOCK: i64 = 0x5849_414f_4e45_4e47; // "XIAONENG"
 
 /// Writes `event` into the outbox inside the caller's transaction.
 pub async fn enqueue(conn: &mut PgConnection, event: &NewEvent) -> sqlx::Result<()> {
-    let trace = serde_json::to_value(crate::telemetry::current_trace_headers()).unwrap_or_default();
+    let mut headers = crate::telemetry::current_trace_headers();
+    if headers.is_empty() {
+        // A change made outside any call (a background pass: a timer that fired, a sweep, a
+        // catalog load): its trace starts here, so every event carries a traceparent.
+        let root = tracing::info_span!(parent: None, "change", otel.kind = "internal",
+            event_type = %event.event_type, subject = %event.key);
+        headers = root.in_scope(crate::telemetry::current_trace_headers);
+    }
+    let trace = serde_json::to_value(headers).unwrap_or_default();
     sqlx::query(
         "INSERT INTO outbox (event_id, topic, event_key, event_type, source, region_code, occurred_at, payload, trace_context)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

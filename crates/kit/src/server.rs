@@ -109,14 +109,17 @@ where
             let status: tonic::Status = err.into();
             return Box::pin(async move { Ok(status.into_http()) });
         }
-        let span = tracing::info_span!("grpc", otel.name = %path, otel.kind = "server", rpc.system = "grpc");
+        let span = tracing::info_span!("grpc", otel.name = %path, otel.kind = "server", rpc.system = "grpc",
+            trace_id = tracing::field::Empty);
         set_parent(&span, &HeaderExtractor(req.headers()));
+        // Every log line of the call carries its trace id (a span field).
+        crate::telemetry::record_trace_id(&span);
         // The service that was driven to readiness is the one to call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let start = Instant::now();
-            let res = inner.call(req).instrument(span).await;
+            let res = inner.call(req).instrument(span.clone()).await;
             let code = match &res {
                 Ok(r) => r
                     .headers()
@@ -127,8 +130,13 @@ where
                     .unwrap_or_else(|| "Ok".to_string()),
                 Err(_) => "Transport".to_string(),
             };
+            let elapsed = start.elapsed().as_secs_f64();
+            if code != "Ok" {
+                // A refused or failed call is one line, findable by its trace id.
+                tracing::info!(parent: &span, code = %code, seconds = elapsed, "call not ok");
+            }
             metrics::histogram!("grpc_server_request_duration_seconds", "method" => path.clone())
-                .record(start.elapsed().as_secs_f64());
+                .record(elapsed);
             metrics::counter!("grpc_server_requests_total", "method" => path, "code" => code)
                 .increment(1);
             res

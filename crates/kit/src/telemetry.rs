@@ -157,6 +157,16 @@ pub fn current_trace_headers() -> HashMap<String, String> {
     map
 }
 
+/// Records `span`'s trace id in its `trace_id` field (declared `tracing::field::Empty`), so every
+/// log line inside it names the trace.
+pub fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt;
+    let id = span.context().span().span_context().trace_id();
+    if id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(id));
+    }
+}
+
 /// Makes `span` a child of the context carried in `carrier`.
 pub fn set_parent(span: &tracing::Span, carrier: &dyn Extractor) {
     let cx: Context = global::get_text_map_propagator(|p| p.extract(carrier));

@@ -164,7 +164,8 @@ const CONSUMER: i32 = 5;
 /// own service from PyPI's opentelemetry-proto): the case service's server span continues the
 /// caller's, the catalog's `GetMatter` span is its child (the case service's client carries the
 /// context), the relay publishes the case's event inside a producer span of the case service,
-/// and the accountability consumer that applied it continues the producer's span.
+/// and the accountability consumer that applied it continues the producer's span; a call that
+/// fails leaves a log line naming its trace id.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_submitted_case_is_one_trace_through_the_catalog_the_relay_and_a_consumer() {
     use std::io::BufRead;
@@ -216,6 +217,14 @@ async fn a_submitted_case_is_one_trace_through_the_catalog_the_relay_and_a_consu
     });
     req.metadata_mut().insert("traceparent", format!("00-{trace}-{caller_span}-01").parse().unwrap());
     clerk.submit_case(req).await.unwrap();
+    // A call that fails is a log line carrying its trace id.
+    let refused_trace = "0af7651916cd43dd8448eb211c80319c";
+    let mut bad = tonic::Request::new(cpb::SubmitCaseRequest::default());
+    bad.metadata_mut().insert("traceparent", format!("00-{refused_trace}-b7ad6b7169203331-01").parse().unwrap());
+    assert_eq!(clerk.submit_case(bad).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let line =
+        case.log_text().lines().find(|l| l.contains("call not ok") && l.contains(refused_trace)).map(str::to_string);
+    assert!(line.is_some_and(|l| l.contains("InvalidArgument")), "{}", case.log_tail());
 
     let read = || -> Vec<Span> {
         std::fs::read_to_string(&file)

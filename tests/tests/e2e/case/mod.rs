@@ -420,6 +420,16 @@ async fn a_warning_reaches_the_accountability_ledger_once() {
     restart_at(&mut case, "2026-09-17T09:00:00+08:00").await;
     let mut c = CaseServiceClient::new(channel(&case.addr(), Some(&clerk)).await);
     wait_fired(&case, &mut c, &k.id, &["promised/warning"], "17 Sep").await;
+    // Made by the timer loop, not by a call: it still carries a trace of its own.
+    let traces: Vec<serde_json::Value> = sqlx::query_scalar(
+        "SELECT trace_context FROM outbox WHERE event_type = 'xiaoneng.case.events.v1.CaseEscalated' AND event_key = $1",
+    )
+    .bind(&k.id)
+    .fetch_all(&case.db().await)
+    .await
+    .unwrap();
+    assert_eq!(traces.len(), 1);
+    assert!(traces[0]["traceparent"].as_str().is_some_and(|t| t.starts_with("00-")), "{traces:?}");
     let seen = crate::common::ledger_of(&acc, &broker.brokers(), "xiaoneng.case.events", &k.id, 3).await;
     assert_eq!(seen["xiaoneng.case.events.v1.CaseEscalated"], 1);
     // Submitted and accepted.
