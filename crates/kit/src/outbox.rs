@@ -28,10 +28,13 @@ const RELAY_LOCK: i64 = 0x5849_414f_4e45_4e47; // "XIAONENG"
 pub async fn enqueue(conn: &mut PgConnection, event: &NewEvent) -> sqlx::Result<()> {
     let mut headers = crate::telemetry::current_trace_headers();
     if headers.is_empty() {
-        // A change made outside any call (a background pass: a timer that fired, a sweep, a
-        // catalog load): its trace starts here, so every event carries a traceparent.
-        let root = tracing::info_span!(parent: None, "change", otel.kind = "internal",
-            event_type = %event.event_type, subject = %event.key);
+        // A change made outside any call: in a background pass, the pass's root span (made at
+        // its first change); elsewhere (a catalog load) a root span of its own. Every event
+        // carries a traceparent.
+        let root = crate::background::pass_root().unwrap_or_else(|| {
+            tracing::info_span!(parent: None, "change", otel.kind = "internal",
+                event_type = %event.event_type, subject = %event.key)
+        });
         headers = root.in_scope(crate::telemetry::current_trace_headers);
     }
     let trace = serde_json::to_value(headers).unwrap_or_default();

@@ -24,7 +24,11 @@ pub async fn run(
 ) {
     loop {
         let snap = calendars.current();
-        let result = service::fire_due(&pool, &snap, policy, &clock, batch).await;
+        let result = xiaoneng_kit::background::in_pass(
+            "case_timers",
+            service::fire_due(&pool, &snap, policy, &clock, batch),
+        )
+        .await;
         metrics::counter!("background_passes_total", "loop" => "case_timers").increment(1);
         let wait = match result {
             Ok(n) if n as i64 >= batch => Duration::ZERO,
