@@ -85,12 +85,6 @@ fn bulletin_pb(b: crate::domain::bulletin::BulletinRow) -> pb::Bulletin {
     }
 }
 
-fn today() -> chrono::NaiveDate {
-    chrono::Utc::now()
-        .with_timezone(&xiaoneng_kit::clock::cst())
-        .date_naive()
-}
-
 fn info(region: String, version: String, from: chrono::NaiveDate, rules: i32) -> pb::RuleSetInfo {
     pb::RuleSetInfo {
         region_code: region,
@@ -102,11 +96,13 @@ fn info(region: String, version: String, from: chrono::NaiveDate, rules: i32) ->
 
 pub struct AccountabilityApi {
     pool: PgPool,
+    /// The business clock: the default day of exemptions, inspections and what-if.
+    clock: xiaoneng_kit::clock::BusinessClock,
 }
 
 impl AccountabilityApi {
-    pub fn new(pool: PgPool) -> Self {
-        AccountabilityApi { pool }
+    pub fn new(pool: PgPool, clock: xiaoneng_kit::clock::BusinessClock) -> Self {
+        AccountabilityApi { pool, clock }
     }
 }
 
@@ -204,7 +200,7 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
             id,
             &r.reason,
             &r.approver,
-            today(),
+            self.clock.today(),
         )
         .await?;
         Ok(Response::new(pb::ExemptRecordResponse {
@@ -240,7 +236,7 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
                 crate::domain::Finding::parse(i, &f.unit, &f.person, &f.level, &f.title, &mut v)
             })
             .collect();
-        let on = xiaoneng_kit::parse_date_field(&r.on_date, "on_date", today());
+        let on = xiaoneng_kit::parse_date_field(&r.on_date, "on_date", self.clock.today());
         v.into_result()?;
         let on = on?;
         let region = region::narrow(&caller.region, &r.region_code, "region_code")?;
@@ -268,8 +264,8 @@ impl pb::accountability_service_server::AccountabilityService for Accountability
         let caller = auth::caller(&req)?;
         caller.authorize(AUTHORIZATION, "WhatIf")?;
         let r = req.get_ref();
-        let from = xiaoneng_kit::parse_date_field(&r.from_date, "from_date", today())?;
-        let to = xiaoneng_kit::parse_date_field(&r.to_date, "to_date", today())?;
+        let from = xiaoneng_kit::parse_date_field(&r.from_date, "from_date", self.clock.today())?;
+        let to = xiaoneng_kit::parse_date_field(&r.to_date, "to_date", self.clock.today())?;
         let (rules, proposed) =
             service::what_if(&self.pool, &caller.region, &r.text, from, to).await?;
         Ok(Response::new(pb::WhatIfResponse {

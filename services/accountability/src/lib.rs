@@ -88,7 +88,7 @@ pub async fn build(settings: Settings<AccountabilitySettings>) -> anyhow::Result
     });
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(AccountabilityServiceServer::new(
-        api::AccountabilityApi::new(f.pool.clone()),
+        api::AccountabilityApi::new(f.pool.clone(), clock),
     ));
     Ok(f.spawn(routes, &[]))
 }

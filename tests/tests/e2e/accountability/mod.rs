@@ -202,7 +202,9 @@ async fn what_if(city: &mut AccountabilityServiceClient<xiaoneng_e2e::Intercepte
 /// An inspection's findings: each a record; a bad inspection lists its bad fields.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_inspections_findings_are_records() {
-    let acc = ServiceProc::start(ServiceKind::Accountability, &xiaoneng_e2e::shared_brokers()).await;
+    // On the business clock (it read the wall clock): the inspection's day is the service's.
+    let at = [("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-18T09:00:00+08:00")];
+    let acc = ServiceProc::start_with(ServiceKind::Accountability, &xiaoneng_e2e::shared_brokers(), &at).await;
     let mut inspector = AccountabilityServiceClient::new(
         channel(&acc.addr(), Some(&token("jiwei-01", &[roles::INSPECTOR], "410702"))).await,
     );
@@ -226,6 +228,7 @@ async fn an_inspections_findings_are_records() {
     let levels: Vec<(&str, &str)> = made.records.iter().map(|r| (r.person.as_str(), r.level.as_str())).collect();
     assert_eq!(levels, [("s4", "warning"), ("", "reminder")]);
     assert!(made.records.iter().all(|r| r.subject == made.inspection_id && r.rule_id == "inspection"));
+    assert!(made.records.iter().all(|r| r.on_date == "2026-09-18"), "{:?}", made.records);
     let bad = apb::RecordInspectionRequest {
         kind: "tea".into(),
         findings: vec![finding("", "", "purple", "")],
