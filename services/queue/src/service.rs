@@ -152,11 +152,9 @@ impl Queue {
 
     /// Waiting counts per category of a hall (every category, zero included): from the hot
     /// queue, or from PostgreSQL while it is not loaded.
-    pub(crate) async fn counts(
-        &self,
-        conn: &mut PgConnection,
-        hall: &HallRow,
-    ) -> AppResult<BTreeMap<String, i32>> {
+    /// Waiting tickets per category: from Redis, else from the record (a connection is taken
+    /// only then: a call's board update does not wait for a second one).
+    pub(crate) async fn counts(&self, hall: &HallRow) -> AppResult<BTreeMap<String, i32>> {
         let mut out: BTreeMap<String, i32> = hall
             .categories
             .iter()
@@ -171,7 +169,10 @@ impl Queue {
         };
         let counts: Vec<(String, i64)> = match hot {
             Some(c) => c.into_iter().collect(),
-            None => store::waiting_counts(conn, hall.id).await?,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                store::waiting_counts(&mut conn, hall.id).await?
+            }
         };
         for (c, n) in counts {
             out.insert(c, n as i32);
@@ -188,8 +189,7 @@ impl Queue {
         window_code: &str,
     ) {
         let result = async {
-            let mut conn = self.pool.acquire().await?;
-            let waiting = self.counts(&mut conn, hall).await?.into_iter().collect();
+            let waiting = self.counts(hall).await?.into_iter().collect();
             let announcement = match kind {
                 pb::watch_board_response::Kind::Called
                 | pb::watch_board_response::Kind::Recalled => {
@@ -442,7 +442,7 @@ impl Queue {
         hall: &HallRow,
         windows: &[WindowRow],
     ) -> AppResult<Vec<pb::CategoryWait>> {
-        let counts = self.counts(conn, hall).await?;
+        let counts = self.counts(hall).await?;
         let mean = store::mean_service_secs(conn, hall.id)
             .await?
             .unwrap_or(300);

@@ -198,7 +198,7 @@ impl Queue {
     pub async fn board_snapshot(&self, hall_id: Uuid) -> AppResult<pb::WatchBoardResponse> {
         let (h, w) = self.hall(None, hall_id).await?;
         let mut conn = self.pool.acquire().await?;
-        let waiting = self.counts(&mut conn, &h).await?.into_iter().collect();
+        let waiting = self.counts(&h).await?.into_iter().collect();
         let estimated_wait_minutes = self
             .waits(&mut conn, &h, &w)
             .await?
