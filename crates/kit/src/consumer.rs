@@ -49,8 +49,21 @@ impl<H: EventHandler> IdempotentConsumer<H> {
         handler: H,
         settings: ConsumerSettings,
     ) -> Self {
+        let name = name.into();
+        // Every series exists from the start (0), before the broker first answers, so a
+        // dashboard or alert reads zero, not "no data".
+        for counter in [
+            "events_applied_total",
+            "events_duplicate_total",
+            "events_dead_lettered_total",
+            "consumer_rejoins_total",
+        ] {
+            metrics::counter!(counter, "consumer" => name.clone()).increment(0);
+        }
+        metrics::gauge!("consumer_last_lag_seconds", "consumer" => name.clone()).set(0.0);
+        let _ = metrics::histogram!("consumer_lag_seconds", "consumer" => name.clone());
         IdempotentConsumer {
-            name: name.into(),
+            name,
             pool,
             consumer,
             handler,
@@ -62,18 +75,6 @@ impl<H: EventHandler> IdempotentConsumer<H> {
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
         self.consumer.subscribe(&refs)?;
         tracing::info!(consumer = %self.name, ?topics, "consumer subscribed");
-        // Every series exists from the start (0), so a dashboard or alert reads zero, not
-        // "no data".
-        for counter in [
-            "events_applied_total",
-            "events_duplicate_total",
-            "events_dead_lettered_total",
-            "consumer_rejoins_total",
-        ] {
-            metrics::counter!(counter, "consumer" => self.name.clone()).increment(0);
-        }
-        metrics::gauge!("consumer_last_lag_seconds", "consumer" => self.name.clone()).set(0.0);
-        let _ = metrics::histogram!("consumer_lag_seconds", "consumer" => self.name.clone());
         // A join can stall on a broker that holds the group for a member that died (seen with
         // tansu after a SIGKILL): until partitions first arrive, every 30 s without any the
         // consumer leaves and joins again with a new member id, at most five times (a replica
