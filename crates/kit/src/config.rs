@@ -50,11 +50,14 @@ pub fn positive(key: &str, value: i64) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// `domain.business_time` is empty (real time) or an RFC 3339 time.
-pub fn business_time(value: &str) -> Result<(), ConfigError> {
+/// `domain.business_time` is empty (real time) or an RFC 3339 time, and
+/// `domain.business_clock_rate` a rate from 1 to [`crate::clock::MAX_RATE`].
+pub fn business_clock(value: &str, rate: crate::clock::ClockRate) -> Result<(), ConfigError> {
     crate::clock::BusinessClock::starting_at(value, "domain.business_time")
+        .map_err(|e| invalid("domain.business_time", e.to_string()))?;
+    crate::clock::BusinessClock::new(value, rate, "domain.business_time")
         .map(|_| ())
-        .map_err(|e| invalid("domain.business_time", e.to_string()))
+        .map_err(|e| invalid("domain.business_clock_rate", e.to_string()))
 }
 
 /// `domain.<key>` is an http:// or https:// URL (another service's gRPC address).
@@ -698,7 +701,7 @@ mod tests {
     impl DomainSettings for Demo {
         fn validate(&self) -> Result<(), ConfigError> {
             positive("interval_ms", self.interval_ms as i64)?;
-            business_time(&self.business_time)?;
+            business_clock(&self.business_time, crate::clock::ClockRate::default())?;
             service_url("catalog_addr", &self.catalog_addr)
         }
     }

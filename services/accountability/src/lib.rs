@@ -32,6 +32,9 @@ pub struct AccountabilitySettings {
     pub certificate_batch: i64,
     /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests).
     pub business_time: String,
+    /// How many times faster than real time the business clock runs (1: real speed; a drill
+    /// or the simulated day runs at 60 or more).
+    pub business_clock_rate: xiaoneng_kit::clock::ClockRate,
 }
 
 impl Default for AccountabilitySettings {
@@ -40,6 +43,7 @@ impl Default for AccountabilitySettings {
             certificate_interval_ms: 60_000,
             certificate_batch: 200,
             business_time: String::new(),
+            business_clock_rate: Default::default(),
         }
     }
 }
@@ -51,7 +55,7 @@ impl DomainSettings for AccountabilitySettings {
             self.certificate_interval_ms as i64,
         )?;
         config::positive("certificate_batch", self.certificate_batch)?;
-        config::business_time(&self.business_time)
+        config::business_clock(&self.business_time, self.business_clock_rate)
     }
 }
 
@@ -59,8 +63,12 @@ impl DomainSettings for AccountabilitySettings {
 /// certificate-expiry sweep, and gRPC.
 pub async fn build(settings: Settings<AccountabilitySettings>) -> anyhow::Result<RunningService> {
     let d = settings.domain.clone();
-    let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let clock = BusinessClock::new(
+        &d.business_time,
+        d.business_clock_rate,
+        "domain.business_time",
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let f = Foundation::start(
         ServiceKind::Accountability,
         settings,

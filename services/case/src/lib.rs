@@ -44,6 +44,9 @@ pub struct CaseSettings {
     /// Empty: real time. An RFC 3339 time starts the service's business clock there (drills,
     /// demos, tests that must play a given date); it runs on at real speed.
     pub business_time: String,
+    /// How many times faster than real time the business clock runs (1: real speed; a drill
+    /// or the simulated day runs at 60 or more).
+    pub business_clock_rate: xiaoneng_kit::clock::ClockRate,
     /// 0: every official holiday notice this build carries. A year: only those up to it, as
     /// if the later ones were not yet published (drills and tests of the provisional
     /// calendar, whichever years are built in); a notice loaded at run time still applies.
@@ -61,6 +64,7 @@ impl Default for CaseSettings {
             calendar_refresh_ms: 1000,
             recompute_batch: 500,
             business_time: String::new(),
+            business_clock_rate: Default::default(),
             calendar_through: 0,
         }
     }
@@ -73,7 +77,7 @@ impl DomainSettings for CaseSettings {
         config::positive("timer_batch", self.timer_batch)?;
         config::positive("calendar_refresh_ms", self.calendar_refresh_ms as i64)?;
         config::positive("recompute_batch", self.recompute_batch)?;
-        config::business_time(&self.business_time)
+        config::business_clock(&self.business_time, self.business_clock_rate)
     }
 }
 
@@ -141,8 +145,12 @@ async fn calendar_pass(
 /// Starts the service: database, relay, timer loop, and the gRPC server on `service.grpc_addr`.
 pub async fn build(settings: Settings<CaseSettings>) -> anyhow::Result<RunningService> {
     let d = settings.domain.clone();
-    let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let clock = BusinessClock::new(
+        &d.business_time,
+        d.business_clock_rate,
+        "domain.business_time",
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let policy = domain::Policy {
         warn_days: d.warn_days,
         red_after_days: d.red_after_days,

@@ -38,18 +38,25 @@ pub struct CatalogSettings {
     /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests): the
     /// day a guide is in force, a certificate expires, a matter is assigned.
     pub business_time: String,
+    /// How many times faster than real time the business clock runs (1: real speed; a drill
+    /// or the simulated day runs at 60 or more).
+    pub business_clock_rate: xiaoneng_kit::clock::ClockRate,
 }
 
 impl DomainSettings for CatalogSettings {
     fn validate(&self) -> Result<(), ConfigError> {
-        config::business_time(&self.business_time)
+        config::business_clock(&self.business_time, self.business_clock_rate)
     }
 }
 
 /// Starts the service: database, relay, and the gRPC server on `service.grpc_addr`.
 pub async fn build(settings: Settings<CatalogSettings>) -> anyhow::Result<RunningService> {
-    let clock = BusinessClock::starting_at(&settings.domain.business_time, "domain.business_time")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let clock = BusinessClock::new(
+        &settings.domain.business_time,
+        settings.domain.business_clock_rate,
+        "domain.business_time",
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let f = Foundation::start(
         ServiceKind::Catalog,
         settings,

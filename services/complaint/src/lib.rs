@@ -86,6 +86,9 @@ pub struct ComplaintSettings {
     pub overdue_batch: i64,
     /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests).
     pub business_time: String,
+    /// How many times faster than real time the business clock runs (1: real speed; a drill
+    /// or the simulated day runs at 60 or more).
+    pub business_clock_rate: xiaoneng_kit::clock::ClockRate,
 }
 
 impl std::fmt::Debug for ComplaintSettings {
@@ -117,6 +120,7 @@ impl Default for ComplaintSettings {
             overdue_interval_ms: 1000,
             overdue_batch: 200,
             business_time: String::new(),
+            business_clock_rate: Default::default(),
         }
     }
 }
@@ -140,7 +144,7 @@ impl DomainSettings for ComplaintSettings {
                 message: m,
             }
         })?;
-        config::business_time(&self.business_time)
+        config::business_clock(&self.business_time, self.business_clock_rate)
     }
 }
 
@@ -148,8 +152,12 @@ impl DomainSettings for ComplaintSettings {
 /// and the Open311 endpoint.
 pub async fn build(settings: Settings<ComplaintSettings>) -> anyhow::Result<RunningService> {
     let d = settings.domain.clone();
-    let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let clock = BusinessClock::new(
+        &d.business_time,
+        d.business_clock_rate,
+        "domain.business_time",
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let vault = vault::Vault::new(&d.keys, &d.active_key, &d.fingerprint_key)
         .map_err(anyhow::Error::msg)?;
     if d.active_key == DEV_KEY_ID {

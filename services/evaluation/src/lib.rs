@@ -42,6 +42,9 @@ pub struct EvaluationSettings {
     pub overdue_batch: i64,
     /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests).
     pub business_time: String,
+    /// How many times faster than real time the business clock runs (1: real speed; a drill
+    /// or the simulated day runs at 60 or more).
+    pub business_clock_rate: xiaoneng_kit::clock::ClockRate,
     /// 0: every official holiday notice this build carries. A year: only those up to it, as
     /// if the later ones were not yet published (drills and tests of the provisional
     /// calendar, whichever years are built in); a notice loaded at run time still applies.
@@ -57,6 +60,7 @@ impl Default for EvaluationSettings {
             overdue_interval_ms: 1000,
             overdue_batch: 200,
             business_time: String::new(),
+            business_clock_rate: Default::default(),
             calendar_through: 0,
         }
     }
@@ -84,7 +88,7 @@ impl DomainSettings for EvaluationSettings {
                 });
             }
         }
-        config::business_time(&self.business_time)
+        config::business_clock(&self.business_time, self.business_clock_rate)
     }
 }
 
@@ -92,8 +96,12 @@ impl DomainSettings for EvaluationSettings {
 /// service's events, the overdue loop, and gRPC.
 pub async fn build(settings: Settings<EvaluationSettings>) -> anyhow::Result<RunningService> {
     let d = settings.domain.clone();
-    let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let clock = BusinessClock::new(
+        &d.business_time,
+        d.business_clock_rate,
+        "domain.business_time",
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let rules = Rules {
         default: d.rules,
         regions: d.regions.clone(),

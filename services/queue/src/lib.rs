@@ -46,6 +46,9 @@ pub struct QueueSettings {
     pub in_flight_grace_ms: u64,
     /// Empty: real time. An RFC 3339 time starts the business clock there (drills, tests).
     pub business_time: String,
+    /// How many times faster than real time the business clock runs (1: real speed; a drill
+    /// or the simulated day runs at 60 or more).
+    pub business_clock_rate: xiaoneng_kit::clock::ClockRate,
 }
 
 impl Default for QueueSettings {
@@ -58,6 +61,7 @@ impl Default for QueueSettings {
             reconcile_interval_ms: 5000,
             in_flight_grace_ms: 10_000,
             business_time: String::new(),
+            business_clock_rate: Default::default(),
         }
     }
 }
@@ -75,7 +79,7 @@ impl DomainSettings for QueueSettings {
                 message: "must not be negative".into(),
             });
         }
-        config::business_time(&self.business_time)
+        config::business_clock(&self.business_time, self.business_clock_rate)
     }
 }
 
@@ -120,8 +124,12 @@ async fn board_fanout(
 /// Starts the service: database, relay, board fan-out, tidal loop and the gRPC server.
 pub async fn build(settings: Settings<QueueSettings>) -> anyhow::Result<RunningService> {
     let d = settings.domain.clone();
-    let clock = BusinessClock::starting_at(&d.business_time, "domain.business_time")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let clock = BusinessClock::new(
+        &d.business_time,
+        d.business_clock_rate,
+        "domain.business_time",
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let catalog =
         xiaoneng_kit::catalog::Catalog::connect_lazy(&d.catalog_addr, "domain.catalog_addr")?;
     let redis_url = settings.redis.url.clone();

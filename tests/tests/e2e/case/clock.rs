@@ -177,3 +177,49 @@ async fn an_unmet_tolerance_commitment_returns_the_case() {
     assert_eq!(f, cpb::CaseState::Accepted as i32, "F met its commitment");
     assert_each_firing_once(&t.case.db().await).await;
 }
+
+/// Time runs faster (`domain.business_clock_rate`): at 4,320× (a business day in 20 real
+/// seconds, no restart) the review step's warning and the promise's warning fire during the
+/// run, each on its day. The step (3 working days from Fri 18 Sep: Sun 20th, a make-up
+/// workday, Mon 21st, Tue 22nd) has two working days left on the 20th; the promise (5: the
+/// 20th to Thu 24th) on the 22nd. (The test above restarts on the 21st, so it sees the step's
+/// warning then.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_faster_business_clock_fires_the_warnings_on_their_days_during_the_run() {
+    let catalog = ServiceProc::start(ServiceKind::Catalog, &shared_brokers()).await;
+    let step = pb::Step { name: "审查".into(), description: "材料审查".into(), limit_days: 3 };
+    let matter_id = matter_with(&catalog, "2026-01-01", vec![step]).await;
+    let addr = catalog.addr();
+    let env = [
+        ("XIAONENG__DOMAIN__CATALOG_ADDR", addr.as_str()),
+        ("XIAONENG__DOMAIN__BUSINESS_TIME", "2026-09-18T00:30:00+08:00"),
+        ("XIAONENG__DOMAIN__BUSINESS_CLOCK_RATE", "4320"),
+        ("XIAONENG__DOMAIN__WARN_DAYS", "2"),
+        ("XIAONENG__DOMAIN__TIMER_INTERVAL_MS", "100"),
+    ];
+    let case = ServiceProc::start_with(ServiceKind::Case, &shared_brokers(), &env).await;
+    let mut clerk = as_(&case, "clerk-01", &[roles::CLERK]).await;
+    let mut a = accepted(&mut clerk, &matter_id).await;
+    assert_eq!((a.accepted_date.as_str(), a.promised_deadline.as_str()), ("2026-09-18", "2026-09-24"));
+    let c = &mut clerk;
+    act!(c, a, start_review, StartReviewRequest { departments: names(&["市场监管"]), step: "审查".into() }).unwrap();
+    let cases = clerk.clone();
+    let k = xiaoneng_e2e::eventually(150, "both warnings on the fast clock", || {
+        let (mut c, id) = (cases.clone(), a.id.clone());
+        async move {
+            let k = get(&mut c, &id).await;
+            (fired(&k).len() >= 2).then_some(k)
+        }
+    })
+    .await;
+    let day = |clock: &str| {
+        let e = k.escalations.iter().find(|e| e.clock == clock).expect(clock);
+        let t = e.time.clone().unwrap();
+        chrono::DateTime::from_timestamp(t.seconds, 0).unwrap().with_timezone(&xiaoneng_kit::clock::cst()).date_naive()
+    };
+    assert_eq!(fired(&k)[..2], ["promised/warning", "step:市场监管/warning"]);
+    assert_eq!(
+        (day("step:市场监管").to_string(), day("promised").to_string()),
+        ("2026-09-20".into(), "2026-09-22".into())
+    );
+}
