@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+pub use tokio_util::sync::CancellationToken;
 
 tokio::task_local! {
     /// The running pass: its loop's name and its root span, made at its first change
@@ -46,19 +46,42 @@ pub async fn every<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    let pass = move || {
+        let fut = pass();
+        async move { fut.await.map(|()| false) }
+    };
+    every_draining(name, interval, stop, pass).await
+}
+
+/// As [`every`], for a pass that takes a batch: `Ok(true)` (a full batch: more is waiting)
+/// runs the next pass at once instead of after `interval`.
+pub async fn every_draining<F, Fut>(
+    name: &'static str,
+    interval: Duration,
+    stop: CancellationToken,
+    mut pass: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
     loop {
-        tokio::select! {
+        let wait = tokio::select! {
             _ = stop.cancelled() => return,
             r = in_pass(name, pass()) => {
-                if let Err(e) = r {
-                    tracing::warn!(background = name, error = %e, "background pass failed");
-                }
                 metrics::counter!("background_passes_total", "loop" => name).increment(1);
+                match r {
+                    Ok(true) => Duration::ZERO,
+                    Ok(false) => interval,
+                    Err(e) => {
+                        tracing::warn!(background = name, error = %e, "background pass failed");
+                        interval
+                    }
+                }
             }
-        }
+        };
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

@@ -85,15 +85,7 @@ pub async fn build(settings: Settings<AccountabilitySettings>) -> anyhow::Result
         Duration::from_millis(d.certificate_interval_ms),
         d.certificate_batch,
     );
-    f.spawn_background(move |stop| {
-        xiaoneng_kit::background::every("certificate_expiry", every, stop, move || {
-            let (pool, today) = (pool.clone(), clock.today());
-            async move {
-                while service::sweep_expired(&pool, today, batch).await? as i64 >= batch {}
-                Ok(())
-            }
-        })
-    });
+    f.spawn_background(move |stop| service::certificate_expiry(pool, clock, every, batch, stop));
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(AccountabilityServiceServer::new(
         api::AccountabilityApi::new(f.pool.clone(), clock),

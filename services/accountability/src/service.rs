@@ -364,6 +364,22 @@ pub async fn uncertified(
     Ok(())
 }
 
+/// The sweep's loop: every `interval`, a batch of certificates that expired with enforcement
+/// matters still held ([`sweep_expired`]); again at once while batches are full.
+pub async fn certificate_expiry(
+    pool: PgPool,
+    clock: xiaoneng_kit::clock::BusinessClock,
+    interval: std::time::Duration,
+    batch: i64,
+    stop: xiaoneng_kit::background::CancellationToken,
+) {
+    xiaoneng_kit::background::every_draining("certificate_expiry", interval, stop, move || {
+        let (pool, today) = (pool.clone(), clock.today());
+        async move { Ok(sweep_expired(&pool, today, batch).await? as i64 >= batch) }
+    })
+    .await
+}
+
 /// One pass of the expiry sweep: up to `batch` certificates that expired before `today`,
 /// claimed so that replicas share them, each staff member judged by [`uncertified`]; the
 /// number claimed.

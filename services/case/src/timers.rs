@@ -22,30 +22,15 @@ pub async fn run(
     batch: i64,
     stop: CancellationToken,
 ) {
-    loop {
-        let snap = calendars.current();
-        let result = xiaoneng_kit::background::in_pass(
-            "case_timers",
-            service::fire_due(&pool, &snap, policy, &clock, batch),
-        )
-        .await;
-        metrics::counter!("background_passes_total", "loop" => "case_timers").increment(1);
-        let wait = match result {
-            Ok(n) if n as i64 >= batch => Duration::ZERO,
-            Ok(n) => {
-                if n > 0 {
-                    tracing::info!(fired = n, "case timers fired");
-                }
-                interval
+    xiaoneng_kit::background::every_draining("case_timers", interval, stop, move || {
+        let (pool, snap) = (pool.clone(), calendars.current());
+        async move {
+            let n = service::fire_due(&pool, &snap, policy, &clock, batch).await?;
+            if n > 0 {
+                tracing::info!(fired = n, "case timers fired");
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "case timers: will retry");
-                interval
-            }
-        };
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
+            Ok(n as i64 >= batch)
         }
-    }
+    })
+    .await
 }

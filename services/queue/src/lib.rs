@@ -152,22 +152,12 @@ pub async fn build(settings: Settings<QueueSettings>) -> anyhow::Result<RunningS
     let tidal_api = queue.clone();
     let interval = Duration::from_millis(d.tidal_interval_ms);
     f.spawn_background(move |stop| tidal::run(tidal_api, interval, stop));
-    let reconcile_api = queue.clone();
+    let (reconcile_api, every) = (
+        queue.clone(),
+        Duration::from_millis(d.reconcile_interval_ms),
+    );
     let grace = d.in_flight_grace_ms as i64;
-    f.spawn_background(move |stop| {
-        xiaoneng_kit::background::every(
-            "queue_reconcile",
-            Duration::from_millis(d.reconcile_interval_ms),
-            stop,
-            move || {
-                let api = reconcile_api.clone();
-                async move {
-                    reconcile::pass(&api, grace).await?;
-                    Ok(())
-                }
-            },
-        )
-    });
+    f.spawn_background(move |stop| reconcile::run(reconcile_api, every, grace, stop));
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(QueueServiceServer::new(api::QueueApi(queue)));
     Ok(f.spawn(routes, PUBLIC_METHODS))
